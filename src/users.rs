@@ -181,7 +181,7 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
         None => {
             let mut groups = vec![entry.gid];
             for g in parse_group(group) {
-                if g.members.iter().any(|m| *m == entry.name) && !groups.contains(&g.gid) {
+                if g.members.contains(&entry.name) && !groups.contains(&g.gid) {
                     groups.push(g.gid);
                 }
             }
