@@ -39,6 +39,8 @@ use std::path::{Component, Path, PathBuf};
 /// The user spec used when started as root with neither `--user` nor `--allow-root`.
 pub const DEFAULT_USER: &str = "65534:65534";
 
+/// `Default` is the behaviour with no options: drop to 65534:65534, keep no capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrivilegeSettings {
     /// `--user` spec; `None` means the default `65534:65534` (or "stay root" with `allow_root`).
     pub user: Option<String>,
@@ -717,7 +719,7 @@ fn drop_bounding_except(keep: u64, current: u64) -> Result<(), String> {
     for i in (0..64u32).filter(|i| current & !keep & (1 << i) != 0) {
         prctl(libc::PR_CAPBSET_DROP, i.into(), 0).map_err(|e| {
             format!(
-                "dropping {} from the bounding set: {e} (is CAP_SETPCAP missing?)",
+                "dropping {} from the bounding set: {e} (is CAP_SETPCAP missing? a root start needs it to clear the bounding set; or start non-root with the runtime's --user)",
                 describe(1 << i)
             )
         })?;
