@@ -1,3 +1,7 @@
 fn main() {
-    let _ = (pidone::privilege::apply, pidone::render::render, pidone::users::resolve);
+    let _ = (
+        pidone::privilege::apply,
+        pidone::render::render,
+        pidone::users::resolve,
+    );
 }
