@@ -39,7 +39,11 @@ pub fn main(args: Vec<String>) -> i32 {
             client(&opts, &words, false)
         }
         Command::Status { json } => client(&opts, &["status".into()], json),
-        Command::Control { verb, service, signal } => {
+        Command::Control {
+            verb,
+            service,
+            signal,
+        } => {
             let mut words = vec![verb, service];
             words.extend(signal);
             client(&opts, &words, false)
@@ -53,7 +57,10 @@ pub fn main(args: Vec<String>) -> i32 {
 /// Load the global file and resolve settings; errors are printed.
 fn settings(opts: &Options) -> Result<(Settings, GlobalFile), i32> {
     let explicit = opts.config.is_some();
-    let path = opts.config.clone().unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
+    let path = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
     let file = config::load_global(&path, explicit).map_err(|errs| report(&errs))?;
     let settings = cli::resolve(opts, &file).map_err(|e| {
         log::error(format!("{}: {e}", path.display()));
@@ -82,13 +89,19 @@ fn load_services(settings: &Settings, file: &GlobalFile) -> Result<Vec<Service>,
                 line: None,
                 key: Some("render.after".into()),
                 message: match found {
-                    Some(_) => format!("{name:?} is a longrun; templates can only wait for oneshots"),
+                    Some(_) => {
+                        format!("{name:?} is a longrun; templates can only wait for oneshots")
+                    }
                     None => format!("unknown service {name:?}"),
                 },
             }),
         }
     }
-    if errors.is_empty() { Ok(services) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(errors)
+    }
 }
 
 fn has_templates(dir: &Path) -> bool {
@@ -106,7 +119,7 @@ fn secrets_dir() -> PathBuf {
 }
 
 fn check(opts: &Options) -> i32 {
-    let Ok((settings, file)) = settings(opts).map_err(|c| c) else {
+    let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
     let mut code = 0;
@@ -226,6 +239,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::PRIVILEGE;
         }
     };
+    for w in &outcome.warnings {
+        log::warn(w);
+    }
     let mut env = container_env();
     if let Some(id) = &outcome.dropped_to {
         if let Some(home) = &id.home {
@@ -250,7 +266,10 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         if settings.config.exists() {
             argv.extend(["--config".into(), settings.config.display().to_string()]);
         }
-        (file.render.after.clone(), Service::with_defaults("render", argv, Kind::Oneshot))
+        (
+            file.render.after.clone(),
+            Service::with_defaults("render", argv, Kind::Oneshot),
+        )
     });
     let cmd_unit = (!cmd.is_empty()).then(|| {
         let mut main = Service::with_defaults("main", cmd, Kind::Longrun);
@@ -295,7 +314,11 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let mapped = cli::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
-        if mapped != code { format!(" (mapped from {code})") } else { String::new() }
+        if mapped != code {
+            format!(" (mapped from {code})")
+        } else {
+            String::new()
+        }
     ));
     mapped
 }
@@ -304,17 +327,21 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 /// to the target user (the only root-only preparation pidone does).
 fn prepare_run_dir(settings: &Settings) -> Option<PathBuf> {
     let dir = settings.run_dir.clone();
-    if create_private_dir(&dir).is_err() {
-        return None;
-    }
     // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0
-        && !settings.allow_root
-        && let Ok(id) = privilege::target_identity(settings.user.as_deref())
-    {
-        let _ = std::os::unix::fs::chown(&dir, Some(id.uid), Some(id.gid));
+    if unsafe { libc::geteuid() } == 0 && !settings.allow_root {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
+        if let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) {
+            if let Some(parent) = dir.parent() {
+                let _ = create_private_dir(parent);
+            }
+            match privilege::prepare_dirs(&[dir.as_path()], &id) {
+                Ok(_) => return Some(dir),
+                Err(e) => log::debug(format!("cannot prepare {}: {e}", dir.display())),
+            }
+        }
     }
-    Some(dir)
+    create_private_dir(&dir).ok().map(|_| dir)
 }
 
 /// After the drop: the prepared dir if we can write it, else a per-user fallback.
@@ -335,7 +362,10 @@ fn usable_run_dir(prepared: Option<PathBuf>) -> Option<PathBuf> {
             Some(fallback)
         }
         Err(e) => {
-            log::warn(format!("no usable run dir ({}: {e}): control socket disabled", fallback.display()));
+            log::warn(format!(
+                "no usable run dir ({}: {e}): control socket disabled",
+                fallback.display()
+            ));
             None
         }
     }
@@ -343,7 +373,11 @@ fn usable_run_dir(prepared: Option<PathBuf>) -> Option<PathBuf> {
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir) {
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
         Ok(()) => Ok(()),
         Err(e) if dir.is_dir() => Err(e).or(Ok(())),
         Err(e) => Err(e),

@@ -54,13 +54,25 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// Supervise; `cmd` is the optional CMD after `--`.
-    Run { cmd: Vec<String> },
+    Run {
+        cmd: Vec<String>,
+    },
     Check,
-    Render { out: Option<PathBuf> },
-    Healthcheck { services: Vec<String> },
-    Status { json: bool },
+    Render {
+        out: Option<PathBuf>,
+    },
+    Healthcheck {
+        services: Vec<String>,
+    },
+    Status {
+        json: bool,
+    },
     /// start / stop / restart / signal.
-    Control { verb: String, service: String, signal: Option<String> },
+    Control {
+        verb: String,
+        service: String,
+        signal: Option<String>,
+    },
     Version,
     Help,
 }
@@ -148,9 +160,17 @@ pub fn parse(
                 "user" => opts.user = Some(value()?),
                 "allow-root" => opts.allow_root = true,
                 "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
-                "grace" => opts.grace = Some(parse_duration(&value()?).map_err(|e| format!("--grace: {e}"))?),
-                "stop-signal" => opts.stop_signal = Some(parse_signal(&value()?).map_err(|e| format!("--stop-signal: {e}"))?),
-                "map-exit" => cli_map_exit.get_or_insert_with(Vec::new).push(parse_map_exit(&value()?)?),
+                "grace" => {
+                    opts.grace =
+                        Some(parse_duration(&value()?).map_err(|e| format!("--grace: {e}"))?)
+                }
+                "stop-signal" => {
+                    opts.stop_signal =
+                        Some(parse_signal(&value()?).map_err(|e| format!("--stop-signal: {e}"))?)
+                }
+                "map-exit" => cli_map_exit
+                    .get_or_insert_with(Vec::new)
+                    .push(parse_map_exit(&value()?)?),
                 "once" => opts.once = true,
                 "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
                 "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
@@ -201,7 +221,10 @@ pub fn parse(
                 if positional.len() == n {
                     Ok(())
                 } else {
-                    Err(format!("`pidone {sub}` takes {n} argument(s), got {}", positional.len()))
+                    Err(format!(
+                        "`pidone {sub}` takes {n} argument(s), got {}",
+                        positional.len()
+                    ))
                 }
             };
             match sub {
@@ -249,7 +272,9 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
             Some(other) => Err(format!("{name}={other:?}: use 1 or 0")),
         }
     };
-    let with_name = |name: &str, r: Result<_, String>| r.map_err(|e| format!("{name}: {e}"));
+    fn with_name<T>(name: &str, r: Result<T, String>) -> Result<T, String> {
+        r.map_err(|e| format!("{name}: {e}"))
+    }
     let list = |name: &str| -> Vec<String> {
         get(name)
             .map(|v| {
@@ -333,7 +358,9 @@ pub struct Settings {
 
 /// Merge options with the global file; file values are validated here too.
 pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
-    let in_file = |key: &str, r: Result<_, String>| r.map_err(|e| format!("global file: key `{key}`: {e}"));
+    fn in_file<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
+        r.map_err(|e| format!("key `{key}`: {e}"))
+    }
     let grace = match (&opts.grace, &file.grace) {
         (Some(g), _) => *g,
         (None, Some(raw)) => in_file(
@@ -357,7 +384,8 @@ pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
         for (from, to) in map {
             let from: u8 = in_file(
                 "map_exit",
-                from.parse().map_err(|_| format!("{from:?} is not an exit code")),
+                from.parse()
+                    .map_err(|_| format!("{from:?} is not an exit code")),
             )?;
             map_exit.push((from, *to));
         }
@@ -425,26 +453,55 @@ mod tests {
     #[test]
     fn cmd_with_and_without_dashes() {
         let (_, c) = parse(&args(&["--grace", "2s", "--", "sh", "-c", "x"]), &no_env).unwrap();
-        assert_eq!(c, Command::Run { cmd: args(&["sh", "-c", "x"]) });
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["sh", "-c", "x"])
+            }
+        );
         // Docker appends CMD to ENTRYPOINT without `--`; CMD options stay CMD's.
-        let (o, c) = parse(&args(&["--once", "nginx", "-g", "daemon off;", "--grace"]), &no_env).unwrap();
+        let (o, c) = parse(
+            &args(&["--once", "nginx", "-g", "daemon off;", "--grace"]),
+            &no_env,
+        )
+        .unwrap();
         assert!(o.once);
-        assert_eq!(c, Command::Run { cmd: args(&["nginx", "-g", "daemon off;", "--grace"]) });
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["nginx", "-g", "daemon off;", "--grace"])
+            }
+        );
         let (_, c) = parse(&[], &no_env).unwrap();
         assert_eq!(c, Command::Run { cmd: vec![] });
         // A program named like a subcommand needs `--`.
         let (_, c) = parse(&args(&["--", "status"]), &no_env).unwrap();
-        assert_eq!(c, Command::Run { cmd: args(&["status"]) });
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["status"])
+            }
+        );
     }
 
     #[test]
     fn subcommands() {
         let (_, c) = parse(&args(&["render", "--out", "/tmp/x"]), &no_env).unwrap();
-        assert_eq!(c, Command::Render { out: Some("/tmp/x".into()) });
+        assert_eq!(
+            c,
+            Command::Render {
+                out: Some("/tmp/x".into())
+            }
+        );
         let (_, c) = parse(&args(&["status", "--json"]), &no_env).unwrap();
         assert_eq!(c, Command::Status { json: true });
         let (_, c) = parse(&args(&["healthcheck", "a", "b"]), &no_env).unwrap();
-        assert_eq!(c, Command::Healthcheck { services: args(&["a", "b"]) });
+        assert_eq!(
+            c,
+            Command::Healthcheck {
+                services: args(&["a", "b"])
+            }
+        );
         let (_, c) = parse(&args(&["signal", "web", "HUP"]), &no_env).unwrap();
         assert!(matches!(c, Command::Control { ref verb, .. } if verb == "signal"));
         assert!(parse(&args(&["signal", "web", "NOPE"]), &no_env).is_err());
@@ -499,7 +556,10 @@ mod tests {
         assert_eq!(s.grace, Duration::from_secs(3));
         assert_eq!(s.stop_signal, libc::SIGQUIT);
         assert_eq!(s.map_exit, vec![(143, 0)]);
-        let o = Options { grace: Some(Duration::from_secs(1)), ..Default::default() };
+        let o = Options {
+            grace: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
         assert_eq!(resolve(&o, &file).unwrap().grace, Duration::from_secs(1));
     }
 }

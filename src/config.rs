@@ -185,7 +185,10 @@ pub enum Probe {
     /// `host:port` to connect to.
     Tcp(String),
     /// Plain HTTP/1.0 GET; 2xx passes.
-    Http { address: String, path: String },
+    Http {
+        address: String,
+        path: String,
+    },
     File(PathBuf),
     Command(Vec<String>),
 }
@@ -268,7 +271,13 @@ impl Service {
             command: Some(command),
             ..RawService::default()
         };
-        let mut svc = build_service(name, Path::new(name), &raw, &RawService::default(), &mut errors);
+        let mut svc = build_service(
+            name,
+            Path::new(name),
+            &raw,
+            &RawService::default(),
+            &mut errors,
+        );
         svc.kind = kind;
         if kind == Kind::Oneshot {
             svc.restart = Restart::Never;
@@ -317,7 +326,13 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         }
     }
     // Validate the defaults' values once here, so a bad default is reported against this file.
-    let _ = build_service("defaults", path, &RawService::default(), &global.defaults, &mut errors);
+    let _ = build_service(
+        "defaults",
+        path,
+        &RawService::default(),
+        &global.defaults,
+        &mut errors,
+    );
     errors.finish(global)
 }
 
@@ -412,7 +427,8 @@ pub fn parse_services(
             errors.push(
                 None,
                 "command",
-                "is required: the argv to run, e.g. command = [\"nginx\", \"-g\", \"daemon off;\"]".into(),
+                "is required: the argv to run, e.g. command = [\"nginx\", \"-g\", \"daemon off;\"]"
+                    .into(),
             );
         }
         let svc = build_service(&name, path, &raw, defaults, &mut errors);
@@ -575,8 +591,7 @@ fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
                     return Some(n + 1);
                 }
                 if current.is_none()
-                    && (assigns(&format!("{t}.{key}"))
-                        || (assigns(t) && trimmed.contains(key)))
+                    && (assigns(&format!("{t}.{key}")) || (assigns(t) && trimmed.contains(key)))
                 {
                     return Some(n + 1);
                 }
@@ -595,9 +610,7 @@ fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
         return Some(n + 1);
     }
     let header = format!("[{}]", table?);
-    text.lines()
-        .position(|l| l.trim() == header)
-        .map(|n| n + 1)
+    text.lines().position(|l| l.trim() == header).map(|n| n + 1)
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
@@ -637,7 +650,11 @@ fn build_service(
             raw.$field.clone().or_else(|| defaults.$field.clone())
         };
     }
-    let duration = |errors: &mut Errors, table: Option<&str>, key: &str, value: Option<RawDuration>, default: Duration| {
+    let duration = |errors: &mut Errors,
+                    table: Option<&str>,
+                    key: &str,
+                    value: Option<RawDuration>,
+                    default: Duration| {
         match value.map(|v| v.parse()) {
             None => default,
             Some(Ok(d)) => d,
@@ -661,7 +678,11 @@ fn build_service(
     let command = raw.command.clone().unwrap_or_default();
     if raw.command.is_some() {
         if command.is_empty() || command[0].is_empty() {
-            errors.push(None, "command", "must name a program: command = [\"prog\", \"arg\"]".into());
+            errors.push(
+                None,
+                "command",
+                "must name a program: command = [\"prog\", \"arg\"]".into(),
+            );
         } else if let Some(env_path) = command_search_path(raw, defaults)
             && let Err(e) = resolve_program(&command[0], &env_path)
         {
@@ -672,7 +693,11 @@ fn build_service(
         None | Some("longrun") => Kind::Longrun,
         Some("oneshot") => Kind::Oneshot,
         Some(other) => {
-            errors.push(None, "kind", format!("unknown kind {other:?}: use \"longrun\" or \"oneshot\""));
+            errors.push(
+                None,
+                "kind",
+                format!("unknown kind {other:?}: use \"longrun\" or \"oneshot\""),
+            );
             Kind::Longrun
         }
     };
@@ -685,7 +710,11 @@ fn build_service(
         Some("on-failure") => Restart::OnFailure,
         Some("never") => Restart::Never,
         Some(other) => {
-            errors.push(None, "restart", format!("unknown policy {other:?}: use \"always\", \"on-failure\" or \"never\""));
+            errors.push(
+                None,
+                "restart",
+                format!("unknown policy {other:?}: use \"always\", \"on-failure\" or \"never\""),
+            );
             Restart::OnFailure
         }
     };
@@ -702,13 +731,35 @@ fn build_service(
     });
     let raw_backoff = pick!(backoff).unwrap_or_default();
     let backoff = Backoff {
-        initial: duration(errors, Some("backoff"), "initial", raw_backoff.initial, Duration::from_millis(100)),
+        initial: duration(
+            errors,
+            Some("backoff"),
+            "initial",
+            raw_backoff.initial,
+            Duration::from_millis(100),
+        ),
         factor: raw_backoff.factor.unwrap_or(2.0),
-        max: duration(errors, Some("backoff"), "max", raw_backoff.max, Duration::from_secs(30)),
-        reset_after: duration(errors, Some("backoff"), "reset_after", raw_backoff.reset_after, Duration::from_secs(10)),
+        max: duration(
+            errors,
+            Some("backoff"),
+            "max",
+            raw_backoff.max,
+            Duration::from_secs(30),
+        ),
+        reset_after: duration(
+            errors,
+            Some("backoff"),
+            "reset_after",
+            raw_backoff.reset_after,
+            Duration::from_secs(10),
+        ),
     };
     if !(1.0..=100.0).contains(&backoff.factor) {
-        errors.push(Some("backoff"), "factor", "must be between 1.0 and 100.0".into());
+        errors.push(
+            Some("backoff"),
+            "factor",
+            "must be between 1.0 and 100.0".into(),
+        );
     }
     let limits = pick!(limits).unwrap_or_default();
     let mut signal_map = Vec::new();
@@ -731,16 +782,34 @@ fn build_service(
     };
     let export_env = pick!(export_env).unwrap_or(false);
     if export_env && kind != Kind::Oneshot {
-        errors.push(None, "export_env", "only a oneshot can hand environment on".into());
+        errors.push(
+            None,
+            "export_env",
+            "only a oneshot can hand environment on".into(),
+        );
     }
     let after = raw.after.clone().unwrap_or_default();
     if after.iter().any(|a| a == name) {
-        errors.push(None, "after", format!("a service cannot wait for itself ({name:?})"));
+        errors.push(
+            None,
+            "after",
+            format!("a service cannot wait for itself ({name:?})"),
+        );
     }
-    let ready = raw.ready.as_ref().and_then(|r| build_ready(r, kind, errors, &duration));
-    let health = raw.health.as_ref().and_then(|h| build_health(h, errors, &duration));
+    let ready = raw
+        .ready
+        .as_ref()
+        .and_then(|r| build_ready(r, kind, errors, &duration));
+    let health = raw
+        .health
+        .as_ref()
+        .and_then(|h| build_health(h, errors, &duration));
     if health.is_some() && kind == Kind::Oneshot {
-        errors.push(None, "health", "a oneshot cannot have a health check".into());
+        errors.push(
+            None,
+            "health",
+            "a oneshot cannot have a health check".into(),
+        );
     }
     Service {
         name: name.to_string(),
@@ -759,11 +828,24 @@ fn build_service(
         restart,
         backoff,
         max_restarts: pick!(max_restarts).unwrap_or(5),
-        restart_window: duration(errors, None, "restart_window", pick!(restart_window), Duration::from_secs(60)),
+        restart_window: duration(
+            errors,
+            None,
+            "restart_window",
+            pick!(restart_window),
+            Duration::from_secs(60),
+        ),
         critical: pick!(critical).unwrap_or(kind == Kind::Oneshot),
         stop_signal: signal(errors, "stop_signal", pick!(stop_signal), libc::SIGTERM),
-        stop_timeout: duration(errors, None, "stop_timeout", pick!(stop_timeout), Duration::from_secs(10)),
-        max_runtime: pick!(max_runtime).map(|v| duration(errors, None, "max_runtime", Some(v), Duration::ZERO)),
+        stop_timeout: duration(
+            errors,
+            None,
+            "stop_timeout",
+            pick!(stop_timeout),
+            Duration::from_secs(10),
+        ),
+        max_runtime: pick!(max_runtime)
+            .map(|v| duration(errors, None, "max_runtime", Some(v), Duration::ZERO)),
         reload_on: pick!(reload_on).unwrap_or_default(),
         reload,
         log_prefix: pick!(log_prefix).unwrap_or(true),
@@ -775,7 +857,8 @@ fn build_service(
     }
 }
 
-type DurationFn<'f> = dyn Fn(&mut Errors, Option<&str>, &str, Option<RawDuration>, Duration) -> Duration + 'f;
+type DurationFn<'f> =
+    dyn Fn(&mut Errors, Option<&str>, &str, Option<RawDuration>, Duration) -> Duration + 'f;
 
 fn build_probe(
     table: &str,
@@ -808,17 +891,30 @@ fn build_probe(
         probes.push(Probe::File(f.clone()));
     }
     if probes.len() > 1 {
-        errors.push(Some(table), "command", format!("[{table}] takes exactly one kind of check"));
+        errors.push(
+            Some(table),
+            "command",
+            format!("[{table}] takes exactly one kind of check"),
+        );
     }
     probes.pop()
 }
 
-fn build_ready(raw: &RawReady, kind: Kind, errors: &mut Errors, duration: &DurationFn) -> Option<Ready> {
+fn build_ready(
+    raw: &RawReady,
+    kind: Kind,
+    errors: &mut Errors,
+    duration: &DurationFn,
+) -> Option<Ready> {
     let probe = build_probe("ready", &raw.command, &raw.tcp, None, &raw.file, errors);
     let mut checks = Vec::new();
     if let Some(fd) = raw.notify_fd {
         if !(3..=1000).contains(&fd) {
-            errors.push(Some("ready"), "notify_fd", "must be a file descriptor number from 3 to 1000".into());
+            errors.push(
+                Some("ready"),
+                "notify_fd",
+                "must be a file descriptor number from 3 to 1000".into(),
+            );
         }
         checks.push(ReadyCheck::NotifyFd(fd));
     }
@@ -829,7 +925,11 @@ fn build_ready(raw: &RawReady, kind: Kind, errors: &mut Errors, duration: &Durat
         checks.push(ReadyCheck::Probe(p));
     }
     if kind == Kind::Oneshot {
-        errors.push(None, "ready", "a oneshot is ready when it exits 0; remove [ready]".into());
+        errors.push(
+            None,
+            "ready",
+            "a oneshot is ready when it exits 0; remove [ready]".into(),
+        );
     }
     if checks.len() != 1 {
         errors.push(
@@ -841,14 +941,37 @@ fn build_ready(raw: &RawReady, kind: Kind, errors: &mut Errors, duration: &Durat
     }
     Some(Ready {
         check: checks.pop()?,
-        timeout: duration(errors, Some("ready"), "timeout", raw.timeout.clone(), Duration::from_secs(30)),
-        interval: duration(errors, Some("ready"), "interval", raw.interval.clone(), Duration::from_millis(100)),
+        timeout: duration(
+            errors,
+            Some("ready"),
+            "timeout",
+            raw.timeout.clone(),
+            Duration::from_secs(30),
+        ),
+        interval: duration(
+            errors,
+            Some("ready"),
+            "interval",
+            raw.interval.clone(),
+            Duration::from_millis(100),
+        ),
     })
 }
 
 fn build_health(raw: &RawHealth, errors: &mut Errors, duration: &DurationFn) -> Option<Health> {
-    let Some(probe) = build_probe("health", &raw.command, &raw.tcp, raw.http.as_ref(), &raw.file, errors) else {
-        errors.push(None, "health", "[health] needs one of command, tcp, http, file".into());
+    let Some(probe) = build_probe(
+        "health",
+        &raw.command,
+        &raw.tcp,
+        raw.http.as_ref(),
+        &raw.file,
+        errors,
+    ) else {
+        errors.push(
+            None,
+            "health",
+            "[health] needs one of command, tcp, http, file".into(),
+        );
         return None;
     };
     let on_failure = match raw.on_failure.as_deref() {
@@ -856,16 +979,38 @@ fn build_health(raw: &RawHealth, errors: &mut Errors, duration: &DurationFn) -> 
         Some("ignore") => OnUnhealthy::Ignore,
         Some("stop") => OnUnhealthy::Stop,
         Some(other) => {
-            errors.push(Some("health"), "on_failure", format!("unknown action {other:?}: use \"restart\", \"ignore\" or \"stop\""));
+            errors.push(
+                Some("health"),
+                "on_failure",
+                format!("unknown action {other:?}: use \"restart\", \"ignore\" or \"stop\""),
+            );
             OnUnhealthy::Restart
         }
     };
     Some(Health {
         probe,
-        interval: duration(errors, Some("health"), "interval", raw.interval.clone(), Duration::from_secs(10)),
-        timeout: duration(errors, Some("health"), "timeout", raw.timeout.clone(), Duration::from_secs(5)),
+        interval: duration(
+            errors,
+            Some("health"),
+            "interval",
+            raw.interval.clone(),
+            Duration::from_secs(10),
+        ),
+        timeout: duration(
+            errors,
+            Some("health"),
+            "timeout",
+            raw.timeout.clone(),
+            Duration::from_secs(5),
+        ),
         retries: raw.retries.unwrap_or(3).max(1),
-        start_period: duration(errors, Some("health"), "start_period", raw.start_period.clone(), Duration::ZERO),
+        start_period: duration(
+            errors,
+            Some("health"),
+            "start_period",
+            raw.start_period.clone(),
+            Duration::ZERO,
+        ),
         on_failure,
     })
 }
@@ -880,7 +1025,9 @@ fn address(raw: &RawAddress) -> Result<String, String> {
             if ok {
                 Ok(t.clone())
             } else {
-                Err(format!("{t:?} is not HOST:PORT (e.g. \"127.0.0.1:5222\") or a port number"))
+                Err(format!(
+                    "{t:?} is not HOST:PORT (e.g. \"127.0.0.1:5222\") or a port number"
+                ))
             }
         }
     }
@@ -954,7 +1101,11 @@ mod tests {
     }
 
     fn errors(files: &[(&str, &str)]) -> Vec<String> {
-        parse(files).unwrap_err().iter().map(|e| e.to_string()).collect()
+        parse(files)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
     }
 
     #[test]
@@ -1009,11 +1160,17 @@ on_failure = "stop"
         assert_eq!(web.limits.nofile, Some(1024));
         assert_eq!(web.backoff.factor, 3.0);
         let ready = web.ready.as_ref().unwrap();
-        assert_eq!(ready.check, ReadyCheck::Probe(Probe::Tcp("127.0.0.1:8080".into())));
+        assert_eq!(
+            ready.check,
+            ReadyCheck::Probe(Probe::Tcp("127.0.0.1:8080".into()))
+        );
         let health = web.health.as_ref().unwrap();
         assert_eq!(
             health.probe,
-            Probe::Http { address: "127.0.0.1:8080".into(), path: "/health".into() }
+            Probe::Http {
+                address: "127.0.0.1:8080".into(),
+                path: "/health".into()
+            }
         );
         assert_eq!(health.on_failure, OnUnhealthy::Stop);
         let init = s.iter().find(|s| s.name == "init").unwrap();
@@ -1025,7 +1182,11 @@ on_failure = "stop"
     fn unknown_key_names_file_line_and_key() {
         let errs = errors(&[("web", "command = [\"true\"]\n\nrestrat = \"always\"\n")]);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].starts_with("services.d/web.toml:3: key `restrat`: unknown field"), "{}", errs[0]);
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `restrat`: unknown field"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
@@ -1034,21 +1195,43 @@ on_failure = "stop"
             "web",
             "command = [\"true\"]\nstop_signal = \"TREM\"\n[backoff]\ninitial = \"soon\"\n",
         )]);
-        assert!(errs.iter().any(|e| e.starts_with("services.d/web.toml:2: key `stop_signal`: unknown signal")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.starts_with("services.d/web.toml:4: key `backoff.initial`:")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("services.d/web.toml:2: key `stop_signal`: unknown signal")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("services.d/web.toml:4: key `backoff.initial`:")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn missing_command_and_program() {
-        let errs = errors(&[("a", "kind = \"oneshot\"\n"), ("b", "command = [\"no-such-program-xyz\"]\n")]);
-        assert!(errs.iter().any(|e| e.contains("a.toml: key `command`: is required")), "{errs:?}");
-        assert!(errs.iter().any(|e| e.contains("b.toml:1: key `command`: program \"no-such-program-xyz\" not found")), "{errs:?}");
+        let errs = errors(&[
+            ("a", "kind = \"oneshot\"\n"),
+            ("b", "command = [\"no-such-program-xyz\"]\n"),
+        ]);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("a.toml: key `command`: is required")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e
+                .contains("b.toml:1: key `command`: program \"no-such-program-xyz\" not found")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn unknown_after_target() {
         let errs = errors(&[("web", "command = [\"true\"]\nafter = [\"db\"]\n")]);
-        assert!(errs[0].contains("web.toml:2: key `after`: unknown service \"db\""), "{errs:?}");
+        assert!(
+            errs[0].contains("web.toml:2: key `after`: unknown service \"db\""),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -1059,7 +1242,10 @@ on_failure = "stop"
             ("c", "command = [\"true\"]\nafter = [\"a\"]\n"),
         ]);
         assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(errs[0].contains("dependency cycle: a -> b -> c -> a"), "{errs:?}");
+        assert!(
+            errs[0].contains("dependency cycle: a -> b -> c -> a"),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -1078,26 +1264,58 @@ on_failure = "stop"
 
     #[test]
     fn reserved_and_bad_names() {
-        let errs = errors(&[("main", "command = [\"true\"]\n"), ("we b", "command = [\"true\"]\n")]);
+        let errs = errors(&[
+            ("main", "command = [\"true\"]\n"),
+            ("we b", "command = [\"true\"]\n"),
+        ]);
         assert_eq!(errs.len(), 2, "{errs:?}");
     }
 
     #[test]
     fn global_defaults_apply_and_are_checked() {
-        let g = parse_global(Path::new("pidone.toml"), "grace = \"2s\"\n[defaults]\nstop_timeout = \"4s\"\nrestart = \"always\"\n").unwrap();
-        let s = parse_services(&[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())], &g.defaults).unwrap();
+        let g = parse_global(
+            Path::new("pidone.toml"),
+            "grace = \"2s\"\n[defaults]\nstop_timeout = \"4s\"\nrestart = \"always\"\n",
+        )
+        .unwrap();
+        let s = parse_services(
+            &[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())],
+            &g.defaults,
+        )
+        .unwrap();
         assert_eq!(s[0].stop_timeout, Duration::from_secs(4));
         assert_eq!(s[0].restart, Restart::Always);
-        let errs = parse_global(Path::new("pidone.toml"), "[defaults]\ncommand = [\"x\"]\n").unwrap_err();
-        assert!(errs[0].to_string().contains("pidone.toml:2: key `defaults.command`"), "{errs:?}");
-        let errs = parse_global(Path::new("pidone.toml"), "[defaults]\nstop_timeout = \"x\"\n").unwrap_err();
-        assert!(errs[0].to_string().contains("pidone.toml:2: key `stop_timeout`"), "{errs:?}");
+        let errs =
+            parse_global(Path::new("pidone.toml"), "[defaults]\ncommand = [\"x\"]\n").unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("pidone.toml:2: key `defaults.command`"),
+            "{errs:?}"
+        );
+        let errs = parse_global(
+            Path::new("pidone.toml"),
+            "[defaults]\nstop_timeout = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("pidone.toml:2: key `stop_timeout`"),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn http_urls() {
-        assert_eq!(parse_http_url("http://127.0.0.1:8080/x").unwrap(), ("127.0.0.1:8080".into(), "/x".into()));
-        assert_eq!(parse_http_url("http://localhost").unwrap(), ("localhost:80".into(), "/".into()));
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8080/x").unwrap(),
+            ("127.0.0.1:8080".into(), "/x".into())
+        );
+        assert_eq!(
+            parse_http_url("http://localhost").unwrap(),
+            ("localhost:80".into(), "/".into())
+        );
         assert!(parse_http_url("https://x").is_err());
     }
 }

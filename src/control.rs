@@ -7,8 +7,8 @@
 //! `signal NAME SIG`); the server answers with one JSON object and closes. Clients are
 //! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
 
-use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
 use crate::supervisor::phase_name;
+use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -70,9 +70,11 @@ impl Server {
                     path.display()
                 ));
             }
-            std::fs::remove_file(&path).map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
         }
-        let listener = UnixListener::bind(&path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+        let listener = UnixListener::bind(&path)
+            .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
         listener
@@ -95,7 +97,11 @@ impl Server {
         self.clients
             .iter()
             .map(|c| {
-                let events = if c.output.is_empty() { libc::POLLIN } else { libc::POLLOUT };
+                let events = if c.output.is_empty() {
+                    libc::POLLIN
+                } else {
+                    libc::POLLOUT
+                };
                 (c.stream.as_raw_fd(), events)
             })
             .collect()
@@ -118,7 +124,10 @@ impl Server {
                         "control: refused a client with uid {}",
                         other.map_or("unknown".into(), |u| u.to_string())
                     ));
-                    client.output = encode(&Reply::new(crate::cli::exit::PRIVILEGE, "permission denied: wrong uid"));
+                    client.output = encode(&Reply::new(
+                        crate::cli::exit::PRIVILEGE,
+                        "permission denied: wrong uid",
+                    ));
                     client.answered = true;
                 }
             }
@@ -130,7 +139,9 @@ impl Server {
     pub fn handle_io(&mut self, events: &[(usize, i16)]) -> Vec<(usize, Request)> {
         let mut requests = Vec::new();
         for &(n, revents) in events {
-            let Some(c) = self.clients.get_mut(n) else { continue };
+            let Some(c) = self.clients.get_mut(n) else {
+                continue;
+            };
             if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
                 c.done = true;
                 continue;
@@ -194,14 +205,19 @@ impl Drop for Server {
 }
 
 fn encode(reply: &Reply) -> Vec<u8> {
-    let mut v = serde_json::to_vec(&json!({"code": reply.code, "text": reply.text, "data": reply.data}))
-        .unwrap_or_default();
+    let mut v =
+        serde_json::to_vec(&json!({"code": reply.code, "text": reply.text, "data": reply.data}))
+            .unwrap_or_default();
     v.push(b'\n');
     v
 }
 
 fn peer_uid(stream: &UnixStream) -> Option<u32> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: getsockopt into a correctly sized ucred.
     let r = unsafe {
@@ -219,13 +235,19 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
 /// Answer a request against the live state (called from the event loop).
 pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
     let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
-    let find = |core: &Core, name: &str| core.index(name).filter(|&i| core.units[i].role == Role::Service);
+    let find = |core: &Core, name: &str| {
+        core.index(name)
+            .filter(|&i| core.units[i].role == Role::Service)
+    };
     match words.as_slice() {
         ["status"] => status(core, now),
         ["health", names @ ..] => health(core, names),
         [verb @ ("start" | "stop" | "restart"), name] => {
             let Some(i) = find(core, name) else {
-                return Reply::new(crate::cli::exit::USAGE, format!("no service named {name:?}"));
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
             };
             if core.shutting_down() {
                 return Reply::new(1, "pidone is shutting down");
@@ -239,7 +261,10 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
         }
         ["signal", name, sig] => {
             let Some(i) = find(core, name) else {
-                return Reply::new(crate::cli::exit::USAGE, format!("no service named {name:?}"));
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
             };
             let sig = match crate::units::parse_signal(sig) {
                 Ok(s) => s,
@@ -249,12 +274,18 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
                 Some(pid) => {
                     // SAFETY: kill(2) to the service's process group.
                     unsafe { libc::kill(-pid, sig) };
-                    Reply::new(0, format!("sent {} to {name}", crate::units::signal_name(sig)))
+                    Reply::new(
+                        0,
+                        format!("sent {} to {name}", crate::units::signal_name(sig)),
+                    )
                 }
                 None => Reply::new(1, format!("{name} is not running")),
             }
         }
-        _ => Reply::new(crate::cli::exit::USAGE, format!("unknown request {:?}", req.words.join(" "))),
+        _ => Reply::new(
+            crate::cli::exit::USAGE,
+            format!("unknown request {:?}", req.words.join(" ")),
+        ),
     }
 }
 
@@ -263,7 +294,9 @@ fn status(core: &Core, now: Instant) -> Reply {
     let mut text = String::new();
     for u in &core.units {
         let since = match u.phase {
-            Phase::Up { since } | Phase::Starting { since } => Some(now.saturating_duration_since(since)),
+            Phase::Up { since } | Phase::Starting { since } => {
+                Some(now.saturating_duration_since(since))
+            }
             _ => None,
         };
         let health = match u.health {
@@ -293,7 +326,9 @@ fn status(core: &Core, now: Instant) -> Reply {
             u.restarts,
             last_exit.map_or("-".into(), |c| c.to_string()),
             health,
-            u.reason.as_ref().map_or(String::new(), |r| format!("  ({r})")),
+            u.reason
+                .as_ref()
+                .map_or(String::new(), |r| format!("  ({r})")),
         ));
     }
     Reply {
@@ -313,7 +348,12 @@ fn health(core: &Core, names: &[&str]) -> Reply {
     for name in names {
         match core.index(name) {
             Some(i) => selected.push(i),
-            None => return Reply::new(crate::cli::exit::USAGE, format!("no service named {name:?}")),
+            None => {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            }
         }
     }
     if selected.is_empty() {
@@ -327,15 +367,35 @@ fn health(core: &Core, names: &[&str]) -> Reply {
         match (u.phase, u.health) {
             (Phase::Done, _) if oneshot => {}
             (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
-            (Phase::Up { .. }, HealthStatus::Starting) | (Phase::Waiting | Phase::Starting { .. }, _) => {
-                starting.push(name.clone())
-            }
+            (Phase::Up { .. }, HealthStatus::Starting)
+            | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
             (Phase::Up { .. }, HealthStatus::Unhealthy) => {
-                return Reply::new(1, format!("unhealthy: {name}: {}", u.reason.clone().unwrap_or_default()));
+                return Reply::new(
+                    1,
+                    format!(
+                        "unhealthy: {name}: {}",
+                        u.reason.clone().unwrap_or_default()
+                    ),
+                );
             }
             (phase, _) => {
-                let why = u.reason.clone().or_else(|| u.last_exit.map(|e| e.describe())).unwrap_or_default();
-                return Reply::new(1, format!("unhealthy: {name} is {}{}", phase_name(&phase), if why.is_empty() { String::new() } else { format!(" ({why})") }));
+                let why = u
+                    .reason
+                    .clone()
+                    .or_else(|| u.last_exit.map(|e| e.describe()))
+                    .unwrap_or_default();
+                return Reply::new(
+                    1,
+                    format!(
+                        "unhealthy: {name} is {}{}",
+                        phase_name(&phase),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({why})")
+                        }
+                    ),
+                );
             }
         }
     }
@@ -359,11 +419,14 @@ pub fn fallback_run_dir() -> PathBuf {
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     let mut candidates = vec![run_dir.join(SOCKET_NAME)];
     candidates.push(fallback_run_dir().join(SOCKET_NAME));
-    let path = candidates
-        .iter()
-        .find(|p| p.exists())
-        .ok_or_else(|| format!("pidone is not running here (no {})", candidates[0].display()))?;
-    let mut stream = UnixStream::connect(path).map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    let path = candidates.iter().find(|p| p.exists()).ok_or_else(|| {
+        format!(
+            "pidone is not running here (no {})",
+            candidates[0].display()
+        )
+    })?;
+    let mut stream = UnixStream::connect(path)
+        .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
     let timeout = Some(Duration::from_secs(5));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
@@ -374,7 +437,8 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     stream
         .read_to_string(&mut answer)
         .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(answer.trim()).map_err(|_| format!("bad answer from {}", path.display()))?;
+    let v: Value = serde_json::from_str(answer.trim())
+        .map_err(|_| format!("bad answer from {}", path.display()))?;
     Ok(Reply {
         code: v["code"].as_i64().unwrap_or(1) as i32,
         text: v["text"].as_str().unwrap_or_default().to_string(),

@@ -66,35 +66,30 @@ impl LineReader {
 
     fn feed(&mut self, mut data: &[u8], emit: &mut impl FnMut(&[u8], bool)) {
         while !data.is_empty() {
-            match data.iter().position(|&b| b == b'\n') {
-                Some(nl) => {
-                    if self.skipping {
-                        self.skipping = false;
-                    } else if self.buf.is_empty() {
-                        emit(strip_cr(&data[..nl]), false);
-                    } else {
-                        self.buf.extend_from_slice(&data[..nl]);
-                        emit(strip_cr(&self.buf), false);
-                        self.buf.clear();
-                    }
-                    data = &data[nl + 1..];
-                }
-                None => {
-                    if !self.skipping {
-                        self.buf.extend_from_slice(data);
-                        if self.buf.len() >= MAX_LINE {
-                            emit(&self.buf[..MAX_LINE], true);
-                            self.buf.clear();
-                            self.skipping = true;
-                        }
-                    }
-                    data = &[];
-                }
+            let newline = data.iter().position(|&b| b == b'\n');
+            let piece = &data[..newline.unwrap_or(data.len())];
+            data = newline.map_or(&[][..], |nl| &data[nl + 1..]);
+            if self.skipping {
+                // Rest of an over-long line: dropped up to its newline.
+                self.skipping = newline.is_none();
+                continue;
             }
-            if !self.skipping && self.buf.len() >= MAX_LINE {
-                emit(&self.buf[..MAX_LINE], true);
+            if self.buf.len() + piece.len() >= MAX_LINE
+                && !(newline.is_some() && self.buf.len() + piece.len() == MAX_LINE)
+            {
+                let room = MAX_LINE - self.buf.len();
+                self.buf.extend_from_slice(&piece[..room.min(piece.len())]);
+                emit(&self.buf, true);
                 self.buf.clear();
-                self.skipping = true;
+                self.skipping = newline.is_none();
+            } else if newline.is_none() {
+                self.buf.extend_from_slice(piece);
+            } else if self.buf.is_empty() {
+                emit(strip_cr(piece), false);
+            } else {
+                self.buf.extend_from_slice(piece);
+                emit(strip_cr(&self.buf), false);
+                self.buf.clear();
             }
         }
     }
@@ -127,7 +122,14 @@ mod tests {
     #[test]
     fn splits_joins_and_flushes_partial_lines() {
         let got = lines_of(&[b"a\nb", b"c\r\nd"]);
-        assert_eq!(got, vec![("a".into(), false), ("bc".into(), false), ("d".into(), false)]);
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), false),
+                ("bc".into(), false),
+                ("d".into(), false)
+            ]
+        );
     }
 
     #[test]

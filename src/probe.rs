@@ -32,7 +32,11 @@ pub fn start(probe: &Probe, env: &BTreeMap<String, String>, timeout: Duration) -
             let ok = path.exists();
             Started::Done {
                 ok,
-                detail: format!("{} {}", path.display(), if ok { "exists" } else { "does not exist" }),
+                detail: format!(
+                    "{} {}",
+                    path.display(),
+                    if ok { "exists" } else { "does not exist" }
+                ),
             }
         }
         Probe::Command(argv) => {
@@ -115,7 +119,10 @@ fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
         }
     }
     // "HTTP/1.1 200 ..." → the status code is bytes 9..12.
-    match std::str::from_utf8(&head[..got]).ok().and_then(|s| s.get(9..12)) {
+    match std::str::from_utf8(&head[..got])
+        .ok()
+        .and_then(|s| s.get(9..12))
+    {
         Some(code) if code.starts_with('2') => OK,
         Some(_) => BAD_STATUS,
         None => NO_ANSWER,
@@ -123,7 +130,10 @@ fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
 }
 
 /// Turn a probe child's exit into (passed, human detail).
-pub fn describe_exit(probe: &Probe, status: crate::supervisor::state::ExitStatus) -> (bool, String) {
+pub fn describe_exit(
+    probe: &Probe,
+    status: crate::supervisor::state::ExitStatus,
+) -> (bool, String) {
     use crate::supervisor::state::ExitStatus;
     let ok = status.success();
     let detail = match (probe, status) {

@@ -54,9 +54,15 @@ struct Reader {
 type FileStamp = Option<(u64, u64, i64, i64, u64)>;
 
 fn stamp(path: &Path) -> FileStamp {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.dev(), m.ino(), m.mtime_nsec() + m.mtime() * 1_000_000_000, m.ctime(), m.size()))
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.dev(),
+            m.ino(),
+            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+            m.ctime(),
+            m.size(),
+        )
+    })
 }
 
 struct Watch {
@@ -137,7 +143,11 @@ pub fn build_units(
 }
 
 impl Supervisor {
-    pub fn new(units: Vec<(Service, Role)>, ctx: RunContext, control: Option<control::Server>) -> std::io::Result<Supervisor> {
+    pub fn new(
+        units: Vec<(Service, Role)>,
+        ctx: RunContext,
+        control: Option<control::Server>,
+    ) -> std::io::Result<Supervisor> {
         let signals = SignalPipe::install()?;
         let is_pid1 = std::process::id() == 1;
         if !is_pid1 {
@@ -169,7 +179,10 @@ impl Supervisor {
 
     fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
         for (i, u) in self.core.units.iter().enumerate() {
-            if matches!(u.spec.ready.as_ref().map(|r| &r.check), Some(ReadyCheck::NotifySocket)) {
+            if matches!(
+                u.spec.ready.as_ref().map(|r| &r.check),
+                Some(ReadyCheck::NotifySocket)
+            ) {
                 let dir = self.ctx.run_dir.join("notify");
                 std::fs::create_dir_all(&dir)?;
                 let path = dir.join(format!("{}.sock", u.spec.name));
@@ -210,7 +223,10 @@ impl Supervisor {
             | AddWatchFlags::IN_ATTRIB
             | AddWatchFlags::IN_MODIFY;
         for (unit, path) in wanted {
-            let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| "/".into());
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| "/".into());
             if !self.watch_dirs.values().any(|d| *d == dir) {
                 match inotify.add_watch(&dir, flags) {
                     Ok(wd) => {
@@ -292,7 +308,10 @@ impl Supervisor {
             env.insert("NOTIFY_SOCKET".into(), path.display().to_string());
         }
         if spec.export_env {
-            env.insert("PIDONE_ENV_FILE".into(), self.env_file(i).display().to_string());
+            env.insert(
+                "PIDONE_ENV_FILE".into(),
+                self.env_file(i).display().to_string(),
+            );
         }
         env
     }
@@ -326,7 +345,11 @@ impl Supervisor {
             working_dir: spec.working_dir.as_ref(),
             umask: spec.umask,
             limits: &spec.limits,
-            output: if is_main { Output::Inherit } else { Output::Capture },
+            output: if is_main {
+                Output::Inherit
+            } else {
+                Output::Capture
+            },
             take_tty: is_main && self.ctx.tty,
             notify_fd,
         };
@@ -335,7 +358,10 @@ impl Supervisor {
             Ok(spawned) => {
                 log::debug(format!("started {name} (pid {})", spawned.pid));
                 self.children.insert(spawned.pid, Owner::Unit(i));
-                for (fd, stream) in [(spawned.stdout, Stream::Stdout), (spawned.stderr, Stream::Stderr)] {
+                for (fd, stream) in [
+                    (spawned.stdout, Stream::Stdout),
+                    (spawned.stderr, Stream::Stderr),
+                ] {
                     if let Some(fd) = fd {
                         self.readers.push(Reader {
                             unit: i,
@@ -372,7 +398,9 @@ impl Supervisor {
         };
         let env = self.unit_env(i);
         match probe::start(&probe, &env, timeout) {
-            probe::Started::Done { ok, detail } => self.core.on_probe_result(i, kind, ok, detail, now),
+            probe::Started::Done { ok, detail } => {
+                self.core.on_probe_result(i, kind, ok, detail, now)
+            }
             probe::Started::Child(pid) => {
                 self.children.insert(pid, Owner::Probe(i, kind));
             }
@@ -395,7 +423,11 @@ impl Supervisor {
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
         let mut add = |fd: i32, events: i16, t: Token| {
-            fds.push(libc::pollfd { fd, events, revents: 0 });
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
             tokens.push(t);
         };
         add(self.signals.fd(), libc::POLLIN, Token::Signals);
@@ -454,8 +486,9 @@ impl Supervisor {
                     let name = &self.core.units[r.unit].spec.name;
                     let prefix = self.core.units[r.unit].spec.log_prefix;
                     let stream = r.stream;
-                    if let ReadState::Closed =
-                        r.lines.read(|line, cut| log::service_line(name, stream, prefix, line, cut))
+                    if let ReadState::Closed = r
+                        .lines
+                        .read(|line, cut| log::service_line(name, stream, prefix, line, cut))
                     {
                         closed_readers.push(n);
                     }
@@ -494,7 +527,8 @@ impl Supervisor {
                 libc::SIGCHLD => self.reap(now),
                 libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
                     let name = crate::units::signal_name(sig);
-                    self.core.begin_shutdown_on_signal(&format!("received {name}"));
+                    self.core
+                        .begin_shutdown_on_signal(&format!("received {name}"));
                 }
                 _ => self.forward(sig),
             }
@@ -578,7 +612,10 @@ impl Supervisor {
             }
             let line = line.strip_prefix("export ").unwrap_or(line);
             match line.split_once('=') {
-                Some((k, v)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                Some((k, v))
+                    if !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
                     self.ctx.env.insert(k.to_string(), v.to_string());
                     count += 1;
                 }
@@ -593,7 +630,9 @@ impl Supervisor {
     }
 
     fn read_notify_pipe(&mut self, i: Idx, now: Instant) {
-        let Some(fd) = self.notify_pipes.get(&i) else { return };
+        let Some(fd) = self.notify_pipes.get(&i) else {
+            return;
+        };
         let mut buf = [0u8; 512];
         // SAFETY: reading into a local buffer from a descriptor we own.
         let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -607,7 +646,9 @@ impl Supervisor {
     }
 
     fn read_notify_socket(&mut self, i: Idx, now: Instant) {
-        let Some((sock, _)) = self.notify_sockets.get(&i) else { return };
+        let Some((sock, _)) = self.notify_sockets.get(&i) else {
+            return;
+        };
         let mut buf = [0u8; 4096];
         while let Ok(n) = sock.recv(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]);
@@ -753,14 +794,20 @@ fn descendants(root: i32) -> Vec<i32> {
     let mut parent_of: Vec<(i32, i32)> = Vec::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
                 continue;
             };
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 continue;
             };
             // The command name may contain spaces and parentheses: parse after the last ')'.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
             let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
             if let Some(ppid) = ppid {
                 parent_of.push((pid, ppid));

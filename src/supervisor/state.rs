@@ -275,7 +275,8 @@ impl Core {
                                 || (self.units[d].phase == Phase::Done
                                     && self.units[d].spec.kind == Kind::Longrun)
                         }) {
-                            let why = format!("dependency {} is not running", self.units[bad].spec.name);
+                            let why =
+                                format!("dependency {} is not running", self.units[bad].spec.name);
                             self.fail(i, why, None);
                             changed = true;
                         } else if deps.iter().all(|&d| self.satisfied(d)) {
@@ -406,7 +407,11 @@ impl Core {
     fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant, interval: Duration) {
         let timeout = match kind {
             ProbeKind::Ready => READY_PROBE_TIMEOUT,
-            ProbeKind::Health => self.units[i].spec.health.as_ref().map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
+            ProbeKind::Health => self.units[i]
+                .spec
+                .health
+                .as_ref()
+                .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
         };
         let first_delay = match kind {
             // Try readiness right away; health after one interval.
@@ -461,7 +466,14 @@ impl Core {
         }
     }
 
-    pub fn on_probe_result(&mut self, i: Idx, kind: ProbeKind, ok: bool, detail: String, now: Instant) {
+    pub fn on_probe_result(
+        &mut self,
+        i: Idx,
+        kind: ProbeKind,
+        ok: bool,
+        detail: String,
+        now: Instant,
+    ) {
         let interval = match kind {
             ProbeKind::Ready => self.units[i].spec.ready.as_ref().map(|r| r.interval),
             ProbeKind::Health => self.units[i].spec.health.as_ref().map(|h| h.interval),
@@ -498,9 +510,7 @@ impl Core {
             self.units[i].health_failures = 0;
             return;
         }
-        let in_start_period = u
-            .started_at
-            .is_some_and(|t| now < t + health.start_period);
+        let in_start_period = u.started_at.is_some_and(|t| now < t + health.start_period);
         if in_start_period && u.health != HealthStatus::Healthy {
             return;
         }
@@ -514,7 +524,10 @@ impl Core {
         if was != HealthStatus::Unhealthy || health.on_failure == OnUnhealthy::Restart {
             self.log(
                 crate::log::Level::Warn,
-                format!("{name} is unhealthy after {} failed checks: {detail}", health.retries),
+                format!(
+                    "{name} is unhealthy after {} failed checks: {detail}",
+                    health.retries
+                ),
             );
         }
         match health.on_failure {
@@ -524,14 +537,21 @@ impl Core {
                 self.send_stop(i, now, AfterStop::Restart);
             }
             OnUnhealthy::Stop => {
-                self.begin_shutdown(1, &format!("{name} is unhealthy and its on_failure is \"stop\""));
+                self.begin_shutdown(
+                    1,
+                    &format!("{name} is unhealthy and its on_failure is \"stop\""),
+                );
             }
         }
     }
 
     /// A watched file changed.
     pub fn on_reload(&mut self, i: Idx, now: Instant) -> Option<i32> {
-        if !matches!(self.units[i].phase, Phase::Up { .. } | Phase::Starting { .. }) || self.shutdown.is_some() {
+        if !matches!(
+            self.units[i].phase,
+            Phase::Up { .. } | Phase::Starting { .. }
+        ) || self.shutdown.is_some()
+        {
             return None;
         }
         match self.units[i].spec.reload {
@@ -558,7 +578,10 @@ impl Core {
 
         if self.shutdown.is_some() {
             self.units[i].phase = Phase::Stopped;
-            self.log(crate::log::Level::Info, format!("{name} stopped ({})", status.describe()));
+            self.log(
+                crate::log::Level::Info,
+                format!("{name} stopped ({})", status.describe()),
+            );
             return;
         }
         if self.units[i].role == Role::Main {
@@ -569,11 +592,17 @@ impl Core {
         match after {
             AfterStop::Stay => {
                 self.units[i].phase = Phase::Stopped;
-                self.log(crate::log::Level::Info, format!("{name} stopped ({})", status.describe()));
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} stopped ({})", status.describe()),
+                );
                 return;
             }
             AfterStop::Restart => {
-                self.log(crate::log::Level::Info, format!("{name} {}; restarting", status.describe()));
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} {}; restarting", status.describe()),
+                );
                 self.units[i].phase = Phase::Backoff { until: now };
                 return;
             }
@@ -584,7 +613,11 @@ impl Core {
         let failed = !status.success() || (was_stopping && self.units[i].reason.is_some());
         if spec.kind == Kind::Oneshot {
             if failed {
-                self.fail(i, format!("oneshot {name} {}", status.describe()), Some(status));
+                self.fail(
+                    i,
+                    format!("oneshot {name} {}", status.describe()),
+                    Some(status),
+                );
             } else {
                 self.units[i].phase = Phase::Done;
                 self.log(crate::log::Level::Info, format!("{name} finished"));
@@ -593,7 +626,10 @@ impl Core {
         }
         if self.once {
             self.units[i].phase = Phase::Done;
-            self.begin_shutdown(status.code(), &format!("{name} {} (--once)", status.describe()));
+            self.begin_shutdown(
+                status.code(),
+                &format!("{name} {} (--once)", status.describe()),
+            );
             return;
         }
         let restart = match spec.restart {
@@ -606,7 +642,10 @@ impl Core {
                 self.fail(i, format!("{name} {}", status.describe()), Some(status));
             } else {
                 self.units[i].phase = Phase::Done;
-                self.log(crate::log::Level::Info, format!("{name} {}", status.describe()));
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} {}", status.describe()),
+                );
             }
             return;
         }
@@ -615,7 +654,8 @@ impl Core {
         let max = spec.max_restarts;
         let backoff = spec.backoff.clone();
         let u = &mut self.units[i];
-        u.restart_times.retain(|&t| now.saturating_duration_since(t) < window);
+        u.restart_times
+            .retain(|&t| now.saturating_duration_since(t) < window);
         if u.restart_times.len() as u32 >= max {
             let why = format!(
                 "{name} {}; it restarted {max} times within {}, giving up",
@@ -667,7 +707,11 @@ impl Core {
 
     /// Control: start a stopped, failed or finished unit again.
     pub fn request_start(&mut self, i: Idx) {
-        if matches!(self.units[i].phase, Phase::Stopped | Phase::Failed | Phase::Done) && self.shutdown.is_none() {
+        if matches!(
+            self.units[i].phase,
+            Phase::Stopped | Phase::Failed | Phase::Done
+        ) && self.shutdown.is_none()
+        {
             let u = &mut self.units[i];
             u.phase = Phase::Waiting;
             u.restart_times.clear();
@@ -819,7 +863,11 @@ mod tests {
         }
         assert_eq!(
             delays,
-            vec![Duration::from_millis(100), Duration::from_millis(200), Duration::from_millis(400)]
+            vec![
+                Duration::from_millis(100),
+                Duration::from_millis(200),
+                Duration::from_millis(400)
+            ]
         );
         assert_eq!(core.units[0].phase, Phase::Failed);
         assert!(core.shutting_down());
@@ -837,13 +885,23 @@ mod tests {
         core.step(t1);
         core.on_spawned(0, 2, t1);
         core.on_exit(0, ExitStatus::Code(1), t1);
-        assert_eq!(core.units[0].phase, Phase::Backoff { until: t1 + Duration::from_millis(200) });
+        assert_eq!(
+            core.units[0].phase,
+            Phase::Backoff {
+                until: t1 + Duration::from_millis(200)
+            }
+        );
         let t2 = t1 + Duration::from_millis(200);
         core.step(t2);
         core.on_spawned(0, 3, t2);
         let t3 = t2 + Duration::from_secs(11);
         core.on_exit(0, ExitStatus::Code(1), t3);
-        assert_eq!(core.units[0].phase, Phase::Backoff { until: t3 + Duration::from_millis(100) });
+        assert_eq!(
+            core.units[0].phase,
+            Phase::Backoff {
+                until: t3 + Duration::from_millis(100)
+            }
+        );
     }
 
     #[test]
