@@ -21,7 +21,12 @@ pub fn unshare_prefix() -> Vec<String> {
     if !is_root() {
         v.extend(["--user".into(), "--map-root-user".into()]);
     }
-    v.extend(["--pid".into(), "--fork".into(), "--mount-proc".into(), "--kill-child".into()]);
+    v.extend([
+        "--pid".into(),
+        "--fork".into(),
+        "--mount-proc".into(),
+        "--kill-child".into(),
+    ]);
     v
 }
 
@@ -50,7 +55,10 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        let dir = tempfile::Builder::new().prefix("pidone-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pidone-test-")
+            .tempdir()
+            .unwrap();
         // Readable by the unprivileged user pidone drops to (65534) when run as root.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -80,11 +88,16 @@ impl Scratch {
     pub fn dir_args(&self) -> Vec<String> {
         let p = |s: &str| self.join(s).display().to_string();
         vec![
-            "--services-dir".into(), p("services.d"),
-            "--templates-dir".into(), p("templates"),
-            "--render-dir".into(), p("rendered"),
-            "--run-dir".into(), p("run"),
-            "--config".into(), p("pidone.toml"),
+            "--services-dir".into(),
+            p("services.d"),
+            "--templates-dir".into(),
+            p("templates"),
+            "--render-dir".into(),
+            p("rendered"),
+            "--run-dir".into(),
+            p("run"),
+            "--config".into(),
+            p("pidone.toml"),
         ]
     }
     /// A command running pidone as PID 1 with the scratch dirs and `args`.
@@ -94,7 +107,10 @@ impl Scratch {
         }
         let prefix = unshare_prefix();
         let mut cmd = Command::new(&prefix[0]);
-        cmd.args(&prefix[1..]).arg(bin()).args(self.dir_args()).args(args);
+        cmd.args(&prefix[1..])
+            .arg(bin())
+            .args(self.dir_args())
+            .args(args);
         cmd.env("PIDONE_ALLOW_ROOT", "").env_remove("PIDONE_USER");
         cmd
     }
@@ -102,7 +118,9 @@ impl Scratch {
 
 /// Run to completion with a timeout; panics (with output) if it hangs.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (Output, Duration) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let out = wait_output(child, timeout);
@@ -133,7 +151,9 @@ pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if ppid(pid) == Some(parent as i32) {
                 return Some(pid);
             }
@@ -145,14 +165,21 @@ pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
 
 pub fn ppid(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// A field of /proc/<pid>/status, e.g. "Uid" → "65534\t65534\t65534\t65534".
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 pub fn send(pid: i32, sig: i32) {
