@@ -123,7 +123,7 @@ fn forwarded_signals_reach_cmd() {
     let script = format!("{traps} echo ready > {log}.ready; while :; do sleep 0.05; done");
     let mut cmd = s.pid1(&["--allow-root", "--", "sh", "-c", &script]);
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    let child = cmd.spawn().unwrap();
     let pidone = child_of(child.id(), T).expect("pidone pid");
     assert!(wait_until(T, || s.join("got.ready").exists()));
     for sig in sigs {
