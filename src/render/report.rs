@@ -89,19 +89,34 @@ fn is_path_byte(b: u8) -> bool {
 }
 
 /// The dotted variable path (`env.XMPP_DOMAIN`) that covers the start of `span`, read from the
-/// template source. Tera's spans point at one segment (`XMPP_DOMAIN`, or `env`).
-fn path_at(text: &str, span: &Span) -> Option<String> {
+/// template source, with a span covering the whole path. Tera's spans point at one segment
+/// (`XMPP_DOMAIN`, or `env`); pointing at the whole variable reads better.
+fn path_at(text: &str, span: &Span) -> Option<(String, Span)> {
     let b = text.as_bytes();
-    let mut start = span.range.start.min(b.len());
+    let at = span.range.start.min(b.len());
+    let mut start = at;
     while start > 0 && (is_path_byte(b[start - 1]) || b[start - 1] == b'?') {
         start -= 1;
     }
-    let mut end = span.range.start.min(b.len());
+    let mut end = at;
     while end < b.len() && is_path_byte(b[end]) {
         end += 1;
     }
-    let path = text[start..end].trim_matches('.').replace('?', "");
-    (!path.is_empty() && !path.as_bytes()[0].is_ascii_digit()).then_some(path)
+    let raw = &text[start..end];
+    let path = raw.trim_matches('.').replace('?', "");
+    if path.is_empty() || path.as_bytes()[0].is_ascii_digit() {
+        return None;
+    }
+    // Path bytes are ASCII, so byte offsets and column offsets agree on this line.
+    let start_col = span.start_col.saturating_sub(at - start);
+    let whole = Span {
+        start_line: span.start_line,
+        start_col,
+        end_line: span.start_line,
+        end_col: start_col + raw.len(),
+        range: start..end,
+    };
+    Some((path, whole))
 }
 
 /// The variable piped directly into the filter call at `span` (`env.X | to_int` → `env.X`).
@@ -134,36 +149,38 @@ fn path_before_filter(text: &str, span: &Span) -> Option<String> {
     (!path.is_empty() && !path.as_bytes()[0].is_ascii_digit()).then(|| path.to_string())
 }
 
-/// Rewrite one of Tera's messages into ours: name the variable, drop name lists.
-fn rewrite(message: &str, text: &str, span: &Span) -> String {
-    let not_defined = |path: Option<String>| match path {
-        Some(p) => format!("variable `{p}` is not defined"),
-        None => "a variable used here is not defined".to_string(),
-    };
-    if message.starts_with("Field `") && message.contains("is not defined") {
-        return not_defined(path_at(text, span));
-    }
-    if message.starts_with("Variable `") && message.contains("is not defined") {
-        return not_defined(path_at(text, span));
-    }
-    if message.contains("but got `undefined`") {
-        return not_defined(path_at(text, span));
+/// Rewrite one of Tera's messages into ours: name the variable, drop name lists. Returns the
+/// message and, when the variable was found, a span covering it.
+fn rewrite(message: &str, text: &str, span: &Span) -> (String, Option<Span>) {
+    let undefined_var = message.starts_with("Field `") && message.contains("is not defined")
+        || message.starts_with("Variable `") && message.contains("is not defined")
+        || message.contains("but got `undefined`");
+    if undefined_var {
+        return match path_at(text, span) {
+            Some((p, whole)) => (format!("variable `{p}` is not defined"), Some(whole)),
+            None => ("a variable used here is not defined".to_string(), None),
+        };
     }
     if message == "Tried to render a variable that is undefined" {
-        return "this expression is undefined (a missing list item or map key?)".to_string();
+        return (
+            "this expression is undefined (a missing list item or map key?)".to_string(),
+            None,
+        );
     }
     if let Some(filter_msg) = message.strip_suffix(UNDEFINED_INPUT) {
         // "filter `x`: its input is not defined"
         let filter = filter_msg.trim_end_matches(": ");
-        return match path_before_filter(text, span) {
+        let msg = match path_before_filter(text, span) {
             Some(p) => format!("variable `{p}` is not defined ({filter})"),
             None => format!("{filter}: its input is not defined"),
         };
+        return (msg, None);
     }
-    match message.find(" Available ") {
+    let msg = match message.find(" Available ") {
         Some(cut) => message[..cut].to_string(),
         None => message.to_string(),
-    }
+    };
+    (msg, None)
 }
 
 /// `PATH:LINE:COL: MESSAGE` plus a rustc-style excerpt of the template line with a caret.
@@ -210,13 +227,10 @@ pub(crate) fn tera_errors(
             let Some(src) = sources.get(name) else {
                 return vec![RenderError(scrubber.scrub(&err.to_string()))];
             };
-            let message = scrubber.scrub(&rewrite(r.message(), &src.text, r.span()));
-            vec![RenderError(format_at(
-                &src.path,
-                &src.text,
-                r.span(),
-                &message,
-            ))]
+            let (message, better_span) = rewrite(r.message(), &src.text, r.span());
+            let span = better_span.as_ref().unwrap_or(r.span());
+            let message = scrubber.scrub(&message);
+            vec![RenderError(format_at(&src.path, &src.text, span, &message))]
         }
         ErrorKind::Msg(m) => {
             // Load-time checks (unknown filter, unknown include...) arrive as Tera's own reports
@@ -309,35 +323,35 @@ mod tests {
     fn paths_are_read_from_the_source() {
         let text = "a {{ env.XMPP_DOMAIN }} b";
         // span on the field segment, as Tera reports it
+        let (path, whole) = path_at(text, &span(9, 1, 9, 11)).unwrap();
+        assert_eq!(path, "env.XMPP_DOMAIN");
         assert_eq!(
-            path_at(text, &span(9, 1, 9, 11)).as_deref(),
-            Some("env.XMPP_DOMAIN")
+            (whole.start_col, whole.end_col, whole.range),
+            (5, 20, 5..20)
         );
         // span on the root variable
-        assert_eq!(
-            path_at(text, &span(5, 1, 5, 3)).as_deref(),
-            Some("env.XMPP_DOMAIN")
-        );
+        let (path, whole) = path_at(text, &span(5, 1, 5, 3)).unwrap();
+        assert_eq!(path, "env.XMPP_DOMAIN");
+        assert_eq!(whole.range, 5..20);
         let text = "{{ env.P | to_int }}";
         assert_eq!(
             path_before_filter(text, &span(11, 1, 11, 6)).as_deref(),
             Some("env.P")
         );
         let text = "{{ env.P | trim | to_int }}";
-        assert_eq!(
-            path_before_filter(text, &span(18, 1, 18, 6)).as_deref(),
-            None
-        );
+        assert_eq!(path_before_filter(text, &span(18, 1, 18, 6)), None);
     }
 
     #[test]
     fn rewrite_drops_name_lists() {
         let text = "{{ env.NOPE }}";
-        let m = rewrite(
+        let (m, _) = rewrite(
             "Field `NOPE` is not defined. Available fields: A, B",
             text,
             &span(7, 1, 7, 4),
         );
         assert_eq!(m, "variable `env.NOPE` is not defined");
+        let (m, _) = rewrite("Cannot sort. Available things: x", text, &span(0, 1, 0, 1));
+        assert_eq!(m, "Cannot sort.");
     }
 }
