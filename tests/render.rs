@@ -833,3 +833,68 @@ fn dotdot_destination_is_refused_before_anything_is_written() {
         "not even the valid template is written"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Bundled demo and the benchmark generator
+
+#[test]
+fn bundled_demo_template_renders() {
+    let templates = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let config = RenderConfig::default();
+    let out = TempDir::new();
+    let render_with = |env: &BTreeMap<String, String>| {
+        let req = RenderRequest {
+            templates_dir: &templates,
+            render_dir: Path::new("/run"),
+            config: &config,
+            env,
+            secrets_dir: Path::new("/nonexistent"),
+        };
+        render(&req, Mode::OutDir(out.path().to_path_buf())).unwrap();
+        fs::read_to_string(out.path().join("demo/app.conf")).unwrap()
+    };
+    assert_eq!(
+        render_with(&BTreeMap::new()),
+        "# demo app configuration, rendered by pidone\ngreeting = \"hello\"\ndebug = false\npeers = []\n"
+    );
+    let env: BTreeMap<String, String> = [
+        ("DEMO_GREETING", "say \"hi\""),
+        ("DEMO_DEBUG", "T"),
+        ("DEMO_PEERS", "a.example, b.example,,"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(
+        render_with(&env),
+        "# demo app configuration, rendered by pidone\ngreeting = \"say \\\"hi\\\"\"\ndebug = true\npeers = [\"a.example\", \"b.example\"]\n"
+    );
+}
+
+#[test]
+fn jitsi_sized_generator_produces_a_renderable_set() {
+    let out = TempDir::new();
+    let status = std::process::Command::new("sh")
+        .arg(fixtures().join("make-jitsi-sized.sh"))
+        .arg(out.path())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let env = load_env(&out.path().join("env"));
+    assert!((440..=470).contains(&env.len()), "{} env vars", env.len());
+    let templates = out.path().join("templates");
+    let lines: usize = tree(&templates).values().map(|t| t.lines().count()).sum();
+    assert!((3300..=3900).contains(&lines), "{lines} lines");
+    let config = RenderConfig::default();
+    let secrets = out.path().join("secrets");
+    let req = RenderRequest {
+        templates_dir: &templates,
+        render_dir: Path::new("/run"),
+        config: &config,
+        env: &env,
+        secrets_dir: &secrets,
+    };
+    let written = render(&req, Mode::DryRun).unwrap();
+    assert_eq!(written.len(), 27);
+}
