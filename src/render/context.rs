@@ -13,6 +13,10 @@ pub(crate) struct Resolved {
     /// Every env value (before and after `_FILE` resolution) and every secret's content. All of
     /// them are treated as secret: pidone cannot know which env var holds a password.
     pub sensitive: Vec<String>,
+    /// `_FILE` problems, by the variable they would define. They only matter when a template
+    /// uses that variable: containers carry unrelated `*_FILE` variables (`TF_CLI_CONFIG_FILE`,
+    /// `LOG_FILE`, ...) whose files the unprivileged user may not be able to read.
+    pub deferred: Vec<(String, RenderError)>,
 }
 
 /// Strip exactly one trailing newline (`\n` or `\r\n`): `echo pw > file` must give `pw`, but a
@@ -44,6 +48,7 @@ pub(crate) fn resolve(
 ) -> Resolved {
     let mut sensitive: Vec<String> = env.values().cloned().collect();
     let mut resolved = env.clone();
+    let mut deferred = Vec::new();
 
     for (key, path) in env {
         let Some(base) = key.strip_suffix("_FILE").filter(|b| !b.is_empty()) else {
@@ -54,9 +59,12 @@ pub(crate) fn resolve(
             continue;
         }
         if env.contains_key(base) {
-            errors.push(RenderError(format!(
-                "environment: both `{base}` and `{key}` are set; set only one of them"
-            )));
+            deferred.push((
+                base.to_string(),
+                RenderError(format!(
+                    "environment: both `{base}` and `{key}` are set; set only one of them"
+                )),
+            ));
             continue;
         }
         match std::fs::read_to_string(path) {
@@ -65,10 +73,13 @@ pub(crate) fn resolve(
                 sensitive.push(content.clone());
                 resolved.insert(base.to_string(), content);
             }
-            Err(e) => errors.push(RenderError(format!(
-                "environment: `{key}`: cannot read {path}: {}",
-                io_reason(&e)
-            ))),
+            Err(e) => deferred.push((
+                base.to_string(),
+                RenderError(format!(
+                    "environment: `{key}`: cannot read {path}: {}",
+                    io_reason(&e)
+                )),
+            )),
         }
     }
 
@@ -78,6 +89,7 @@ pub(crate) fn resolve(
         env: resolved,
         secrets,
         sensitive,
+        deferred,
     }
 }
 

@@ -352,6 +352,15 @@ fn compile(
     }
 }
 
+/// Does template text mention `env.VAR` (as a whole name)?
+fn uses_env_var(text: &str, var: &str) -> bool {
+    let needle = format!("env.{var}");
+    text.match_indices(&needle).any(|(at, _)| {
+        let next = text[at + needle.len()..].chars().next();
+        !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
 /// Render every template. Returns the destination paths written (or that would be written).
 pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<RenderError>> {
     let mut errors = Vec::new();
@@ -373,6 +382,11 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
                 );
             }
             Err(e) => errors.push(RenderError(format!("{}: cannot read: {e}", path.display()))),
+        }
+    }
+    for (var, problem) in resolved.deferred {
+        if sources.values().any(|s| uses_env_var(&s.text, &var)) {
+            errors.push(problem);
         }
     }
     let names: Vec<String> = found.into_iter().map(|(n, _)| n).collect();
