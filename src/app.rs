@@ -196,7 +196,12 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
 }
 
 fn client(opts: &Options, words: &[String], json: bool) -> i32 {
-    let run_dir = opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into());
+    // The run dir may be set in the global file; a broken file must not stop a health probe
+    // from reaching the socket, so fall back to the option or the default.
+    let run_dir = match settings(opts) {
+        Ok((s, _)) => s.run_dir,
+        Err(_) => opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into()),
+    };
     match control::request(&run_dir, words) {
         Ok(reply) => {
             if json {
