@@ -567,6 +567,13 @@ impl Core {
     /// The unit's main process is gone.
     pub fn on_exit(&mut self, i: Idx, status: ExitStatus, now: Instant) {
         let name = self.units[i].spec.name.clone();
+        // A probe still running belongs to the process that is gone: kill it, or a hung
+        // health command would outlive its service (nothing else ever times it out).
+        for kind in [ProbeKind::Ready, ProbeKind::Health] {
+            if self.schedule(i, kind).running_until.is_some() {
+                self.actions.push(Action::KillProbe(i, kind));
+            }
+        }
         let u = &mut self.units[i];
         u.pid = None;
         u.last_exit = Some(status);
