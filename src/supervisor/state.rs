@@ -480,6 +480,12 @@ impl Core {
         }
         .unwrap_or(Duration::from_secs(1));
         let sched = self.schedule(i, kind);
+        if sched.running_until.is_none() {
+            // Nobody waits for this result: the probe of a process that is gone (killed by
+            // on_exit). Scheduling the next run now would leave a due time that no phase ever
+            // consumes, and the loop would spin on it.
+            return;
+        }
         sched.running_until = None;
         sched.due = Some(now + interval);
         match kind {
