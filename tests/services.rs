@@ -543,6 +543,39 @@ reload_on = ["@D@/certs/cert.pem"]
 }
 
 #[test]
+fn reload_waits_until_a_rewritten_file_is_complete() {
+    require_namespaces!();
+    use std::io::Write;
+    let s = Scratch::new();
+    s.write("certs/cert.pem", "v1\n");
+    svc(
+        &s,
+        "hup",
+        r#"command = ["sh", "-c", '''trap 'wc -c < @D@/certs/cert.pem >> @D@/sizes' HUP; touch @D@/up_hup; while :; do sleep 1000 & wait; done''']
+reload_on = ["@D@/certs/cert.pem"]
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_file(&s, "up_hup"));
+    // Rewritten in place by a writer that takes its time (cp of a big bundle, an ACME
+    // client writing in pieces): truncate, write half, pause, write the rest, close.
+    let mut f = std::fs::File::create(s.join("certs/cert.pem")).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    f.write_all(&[b'a'; 65536]).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    f.write_all(&[b'b'; 65536]).unwrap();
+    drop(f);
+    assert!(wait_lines(&s, "sizes", 1), "no HUP\n{}", run.stderr());
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        s.lines("sizes"),
+        vec!["131072"],
+        "sizes of the file each time the service was told to reload"
+    );
+    run.stop(LONG);
+}
+
+#[test]
 fn reload_signal_restart_gives_a_new_process() {
     require_namespaces!();
     let s = Scratch::new();
