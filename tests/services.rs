@@ -840,3 +840,49 @@ fn timing_sanity_true_is_fast() {
         start.elapsed()
     );
 }
+
+#[test]
+fn cmd_ignoring_its_stop_signal_is_killed_after_grace() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let cmd = sh(&s, "trap '' TERM; touch @D@/up_cmd; sleep 1000 & wait");
+    let run = s.spawn_pid1(&["--grace", "500ms", "--", "sh", "-c", &cmd]);
+    assert!(wait_file(&s, "up_cmd"));
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 128 + libc::SIGKILL, "{}", done.stderr);
+    assert!(
+        done.elapsed >= Duration::from_millis(450) && done.elapsed < Duration::from_secs(3),
+        "stopped after {:?} with grace 500ms",
+        done.elapsed
+    );
+}
+
+#[test]
+fn orphans_get_term_and_time_to_finish() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // A oneshot leaves a detached grandchild behind (re-parented to PID 1) whose TERM
+    // handler needs a second: tini and dumb-init let the kernel SIGKILL it mid-cleanup.
+    svc(
+        &s,
+        "spawner",
+        r#"kind = "oneshot"
+command = ["sh", "-c", '''setsid sh -c "trap 'sleep 1; touch @D@/orphan_done; exit 0' TERM; touch @D@/orphan_up; sleep 1000 & wait" > /dev/null 2>&1 &''']
+"#,
+    );
+    let cmd = sh(&s, "while [ ! -e @D@/orphan_up ]; do sleep 0.02; done");
+    let done = s
+        .spawn_pid1(&["--grace", "4s", "--", "sh", "-c", &cmd])
+        .finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        s.join("orphan_done").exists(),
+        "the orphan's TERM handler did not finish\n{}",
+        done.stderr
+    );
+    assert!(
+        done.elapsed < Duration::from_secs(4),
+        "waited the whole grace: {:?}",
+        done.elapsed
+    );
+}
