@@ -83,6 +83,15 @@ fn ctxt_switches(pid: i32) -> u64 {
         .sum()
 }
 
+/// utime + stime of `pid`, in clock ticks (1/100 s).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat; `rest` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 /// Context switches of pidone over `span`, after things settled.
 fn idle_switches(run: &Running, span: Duration) -> u64 {
     let before = ctxt_switches(run.pid);
@@ -633,5 +642,36 @@ fn stop_during_backoff_ends_the_restarts() {
     let (code, out) = s.client(&["start", "flap"]);
     assert_eq!(code, 0, "{out}");
     assert!(wait_until(LONG, || s.lines("starts").len() > n));
+    drop(run);
+}
+
+#[test]
+fn slow_stop_of_a_checked_service_does_not_busy_loop() {
+    require_namespaces!();
+    let s = Scratch::new();
+    std::fs::write(s.join("alive"), "").unwrap();
+    // A graceful stop takes 1.5 s; the health check interval is far shorter.
+    svc(
+        &s,
+        "web",
+        r#"command = ["sh", "-c", '''trap 'sleep 1.5; exit 0' TERM; touch @D@/up_web; sleep 1000 & wait''']
+[health]
+file = "@D@/alive"
+interval = "50ms"
+"#,
+    );
+    let run = start(&s, &[]);
+    status_until(&s, "web", "healthy", |r| r["health"] == "healthy");
+    let (code, _) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0);
+    status_until(&s, "web", "stopping", |r| r["state"] == "stopping");
+    let cpu = cpu_ticks(run.pid);
+    let n = idle_switches(&run, Duration::from_millis(800));
+    let cpu = cpu_ticks(run.pid) - cpu;
+    assert!(
+        n < 20 && cpu < 10,
+        "while web was stopping, pidone woke up {n} times and used {cpu}0 ms of CPU in 0.8 s"
+    );
+    status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
     drop(run);
 }
