@@ -768,10 +768,19 @@ impl Core {
                 }
                 _ => {}
             }
-            for s in [&u.ready_probe, &u.health_probe] {
-                if let Some(t) = s.running_until.or(s.due) {
-                    consider(t);
-                }
+            // Probe times count only in the phase whose timers act on them (see
+            // step_timers); otherwise a due time left from the last result (a unit now
+            // stopping, say) would be in the past until the phase changes: a busy loop.
+            let probe = match u.phase {
+                _ if self.shutdown.is_some() => None,
+                Phase::Starting { .. } => Some(&u.ready_probe),
+                Phase::Up { .. } => Some(&u.health_probe),
+                _ => None,
+            };
+            if let Some(s) = probe
+                && let Some(t) = s.running_until.or(s.due)
+            {
+                consider(t);
             }
         }
         next
