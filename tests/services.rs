@@ -640,7 +640,9 @@ command = ["sh", "-c", '''echo "GREETING=hello from init" >> "$PIDONE_ENV_FILE";
 #[test]
 fn bad_configs_are_refused_before_anything_starts() {
     require_namespaces!();
-    let cases: &[(&[(&str, &str)], &[&str])] = &[
+    // (service files as (name, text), substrings wanted in the error output)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (
             &[("bad", "command = [\"true\"]\nrestrat = \"always\"\n")],
             &["bad.toml:2: key `restrat`: unknown field"],
