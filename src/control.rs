@@ -156,13 +156,17 @@ impl Server {
                     Err(_) => c.done = true,
                 }
                 if c.output.is_empty() && c.answered {
-                    c.done = true;
+                    // Half-close and drop the client only at its EOF: closing while its
+                    // request is still unread (a refused peer's) resets the connection, and
+                    // the client then loses the reply to ECONNRESET.
+                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
                 }
                 continue;
             }
             let mut buf = [0u8; 1024];
             match c.stream.read(&mut buf) {
                 Ok(0) => c.done = true,
+                Ok(_) if c.answered => {}
                 Ok(k) => c.input.extend_from_slice(&buf[..k]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => c.done = true,
