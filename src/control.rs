@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 pub const SOCKET_NAME: &str = "control.sock";
 const MAX_REQUEST: usize = 4096;
+/// Connections served at once; more are closed right away.
+const MAX_CLIENTS: usize = 32;
 
 pub struct Request {
     pub words: Vec<String>,
@@ -110,6 +112,12 @@ impl Server {
 
     pub fn accept(&mut self) {
         while let Ok((stream, _)) = self.listener.accept() {
+            if self.clients.len() >= MAX_CLIENTS {
+                // Only our uid or root can connect (mode 0600), but a stuck script opening
+                // connections in a loop must not grow pidone's memory without bound.
+                drop(stream);
+                continue;
+            }
             let _ = stream.set_nonblocking(true);
             let mut client = Client {
                 stream,

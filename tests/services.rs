@@ -888,3 +888,39 @@ command = ["sh", "-c", '''setsid sh -c "trap 'sleep 1; touch @D@/orphan_done; ex
         done.elapsed
     );
 }
+
+#[test]
+fn a_restarted_longrun_leaves_no_children_behind() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Each run leaves a background child in its process group and exits; without the group
+    // TERM on exit, every restart would add one more `sleep 999`.
+    svc(
+        &s,
+        "leaky",
+        r#"command = ["sh", "-c", "sleep 999 & echo x >> @D@/leaky_starts; exit 1"]
+max_restarts = 2
+[backoff]
+initial = "10ms"
+"#,
+    );
+    svc(&s, "other", &trapping("other", "touch @D@/other_term"));
+    let mut run = s.spawn_pid1(&["--allow-root"]);
+    assert!(wait_lines(&s, "leaky_starts", 3));
+    let settled = wait_until(LONG, || s.status_row("leaky")["state"] == "failed");
+    assert!(settled, "{}", run.stderr());
+    let leftovers = || {
+        run.processes()
+            .iter()
+            .filter(|p| p.cmdline == "sleep 999" && p.state != 'Z')
+            .count()
+    };
+    assert!(
+        wait_until(Duration::from_secs(5), || leftovers() == 0),
+        "leftover children: {:?}",
+        run.processes()
+    );
+    assert!(run.alive());
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0);
+}

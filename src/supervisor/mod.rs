@@ -94,7 +94,13 @@ pub struct Supervisor {
     watches: Vec<Watch>,
     control: Option<control::Server>,
     drain: Drain,
+    /// Directories with inotify events not acted on yet, and when to act.
+    reload_dirs: Vec<PathBuf>,
+    reload_due: Option<Instant>,
 }
+
+/// Quiet time after the last change of a watched file before the service is reloaded.
+const RELOAD_SETTLE: Duration = Duration::from_millis(250);
 
 /// Build the unit list: the services, the implicit render step, and CMD.
 ///
@@ -171,6 +177,8 @@ impl Supervisor {
             watches: Vec::new(),
             control,
             drain: Drain::NotStarted,
+            reload_dirs: Vec::new(),
+            reload_due: None,
         };
         sup.setup_notify_sockets()?;
         sup.setup_watches();
@@ -461,6 +469,10 @@ impl Supervisor {
             Drain::Terminating { deadline } => Some(deadline),
             _ => self.core.next_deadline(),
         };
+        let deadline = match (deadline, self.reload_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let timeout_ms: i32 = match deadline {
             None => -1,
             Some(d) => {
@@ -471,10 +483,13 @@ impl Supervisor {
         };
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        let now = Instant::now();
+        if self.reload_due.is_some_and(|due| due <= now) {
+            self.apply_reloads(now);
+        }
         if n <= 0 {
             return; // timeout or EINTR: the next step() handles what is due
         }
-        let now = Instant::now();
         let mut closed_readers = Vec::new();
         let mut client_events = Vec::new();
         for (pfd, token) in fds.iter().zip(tokens) {
@@ -577,6 +592,21 @@ impl Supervisor {
                     self.notify_pipes.remove(&i);
                     let name = &self.core.units[i].spec.name;
                     log::debug(format!("{name} (pid {pid}) {}", exit.describe()));
+                    // What a longrun left behind in its process group goes with it (TERM now;
+                    // the final drain KILLs stragglers), so restarts cannot pile up leftover
+                    // children. A oneshot's background processes are left alone: init tasks
+                    // may start helpers on purpose; they are drained at shutdown.
+                    // kill() of an empty group just fails with ESRCH.
+                    let longrun = self.core.units[i].spec.kind == crate::config::Kind::Longrun;
+                    // SAFETY: kill(2) to the group the exited leader created.
+                    unsafe {
+                        if longrun && libc::kill(-pid, libc::SIGTERM) == 0 {
+                            libc::kill(-pid, libc::SIGCONT);
+                            log::debug(format!(
+                                "{name}: sent SIGTERM to what its process group left"
+                            ));
+                        }
+                    }
                     self.core.on_exit(i, exit, now);
                 }
                 Some(Owner::Probe(i, kind)) => {
@@ -660,19 +690,32 @@ impl Supervisor {
         }
     }
 
+    /// Note which watched directories changed; the reload waits for RELOAD_SETTLE of quiet,
+    /// so a certificate and its key written one after the other (or a file created and then
+    /// filled) cause one reload with both complete, not one per write.
     fn handle_inotify(&mut self, now: Instant) {
         let Some(ino) = &self.inotify else { return };
-        let mut dirs = Vec::new();
         while let Ok(events) = ino.read_events() {
             if events.is_empty() {
                 break;
             }
             for e in events {
-                if let Some(d) = self.watch_dirs.get(&e.wd) {
-                    dirs.push(d.clone());
+                if let Some(d) = self.watch_dirs.get(&e.wd)
+                    && !self.reload_dirs.contains(d)
+                {
+                    self.reload_dirs.push(d.clone());
                 }
             }
         }
+        if !self.reload_dirs.is_empty() {
+            self.reload_due = Some(now + RELOAD_SETTLE);
+        }
+    }
+
+    /// The quiet period is over: reload every service whose watched file really changed.
+    fn apply_reloads(&mut self, now: Instant) {
+        self.reload_due = None;
+        let dirs = std::mem::take(&mut self.reload_dirs);
         let mut reload = Vec::new();
         for w in &mut self.watches {
             if !dirs.iter().any(|d| w.path.parent() == Some(d.as_path())) {

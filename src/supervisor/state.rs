@@ -78,6 +78,17 @@ enum AfterStop {
     Restart,
     /// Stay stopped (control `stop`, shutdown).
     Stay,
+    /// Stopped at `max_runtime`: a clean end, whatever the exit status of the stop signal.
+    MaxRuntime,
+}
+
+/// Where a unit stands with one of its dependencies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DepState {
+    Satisfied,
+    Pending,
+    /// Failed, stopped, or a longrun that ended: the dependant cannot start.
+    Broken,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,11 +249,27 @@ impl Core {
         self.begin_shutdown(0, why);
     }
 
-    fn satisfied(&self, dep: Idx) -> bool {
+    fn dep_state(&self, unit: Idx, dep: Idx) -> DepState {
         let d = &self.units[dep];
-        match d.spec.kind {
+        let ended = match d.phase {
+            Phase::Failed | Phase::Stopped => true,
+            Phase::Done => d.spec.kind == Kind::Longrun,
+            _ => false,
+        };
+        let ready = match d.spec.kind {
             Kind::Oneshot => d.phase == Phase::Done,
             Kind::Longrun => matches!(d.phase, Phase::Up { .. }),
+        };
+        if ready {
+            DepState::Satisfied
+        } else if ended && self.units[unit].role == Role::Main && !d.spec.critical {
+            // CMD waits for every service to settle, but a service that is allowed to fail
+            // (not critical) must not keep the container's main command from starting.
+            DepState::Satisfied
+        } else if ended {
+            DepState::Broken
+        } else {
+            DepState::Pending
         }
     }
 
@@ -270,16 +297,16 @@ impl Core {
                 match self.units[i].phase {
                     Phase::Waiting => {
                         let deps = self.units[i].deps.clone();
-                        if let Some(&bad) = deps.iter().find(|&&d| {
-                            matches!(self.units[d].phase, Phase::Failed | Phase::Stopped)
-                                || (self.units[d].phase == Phase::Done
-                                    && self.units[d].spec.kind == Kind::Longrun)
-                        }) {
-                            let why =
-                                format!("dependency {} is not running", self.units[bad].spec.name);
+                        let states: Vec<DepState> =
+                            deps.iter().map(|&d| self.dep_state(i, d)).collect();
+                        if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
+                            let why = format!(
+                                "dependency {} is not running",
+                                self.units[deps[n]].spec.name
+                            );
                             self.fail(i, why, None);
                             changed = true;
-                        } else if deps.iter().all(|&d| self.satisfied(d)) {
+                        } else if states.iter().all(|s| *s == DepState::Satisfied) {
                             self.start(i, now);
                             changed = true;
                         }
@@ -385,7 +412,7 @@ impl Core {
                             crate::log::Level::Info,
                             format!("{name} reached its max_runtime; stopping it"),
                         );
-                        self.send_stop(i, now, AfterStop::Policy);
+                        self.send_stop(i, now, AfterStop::MaxRuntime);
                         continue;
                     }
                     if let Some(h) = self.units[i].spec.health.clone() {
@@ -619,11 +646,13 @@ impl Core {
                 self.units[i].phase = Phase::Backoff { until: now };
                 return;
             }
-            AfterStop::Policy => {}
+            AfterStop::Policy | AfterStop::MaxRuntime => {}
         }
         let spec = &self.units[i].spec;
-        // A stop we initiated for max_runtime or a failed start counts as the unit's own exit.
-        let failed = !status.success() || (was_stopping && self.units[i].reason.is_some());
+        // A stop at max_runtime is a clean end (restarted only by `restart = "always"`); a
+        // stop for a failed start is a failure whatever the exit status.
+        let failed = after != AfterStop::MaxRuntime
+            && (!status.success() || (was_stopping && self.units[i].reason.is_some()));
         if spec.kind == Kind::Oneshot {
             if failed {
                 self.fail(
@@ -1013,5 +1042,52 @@ mod tests {
         assert!(matches!(core.units[0].phase, Phase::Stopping { .. }));
         core.on_exit(0, ExitStatus::Signal(15), t2);
         assert_eq!(spawned(&core.step(t2)), vec![0]);
+    }
+
+    #[test]
+    fn max_runtime_is_a_clean_end() {
+        let t0 = Instant::now();
+        let mut s = svc("session", Kind::Longrun, &[]);
+        s.max_runtime = Some(Duration::from_secs(60));
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        let t1 = t0 + Duration::from_secs(60);
+        assert_eq!(core.next_deadline(), Some(t1));
+        assert_eq!(signals(&core.step(t1)), vec![(0, libc::SIGTERM)]);
+        // Killed by the TERM or trapping it and exiting 0: either way not a failure, so the
+        // default on-failure policy leaves it done.
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t1);
+        assert_eq!(core.units[0].phase, Phase::Done);
+        assert!(!core.shutting_down());
+    }
+
+    #[test]
+    fn cmd_starts_without_a_failed_non_critical_service() {
+        let t0 = Instant::now();
+        let mut flaky = svc("flaky", Kind::Longrun, &[]);
+        flaky.restart = Restart::Never;
+        flaky.ready = Some(crate::config::Ready {
+            check: ReadyCheck::NotifyFd(3),
+            timeout: Duration::from_secs(5),
+            interval: Duration::from_millis(100),
+        });
+        let mut web = svc("web", Kind::Longrun, &["flaky"]);
+        web.critical = false;
+        let mut core = Core::new(
+            vec![
+                (flaky, Role::Service),
+                (web, Role::Service),
+                (svc("main", Kind::Longrun, &["flaky", "web"]), Role::Main),
+            ],
+            false,
+        );
+        assert_eq!(spawned(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 1, t0);
+        core.on_exit(0, ExitStatus::Code(1), t0);
+        // web depends on flaky and fails with it; CMD starts anyway: neither is critical.
+        assert_eq!(spawned(&core.step(t0)), vec![2]);
+        assert_eq!(core.units[1].phase, Phase::Failed);
+        assert!(!core.shutting_down());
     }
 }
