@@ -9,7 +9,6 @@
 //! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
 
 use crate::json::{self, Object};
-use crate::supervisor::phase_name;
 use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -327,7 +326,7 @@ fn status(core: &Core, now: Instant) -> Reply {
             Object::new()
                 .str("name", &u.spec.name)
                 .str("kind", kind)
-                .str("state", phase_name(&u.phase))
+                .str("state", u.phase.name())
                 .opt_num("pid", u.pid)
                 .opt_num("uptime_seconds", since.map(|d| d.as_secs_f64()))
                 .num("restarts", u.restarts)
@@ -339,7 +338,7 @@ fn status(core: &Core, now: Instant) -> Reply {
         text.push_str(&format!(
             "{:<20} {:<9} pid={:<7} up={:<8} restarts={:<3} last_exit={:<4} health={}{}\n",
             u.spec.name,
-            phase_name(&u.phase),
+            u.phase.name(),
             u.pid.map_or("-".into(), |p| p.to_string()),
             since.map_or("-".into(), crate::units::format_duration),
             u.restarts,
@@ -410,7 +409,7 @@ fn health(core: &Core, names: &[&str]) -> Reply {
                     1,
                     format!(
                         "unhealthy: {name} is {}{}",
-                        phase_name(&phase),
+                        phase.name(),
                         if why.is_empty() {
                             String::new()
                         } else {

@@ -19,7 +19,7 @@ use crate::probe;
 use crate::signals::SignalPipe;
 use crate::spawn::{Output, SpawnRequest, spawn};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
-use state::{Action, Core, ExitStatus, Idx, Phase, ProbeKind, Role};
+use state::{Action, Core, ExitStatus, Idx, ProbeKind, Role};
 use std::collections::{BTreeMap, HashMap};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
@@ -395,16 +395,8 @@ impl Supervisor {
     }
 
     fn run_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let spec = &self.core.units[i].spec;
-        let (probe, timeout) = match kind {
-            ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
-                Some(ReadyCheck::Probe(p)) => (p.clone(), Duration::from_secs(5)),
-                _ => return,
-            },
-            ProbeKind::Health => match &spec.health {
-                Some(h) => (h.probe.clone(), h.timeout),
-                None => return,
-            },
+        let Some((probe, timeout)) = probe_of(&self.core.units[i].spec, kind) else {
+            return;
         };
         let env = self.unit_env(i);
         match probe::start(&probe, &env, timeout) {
@@ -530,7 +522,7 @@ impl Supervisor {
         {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
-                let reply = self.answer(&request, now);
+                let reply = control::answer(&mut self.core, &request, now);
                 ctl.reply(client, reply);
             }
             ctl.gc();
@@ -610,15 +602,7 @@ impl Supervisor {
                     self.core.on_exit(i, exit, now);
                 }
                 Some(Owner::Probe(i, kind)) => {
-                    let spec = &self.core.units[i].spec;
-                    let probe = match kind {
-                        ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
-                            Some(ReadyCheck::Probe(p)) => Some(p.clone()),
-                            _ => None,
-                        },
-                        ProbeKind::Health => spec.health.as_ref().map(|h| h.probe.clone()),
-                    };
-                    if let Some(p) = probe {
+                    if let Some((p, _)) = probe_of(&self.core.units[i].spec, kind) {
                         let (ok, detail) = probe::describe_exit(&p, exit);
                         self.core.on_probe_result(i, kind, ok, detail, now);
                     }
@@ -794,43 +778,34 @@ impl Supervisor {
     }
 
     fn signal_leftovers(&self, sig: i32) {
-        if self.is_pid1 {
-            // As PID 1 of the namespace, kill(-1) reaches every other process in it: the
-            // orphans that tini #229 / dumb-init #191 never signal.
-            // SAFETY: kill(2).
-            unsafe { libc::kill(-1, sig) };
+        // As PID 1 of the namespace, kill(-1) reaches every other process in it: the orphans
+        // that tini #229 / dumb-init #191 never signal. As a subreaper, our descendants.
+        // A stopped process cannot act on TERM until it is continued, hence the SIGCONT.
+        let targets: Vec<i32> = if self.is_pid1 {
+            vec![-1]
         } else {
-            for pid in descendants(std::process::id() as i32) {
-                // SAFETY: kill(2).
-                unsafe { libc::kill(pid, sig) };
-            }
-        }
-        if sig == libc::SIGTERM {
-            // A stopped process cannot act on TERM until it is continued.
-            if self.is_pid1 {
-                unsafe { libc::kill(-1, libc::SIGCONT) };
-            } else {
-                for pid in descendants(std::process::id() as i32) {
-                    unsafe { libc::kill(pid, libc::SIGCONT) };
+            descendants(std::process::id() as i32)
+        };
+        for pid in targets {
+            // SAFETY: kill(2).
+            unsafe {
+                libc::kill(pid, sig);
+                if sig == libc::SIGTERM {
+                    libc::kill(pid, libc::SIGCONT);
                 }
             }
         }
     }
-
-    /// Answer one control request (see control.rs for the protocol).
-    fn answer(&mut self, request: &control::Request, now: Instant) -> control::Reply {
-        control::answer(&mut self.core, request, now)
-    }
 }
 
-impl Core {
-    /// TERM/INT/QUIT: stop everything. With CMD, the exit code will be CMD's.
-    pub fn begin_shutdown_on_signal(&mut self, why: &str) {
-        let main = self.units.iter().position(|u| u.role == Role::Main);
-        match main {
-            Some(m) if self.units[m].pid.is_some() => self.begin_shutdown_following(m, why),
-            _ => self.begin_shutdown(0, why),
-        }
+/// The probe a unit runs for readiness or health, with its timeout.
+fn probe_of(spec: &Service, kind: ProbeKind) -> Option<(crate::config::Probe, Duration)> {
+    match kind {
+        ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
+            Some(ReadyCheck::Probe(p)) => Some((p.clone(), state::READY_PROBE_TIMEOUT)),
+            _ => None,
+        },
+        ProbeKind::Health => spec.health.as_ref().map(|h| (h.probe.clone(), h.timeout)),
     }
 }
 
@@ -879,19 +854,5 @@ fn signal_group(pid: i32, sig: i32) {
         if libc::kill(-pid, sig) < 0 {
             libc::kill(pid, sig);
         }
-    }
-}
-
-/// Phase name for status output.
-pub fn phase_name(p: &Phase) -> &'static str {
-    match p {
-        Phase::Waiting => "waiting",
-        Phase::Starting { .. } => "starting",
-        Phase::Up { .. } => "running",
-        Phase::Stopping { .. } => "stopping",
-        Phase::Backoff { .. } => "backoff",
-        Phase::Done => "done",
-        Phase::Failed => "failed",
-        Phase::Stopped => "stopped",
     }
 }

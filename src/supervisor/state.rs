@@ -43,6 +43,22 @@ pub enum Phase {
     Stopped,
 }
 
+impl Phase {
+    /// The name `status` shows.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Waiting => "waiting",
+            Phase::Starting { .. } => "starting",
+            Phase::Up { .. } => "running",
+            Phase::Stopping { .. } => "stopping",
+            Phase::Backoff { .. } => "backoff",
+            Phase::Done => "done",
+            Phase::Failed => "failed",
+            Phase::Stopped => "stopped",
+        }
+    }
+}
+
 /// How a process ended, as waitpid reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -156,7 +172,7 @@ pub struct Core {
 }
 
 /// How long a readiness probe may run before it is killed.
-const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Core {
     /// `units` in any order; `deps` are resolved from each spec's `after` by name.
@@ -238,6 +254,15 @@ impl Core {
         if self.shutdown.is_none() {
             self.shutdown = Some(code);
             self.log(crate::log::Level::Info, format!("shutting down: {why}"));
+        }
+    }
+
+    /// TERM/INT/QUIT: stop everything. With CMD running, the exit code will be CMD's.
+    pub fn begin_shutdown_on_signal(&mut self, why: &str) {
+        let main = self.units.iter().position(|u| u.role == Role::Main);
+        match main {
+            Some(m) if self.units[m].pid.is_some() => self.begin_shutdown_following(m, why),
+            _ => self.begin_shutdown(0, why),
         }
     }
 
