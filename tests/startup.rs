@@ -186,3 +186,45 @@ fn long_lines_are_truncated_and_marked() {
     assert!(long.ends_with(" [truncated]"));
     assert!(o.contains("[long] after\n"), "{o}");
 }
+
+#[test]
+fn templates_see_env_handed_on_by_a_oneshot_they_wait_for() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write("pidone.toml", "[render]\nafter = [\"keys\"]\n");
+    s.service(
+        "keys",
+        "kind = \"oneshot\"\nexport_env = true\ncommand = [\"sh\", \"-c\", \"echo GENERATED=k-42 >> $PIDONE_ENV_FILE\"]\n",
+    );
+    s.write("templates/k.conf.tera", "key = {{ env.GENERATED }}\n");
+    let seen = s.join("seen").display().to_string();
+    let conf = s.join("rendered/k.conf").display().to_string();
+    // A service that does not say `after = ["render"]` still waits for the render.
+    s.service(
+        "reader",
+        &format!("kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"cat {conf} > {seen}\"]\n"),
+    );
+    let (out, _) = run_with_timeout(s.pid1(&["--allow-root", "--", "true"]), T);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(s.read("seen"), "key = k-42\n");
+}
+
+#[test]
+fn render_after_must_name_a_oneshot() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "[render]\nafter = [\"web\", \"ghost\"]\n");
+    s.service("web", "command = [\"sleep\", \"1\"]\n");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("check").args(s.dir_args());
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("key `render.after`: \"web\" is a longrun"),
+        "{err}"
+    );
+    assert!(
+        err.contains("key `render.after`: unknown service \"ghost\""),
+        "{err}"
+    );
+}
