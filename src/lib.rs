@@ -1,9 +1,21 @@
 //! pidone: PID 1 for hardened containers.
 //!
 //! The modules follow the path of one container start:
-//! cli → config → privilege → render → supervise (+ control) → shutdown.
-//! `main.rs` is a thin wrapper so integration tests can use the pure parts directly.
+//! cli → config → privilege → render → supervisor (+ control) → shutdown (in supervisor).
+//! `app` strings the stages together; `main.rs` is a thin wrapper so integration tests can
+//! use the pure parts directly.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod log;
+pub mod output;
 pub mod privilege;
+pub mod probe;
 pub mod render;
+pub mod signals;
+pub mod spawn;
+pub mod supervisor;
+pub mod units;
 pub mod users;

@@ -1,3 +1,6 @@
 fn main() {
-    let _ = (pidone::privilege::apply, pidone::render::render, pidone::users::resolve);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = pidone::app::main(args);
+    pidone::log::flush_blocking();
+    std::process::exit(code);
 }

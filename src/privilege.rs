@@ -1,25 +1,988 @@
 //! Stage 3 of the data flow: drop to the unprivileged user and shed capabilities.
-//! (Skeleton: the implementation lands with issue 2.)
+//!
+//! # Modes
+//! - **Started as root** (effective uid 0): resolve the target user (`--user`, default
+//!   `65534:65534`), then setgroups → setresgid → setresuid, reduce every capability set
+//!   (bounding included) to the keep-list, make the keep-list ambient so it survives execve
+//!   into an unprivileged service, set no_new_privs, and verify all of it from the kernel.
+//! - **Stayed root** (`allow_root`): without `--user`, or with a `--user` that resolves to
+//!   uid 0. The ids are kept (or set to the uid-0 target), inheritable/ambient are cleared,
+//!   no_new_privs is still set (it never takes anything root already has: it only stops
+//!   execve from *gaining* privileges via setuid bits or file capabilities). Capabilities are
+//!   left as the runtime gave them unless a keep-list is given, in which case they are
+//!   reduced to it like in the drop case: `--allow-root` exists for legacy services that
+//!   need root's powers (chown, setuid to a worker user), so silently removing all
+//!   capabilities would make it useless, while an explicit keep-list is honoured everywhere.
+//!   The outcome carries a warning that the caller must log.
+//! - **Started non-root** (the hardened case, any uid): ids are left alone; the permitted,
+//!   effective and inheritable sets are reduced to the keep-list (a non-root process
+//!   normally has nothing there anyway), the ambient set to the keep-list, no_new_privs set.
+//!   The bounding set can only be changed with CAP_SETPCAP, so it is reduced only when the
+//!   process happens to have it.
+//!
+//! # Threads
+//! capset(2) and prctl(2) act on the calling thread only, so `apply` must run while the
+//! process is single-threaded (pidone's design: one event loop thread). It refuses
+//! otherwise, because other threads would silently keep root's capabilities.
 
-use crate::users::Identity;
+use crate::users::{self, Identity};
+use caps::Capability;
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::{Mode as FileMode, fchmod, fstat, mkdirat};
+use nix::unistd::{
+    Gid, Uid, fchown, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid,
+};
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
 
+/// The user spec used when started as root with neither `--user` nor `--allow-root`.
+pub const DEFAULT_USER: &str = "65534:65534";
+
+/// `Default` is the behaviour with no options: drop to 65534:65534, keep no capabilities.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrivilegeSettings {
-    /// `--user` spec; `None` means the default `65534:65534`.
+    /// `--user` spec; `None` means the default `65534:65534` (or "stay root" with `allow_root`).
     pub user: Option<String>,
+    /// Permit uid 0 as the target; without `user` it means "stay root".
     pub allow_root: bool,
-    /// Capability names as given (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`).
+    /// Capability names as given (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`, any case).
     pub keep_caps: Vec<String>,
 }
 
-/// What `apply` did, for the log line and for exporting `HOME`/`USER` to children.
-pub struct Outcome {
-    /// `Some` when started as root and dropped (or stayed root with allow_root).
-    pub dropped_to: Option<Identity>,
+/// Which path `apply` took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Started as root and switched to a non-zero uid.
+    Dropped,
+    /// Started as root and still uid 0 because `allow_root` was given.
+    StayedRoot,
+    /// Started non-root: ran as is, hardened.
+    NonRoot,
 }
 
-/// Drop privileges when root; harden (no_new_privs, clear inheritable/ambient) otherwise.
-/// Verifies the result and returns an error (pidone must refuse to start) if anything is off.
+/// What `apply` did, for the log line and for exporting `HOME`/`USER` to children.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub mode: Mode,
+    /// `Some` when started as root and dropped (or stayed root with allow_root).
+    pub dropped_to: Option<Identity>,
+    /// The identity in effect now (for non-root starts: the current ids, named from
+    /// /etc/passwd when the uid has an entry).
+    pub identity: Identity,
+    /// Capabilities left in the effective, permitted, inheritable and ambient sets
+    /// (for `Mode::StayedRoot` without a keep-list: root's sets were left untouched).
+    pub kept_caps: Vec<Capability>,
+    /// Messages the caller must log as warnings: staying root, an ignored `--user`,
+    /// keep-list entries that the process did not have to begin with.
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// True when pidone (and therefore every service) still runs as uid 0.
+    pub fn stayed_root(&self) -> bool {
+        self.mode == Mode::StayedRoot
+    }
+}
+
+/// Parse capability names (`NET_BIND_SERVICE`, `CAP_NET_BIND_SERVICE`, any case), sorted
+/// by capability number and deduplicated. Every unknown name is listed in the error, so the
+/// CLI can validate `--keep-cap` before anything starts.
+pub fn parse_caps(names: &[String]) -> Result<Vec<Capability>, String> {
+    let mut out: Vec<Capability> = Vec::new();
+    let mut unknown = Vec::new();
+    for name in names {
+        match caps::to_canonical(name.trim()).parse::<Capability>() {
+            Ok(c) if !out.contains(&c) => out.push(c),
+            Ok(_) => {}
+            Err(_) => unknown.push(format!("{name:?}")),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown capability name(s): {}; expected names like NET_BIND_SERVICE or CAP_NET_BIND_SERVICE (see capabilities(7))",
+            unknown.join(", ")
+        ));
+    }
+    out.sort_by_key(|c| c.index());
+    Ok(out)
+}
+
+/// Drop privileges when root; harden (no_new_privs, clear inheritable/ambient) otherwise,
+/// using /etc/passwd and /etc/group. See [`apply_with`].
 pub fn apply(settings: &PrivilegeSettings) -> Result<Outcome, String> {
-    let _ = settings;
-    Ok(Outcome { dropped_to: None })
+    apply_with(settings, Path::new("/etc/passwd"), Path::new("/etc/group"))
+}
+
+/// [`apply`] with explicit passwd/group files (tests, unusual images).
+///
+/// Verifies the result and returns an error if anything is off. After an `Err` the process
+/// may be half-way (e.g. groups changed, uid not): the caller must exit, never continue.
+/// Errors that depend only on the configuration (unknown user, unknown capability, uid 0
+/// without `allow_root`) are detected before the first change.
+pub fn apply_with(
+    settings: &PrivilegeSettings,
+    passwd_path: &Path,
+    group_path: &Path,
+) -> Result<Outcome, String> {
+    let requested = parse_caps(&settings.keep_caps)?;
+    let requested_mask = mask_of(&requested);
+    ensure_single_threaded()?;
+    let ids = getresuid().map_err(|e| format!("getresuid: {e}"))?;
+    let passwd = read_optional(passwd_path)?;
+    let group = read_optional(group_path)?;
+    let files = Files {
+        passwd: &passwd,
+        group: &group,
+        passwd_path,
+        group_path,
+    };
+    if ids.effective.is_root() {
+        apply_as_root(settings, requested_mask, &files)
+    } else {
+        apply_as_non_root(settings, requested_mask, &files)
+    }
+}
+
+/// The text of the two account files plus their paths (for error messages).
+struct Files<'a> {
+    passwd: &'a str,
+    group: &'a str,
+    passwd_path: &'a Path,
+    group_path: &'a Path,
+}
+
+impl Files<'_> {
+    fn resolve(&self, spec: &str) -> Result<Identity, String> {
+        users::resolve(spec, self.passwd, self.group).map_err(|e| {
+            format!(
+                "{e} (read {} and {})",
+                self.passwd_path.display(),
+                self.group_path.display()
+            )
+        })
+    }
+}
+
+/// A missing file is empty (a scratch image may have no /etc/passwd; numeric specs still
+/// work). Any other read error is fatal: guessing an identity is not acceptable.
+fn read_optional(path: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Ok(s),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
+/// What to do with the capability sets.
+#[derive(Clone, Copy)]
+enum CapPolicy {
+    /// Effective, permitted, inheritable, ambient and bounding become exactly this mask.
+    Restrict(u64),
+    /// Only for staying root without a keep-list: effective/permitted/bounding untouched,
+    /// inheritable and ambient cleared.
+    Untouched,
+}
+
+fn apply_as_root(
+    settings: &PrivilegeSettings,
+    requested: u64,
+    files: &Files,
+) -> Result<Outcome, String> {
+    let mut warnings = Vec::new();
+
+    // --- Decide everything first, so configuration errors change nothing. ---
+    let target: Option<Identity> = match settings.user.as_deref() {
+        // `--allow-root` alone: the only reason to pass it is to keep running as root.
+        None if settings.allow_root => None,
+        None => Some(files.resolve(DEFAULT_USER)?),
+        Some(spec) => Some(files.resolve(spec)?),
+    };
+    let to_root = target.as_ref().is_none_or(|t| t.uid == 0);
+    if to_root && !settings.allow_root {
+        return Err(format!(
+            "refusing to run as root: --user {:?} resolves to uid 0; pass --allow-root to allow it",
+            settings.user.as_deref().unwrap_or(DEFAULT_USER)
+        ));
+    }
+    if !to_root && requested & Capability::CAP_SETUID.bitmask() != 0 {
+        return Err(
+            "refusing to keep CAP_SETUID while dropping to a non-root user: it would let any service become root again"
+                .to_string(),
+        );
+    }
+
+    let before = capget()?;
+    let bounding_before = bounding_mask()?;
+    // A capability can only be kept if we have it: permitted (to raise it again after
+    // setuid) and bounding (inheritable/ambient may not exceed it).
+    let keep = requested & before.permitted & bounding_before;
+    note_unavailable(
+        requested & !keep,
+        "the runtime did not grant it",
+        &mut warnings,
+    );
+    let policy = if to_root && requested == 0 {
+        CapPolicy::Untouched
+    } else {
+        CapPolicy::Restrict(keep)
+    };
+    if to_root {
+        warnings.push(match policy {
+            CapPolicy::Untouched => {
+                "running as root (allow_root): capabilities are left as the runtime granted them"
+                    .to_string()
+            }
+            CapPolicy::Restrict(m) => format!(
+                "running as root (allow_root) with capabilities {}",
+                describe(m)
+            ),
+        });
+    }
+
+    // --- Change things, in an order where each step still has what it needs. ---
+
+    // Ambient capabilities the runtime may have set must not survive into services.
+    // Cleared first so no later step can accidentally preserve them.
+    clear_ambient()?;
+
+    let set_id = Capability::CAP_SETUID.bitmask() | Capability::CAP_SETGID.bitmask();
+    match policy {
+        CapPolicy::Restrict(mask) => {
+            // The bounding set can only be lowered with CAP_SETPCAP in the effective set,
+            // which the uid change below takes away: it must happen now. It limits what
+            // any later execve (setuid-root binaries, file capabilities) could ever regain.
+            drop_bounding_except(mask, bounding_before)?;
+            // Shrink to the keep-list plus what the id changes below need (setgroups and
+            // setresgid need CAP_SETGID, setresuid needs CAP_SETUID), so the remaining
+            // steps run with as little as possible. Inheritable is emptied here; it is
+            // re-filled with the keep-list only after the uid change.
+            let transit = mask | (set_id & before.permitted);
+            capset(CapSets {
+                effective: transit,
+                permitted: transit,
+                inheritable: 0,
+            })?;
+        }
+        CapPolicy::Untouched => capset(CapSets {
+            inheritable: 0,
+            ..before
+        })?,
+    }
+
+    let identity = match &target {
+        Some(t) => {
+            // Without KEEPCAPS the kernel empties the permitted set when all uids leave 0,
+            // and the keep-list could not be raised again afterwards. (The effective and
+            // ambient sets are emptied regardless; both are restored below.)
+            let keep_across_setuid = !to_root && matches!(policy, CapPolicy::Restrict(m) if m != 0);
+            if keep_across_setuid {
+                nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+            }
+            switch_ids(t)?;
+            if keep_across_setuid {
+                // Not needed any more; left on, a later setuid would keep capabilities.
+                nix::sys::prctl::set_keepcaps(false)
+                    .map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+            }
+            t.clone()
+        }
+        None => current_identity(files),
+    };
+
+    if let CapPolicy::Restrict(mask) = policy {
+        // After the uid change, permitted still holds the keep-list (KEEPCAPS) plus, for
+        // uid 0 targets, CAP_SETUID/SETGID: set all three sets to exactly the keep-list.
+        // Inheritable must contain it too, because the kernel only allows raising an
+        // ambient capability that is both permitted and inheritable.
+        capset(CapSets {
+            effective: mask,
+            permitted: mask,
+            inheritable: mask,
+        })?;
+        // Ambient last among the capability steps: the uid change above cleared it, and it
+        // needs the permitted+inheritable bits just set. Ambient is what carries the
+        // capability through execve into an ordinary (non-setuid, no file caps) service.
+        raise_ambient(mask)?;
+    }
+
+    // no_new_privs only governs execve, so its position does not change any step above;
+    // it is the seal set last, just before verification. It does not strip ambient
+    // capabilities on execve of ordinary binaries, so the keep-list still reaches services.
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+
+    let expected_caps = match policy {
+        CapPolicy::Restrict(m) => ExpectedCaps::Exactly {
+            mask: m,
+            bounding: true,
+        },
+        CapPolicy::Untouched => ExpectedCaps::RootUntouched {
+            effective: before.effective,
+            permitted: before.permitted,
+            bounding: bounding_before,
+        },
+    };
+    verify(&Expected {
+        uid: identity.uid,
+        gid: Some(identity.gid),
+        groups: target.as_ref().map(|t| t.groups.clone()),
+        caps: expected_caps,
+    })?;
+
+    Ok(Outcome {
+        mode: if to_root {
+            Mode::StayedRoot
+        } else {
+            Mode::Dropped
+        },
+        dropped_to: Some(identity.clone()),
+        identity,
+        kept_caps: match policy {
+            CapPolicy::Restrict(m) => caps_of(m),
+            CapPolicy::Untouched => caps_of(before.effective),
+        },
+        warnings,
+    })
+}
+
+/// setgroups → setresgid → setresuid, in that order: the first two need CAP_SETGID, which a
+/// non-root uid no longer has, so the uid goes last. The res* variants change the saved ids
+/// too; a saved uid or gid of 0 would let the process switch back with seteuid(0)/setegid(0).
+fn switch_ids(t: &Identity) -> Result<(), String> {
+    let groups: Vec<Gid> = t.groups.iter().map(|&g| Gid::from_raw(g)).collect();
+    setgroups(&groups)
+        .map_err(|e| format!("setgroups({:?}): {e} (is CAP_SETGID missing?)", t.groups))?;
+    let g = Gid::from_raw(t.gid);
+    setresgid(g, g, g)
+        .map_err(|e| format!("setresgid({}): {e} (is CAP_SETGID missing?)", t.gid))?;
+    let u = Uid::from_raw(t.uid);
+    setresuid(u, u, u).map_err(|e| format!("setresuid({}): {e} (is CAP_SETUID missing?)", t.uid))
+}
+
+fn apply_as_non_root(
+    settings: &PrivilegeSettings,
+    requested: u64,
+    files: &Files,
+) -> Result<Outcome, String> {
+    let mut warnings = Vec::new();
+    let ids = getresuid().map_err(|e| format!("getresuid: {e}"))?;
+    // A real or saved uid 0 behind a non-root effective uid means seteuid(0) would make us
+    // root again: this is not the hardened start it looks like, and we cannot fix it
+    // (setresuid to non-zero would need privileges we do not want to assume).
+    if ids.real.is_root() || ids.saved.is_root() {
+        return Err(format!(
+            "started with effective uid {} but real/saved uid {}/{}: root could be regained with seteuid(0); refusing to start",
+            ids.effective, ids.real, ids.saved
+        ));
+    }
+    let identity = current_identity(files);
+    if let Some(spec) = settings.user.as_deref() {
+        // The spec cannot be applied without root; say so instead of failing, since images
+        // set a default user that operators override with `docker run --user`.
+        match files.resolve(spec) {
+            Ok(t) if t.uid == identity.uid => {}
+            Ok(t) => warnings.push(format!(
+                "--user {spec:?} (uid {}) ignored: started as non-root uid {}, running as is",
+                t.uid, identity.uid
+            )),
+            Err(e) => warnings.push(format!(
+                "--user {spec:?} ignored: started as non-root uid {} ({e})",
+                identity.uid
+            )),
+        }
+    }
+
+    let before = capget()?;
+    let bounding_before = bounding_mask()?;
+    // A non-root process can only keep what it has; it cannot add to permitted, and
+    // inheritable may not exceed the bounding set.
+    let keep = requested & before.permitted & bounding_before;
+    note_unavailable(
+        requested & !keep,
+        "a non-root start only has capabilities granted through file capabilities or the runtime's ambient set",
+        &mut warnings,
+    );
+
+    clear_ambient()?;
+    // Only possible with CAP_SETPCAP (rare for a non-root start); harmless to skip since
+    // the bounding set matters only for gaining capabilities, which no_new_privs blocks.
+    let setpcap = before.effective & Capability::CAP_SETPCAP.bitmask() != 0;
+    if setpcap {
+        drop_bounding_except(keep, bounding_before)?;
+    }
+    // Lowering sets is always allowed; inheritable gets the keep-list because ambient
+    // requires it (see apply_as_root).
+    capset(CapSets {
+        effective: keep,
+        permitted: keep,
+        inheritable: keep,
+    })?;
+    raise_ambient(keep)?;
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+
+    let now = getresuid().map_err(|e| format!("getresuid: {e}"))?;
+    if (now.real, now.effective, now.saved) != (ids.real, ids.effective, ids.saved) {
+        return Err(format!(
+            "uids changed unexpectedly while hardening: {}/{}/{} -> {}/{}/{}",
+            ids.real, ids.effective, ids.saved, now.real, now.effective, now.saved
+        ));
+    }
+    verify(&Expected {
+        uid: identity.uid,
+        gid: None,
+        groups: None,
+        caps: ExpectedCaps::Exactly {
+            mask: keep,
+            bounding: setpcap,
+        },
+    })?;
+
+    Ok(Outcome {
+        mode: Mode::NonRoot,
+        dropped_to: None,
+        identity,
+        kept_caps: caps_of(keep),
+        warnings,
+    })
+}
+
+/// The current ids, named from the passwd text when the effective uid has an entry.
+fn current_identity(files: &Files) -> Identity {
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let groups = getgroups()
+        .map(|g| g.into_iter().map(Gid::as_raw).collect())
+        .unwrap_or_else(|_| vec![gid]);
+    let entry = users::lookup_uid(uid, files.passwd);
+    Identity {
+        uid,
+        gid,
+        groups,
+        name: entry.as_ref().map(|e| e.name.clone()),
+        home: entry.map(|e| e.home).filter(|h| !h.is_empty()),
+    }
+}
+
+fn note_unavailable(missing: u64, why: &str, warnings: &mut Vec<String>) {
+    if missing != 0 {
+        warnings.push(format!("cannot keep {}: {why}", describe(missing)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Verification: read everything back from the kernel and compare.
+// ---------------------------------------------------------------------------------------
+
+enum ExpectedCaps {
+    /// Effective, permitted, inheritable and ambient equal `mask`; bounding too if `bounding`.
+    Exactly { mask: u64, bounding: bool },
+    /// Root kept its sets; inheritable and ambient must be empty.
+    RootUntouched {
+        effective: u64,
+        permitted: u64,
+        bounding: u64,
+    },
+}
+
+struct Expected {
+    /// Real, effective and saved uid must all equal this.
+    uid: u32,
+    /// Real, effective and saved gid must all equal this (when we set them).
+    gid: Option<u32>,
+    /// The supplementary group list (when we set it), compared as a set.
+    groups: Option<Vec<u32>>,
+    caps: ExpectedCaps,
+}
+
+fn verify(exp: &Expected) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let u = getresuid().map_err(|e| format!("getresuid: {e}"))?;
+    let uids = [u.real, u.effective, u.saved].map(Uid::as_raw);
+    if uids != [exp.uid; 3] {
+        problems.push(format!(
+            "uids (real/effective/saved) are {uids:?}, expected {}",
+            exp.uid
+        ));
+    }
+    if let Some(gid) = exp.gid {
+        let g = getresgid().map_err(|e| format!("getresgid: {e}"))?;
+        let gids = [g.real, g.effective, g.saved].map(Gid::as_raw);
+        if gids != [gid; 3] {
+            problems.push(format!(
+                "gids (real/effective/saved) are {gids:?}, expected {gid}"
+            ));
+        }
+    }
+    if let Some(want) = &exp.groups {
+        let mut have: Vec<u32> = getgroups()
+            .map_err(|e| format!("getgroups: {e}"))?
+            .into_iter()
+            .map(Gid::as_raw)
+            .collect();
+        let mut want = want.clone();
+        have.sort_unstable();
+        have.dedup();
+        want.sort_unstable();
+        want.dedup();
+        if have != want {
+            problems.push(format!(
+                "supplementary groups are {have:?}, expected {want:?}"
+            ));
+        }
+    }
+    if exp.uid != 0 {
+        // The decisive test: if any path back to root were left (saved uid 0, a kept
+        // CAP_SETUID), this call would succeed. If it does, we are root now: the error makes
+        // the caller exit, which is the only safe reaction.
+        if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+            problems.push("setuid(0) succeeded: the process can become root again".to_string());
+        }
+    }
+
+    let sets = capget()?;
+    let ambient = ambient_mask()?;
+    let bounding = bounding_mask()?;
+    let mut check = |name: &str, have: u64, want: u64| {
+        if have != want {
+            problems.push(format!(
+                "{name} is {}, expected {}",
+                describe(have),
+                describe(want)
+            ));
+        }
+    };
+    match exp.caps {
+        ExpectedCaps::Exactly {
+            mask,
+            bounding: check_bounding,
+        } => {
+            check("effective set", sets.effective, mask);
+            check("permitted set", sets.permitted, mask);
+            check("inheritable set", sets.inheritable, mask);
+            check("ambient set", ambient, mask);
+            if check_bounding {
+                check("bounding set", bounding, mask);
+            }
+        }
+        ExpectedCaps::RootUntouched {
+            effective,
+            permitted,
+            bounding: bnd,
+        } => {
+            check("effective set", sets.effective, effective);
+            check("permitted set", sets.permitted, permitted);
+            check("inheritable set", sets.inheritable, 0);
+            check("ambient set", ambient, 0);
+            check("bounding set", bounding, bnd);
+        }
+    }
+    match nix::sys::prctl::get_no_new_privs() {
+        Ok(true) => {}
+        Ok(false) => problems.push("no_new_privs is off".to_string()),
+        Err(e) => problems.push(format!("PR_GET_NO_NEW_PRIVS: {e}")),
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "privilege verification failed: {}",
+            problems.join("; ")
+        ))
+    }
+}
+
+/// Refuse to run with other threads: capabilities and prctl state are per thread, so they
+/// would keep what this thread drops (setresuid itself is process-wide in glibc, capset is
+/// not). Without /proc we cannot count and proceed; pidone creates no threads before this.
+fn ensure_single_threaded() -> Result<(), String> {
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        let n = dir.count();
+        if n > 1 {
+            return Err(format!(
+                "privileges must be dropped while single-threaded, but the process has {n} threads (capabilities are per thread)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Raw capability access. The `caps` crate supplies names; the masks are handled here as
+// 64-bit words so that capabilities newer than the crate's list are dropped and verified
+// too, and so that all three base sets change in one capset(2) call (effective must stay a
+// subset of permitted at every step, which set-by-set updates would break).
+// ---------------------------------------------------------------------------------------
+
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CapSets {
+    effective: u64,
+    permitted: u64,
+    inheritable: u64,
+}
+
+fn capget() -> Result<CapSets, String> {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and a two-element data array, the layout capget(2) expects for v3.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
+    if r != 0 {
+        return Err(format!("capget: {}", std::io::Error::last_os_error()));
+    }
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok(CapSets {
+        effective: join(data[0].effective, data[1].effective),
+        permitted: join(data[0].permitted, data[1].permitted),
+        inheritable: join(data[0].inheritable, data[1].inheritable),
+    })
+}
+
+fn capset(sets: CapSets) -> Result<(), String> {
+    let mut hdr = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let split = |m: u64| (m as u32, (m >> 32) as u32);
+    let (e0, e1) = split(sets.effective);
+    let (p0, p1) = split(sets.permitted);
+    let (i0, i1) = split(sets.inheritable);
+    let data = [
+        CapData {
+            effective: e0,
+            permitted: p0,
+            inheritable: i0,
+        },
+        CapData {
+            effective: e1,
+            permitted: p1,
+            inheritable: i1,
+        },
+    ];
+    // SAFETY: as in capget; the kernel only reads `data`.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
+    if r != 0 {
+        return Err(format!(
+            "capset(effective={}, permitted={}, inheritable={}): {}",
+            describe(sets.effective),
+            describe(sets.permitted),
+            describe(sets.inheritable),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+fn prctl(
+    option: libc::c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+) -> Result<libc::c_int, Errno> {
+    // SAFETY: the capability prctls used here take integer arguments only.
+    let r = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 { Err(Errno::last()) } else { Ok(r) }
+}
+
+/// The bounding set, probed index by index until the kernel says EINVAL (past its last
+/// capability), so it also covers capabilities newer than the `caps` crate.
+fn bounding_mask() -> Result<u64, String> {
+    let mut mask = 0;
+    for i in 0..64u32 {
+        match prctl(libc::PR_CAPBSET_READ, i.into(), 0) {
+            Ok(1) => mask |= 1 << i,
+            Ok(_) => {}
+            Err(Errno::EINVAL) => break,
+            Err(e) => return Err(format!("PR_CAPBSET_READ({i}): {e}")),
+        }
+    }
+    Ok(mask)
+}
+
+fn drop_bounding_except(keep: u64, current: u64) -> Result<(), String> {
+    for i in (0..64u32).filter(|i| current & !keep & (1 << i) != 0) {
+        prctl(libc::PR_CAPBSET_DROP, i.into(), 0).map_err(|e| {
+            format!(
+                "dropping {} from the bounding set: {e} (is CAP_SETPCAP missing? a root start needs it to clear the bounding set; or start non-root with the runtime's --user)",
+                describe(1 << i)
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn ambient_mask() -> Result<u64, String> {
+    let mut mask = 0;
+    for i in 0..64u32 {
+        match prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
+            i.into(),
+        ) {
+            Ok(1) => mask |= 1 << i,
+            Ok(_) => {}
+            Err(Errno::EINVAL) => break,
+            Err(e) => return Err(format!("PR_CAP_AMBIENT_IS_SET({i}): {e}")),
+        }
+    }
+    Ok(mask)
+}
+
+fn clear_ambient() -> Result<(), String> {
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0,
+    )
+    .map(|_| ())
+    .map_err(|e| format!("PR_CAP_AMBIENT_CLEAR_ALL: {e} (kernel older than 4.3?)"))
+}
+
+fn raise_ambient(mask: u64) -> Result<(), String> {
+    for i in (0..64u32).filter(|i| mask & (1 << i) != 0) {
+        prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+            i.into(),
+        )
+        .map_err(|e| format!("raising {} into the ambient set: {e}", describe(1 << i)))?;
+    }
+    Ok(())
+}
+
+fn mask_of(caps: &[Capability]) -> u64 {
+    caps.iter().fold(0, |m, c| m | c.bitmask())
+}
+
+fn caps_of(mask: u64) -> Vec<Capability> {
+    let mut v: Vec<Capability> = caps::all()
+        .into_iter()
+        .filter(|c| mask & c.bitmask() != 0)
+        .collect();
+    v.sort_by_key(|c| c.index());
+    v
+}
+
+/// `0x0000000000000400 (CAP_NET_BIND_SERVICE)`, the hex as in /proc/PID/status.
+fn describe(mask: u64) -> String {
+    if mask == 0 {
+        return "0x0000000000000000 (none)".to_string();
+    }
+    let names: Vec<String> = (0..64u8)
+        .filter(|i| mask & (1 << i) != 0)
+        .map(|i| {
+            caps::all()
+                .into_iter()
+                .find(|c| c.index() == i)
+                .map_or_else(|| format!("cap_{i}"), |c| c.to_string())
+        })
+        .collect();
+    format!("{mask:#018x} ({})", names.join(", "))
+}
+
+// ---------------------------------------------------------------------------------------
+// Optional root-only preparation.
+// ---------------------------------------------------------------------------------------
+
+/// What [`prepare_dirs`] did with one path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirAction {
+    /// Did not exist: created with mode 0750, owned by the target uid/gid.
+    Created,
+    /// Existed as an empty root-owned directory: now owned by the target uid/gid.
+    Chowned,
+    /// Already owned by the target uid: nothing to do.
+    AlreadyOwned,
+    /// Left untouched (the reason says why); the caller should log it.
+    LeftAlone(String),
+}
+
+/// While still root, create the directories the unprivileged user will need and give them
+/// to it. Call before [`apply`].
+///
+/// Only the last component is created (the parent must exist); it gets mode 0750 and the
+/// target uid/gid. An existing directory is chowned only if it is root-owned and empty:
+/// anything else may be shared with other users or hold data whose ownership matters, so
+/// it is left alone and reported. Symlinks are never followed, in any component: a volume
+/// written by an earlier (unprivileged) run could hold `cache -> /etc`, and root must not
+/// be tricked into chowning the target of such a link. Every step works on directory file
+/// descriptors (openat with O_NOFOLLOW, fchown, fchmod), so nothing is resolved twice.
+pub fn prepare_dirs(paths: &[&Path], id: &Identity) -> Result<Vec<(PathBuf, DirAction)>, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(
+            "preparing directories needs root (call prepare_dirs before dropping privileges)"
+                .to_string(),
+        );
+    }
+    paths
+        .iter()
+        .map(|p| {
+            prepare_dir(p, id)
+                .map(|a| (p.to_path_buf(), a))
+                .map_err(|e| format!("preparing {}: {e}", p.display()))
+        })
+        .collect()
+}
+
+fn prepare_dir(path: &Path, id: &Identity) -> Result<DirAction, String> {
+    if !path.is_absolute() {
+        return Err("the path must be absolute".to_string());
+    }
+    let mut names = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(n) => names.push(n),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err("'..' is not allowed".to_string());
+            }
+        }
+    }
+    let Some((last, parents)) = names.split_last() else {
+        return Err("refusing to change /".to_string());
+    };
+    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
+    let mut dir: OwnedFd =
+        nix::fcntl::open("/", dir_flags, FileMode::empty()).map_err(|e| format!("open /: {e}"))?;
+    for name in parents {
+        dir = openat(&dir, *name, dir_flags, FileMode::empty()).map_err(|e| match e {
+            Errno::ELOOP | Errno::ENOTDIR => {
+                format!("{name:?} is a symlink or not a directory; refusing to follow")
+            }
+            Errno::ENOENT => format!("parent {name:?} does not exist"),
+            e => format!("opening {name:?}: {e}"),
+        })?;
+    }
+    let mode = FileMode::from_bits_truncate(0o750);
+    let created = match mkdirat(&dir, *last, mode) {
+        Ok(()) => true,
+        Err(Errno::EEXIST) => false,
+        Err(e) => return Err(format!("mkdir: {e}")),
+    };
+    let fd = openat(&dir, *last, dir_flags, FileMode::empty()).map_err(|e| match e {
+        Errno::ELOOP | Errno::ENOTDIR => {
+            "it is a symlink or not a directory; refusing to follow".to_string()
+        }
+        e => format!("open: {e}"),
+    })?;
+    let uid = Some(Uid::from_raw(id.uid));
+    let gid = Some(Gid::from_raw(id.gid));
+    if created {
+        fchown(&fd, uid, gid).map_err(|e| format!("chown: {e}"))?;
+        // Explicitly, because mkdir's mode was filtered through the umask.
+        fchmod(&fd, mode).map_err(|e| format!("chmod: {e}"))?;
+        return Ok(DirAction::Created);
+    }
+    let st = fstat(&fd).map_err(|e| format!("stat: {e}"))?;
+    if st.st_uid == id.uid {
+        return Ok(DirAction::AlreadyOwned);
+    }
+    if st.st_uid != 0 {
+        return Ok(DirAction::LeftAlone(format!(
+            "owned by uid {}, not root",
+            st.st_uid
+        )));
+    }
+    if !is_empty_dir(&fd)? {
+        return Ok(DirAction::LeftAlone("root-owned and not empty".to_string()));
+    }
+    fchown(&fd, uid, gid).map_err(|e| format!("chown: {e}"))?;
+    Ok(DirAction::Chowned)
+}
+
+/// Whether the directory open at `fd` has no entries besides `.` and `..`.
+fn is_empty_dir(fd: &OwnedFd) -> Result<bool, String> {
+    // fdopendir takes ownership of the descriptor it is given, so give it a duplicate.
+    let dup = nix::unistd::dup(fd).map_err(|e| format!("dup: {e}"))?;
+    // SAFETY: `dup` is a valid directory descriptor; ownership passes to the DIR stream,
+    // which closedir releases below.
+    let dirp = unsafe { libc::fdopendir(std::os::fd::IntoRawFd::into_raw_fd(dup)) };
+    if dirp.is_null() {
+        return Err(format!("fdopendir: {}", std::io::Error::last_os_error()));
+    }
+    let mut empty = true;
+    loop {
+        // SAFETY: `dirp` is a valid, open DIR stream used by this thread only.
+        let ent = unsafe { libc::readdir(dirp) };
+        if ent.is_null() {
+            break;
+        }
+        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
+        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            empty = false;
+            break;
+        }
+    }
+    // SAFETY: closes the stream (and the duplicated descriptor) exactly once.
+    unsafe { libc::closedir(dirp) };
+    Ok(empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn cap_names_accept_both_forms_any_case() {
+        let caps = parse_caps(&names(&[
+            "NET_BIND_SERVICE",
+            "cap_chown",
+            "Cap_Net_Bind_Service",
+            " kill ",
+        ]))
+        .unwrap();
+        assert_eq!(
+            caps,
+            [
+                Capability::CAP_CHOWN,
+                Capability::CAP_KILL,
+                Capability::CAP_NET_BIND_SERVICE
+            ]
+        );
+        assert_eq!(parse_caps(&[]).unwrap(), []);
+    }
+
+    #[test]
+    fn unknown_cap_names_are_all_listed() {
+        let e = parse_caps(&names(&["NET_BIND_SERVICE", "FLY", "CAP_", ""])).unwrap_err();
+        assert!(e.contains("\"FLY\""), "{e}");
+        assert!(e.contains("\"CAP_\""), "{e}");
+        assert!(e.contains("\"\""), "{e}");
+        assert!(!e.contains("\"NET_BIND_SERVICE\""), "{e}");
+    }
+
+    #[test]
+    fn masks_are_described_like_proc_status() {
+        assert_eq!(
+            describe(1 << 10),
+            "0x0000000000000400 (CAP_NET_BIND_SERVICE)"
+        );
+        assert_eq!(describe(0), "0x0000000000000000 (none)");
+        assert!(describe(1 << 63).contains("cap_63"));
+        assert_eq!(
+            caps_of(mask_of(&[Capability::CAP_KILL])),
+            [Capability::CAP_KILL]
+        );
+    }
 }

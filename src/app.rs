@@ -1,0 +1,385 @@
+//! The path of one container start, in order: cli → config → privilege → render →
+//! supervise (+ control) → shutdown. Also the short-lived subcommands.
+
+use crate::cli::{self, Command, Options, Settings, exit};
+use crate::config::{self, ConfigError, GlobalFile, Kind, Service};
+use crate::control;
+use crate::log;
+use crate::privilege::{self, PrivilegeSettings};
+use crate::render::{self, Mode, RenderRequest};
+use crate::supervisor::{self, RunContext, Supervisor};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+pub fn main(args: Vec<String>) -> i32 {
+    let env_lookup = |k: &str| std::env::var(k).ok();
+    let (opts, command) = match cli::parse(&args, &env_lookup) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            log::error(format!("{e}; see `pidone --help`"));
+            return exit::USAGE;
+        }
+    };
+    log::configure(
+        opts.log_level.unwrap_or(log::Level::Info),
+        opts.log_format.unwrap_or(log::Format::Text),
+    );
+    match command {
+        Command::Help => {
+            print!("{}", cli::USAGE);
+            0
+        }
+        Command::Version => {
+            println!("pidone {}", env!("CARGO_PKG_VERSION"));
+            0
+        }
+        Command::Healthcheck { services } => {
+            let mut words = vec!["health".to_string()];
+            words.extend(services);
+            client(&opts, &words, false)
+        }
+        Command::Status { json } => client(&opts, &["status".into()], json),
+        Command::Control {
+            verb,
+            service,
+            signal,
+        } => {
+            let mut words = vec![verb, service];
+            words.extend(signal);
+            client(&opts, &words, false)
+        }
+        Command::Check => check(&opts),
+        Command::Render { out } => render_command(&opts, out),
+        Command::Run { cmd } => run(&opts, cmd),
+    }
+}
+
+/// Load the global file and resolve settings; errors are printed.
+fn settings(opts: &Options) -> Result<(Settings, GlobalFile), i32> {
+    let explicit = opts.config.is_some();
+    let path = opts
+        .config
+        .clone()
+        .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
+    let file = config::load_global(&path, explicit).map_err(|errs| report(&errs))?;
+    let settings = cli::resolve(opts, &file).map_err(|e| {
+        log::error(format!("{}: {e}", path.display()));
+        exit::CONFIG
+    })?;
+    log::configure(settings.log_level, settings.log_format);
+    Ok((settings, file))
+}
+
+fn report(errors: &[ConfigError]) -> i32 {
+    for e in errors {
+        log::error(e.to_string());
+    }
+    exit::CONFIG
+}
+
+fn load_services(settings: &Settings, file: &GlobalFile) -> Result<Vec<Service>, Vec<ConfigError>> {
+    let services = config::load_services(&settings.services_dir, &file.defaults)?;
+    // `[render] after` must name oneshots (render waits for them to finish).
+    let mut errors = Vec::new();
+    for name in &file.render.after {
+        match services.iter().find(|s| &s.name == name) {
+            Some(s) if s.kind == Kind::Oneshot => {}
+            found => errors.push(ConfigError {
+                file: settings.config.clone(),
+                line: None,
+                key: Some("render.after".into()),
+                message: match found {
+                    Some(_) => {
+                        format!("{name:?} is a longrun; templates can only wait for oneshots")
+                    }
+                    None => format!("unknown service {name:?}"),
+                },
+            }),
+        }
+    }
+    if errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(errors)
+    }
+}
+
+fn has_templates(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some())
+}
+
+fn container_env() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn secrets_dir() -> PathBuf {
+    std::env::var_os("PIDONE_SECRETS_DIR").map_or_else(|| "/run/secrets".into(), PathBuf::from)
+}
+
+fn check(opts: &Options) -> i32 {
+    let Ok((settings, file)) = settings(opts) else {
+        return exit::CONFIG;
+    };
+    let mut code = 0;
+    let services = match load_services(&settings, &file) {
+        Ok(s) => s,
+        Err(errs) => {
+            code = report(&errs);
+            Vec::new()
+        }
+    };
+    let env = container_env();
+    let secrets = secrets_dir();
+    let req = RenderRequest {
+        templates_dir: &settings.templates_dir,
+        render_dir: &settings.render_dir,
+        config: &file.render,
+        env: &env,
+        secrets_dir: &secrets,
+    };
+    let rendered = match render::render(&req, Mode::DryRun) {
+        Ok(files) => files.len(),
+        Err(errs) => {
+            for e in &errs {
+                log::error(e.to_string());
+            }
+            if code == 0 {
+                code = exit::TEMPLATE;
+            }
+            0
+        }
+    };
+    if code == 0 {
+        log::info(format!(
+            "check passed: {} service(s) in {}, {} template(s) in {}",
+            services.len(),
+            settings.services_dir.display(),
+            rendered,
+            settings.templates_dir.display()
+        ));
+    }
+    code
+}
+
+fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
+    let Ok((settings, file)) = settings(opts) else {
+        return exit::CONFIG;
+    };
+    let env = container_env();
+    let secrets = secrets_dir();
+    let req = RenderRequest {
+        templates_dir: &settings.templates_dir,
+        render_dir: &settings.render_dir,
+        config: &file.render,
+        env: &env,
+        secrets_dir: &secrets,
+    };
+    let mode = match out {
+        Some(dir) => Mode::OutDir(dir),
+        None => Mode::Write,
+    };
+    match render::render(&req, mode) {
+        Ok(files) => {
+            log::info(format!("rendered {} file(s)", files.len()));
+            0
+        }
+        Err(errs) => {
+            for e in &errs {
+                log::error(e.to_string());
+            }
+            log::error("nothing was written; fix the templates or the environment and start again");
+            exit::TEMPLATE
+        }
+    }
+}
+
+fn client(opts: &Options, words: &[String], json: bool) -> i32 {
+    let run_dir = opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into());
+    match control::request(&run_dir, words) {
+        Ok(reply) => {
+            if json {
+                println!("{}", reply.data);
+            } else if !reply.text.is_empty() {
+                println!("{}", reply.text);
+            }
+            reply.code
+        }
+        Err(e) => {
+            println!("unreachable: {e}");
+            exit::UNREACHABLE
+        }
+    }
+}
+
+fn run(opts: &Options, cmd: Vec<String>) -> i32 {
+    let Ok((settings, file)) = settings(opts) else {
+        return exit::CONFIG;
+    };
+    let services = match load_services(&settings, &file) {
+        Ok(s) => s,
+        Err(errs) => {
+            report(&errs);
+            log::error("nothing was started; fix the service files and start again");
+            return exit::CONFIG;
+        }
+    };
+
+    // Privilege: the run dir is created (and handed to the target user) while still root.
+    let run_dir = prepare_run_dir(&settings);
+    let outcome = match privilege::apply(&PrivilegeSettings {
+        user: settings.user.clone(),
+        allow_root: settings.allow_root,
+        keep_caps: settings.keep_caps.clone(),
+    }) {
+        Ok(o) => o,
+        Err(e) => {
+            log::error(format!("refusing to start: {e}"));
+            return exit::PRIVILEGE;
+        }
+    };
+    for w in &outcome.warnings {
+        log::warn(w);
+    }
+    let mut env = container_env();
+    if let Some(id) = &outcome.dropped_to {
+        if let Some(home) = &id.home {
+            env.insert("HOME".into(), home.clone());
+        }
+        if let Some(name) = &id.name {
+            env.insert("USER".into(), name.clone());
+            env.insert("LOGNAME".into(), name.clone());
+        }
+    }
+    let run_dir = usable_run_dir(run_dir);
+
+    let render_unit = has_templates(&settings.templates_dir).then(|| {
+        let mut argv: Vec<String> = vec![
+            "/proc/self/exe".into(),
+            "render".into(),
+            "--templates-dir".into(),
+            settings.templates_dir.display().to_string(),
+            "--render-dir".into(),
+            settings.render_dir.display().to_string(),
+        ];
+        if settings.config.exists() {
+            argv.extend(["--config".into(), settings.config.display().to_string()]);
+        }
+        (
+            file.render.after.clone(),
+            Service::with_defaults("render", argv, Kind::Oneshot),
+        )
+    });
+    let cmd_unit = (!cmd.is_empty()).then(|| {
+        let mut main = Service::with_defaults("main", cmd, Kind::Longrun);
+        main.stop_signal = settings.stop_signal;
+        main.stop_timeout = settings.grace;
+        main.restart = config::Restart::Never;
+        main.critical = true;
+        main
+    });
+    if services.is_empty() && render_unit.is_none() && cmd_unit.is_none() {
+        log::warn(format!(
+            "nothing to run: no services in {}, no templates, no CMD; waiting for a signal",
+            settings.services_dir.display()
+        ));
+    }
+    // SAFETY: isatty on fd 0.
+    let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
+    let units = supervisor::build_units(services, render_unit, cmd_unit);
+    let control = match run_dir.as_deref().map(control::Server::bind) {
+        Some(Ok(server)) => Some(server),
+        Some(Err(e)) => {
+            log::warn(format!("control socket disabled: {e}"));
+            None
+        }
+        None => None,
+    };
+    let ctx = RunContext {
+        env,
+        run_dir: run_dir.unwrap_or_else(control::fallback_run_dir),
+        grace: settings.grace,
+        once: settings.once,
+        tty,
+    };
+    let supervisor = match Supervisor::new(units, ctx, control) {
+        Ok(s) => s,
+        Err(e) => {
+            log::error(format!("cannot set up the event loop: {e}"));
+            return exit::SOFTWARE;
+        }
+    };
+    let code = supervisor.run();
+    let mapped = cli::map_exit_code(code, &settings.map_exit);
+    log::info(format!(
+        "exiting with code {mapped}{}",
+        if mapped != code {
+            format!(" (mapped from {code})")
+        } else {
+            String::new()
+        }
+    ));
+    mapped
+}
+
+/// Create the run dir. As root this happens before the drop, so the directory is then handed
+/// to the target user (the only root-only preparation pidone does).
+fn prepare_run_dir(settings: &Settings) -> Option<PathBuf> {
+    let dir = settings.run_dir.clone();
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 && !settings.allow_root {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
+        if let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) {
+            if let Some(parent) = dir.parent() {
+                let _ = create_private_dir(parent);
+            }
+            match privilege::prepare_dirs(&[dir.as_path()], &id) {
+                Ok(_) => return Some(dir),
+                Err(e) => log::debug(format!("cannot prepare {}: {e}", dir.display())),
+            }
+        }
+    }
+    create_private_dir(&dir).ok().map(|_| dir)
+}
+
+/// After the drop: the prepared dir if we can write it, else a per-user fallback.
+fn usable_run_dir(prepared: Option<PathBuf>) -> Option<PathBuf> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    if let Some(dir) = prepared {
+        let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        // SAFETY: access(2) with a valid C string.
+        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
+            return Some(dir);
+        }
+    }
+    let fallback = control::fallback_run_dir();
+    match create_private_dir(&fallback) {
+        Ok(()) => {
+            log::debug(format!("using run dir {}", fallback.display()));
+            Some(fallback)
+        }
+        Err(e) => {
+            log::warn(format!(
+                "no usable run dir ({}: {e}): control socket disabled",
+                fallback.display()
+            ));
+            None
+        }
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    match std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => Ok(()),
+        Err(e) if dir.is_dir() => Err(e).or(Ok(())),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,565 @@
+//! Stage 1 of the data flow: arguments and `PIDONE_*` environment variables.
+//!
+//! Every option has an environment form because `docker run --init`-style launchers pass
+//! no arguments (tini #100). Precedence: argument > environment > global file > default.
+
+use crate::config::GlobalFile;
+use crate::log::{Format, Level};
+use crate::units::{parse_duration, parse_signal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// pidone's own exit codes (sysexits.h values, so they are unlikely to be confused with a
+/// service's ordinary failures). A child's exit code is passed through unchanged otherwise.
+pub mod exit {
+    /// Bad command line or `PIDONE_*` variable.
+    pub const USAGE: i32 = 64;
+    /// A template failed to render (undefined variable, syntax, `required`, `_FILE` problem).
+    pub const TEMPLATE: i32 = 65;
+    /// Internal error (a syscall that cannot fail did).
+    pub const SOFTWARE: i32 = 70;
+    /// The privilege drop failed or could not be verified.
+    pub const PRIVILEGE: i32 = 77;
+    /// A configuration file is invalid.
+    pub const CONFIG: i32 = 78;
+    /// CMD exists but cannot be executed.
+    pub const CANNOT_EXECUTE: i32 = 126;
+    /// CMD was not found.
+    pub const NOT_FOUND: i32 = 127;
+    /// `healthcheck`: not healthy (or still starting).
+    pub const UNHEALTHY: i32 = 1;
+    /// Control commands: pidone is not running / not reachable.
+    pub const UNREACHABLE: i32 = 69;
+}
+
+/// Options as given on the command line or in the environment (unset = not given).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Options {
+    pub user: Option<String>,
+    pub allow_root: bool,
+    pub keep_caps: Vec<String>,
+    pub grace: Option<Duration>,
+    pub stop_signal: Option<i32>,
+    pub map_exit: Vec<(u8, u8)>,
+    pub once: bool,
+    pub log_format: Option<Format>,
+    pub log_level: Option<Level>,
+    pub config: Option<PathBuf>,
+    pub services_dir: Option<PathBuf>,
+    pub templates_dir: Option<PathBuf>,
+    pub render_dir: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Supervise; `cmd` is the optional CMD after `--`.
+    Run {
+        cmd: Vec<String>,
+    },
+    Check,
+    Render {
+        out: Option<PathBuf>,
+    },
+    Healthcheck {
+        services: Vec<String>,
+    },
+    Status {
+        json: bool,
+    },
+    /// start / stop / restart / signal.
+    Control {
+        verb: String,
+        service: String,
+        signal: Option<String>,
+    },
+    Version,
+    Help,
+}
+
+pub const USAGE: &str = "\
+usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services, then CMD)
+       pidone check [OPTIONS]                   validate services and templates, render in memory
+       pidone render [--out DIR] [OPTIONS]      render templates (into the render dir or DIR)
+       pidone healthcheck [SERVICE...]          exit 0 when every (named) service is healthy
+       pidone status [--json]                   show every service
+       pidone start|stop|restart SERVICE        control a service
+       pidone signal SERVICE SIGNAL             send a signal to a service
+       pidone version
+
+options (environment form in brackets):
+  --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534)
+  --allow-root                 stay root when started as root [PIDONE_ALLOW_ROOT=1]
+  --keep-cap CAP               keep a capability (ambient), repeatable [PIDONE_KEEP_CAPS=A,B]
+  --grace DURATION             stop signal to SIGKILL delay for leftovers [PIDONE_GRACE] (5s)
+  --stop-signal SIGNAL         signal CMD gets on shutdown [PIDONE_STOP_SIGNAL] (TERM)
+  --map-exit FROM=TO           rewrite an exit code, repeatable [PIDONE_MAP_EXIT=143=0,130=0]
+  --once                       no restarts; the first exit ends the run [PIDONE_ONCE=1]
+  --log-format text|json       [PIDONE_LOG_FORMAT] (text)
+  --log-level LEVEL            error, warn, info, debug [PIDONE_LOG] (info)
+  --config FILE                global file [PIDONE_CONFIG] (/etc/pidone/pidone.toml)
+  --services-dir DIR           [PIDONE_SERVICES_DIR] (/etc/pidone/services.d)
+  --templates-dir DIR          [PIDONE_TEMPLATES_DIR] (/etc/pidone/templates)
+  --render-dir DIR             [PIDONE_RENDER_DIR] (/run)
+  --run-dir DIR                control socket and runtime files [PIDONE_RUN_DIR] (/run/pidone)
+";
+
+const SUBCOMMANDS: &[&str] = &[
+    "check",
+    "render",
+    "healthcheck",
+    "status",
+    "start",
+    "stop",
+    "restart",
+    "signal",
+    "version",
+    "help",
+];
+
+/// Parse arguments (without argv[0]) and an environment lookup.
+pub fn parse(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Options, Command), String> {
+    let mut opts = options_from_env(env)?;
+    let mut positional: Vec<String> = Vec::new();
+    let mut subcommand: Option<String> = None;
+    let mut out: Option<PathBuf> = None;
+    let mut json = false;
+    let mut cmd: Option<Vec<String>> = None;
+    // Options given on the command line replace (not extend) their env forms.
+    let mut cli_keep_caps: Option<Vec<String>> = None;
+    let mut cli_map_exit: Option<Vec<(u8, u8)>> = None;
+
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        i += 1;
+        if arg == "--" {
+            cmd = Some(args[i..].to_vec());
+            break;
+        }
+        if let Some(long) = arg.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let mut value = || -> Result<String, String> {
+                if let Some(v) = inline.clone() {
+                    return Ok(v);
+                }
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("option --{name} needs a value"))?;
+                i += 1;
+                Ok(v)
+            };
+            match name {
+                "user" => opts.user = Some(value()?),
+                "allow-root" => opts.allow_root = true,
+                "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
+                "grace" => {
+                    opts.grace =
+                        Some(parse_duration(&value()?).map_err(|e| format!("--grace: {e}"))?)
+                }
+                "stop-signal" => {
+                    opts.stop_signal =
+                        Some(parse_signal(&value()?).map_err(|e| format!("--stop-signal: {e}"))?)
+                }
+                "map-exit" => cli_map_exit
+                    .get_or_insert_with(Vec::new)
+                    .push(parse_map_exit(&value()?)?),
+                "once" => opts.once = true,
+                "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
+                "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
+                "config" => opts.config = Some(value()?.into()),
+                "services-dir" => opts.services_dir = Some(value()?.into()),
+                "templates-dir" => opts.templates_dir = Some(value()?.into()),
+                "render-dir" => opts.render_dir = Some(value()?.into()),
+                "run-dir" => opts.run_dir = Some(value()?.into()),
+                "out" if subcommand.as_deref() == Some("render") => out = Some(value()?.into()),
+                "json" if subcommand.as_deref() == Some("status") => json = true,
+                "help" => return Ok((opts, Command::Help)),
+                "version" => return Ok((opts, Command::Version)),
+                _ => return Err(format!("unknown option --{name}")),
+            }
+            continue;
+        }
+        if arg == "-h" {
+            return Ok((opts, Command::Help));
+        }
+        if subcommand.is_none() && positional.is_empty() && SUBCOMMANDS.contains(&arg.as_str()) {
+            subcommand = Some(arg.clone());
+            continue;
+        }
+        if subcommand.is_none() {
+            // `/init nginx -g 'daemon off;'` (Docker's CMD appended to ENTRYPOINT, no `--`):
+            // everything from the first non-option word on belongs to CMD.
+            cmd = Some(args[i - 1..].to_vec());
+            break;
+        }
+        positional.push(arg.clone());
+    }
+    if let Some(caps) = cli_keep_caps {
+        opts.keep_caps = caps;
+    }
+    if let Some(map) = cli_map_exit {
+        opts.map_exit = map;
+    }
+
+    let command = match subcommand.as_deref() {
+        None => Command::Run {
+            cmd: cmd.unwrap_or_default(),
+        },
+        Some(sub) => {
+            if cmd.is_some() {
+                return Err(format!("`pidone {sub}` takes no command after --"));
+            }
+            let want = |n: usize| -> Result<(), String> {
+                if positional.len() == n {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "`pidone {sub}` takes {n} argument(s), got {}",
+                        positional.len()
+                    ))
+                }
+            };
+            match sub {
+                "check" => want(0).map(|_| Command::Check)?,
+                "render" => want(0).map(|_| Command::Render { out })?,
+                "healthcheck" => Command::Healthcheck {
+                    services: positional,
+                },
+                "status" => want(0).map(|_| Command::Status { json })?,
+                "start" | "stop" | "restart" => {
+                    want(1)?;
+                    Command::Control {
+                        verb: sub.into(),
+                        service: positional[0].clone(),
+                        signal: None,
+                    }
+                }
+                "signal" => {
+                    want(2)?;
+                    parse_signal(&positional[1])?;
+                    Command::Control {
+                        verb: sub.into(),
+                        service: positional[0].clone(),
+                        signal: Some(positional[1].clone()),
+                    }
+                }
+                "version" => Command::Version,
+                _ => Command::Help,
+            }
+        }
+    };
+    if opts.log_level.is_none() && matches!(command, Command::Run { .. }) && opts.once {
+        // --once is for people reading the output: say what happens.
+        opts.log_level = Some(Level::Info);
+    }
+    Ok((opts, command))
+}
+
+fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, String> {
+    let get = |name: &str| env(name).filter(|v| !v.is_empty());
+    let flag = |name: &str| -> Result<bool, String> {
+        match get(name).as_deref() {
+            None | Some("0") | Some("false") | Some("no") => Ok(false),
+            Some("1") | Some("true") | Some("yes") => Ok(true),
+            Some(other) => Err(format!("{name}={other:?}: use 1 or 0")),
+        }
+    };
+    fn with_name<T>(name: &str, r: Result<T, String>) -> Result<T, String> {
+        r.map_err(|e| format!("{name}: {e}"))
+    }
+    let list = |name: &str| -> Vec<String> {
+        get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Options {
+        user: get("PIDONE_USER"),
+        allow_root: flag("PIDONE_ALLOW_ROOT")?,
+        keep_caps: list("PIDONE_KEEP_CAPS"),
+        grace: get("PIDONE_GRACE")
+            .map(|v| with_name("PIDONE_GRACE", parse_duration(&v)))
+            .transpose()?,
+        stop_signal: get("PIDONE_STOP_SIGNAL")
+            .map(|v| with_name("PIDONE_STOP_SIGNAL", parse_signal(&v)))
+            .transpose()?,
+        map_exit: list("PIDONE_MAP_EXIT")
+            .iter()
+            .map(|m| with_name("PIDONE_MAP_EXIT", parse_map_exit(m)))
+            .collect::<Result<_, _>>()?,
+        once: flag("PIDONE_ONCE")?,
+        log_format: get("PIDONE_LOG_FORMAT")
+            .map(|v| with_name("PIDONE_LOG_FORMAT", Format::parse(&v)))
+            .transpose()?,
+        log_level: get("PIDONE_LOG")
+            .map(|v| with_name("PIDONE_LOG", Level::parse(&v)))
+            .transpose()?,
+        config: get("PIDONE_CONFIG").map(PathBuf::from),
+        services_dir: get("PIDONE_SERVICES_DIR").map(PathBuf::from),
+        templates_dir: get("PIDONE_TEMPLATES_DIR").map(PathBuf::from),
+        render_dir: get("PIDONE_RENDER_DIR").map(PathBuf::from),
+        run_dir: get("PIDONE_RUN_DIR").map(PathBuf::from),
+    })
+}
+
+/// `143=0` → (143, 0).
+pub fn parse_map_exit(text: &str) -> Result<(u8, u8), String> {
+    let (from, to) = text
+        .split_once('=')
+        .ok_or_else(|| format!("--map-exit {text:?}: use FROM=TO, e.g. 143=0"))?;
+    let code = |s: &str| {
+        s.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("--map-exit {text:?}: exit codes are 0 to 255"))
+    };
+    Ok((code(from)?, code(to)?))
+}
+
+/// Apply `--map-exit` rules to a final exit code.
+pub fn map_exit_code(code: i32, rules: &[(u8, u8)]) -> i32 {
+    rules
+        .iter()
+        .find(|(from, _)| i32::from(*from) == code)
+        .map_or(code, |(_, to)| i32::from(*to))
+}
+
+pub const DEFAULT_CONFIG: &str = "/etc/pidone/pidone.toml";
+
+/// Everything resolved: the values the rest of pidone uses.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub user: Option<String>,
+    pub allow_root: bool,
+    pub keep_caps: Vec<String>,
+    pub grace: Duration,
+    pub stop_signal: i32,
+    pub map_exit: Vec<(u8, u8)>,
+    pub once: bool,
+    pub log_format: Format,
+    pub log_level: Level,
+    pub config: PathBuf,
+    pub services_dir: PathBuf,
+    pub templates_dir: PathBuf,
+    pub render_dir: PathBuf,
+    pub run_dir: PathBuf,
+}
+
+/// Merge options with the global file; file values are validated here too.
+pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
+    fn in_file<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
+        r.map_err(|e| format!("key `{key}`: {e}"))
+    }
+    let grace = match (&opts.grace, &file.grace) {
+        (Some(g), _) => *g,
+        (None, Some(raw)) => in_file(
+            "grace",
+            match raw {
+                crate::config::RawDuration::Text(t) => parse_duration(t),
+                crate::config::RawDuration::Seconds(s) => parse_duration(&s.to_string()),
+            },
+        )?,
+        (None, None) => Duration::from_secs(5),
+    };
+    let stop_signal = match (opts.stop_signal, &file.stop_signal) {
+        (Some(s), _) => s,
+        (None, Some(s)) => in_file("stop_signal", parse_signal(s))?,
+        (None, None) => libc::SIGTERM,
+    };
+    let mut map_exit = opts.map_exit.clone();
+    if map_exit.is_empty()
+        && let Some(map) = &file.map_exit
+    {
+        for (from, to) in map {
+            let from: u8 = in_file(
+                "map_exit",
+                from.parse()
+                    .map_err(|_| format!("{from:?} is not an exit code")),
+            )?;
+            map_exit.push((from, *to));
+        }
+    }
+    Ok(Settings {
+        user: opts.user.clone().or_else(|| file.user.clone()),
+        allow_root: opts.allow_root || file.allow_root.unwrap_or(false),
+        keep_caps: if opts.keep_caps.is_empty() {
+            file.keep_caps.clone().unwrap_or_default()
+        } else {
+            opts.keep_caps.clone()
+        },
+        grace,
+        stop_signal,
+        map_exit,
+        once: opts.once,
+        log_format: match (opts.log_format, &file.log_format) {
+            (Some(f), _) => f,
+            (None, Some(f)) => in_file("log_format", Format::parse(f))?,
+            (None, None) => Format::Text,
+        },
+        log_level: match (opts.log_level, &file.log_level) {
+            (Some(l), _) => l,
+            (None, Some(l)) => in_file("log_level", Level::parse(l))?,
+            (None, None) => Level::Info,
+        },
+        config: opts
+            .config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
+        services_dir: opts
+            .services_dir
+            .clone()
+            .or_else(|| file.services_dir.clone())
+            .unwrap_or_else(|| "/etc/pidone/services.d".into()),
+        templates_dir: opts
+            .templates_dir
+            .clone()
+            .or_else(|| file.templates_dir.clone())
+            .unwrap_or_else(|| "/etc/pidone/templates".into()),
+        render_dir: opts
+            .render_dir
+            .clone()
+            .or_else(|| file.render_dir.clone())
+            .unwrap_or_else(|| "/run".into()),
+        run_dir: opts
+            .run_dir
+            .clone()
+            .or_else(|| file.run_dir.clone())
+            .unwrap_or_else(|| "/run/pidone".into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn cmd_with_and_without_dashes() {
+        let (_, c) = parse(&args(&["--grace", "2s", "--", "sh", "-c", "x"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["sh", "-c", "x"])
+            }
+        );
+        // Docker appends CMD to ENTRYPOINT without `--`; CMD options stay CMD's.
+        let (o, c) = parse(
+            &args(&["--once", "nginx", "-g", "daemon off;", "--grace"]),
+            &no_env,
+        )
+        .unwrap();
+        assert!(o.once);
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["nginx", "-g", "daemon off;", "--grace"])
+            }
+        );
+        let (_, c) = parse(&[], &no_env).unwrap();
+        assert_eq!(c, Command::Run { cmd: vec![] });
+        // A program named like a subcommand needs `--`.
+        let (_, c) = parse(&args(&["--", "status"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Run {
+                cmd: args(&["status"])
+            }
+        );
+    }
+
+    #[test]
+    fn subcommands() {
+        let (_, c) = parse(&args(&["render", "--out", "/tmp/x"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Render {
+                out: Some("/tmp/x".into())
+            }
+        );
+        let (_, c) = parse(&args(&["status", "--json"]), &no_env).unwrap();
+        assert_eq!(c, Command::Status { json: true });
+        let (_, c) = parse(&args(&["healthcheck", "a", "b"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Healthcheck {
+                services: args(&["a", "b"])
+            }
+        );
+        let (_, c) = parse(&args(&["signal", "web", "HUP"]), &no_env).unwrap();
+        assert!(matches!(c, Command::Control { ref verb, .. } if verb == "signal"));
+        assert!(parse(&args(&["signal", "web", "NOPE"]), &no_env).is_err());
+        assert!(parse(&args(&["restart"]), &no_env).is_err());
+        assert!(parse(&args(&["--out", "x"]), &no_env).is_err());
+    }
+
+    #[test]
+    fn env_forms_and_precedence() {
+        let env = |k: &str| match k {
+            "PIDONE_USER" => Some("app".to_string()),
+            "PIDONE_GRACE" => Some("2s".to_string()),
+            "PIDONE_MAP_EXIT" => Some("143=0, 130=0".to_string()),
+            "PIDONE_KEEP_CAPS" => Some("NET_BIND_SERVICE".to_string()),
+            "PIDONE_ONCE" => Some("1".to_string()),
+            _ => None,
+        };
+        let (o, _) = parse(&args(&["--grace=7s"]), &env).unwrap();
+        assert_eq!(o.user.as_deref(), Some("app"));
+        assert_eq!(o.grace, Some(Duration::from_secs(7)));
+        assert_eq!(o.map_exit, vec![(143, 0), (130, 0)]);
+        assert_eq!(o.keep_caps, args(&["NET_BIND_SERVICE"]));
+        assert!(o.once);
+        let bad = |k: &str| (k == "PIDONE_GRACE").then(|| "forever".to_string());
+        assert!(parse(&[], &bad).unwrap_err().starts_with("PIDONE_GRACE"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&args(&["--nope"]), &no_env).is_err());
+        assert!(parse(&args(&["--grace"]), &no_env).is_err());
+        assert!(parse(&args(&["--map-exit", "143"]), &no_env).is_err());
+        assert!(parse(&args(&["--map-exit", "300=0"]), &no_env).is_err());
+    }
+
+    #[test]
+    fn exit_mapping() {
+        assert_eq!(parse_map_exit("143=0").unwrap(), (143, 0));
+        assert_eq!(map_exit_code(143, &[(143, 0)]), 0);
+        assert_eq!(map_exit_code(1, &[(143, 0)]), 1);
+    }
+
+    #[test]
+    fn resolve_merges_file() {
+        let file = crate::config::parse_global(
+            std::path::Path::new("g.toml"),
+            "user = \"app\"\ngrace = 3\nstop_signal = \"QUIT\"\nmap_exit = { \"143\" = 0 }\n",
+        )
+        .unwrap();
+        let s = resolve(&Options::default(), &file).unwrap();
+        assert_eq!(s.user.as_deref(), Some("app"));
+        assert_eq!(s.grace, Duration::from_secs(3));
+        assert_eq!(s.stop_signal, libc::SIGQUIT);
+        assert_eq!(s.map_exit, vec![(143, 0)]);
+        let o = Options {
+            grace: Some(Duration::from_secs(1)),
+            ..Default::default()
+        };
+        assert_eq!(resolve(&o, &file).unwrap().grace, Duration::from_secs(1));
+    }
+}

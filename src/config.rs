@@ -1,0 +1,1321 @@
+//! Stage 2 of the data flow: load the optional global file and every `services.d/*.toml`,
+//! and validate all of it before anything starts. Every error names the file, the line and
+//! the key, and says what to do. The result is plain data; nothing here touches processes.
+
+use crate::render::RenderConfig;
+use crate::units::{parse_duration, parse_mode, parse_signal};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One configuration problem, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": key `{key}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// A duration written as `"5s"` or as a number of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawDuration {
+    Text(String),
+    Seconds(f64),
+}
+
+impl RawDuration {
+    fn parse(&self) -> Result<Duration, String> {
+        match self {
+            RawDuration::Text(t) => parse_duration(t),
+            RawDuration::Seconds(s) => parse_duration(&s.to_string()),
+        }
+    }
+}
+
+/// The global file as written (every key optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFile {
+    pub user: Option<String>,
+    pub allow_root: Option<bool>,
+    pub keep_caps: Option<Vec<String>>,
+    pub grace: Option<RawDuration>,
+    pub stop_signal: Option<String>,
+    pub map_exit: Option<BTreeMap<String, u8>>,
+    pub services_dir: Option<PathBuf>,
+    pub templates_dir: Option<PathBuf>,
+    pub render_dir: Option<PathBuf>,
+    pub run_dir: Option<PathBuf>,
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    #[serde(default)]
+    pub defaults: RawService,
+    #[serde(default)]
+    pub render: RenderConfig,
+}
+
+/// A service file as written. Also the shape of the global `[defaults]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub command: Option<Vec<String>>,
+    pub kind: Option<String>,
+    pub after: Option<Vec<String>>,
+    pub env: Option<BTreeMap<String, String>>,
+    pub working_dir: Option<PathBuf>,
+    pub umask: Option<String>,
+    pub limits: Option<RawLimits>,
+    pub restart: Option<String>,
+    pub backoff: Option<RawBackoff>,
+    pub max_restarts: Option<u32>,
+    pub restart_window: Option<RawDuration>,
+    pub critical: Option<bool>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<RawDuration>,
+    pub max_runtime: Option<RawDuration>,
+    pub reload_on: Option<Vec<PathBuf>>,
+    pub reload_signal: Option<String>,
+    pub log_prefix: Option<bool>,
+    pub forward_signals: Option<bool>,
+    pub signal_map: Option<BTreeMap<String, String>>,
+    pub export_env: Option<bool>,
+    pub ready: Option<RawReady>,
+    pub health: Option<RawHealth>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub nofile: Option<u64>,
+    pub nproc: Option<u64>,
+    pub core: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackoff {
+    pub initial: Option<RawDuration>,
+    pub factor: Option<f64>,
+    pub max: Option<RawDuration>,
+    pub reset_after: Option<RawDuration>,
+}
+
+/// `tcp = "127.0.0.1:80"` or `tcp = 80`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawAddress {
+    Text(String),
+    Port(u16),
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReady {
+    pub notify_fd: Option<i32>,
+    pub notify_socket: Option<bool>,
+    pub tcp: Option<RawAddress>,
+    pub file: Option<PathBuf>,
+    pub command: Option<Vec<String>>,
+    pub timeout: Option<RawDuration>,
+    pub interval: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealth {
+    pub command: Option<Vec<String>>,
+    pub tcp: Option<RawAddress>,
+    pub http: Option<String>,
+    pub file: Option<PathBuf>,
+    pub interval: Option<RawDuration>,
+    pub timeout: Option<RawDuration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<RawDuration>,
+    pub on_failure: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Longrun,
+    Oneshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+    pub reset_after: Duration,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Limits {
+    pub nofile: Option<u64>,
+    pub nproc: Option<u64>,
+    pub core: Option<u64>,
+}
+
+/// A check that runs to completion: used for readiness and for health.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Probe {
+    /// `host:port` to connect to.
+    Tcp(String),
+    /// Plain HTTP/1.0 GET; 2xx passes.
+    Http {
+        address: String,
+        path: String,
+    },
+    File(PathBuf),
+    Command(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReadyCheck {
+    /// s6: the service writes a newline to this fd.
+    NotifyFd(i32),
+    /// systemd: `READY=1` on `$NOTIFY_SOCKET`.
+    NotifySocket,
+    Probe(Probe),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub check: ReadyCheck,
+    pub timeout: Duration,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnhealthy {
+    Restart,
+    Ignore,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    pub probe: Probe,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+    pub on_failure: OnUnhealthy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reload {
+    Signal(i32),
+    Restart,
+}
+
+/// A validated service.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub file: PathBuf,
+    pub command: Vec<String>,
+    pub kind: Kind,
+    pub after: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub limits: Limits,
+    pub restart: Restart,
+    pub backoff: Backoff,
+    pub max_restarts: u32,
+    pub restart_window: Duration,
+    pub critical: bool,
+    pub stop_signal: i32,
+    pub stop_timeout: Duration,
+    pub max_runtime: Option<Duration>,
+    pub reload_on: Vec<PathBuf>,
+    pub reload: Reload,
+    pub log_prefix: bool,
+    pub forward_signals: bool,
+    /// Forwarded signal → signal this service gets instead.
+    pub signal_map: Vec<(i32, i32)>,
+    pub export_env: bool,
+    pub ready: Option<Ready>,
+    pub health: Option<Health>,
+}
+
+impl Service {
+    /// A service with every default, for the implicit steps (CMD, render) and for tests.
+    pub fn with_defaults(name: &str, command: Vec<String>, kind: Kind) -> Service {
+        let mut errors = Errors::new(Path::new(name), "");
+        let raw = RawService {
+            command: Some(command),
+            ..RawService::default()
+        };
+        let mut svc = build_service(
+            name,
+            Path::new(name),
+            &raw,
+            &RawService::default(),
+            &mut errors,
+        );
+        svc.kind = kind;
+        if kind == Kind::Oneshot {
+            svc.restart = Restart::Never;
+            svc.critical = true;
+        }
+        svc
+    }
+}
+
+/// Reads a file's text; used so tests can load from strings.
+pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<ConfigError>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
+            return Ok(GlobalFile::default());
+        }
+        Err(e) => {
+            return Err(vec![ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                key: None,
+                message: format!("cannot read the global config file: {e}"),
+            }]);
+        }
+    };
+    parse_global(path, &text)
+}
+
+pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
+    let global: GlobalFile = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+    let mut errors = Errors::new(path, text);
+    for key in ["command", "kind", "after", "ready", "health"] {
+        let present = match key {
+            "command" => global.defaults.command.is_some(),
+            "kind" => global.defaults.kind.is_some(),
+            "after" => global.defaults.after.is_some(),
+            "ready" => global.defaults.ready.is_some(),
+            _ => global.defaults.health.is_some(),
+        };
+        if present {
+            errors.push(
+                Some("defaults"),
+                key,
+                "this key belongs in a service file, not in [defaults]".into(),
+            );
+        }
+    }
+    // Validate the defaults' values once here, so a bad default is reported against this file.
+    let _ = build_service(
+        "defaults",
+        path,
+        &RawService::default(),
+        &global.defaults,
+        &mut errors,
+    );
+    errors.finish(global)
+}
+
+/// Load and validate every `*.toml` in `dir`. A missing directory means no services.
+pub fn load_services(dir: &Path, defaults: &RawService) -> Result<Vec<Service>, Vec<ConfigError>> {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(vec![ConfigError {
+                file: dir.to_path_buf(),
+                line: None,
+                key: None,
+                message: format!("cannot read the services directory: {e}"),
+            }]);
+        }
+    };
+    files.sort();
+    let mut all_errors = Vec::new();
+    let mut sources = Vec::new();
+    for file in &files {
+        match std::fs::read_to_string(file) {
+            Ok(text) => sources.push((file.clone(), text)),
+            Err(e) => all_errors.push(ConfigError {
+                file: file.clone(),
+                line: None,
+                key: None,
+                message: format!("cannot read: {e}"),
+            }),
+        }
+    }
+    match parse_services(&sources, defaults) {
+        Ok(services) if all_errors.is_empty() => Ok(services),
+        Ok(_) => Err(all_errors),
+        Err(mut errs) => {
+            all_errors.append(&mut errs);
+            Err(all_errors)
+        }
+    }
+}
+
+/// Parse and validate service files given as (path, text) pairs.
+pub fn parse_services(
+    sources: &[(PathBuf, String)],
+    defaults: &RawService,
+) -> Result<Vec<Service>, Vec<ConfigError>> {
+    let mut all_errors = Vec::new();
+    let mut services = Vec::new();
+    let mut texts = HashMap::new();
+    for (path, text) in sources {
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        texts.insert(name.clone(), (path.clone(), text.clone()));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            all_errors.push(ConfigError {
+                file: path.clone(),
+                line: None,
+                key: None,
+                message: format!(
+                    "service name {name:?} (the file name) may only use letters, digits, '_', '.' and '-'"
+                ),
+            });
+            continue;
+        }
+        if name == "main" || name == "render" {
+            all_errors.push(ConfigError {
+                file: path.clone(),
+                line: None,
+                key: None,
+                message: format!("service name {name:?} is reserved by pidone; rename the file"),
+            });
+            continue;
+        }
+        let raw: RawService = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                all_errors.push(toml_error(path, text, &e));
+                continue;
+            }
+        };
+        let mut errors = Errors::new(path, text);
+        if raw.command.is_none() {
+            errors.push(
+                None,
+                "command",
+                "is required: the argv to run, e.g. command = [\"nginx\", \"-g\", \"daemon off;\"]"
+                    .into(),
+            );
+        }
+        let svc = build_service(&name, path, &raw, defaults, &mut errors);
+        match errors.finish(svc) {
+            Ok(svc) => services.push(svc),
+            Err(mut errs) => all_errors.append(&mut errs),
+        }
+    }
+    check_graph(&services, &texts, &mut all_errors);
+    if all_errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(all_errors)
+    }
+}
+
+/// Unknown `after` targets, `after` on a oneshot that is not allowed, and cycles.
+fn check_graph(
+    services: &[Service],
+    texts: &HashMap<String, (PathBuf, String)>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let index: HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    for svc in services {
+        let (path, text) = &texts[&svc.name];
+        for dep in &svc.after {
+            if !index.contains_key(dep.as_str()) {
+                let mut known: Vec<&str> = index.keys().copied().collect();
+                known.sort();
+                errors.push(ConfigError {
+                    file: path.clone(),
+                    line: find_key_line(text, None, "after"),
+                    key: Some("after".into()),
+                    message: format!(
+                        "unknown service {dep:?}; services are the file names in the services directory: {}",
+                        if known.is_empty() { "(none)".into() } else { known.join(", ") }
+                    ),
+                });
+            }
+        }
+    }
+    // Depth-first search with colours; report each cycle once, naming every member.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut marks = vec![Mark::New; services.len()];
+    let mut stack: Vec<usize> = Vec::new();
+    fn visit(
+        i: usize,
+        services: &[Service],
+        index: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+        cycles: &mut Vec<Vec<usize>>,
+    ) {
+        marks[i] = Mark::Active;
+        stack.push(i);
+        for dep in &services[i].after {
+            let Some(&j) = index.get(dep.as_str()) else {
+                continue;
+            };
+            match marks[j] {
+                Mark::New => visit(j, services, index, marks, stack, cycles),
+                Mark::Active => {
+                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    cycles.push(stack[start..].to_vec());
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+    }
+    let mut cycles = Vec::new();
+    for i in 0..services.len() {
+        if marks[i] == Mark::New {
+            visit(i, services, &index, &mut marks, &mut stack, &mut cycles);
+        }
+    }
+    for cycle in cycles {
+        let mut names: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
+        names.push(names[0]);
+        let first = &services[cycle[0]].name;
+        let (path, text) = &texts[first];
+        errors.push(ConfigError {
+            file: path.clone(),
+            line: find_key_line(text, None, "after"),
+            key: Some("after".into()),
+            message: format!(
+                "dependency cycle: {} (each waits for the next after it); remove one of these `after` entries",
+                names.join(" -> ")
+            ),
+        });
+    }
+}
+
+/// Collects errors for one file, locating keys in its text.
+struct Errors<'a> {
+    path: &'a Path,
+    text: &'a str,
+    list: Vec<ConfigError>,
+}
+
+impl<'a> Errors<'a> {
+    fn new(path: &'a Path, text: &'a str) -> Self {
+        Errors {
+            path,
+            text,
+            list: Vec::new(),
+        }
+    }
+    fn push(&mut self, table: Option<&str>, key: &str, message: String) {
+        let full_key = match table {
+            Some(t) => format!("{t}.{key}"),
+            None => key.to_string(),
+        };
+        self.list.push(ConfigError {
+            file: self.path.to_path_buf(),
+            line: find_key_line(self.text, table, key),
+            key: Some(full_key),
+            message,
+        });
+    }
+    fn finish<T>(self, value: T) -> Result<T, Vec<ConfigError>> {
+        if self.list.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.list)
+        }
+    }
+}
+
+/// The 1-based line where `key` is assigned, inside `[table]` when given (or inline
+/// `table = { key = ... }` / dotted `table.key = ...`). Good enough for hand-written files.
+fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
+    let mut current: Option<String> = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let header = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
+            current = Some(header.to_string());
+            continue;
+        }
+        let assigns = |k: &str| {
+            trimmed
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        };
+        match table {
+            None if current.is_none() && assigns(key) => return Some(n + 1),
+            Some(t) => {
+                if current.as_deref() == Some(t) && assigns(key) {
+                    return Some(n + 1);
+                }
+                if current.is_none()
+                    && (assigns(&format!("{t}.{key}")) || (assigns(t) && trimmed.contains(key)))
+                {
+                    return Some(n + 1);
+                }
+            }
+            None => {}
+        }
+    }
+    // A key of the global `[defaults]` table, or one whose table we could not tell: the first
+    // assignment of that key anywhere; failing that, the table header itself.
+    let anywhere = text.lines().position(|l| {
+        l.trim()
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    });
+    if let Some(n) = anywhere {
+        return Some(n + 1);
+    }
+    let header = format!("[{}]", table?);
+    text.lines().position(|l| l.trim() == header).map(|n| n + 1)
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+    let message = e.message().trim().to_string();
+    // serde names the offending key in the message ("unknown field `foo`, expected ...").
+    let key = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
+        .map(str::to_string);
+    let hint = if message.starts_with("unknown field") {
+        "; see docs/configuration.md for the keys pidone knows"
+    } else {
+        ""
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        key,
+        message: format!("{message}{hint}"),
+    }
+}
+
+/// Merge a raw service with the defaults and validate every value.
+fn build_service(
+    name: &str,
+    path: &Path,
+    raw: &RawService,
+    defaults: &RawService,
+    errors: &mut Errors,
+) -> Service {
+    macro_rules! pick {
+        ($field:ident) => {
+            raw.$field.clone().or_else(|| defaults.$field.clone())
+        };
+    }
+    let duration = |errors: &mut Errors,
+                    table: Option<&str>,
+                    key: &str,
+                    value: Option<RawDuration>,
+                    default: Duration| {
+        match value.map(|v| v.parse()) {
+            None => default,
+            Some(Ok(d)) => d,
+            Some(Err(e)) => {
+                errors.push(table, key, e);
+                default
+            }
+        }
+    };
+    let signal = |errors: &mut Errors, key: &str, value: Option<String>, default: i32| match value
+        .map(|v| parse_signal(&v))
+    {
+        None => default,
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            errors.push(None, key, e);
+            default
+        }
+    };
+
+    let command = raw.command.clone().unwrap_or_default();
+    if raw.command.is_some() {
+        if command.is_empty() || command[0].is_empty() {
+            errors.push(
+                None,
+                "command",
+                "must name a program: command = [\"prog\", \"arg\"]".into(),
+            );
+        } else if let Some(env_path) = command_search_path(raw, defaults)
+            && let Err(e) = resolve_program(&command[0], &env_path)
+        {
+            errors.push(None, "command", e);
+        }
+    }
+    let kind = match raw.kind.as_deref() {
+        None | Some("longrun") => Kind::Longrun,
+        Some("oneshot") => Kind::Oneshot,
+        Some(other) => {
+            errors.push(
+                None,
+                "kind",
+                format!("unknown kind {other:?}: use \"longrun\" or \"oneshot\""),
+            );
+            Kind::Longrun
+        }
+    };
+    let restart = match pick!(restart).as_deref() {
+        None => match kind {
+            Kind::Longrun => Restart::OnFailure,
+            Kind::Oneshot => Restart::Never,
+        },
+        Some("always") => Restart::Always,
+        Some("on-failure") => Restart::OnFailure,
+        Some("never") => Restart::Never,
+        Some(other) => {
+            errors.push(
+                None,
+                "restart",
+                format!("unknown policy {other:?}: use \"always\", \"on-failure\" or \"never\""),
+            );
+            Restart::OnFailure
+        }
+    };
+    let umask = pick!(umask).and_then(|m| match parse_mode(&m) {
+        Ok(m) if m <= 0o777 => Some(m),
+        Ok(_) => {
+            errors.push(None, "umask", "must be at most 0777".into());
+            None
+        }
+        Err(e) => {
+            errors.push(None, "umask", e);
+            None
+        }
+    });
+    let raw_backoff = pick!(backoff).unwrap_or_default();
+    let backoff = Backoff {
+        initial: duration(
+            errors,
+            Some("backoff"),
+            "initial",
+            raw_backoff.initial,
+            Duration::from_millis(100),
+        ),
+        factor: raw_backoff.factor.unwrap_or(2.0),
+        max: duration(
+            errors,
+            Some("backoff"),
+            "max",
+            raw_backoff.max,
+            Duration::from_secs(30),
+        ),
+        reset_after: duration(
+            errors,
+            Some("backoff"),
+            "reset_after",
+            raw_backoff.reset_after,
+            Duration::from_secs(10),
+        ),
+    };
+    if !(1.0..=100.0).contains(&backoff.factor) {
+        errors.push(
+            Some("backoff"),
+            "factor",
+            "must be between 1.0 and 100.0".into(),
+        );
+    }
+    let limits = pick!(limits).unwrap_or_default();
+    let mut signal_map = Vec::new();
+    for (from, to) in pick!(signal_map).unwrap_or_default() {
+        match (parse_signal(&from), parse_signal(&to)) {
+            (Ok(f), Ok(t)) => signal_map.push((f, t)),
+            (Err(e), _) | (_, Err(e)) => errors.push(None, "signal_map", e),
+        }
+    }
+    let reload = match pick!(reload_signal).as_deref() {
+        None => Reload::Signal(libc::SIGHUP),
+        Some("restart") => Reload::Restart,
+        Some(sig) => match parse_signal(sig) {
+            Ok(s) => Reload::Signal(s),
+            Err(e) => {
+                errors.push(None, "reload_signal", format!("{e}, or \"restart\""));
+                Reload::Signal(libc::SIGHUP)
+            }
+        },
+    };
+    let export_env = pick!(export_env).unwrap_or(false);
+    if export_env && kind != Kind::Oneshot {
+        errors.push(
+            None,
+            "export_env",
+            "only a oneshot can hand environment on".into(),
+        );
+    }
+    let after = raw.after.clone().unwrap_or_default();
+    if after.iter().any(|a| a == name) {
+        errors.push(
+            None,
+            "after",
+            format!("a service cannot wait for itself ({name:?})"),
+        );
+    }
+    let ready = raw
+        .ready
+        .as_ref()
+        .and_then(|r| build_ready(r, kind, errors, &duration));
+    let health = raw
+        .health
+        .as_ref()
+        .and_then(|h| build_health(h, errors, &duration));
+    if health.is_some() && kind == Kind::Oneshot {
+        errors.push(
+            None,
+            "health",
+            "a oneshot cannot have a health check".into(),
+        );
+    }
+    Service {
+        name: name.to_string(),
+        file: path.to_path_buf(),
+        command,
+        kind,
+        after,
+        env: pick!(env).unwrap_or_default().into_iter().collect(),
+        working_dir: pick!(working_dir),
+        umask,
+        limits: Limits {
+            nofile: limits.nofile,
+            nproc: limits.nproc,
+            core: limits.core,
+        },
+        restart,
+        backoff,
+        max_restarts: pick!(max_restarts).unwrap_or(5),
+        restart_window: duration(
+            errors,
+            None,
+            "restart_window",
+            pick!(restart_window),
+            Duration::from_secs(60),
+        ),
+        critical: pick!(critical).unwrap_or(kind == Kind::Oneshot),
+        stop_signal: signal(errors, "stop_signal", pick!(stop_signal), libc::SIGTERM),
+        stop_timeout: duration(
+            errors,
+            None,
+            "stop_timeout",
+            pick!(stop_timeout),
+            Duration::from_secs(10),
+        ),
+        max_runtime: pick!(max_runtime)
+            .map(|v| duration(errors, None, "max_runtime", Some(v), Duration::ZERO)),
+        reload_on: pick!(reload_on).unwrap_or_default(),
+        reload,
+        log_prefix: pick!(log_prefix).unwrap_or(true),
+        forward_signals: pick!(forward_signals).unwrap_or(true),
+        signal_map,
+        export_env,
+        ready,
+        health,
+    }
+}
+
+type DurationFn<'f> =
+    dyn Fn(&mut Errors, Option<&str>, &str, Option<RawDuration>, Duration) -> Duration + 'f;
+
+fn build_probe(
+    table: &str,
+    command: &Option<Vec<String>>,
+    tcp: &Option<RawAddress>,
+    http: Option<&String>,
+    file: &Option<PathBuf>,
+    errors: &mut Errors,
+) -> Option<Probe> {
+    let mut probes = Vec::new();
+    if let Some(cmd) = command {
+        if cmd.is_empty() {
+            errors.push(Some(table), "command", "must name a program".into());
+        }
+        probes.push(Probe::Command(cmd.clone()));
+    }
+    if let Some(addr) = tcp {
+        match address(addr) {
+            Ok(a) => probes.push(Probe::Tcp(a)),
+            Err(e) => errors.push(Some(table), "tcp", e),
+        }
+    }
+    if let Some(url) = http {
+        match parse_http_url(url) {
+            Ok((address, path)) => probes.push(Probe::Http { address, path }),
+            Err(e) => errors.push(Some(table), "http", e),
+        }
+    }
+    if let Some(f) = file {
+        probes.push(Probe::File(f.clone()));
+    }
+    if probes.len() > 1 {
+        errors.push(
+            Some(table),
+            "command",
+            format!("[{table}] takes exactly one kind of check"),
+        );
+    }
+    probes.pop()
+}
+
+fn build_ready(
+    raw: &RawReady,
+    kind: Kind,
+    errors: &mut Errors,
+    duration: &DurationFn,
+) -> Option<Ready> {
+    let probe = build_probe("ready", &raw.command, &raw.tcp, None, &raw.file, errors);
+    let mut checks = Vec::new();
+    if let Some(fd) = raw.notify_fd {
+        if !(3..=1000).contains(&fd) {
+            errors.push(
+                Some("ready"),
+                "notify_fd",
+                "must be a file descriptor number from 3 to 1000".into(),
+            );
+        }
+        checks.push(ReadyCheck::NotifyFd(fd));
+    }
+    if raw.notify_socket == Some(true) {
+        checks.push(ReadyCheck::NotifySocket);
+    }
+    if let Some(p) = probe {
+        checks.push(ReadyCheck::Probe(p));
+    }
+    if kind == Kind::Oneshot {
+        errors.push(
+            None,
+            "ready",
+            "a oneshot is ready when it exits 0; remove [ready]".into(),
+        );
+    }
+    if checks.len() != 1 {
+        errors.push(
+            None,
+            "ready",
+            "[ready] needs exactly one of notify_fd, notify_socket, tcp, file, command".into(),
+        );
+        return None;
+    }
+    Some(Ready {
+        check: checks.pop()?,
+        timeout: duration(
+            errors,
+            Some("ready"),
+            "timeout",
+            raw.timeout.clone(),
+            Duration::from_secs(30),
+        ),
+        interval: duration(
+            errors,
+            Some("ready"),
+            "interval",
+            raw.interval.clone(),
+            Duration::from_millis(100),
+        ),
+    })
+}
+
+fn build_health(raw: &RawHealth, errors: &mut Errors, duration: &DurationFn) -> Option<Health> {
+    let Some(probe) = build_probe(
+        "health",
+        &raw.command,
+        &raw.tcp,
+        raw.http.as_ref(),
+        &raw.file,
+        errors,
+    ) else {
+        errors.push(
+            None,
+            "health",
+            "[health] needs one of command, tcp, http, file".into(),
+        );
+        return None;
+    };
+    let on_failure = match raw.on_failure.as_deref() {
+        None | Some("restart") => OnUnhealthy::Restart,
+        Some("ignore") => OnUnhealthy::Ignore,
+        Some("stop") => OnUnhealthy::Stop,
+        Some(other) => {
+            errors.push(
+                Some("health"),
+                "on_failure",
+                format!("unknown action {other:?}: use \"restart\", \"ignore\" or \"stop\""),
+            );
+            OnUnhealthy::Restart
+        }
+    };
+    Some(Health {
+        probe,
+        interval: duration(
+            errors,
+            Some("health"),
+            "interval",
+            raw.interval.clone(),
+            Duration::from_secs(10),
+        ),
+        timeout: duration(
+            errors,
+            Some("health"),
+            "timeout",
+            raw.timeout.clone(),
+            Duration::from_secs(5),
+        ),
+        retries: raw.retries.unwrap_or(3).max(1),
+        start_period: duration(
+            errors,
+            Some("health"),
+            "start_period",
+            raw.start_period.clone(),
+            Duration::ZERO,
+        ),
+        on_failure,
+    })
+}
+
+fn address(raw: &RawAddress) -> Result<String, String> {
+    match raw {
+        RawAddress::Port(p) => Ok(format!("127.0.0.1:{p}")),
+        RawAddress::Text(t) => {
+            let ok = t
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if ok {
+                Ok(t.clone())
+            } else {
+                Err(format!(
+                    "{t:?} is not HOST:PORT (e.g. \"127.0.0.1:5222\") or a port number"
+                ))
+            }
+        }
+    }
+}
+
+/// `http://HOST:PORT/path` → ("HOST:PORT", "/path"). Only plain HTTP to a local service.
+pub fn parse_http_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} must start with http:// (plain HTTP to a local port)"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    address(&RawAddress::Text(hostport.clone()))?;
+    Ok((hostport, path.to_string()))
+}
+
+/// The PATH a service's command is looked up in: its own `env.PATH`, else the container's.
+fn command_search_path(raw: &RawService, defaults: &RawService) -> Option<String> {
+    raw.env
+        .as_ref()
+        .and_then(|e| e.get("PATH").cloned())
+        .or_else(|| defaults.env.as_ref().and_then(|e| e.get("PATH").cloned()))
+        .or_else(|| std::env::var("PATH").ok())
+        .or_else(|| Some("/usr/local/bin:/usr/bin:/bin".into()))
+}
+
+/// Find `program` like execvp does; error text says what to do.
+pub fn resolve_program(program: &str, search_path: &str) -> Result<PathBuf, String> {
+    let executable = |p: &Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let p = PathBuf::from(program);
+        return if executable(&p) {
+            Ok(p)
+        } else if p.exists() {
+            Err(format!("{program:?} is not an executable file"))
+        } else {
+            Err(format!("{program:?} does not exist"))
+        };
+    }
+    for dir in search_path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "program {program:?} not found in PATH ({search_path}); install it or use an absolute path"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(files: &[(&str, &str)]) -> Result<Vec<Service>, Vec<ConfigError>> {
+        let sources: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(n, t)| (PathBuf::from(format!("services.d/{n}.toml")), t.to_string()))
+            .collect();
+        parse_services(&sources, &RawService::default())
+    }
+
+    fn errors(files: &[(&str, &str)]) -> Vec<String> {
+        parse(files)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn minimal_service_gets_defaults() {
+        let s = parse(&[("web", "command = [\"sh\", \"-c\", \"true\"]\n")]).unwrap();
+        let web = &s[0];
+        assert_eq!(web.name, "web");
+        assert_eq!(web.kind, Kind::Longrun);
+        assert_eq!(web.restart, Restart::OnFailure);
+        assert!(!web.critical);
+        assert_eq!(web.stop_signal, libc::SIGTERM);
+        assert_eq!(web.stop_timeout, Duration::from_secs(10));
+        assert_eq!(web.backoff.initial, Duration::from_millis(100));
+        assert!(web.log_prefix && web.forward_signals);
+    }
+
+    #[test]
+    fn full_service() {
+        let text = r#"
+command = ["sh", "-c", "exec sleep 1"]
+after = ["init"]
+env = { A = "1" }
+umask = "0027"
+restart = "always"
+stop_signal = "QUIT"
+stop_timeout = "3s"
+max_runtime = 1800
+reload_on = ["/run/certs/tls.crt"]
+reload_signal = "USR1"
+signal_map = { HUP = "USR2" }
+[limits]
+nofile = 1024
+[backoff]
+initial = "50ms"
+factor = 3.0
+[ready]
+tcp = 8080
+timeout = "5s"
+[health]
+http = "http://127.0.0.1:8080/health"
+on_failure = "stop"
+"#;
+        let init = "command = [\"true\"]\nkind = \"oneshot\"\nexport_env = true\n";
+        let s = parse(&[("web", text), ("init", init)]).unwrap();
+        let web = s.iter().find(|s| s.name == "web").unwrap();
+        assert_eq!(web.umask, Some(0o027));
+        assert_eq!(web.restart, Restart::Always);
+        assert_eq!(web.stop_signal, libc::SIGQUIT);
+        assert_eq!(web.max_runtime, Some(Duration::from_secs(1800)));
+        assert_eq!(web.reload, Reload::Signal(libc::SIGUSR1));
+        assert_eq!(web.signal_map, vec![(libc::SIGHUP, libc::SIGUSR2)]);
+        assert_eq!(web.limits.nofile, Some(1024));
+        assert_eq!(web.backoff.factor, 3.0);
+        let ready = web.ready.as_ref().unwrap();
+        assert_eq!(
+            ready.check,
+            ReadyCheck::Probe(Probe::Tcp("127.0.0.1:8080".into()))
+        );
+        let health = web.health.as_ref().unwrap();
+        assert_eq!(
+            health.probe,
+            Probe::Http {
+                address: "127.0.0.1:8080".into(),
+                path: "/health".into()
+            }
+        );
+        assert_eq!(health.on_failure, OnUnhealthy::Stop);
+        let init = s.iter().find(|s| s.name == "init").unwrap();
+        assert!(init.critical && init.export_env);
+        assert_eq!(init.restart, Restart::Never);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let errs = errors(&[("web", "command = [\"true\"]\n\nrestrat = \"always\"\n")]);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `restrat`: unknown field"),
+            "{}",
+            errs[0]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nstop_signal = \"TREM\"\n[backoff]\ninitial = \"soon\"\n",
+        )]);
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("services.d/web.toml:2: key `stop_signal`: unknown signal")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("services.d/web.toml:4: key `backoff.initial`:")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn missing_command_and_program() {
+        let errs = errors(&[
+            ("a", "kind = \"oneshot\"\n"),
+            ("b", "command = [\"no-such-program-xyz\"]\n"),
+        ]);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("a.toml: key `command`: is required")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter().any(|e| e
+                .contains("b.toml:1: key `command`: program \"no-such-program-xyz\" not found")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_after_target() {
+        let errs = errors(&[("web", "command = [\"true\"]\nafter = [\"db\"]\n")]);
+        assert!(
+            errs[0].contains("web.toml:2: key `after`: unknown service \"db\""),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn cycles_are_named() {
+        let errs = errors(&[
+            ("a", "command = [\"true\"]\nafter = [\"b\"]\n"),
+            ("b", "command = [\"true\"]\nafter = [\"c\"]\n"),
+            ("c", "command = [\"true\"]\nafter = [\"a\"]\n"),
+        ]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].contains("dependency cycle: a -> b -> c -> a"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn ready_needs_exactly_one_check() {
+        let errs = errors(&[("w", "command = [\"true\"]\n[ready]\ntimeout = \"1s\"\n")]);
+        assert!(errs[0].contains("exactly one of"), "{errs:?}");
+        let errs = errors(&[("w", "command = [\"true\"]\n[ready]\ntcp = \"nohost\"\n")]);
+        assert!(errs[0].contains("w.toml:3: key `ready.tcp`"), "{errs:?}");
+    }
+
+    #[test]
+    fn syntax_error_has_line() {
+        let errs = errors(&[("w", "command = [\"true\"\nkind = 1\n")]);
+        assert!(errs[0].starts_with("services.d/w.toml:"), "{errs:?}");
+    }
+
+    #[test]
+    fn reserved_and_bad_names() {
+        let errs = errors(&[
+            ("main", "command = [\"true\"]\n"),
+            ("we b", "command = [\"true\"]\n"),
+        ]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+    }
+
+    #[test]
+    fn global_defaults_apply_and_are_checked() {
+        let g = parse_global(
+            Path::new("pidone.toml"),
+            "grace = \"2s\"\n[defaults]\nstop_timeout = \"4s\"\nrestart = \"always\"\n",
+        )
+        .unwrap();
+        let s = parse_services(
+            &[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())],
+            &g.defaults,
+        )
+        .unwrap();
+        assert_eq!(s[0].stop_timeout, Duration::from_secs(4));
+        assert_eq!(s[0].restart, Restart::Always);
+        let errs =
+            parse_global(Path::new("pidone.toml"), "[defaults]\ncommand = [\"x\"]\n").unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("pidone.toml:2: key `defaults.command`"),
+            "{errs:?}"
+        );
+        let errs = parse_global(
+            Path::new("pidone.toml"),
+            "[defaults]\nstop_timeout = \"x\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            errs[0]
+                .to_string()
+                .contains("pidone.toml:2: key `stop_timeout`"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn http_urls() {
+        assert_eq!(
+            parse_http_url("http://127.0.0.1:8080/x").unwrap(),
+            ("127.0.0.1:8080".into(), "/x".into())
+        );
+        assert_eq!(
+            parse_http_url("http://localhost").unwrap(),
+            ("localhost:80".into(), "/".into())
+        );
+        assert!(parse_http_url("https://x").is_err());
+    }
+}

@@ -1,0 +1,447 @@
+//! Stage 6 of the data flow: the control socket and its clients.
+//!
+//! A unix stream socket `<run_dir>/control.sock`, mode 0600. Each peer's uid is checked with
+//! SO_PEERCRED on accept: only pidone's own uid and root may talk to it (file mode alone is
+//! not enough when the run dir is shared). Protocol: the client sends one line
+//! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
+//! `signal NAME SIG`); the server answers with one JSON object and closes. Clients are
+//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
+
+use crate::supervisor::phase_name;
+use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const SOCKET_NAME: &str = "control.sock";
+const MAX_REQUEST: usize = 4096;
+
+pub struct Request {
+    pub words: Vec<String>,
+}
+
+pub struct Reply {
+    /// Exit code the client should exit with.
+    pub code: i32,
+    /// One line for people (healthcheck prints this).
+    pub text: String,
+    /// Structured data (status --json).
+    pub data: Value,
+}
+
+impl Reply {
+    fn new(code: i32, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            text: text.into(),
+            data: Value::Null,
+        }
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    answered: bool,
+    done: bool,
+}
+
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+    clients: Vec<Client>,
+    uid: u32,
+}
+
+impl Server {
+    /// Bind `<run_dir>/control.sock`. A socket left by an earlier run (nobody answers on it)
+    /// is removed; one that answers belongs to a live pidone, which is an error.
+    pub fn bind(run_dir: &Path) -> Result<Server, String> {
+        let path = run_dir.join(SOCKET_NAME);
+        if path.exists() {
+            if UnixStream::connect(&path).is_ok() {
+                return Err(format!(
+                    "{} answers: another pidone uses this run dir (set --run-dir)",
+                    path.display()
+                ));
+            }
+            std::fs::remove_file(&path)
+                .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;
+        }
+        let listener = UnixListener::bind(&path)
+            .map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot chmod {}: {e}", path.display()))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("cannot configure {}: {e}", path.display()))?;
+        Ok(Server {
+            listener,
+            path,
+            clients: Vec::new(),
+            // SAFETY: geteuid cannot fail.
+            uid: unsafe { libc::geteuid() },
+        })
+    }
+
+    pub fn listener_fd(&self) -> i32 {
+        self.listener.as_raw_fd()
+    }
+
+    pub fn client_fds(&self) -> Vec<(i32, i16)> {
+        self.clients
+            .iter()
+            .map(|c| {
+                let events = if c.output.is_empty() {
+                    libc::POLLIN
+                } else {
+                    libc::POLLOUT
+                };
+                (c.stream.as_raw_fd(), events)
+            })
+            .collect()
+    }
+
+    pub fn accept(&mut self) {
+        while let Ok((stream, _)) = self.listener.accept() {
+            let _ = stream.set_nonblocking(true);
+            let mut client = Client {
+                stream,
+                input: Vec::new(),
+                output: Vec::new(),
+                answered: false,
+                done: false,
+            };
+            match peer_uid(&client.stream) {
+                Some(uid) if uid == self.uid || uid == 0 => {}
+                other => {
+                    crate::log::warn(format!(
+                        "control: refused a client with uid {}",
+                        other.map_or("unknown".into(), |u| u.to_string())
+                    ));
+                    client.output = encode(&Reply::new(
+                        crate::cli::exit::PRIVILEGE,
+                        "permission denied: wrong uid",
+                    ));
+                    client.answered = true;
+                }
+            }
+            self.clients.push(client);
+        }
+    }
+
+    /// Read/write ready clients; returns complete requests to answer.
+    pub fn handle_io(&mut self, events: &[(usize, i16)]) -> Vec<(usize, Request)> {
+        let mut requests = Vec::new();
+        for &(n, revents) in events {
+            let Some(c) = self.clients.get_mut(n) else {
+                continue;
+            };
+            if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
+                c.done = true;
+                continue;
+            }
+            if !c.output.is_empty() {
+                match c.stream.write(&c.output) {
+                    Ok(k) => {
+                        c.output.drain(..k);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => c.done = true,
+                }
+                if c.output.is_empty() && c.answered {
+                    c.done = true;
+                }
+                continue;
+            }
+            let mut buf = [0u8; 1024];
+            match c.stream.read(&mut buf) {
+                Ok(0) => c.done = true,
+                Ok(k) => c.input.extend_from_slice(&buf[..k]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => c.done = true,
+            }
+            if c.answered {
+                continue;
+            }
+            if let Some(nl) = c.input.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8_lossy(&c.input[..nl]).into_owned();
+                c.answered = true;
+                requests.push((
+                    n,
+                    Request {
+                        words: line.split_whitespace().map(str::to_string).collect(),
+                    },
+                ));
+            } else if c.input.len() > MAX_REQUEST {
+                c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
+                c.answered = true;
+            }
+        }
+        requests
+    }
+
+    pub fn reply(&mut self, client: usize, reply: Reply) {
+        if let Some(c) = self.clients.get_mut(client) {
+            c.output = encode(&reply);
+        }
+    }
+
+    /// Drop finished clients.
+    pub fn gc(&mut self) {
+        self.clients.retain(|c| !c.done);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn encode(reply: &Reply) -> Vec<u8> {
+    let mut v =
+        serde_json::to_vec(&json!({"code": reply.code, "text": reply.text, "data": reply.data}))
+            .unwrap_or_default();
+    v.push(b'\n');
+    v
+}
+
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt into a correctly sized ucred.
+    let r = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (r == 0).then_some(cred.uid)
+}
+
+/// Answer a request against the live state (called from the event loop).
+pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
+    let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
+    let find = |core: &Core, name: &str| {
+        core.index(name)
+            .filter(|&i| core.units[i].role == Role::Service)
+    };
+    match words.as_slice() {
+        ["status"] => status(core, now),
+        ["health", names @ ..] => health(core, names),
+        [verb @ ("start" | "stop" | "restart"), name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            };
+            if core.shutting_down() {
+                return Reply::new(1, "pidone is shutting down");
+            }
+            match *verb {
+                "start" => core.request_start(i),
+                "stop" => core.request_stop(i, now),
+                _ => core.request_restart(i, now),
+            }
+            Reply::new(0, format!("{verb} {name}: ok"))
+        }
+        ["signal", name, sig] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            };
+            let sig = match crate::units::parse_signal(sig) {
+                Ok(s) => s,
+                Err(e) => return Reply::new(crate::cli::exit::USAGE, e),
+            };
+            match core.units[i].pid {
+                Some(pid) => {
+                    // SAFETY: kill(2) to the service's process group.
+                    unsafe { libc::kill(-pid, sig) };
+                    Reply::new(
+                        0,
+                        format!("sent {} to {name}", crate::units::signal_name(sig)),
+                    )
+                }
+                None => Reply::new(1, format!("{name} is not running")),
+            }
+        }
+        _ => Reply::new(
+            crate::cli::exit::USAGE,
+            format!("unknown request {:?}", req.words.join(" ")),
+        ),
+    }
+}
+
+fn status(core: &Core, now: Instant) -> Reply {
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for u in &core.units {
+        let since = match u.phase {
+            Phase::Up { since } | Phase::Starting { since } => {
+                Some(now.saturating_duration_since(since))
+            }
+            _ => None,
+        };
+        let health = match u.health {
+            HealthStatus::None => "none",
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        };
+        let last_exit = u.last_exit.map(|e| e.code());
+        rows.push(json!({
+            "name": u.spec.name,
+            "kind": match u.role { Role::Main => "cmd", Role::Render => "render", Role::Service => match u.spec.kind { crate::config::Kind::Oneshot => "oneshot", crate::config::Kind::Longrun => "longrun" } },
+            "state": phase_name(&u.phase),
+            "pid": u.pid,
+            "uptime_seconds": since.map(|d| d.as_secs_f64()),
+            "restarts": u.restarts,
+            "last_exit": last_exit,
+            "health": health,
+            "reason": u.reason,
+        }));
+        text.push_str(&format!(
+            "{:<20} {:<9} pid={:<7} up={:<8} restarts={:<3} last_exit={:<4} health={}{}\n",
+            u.spec.name,
+            phase_name(&u.phase),
+            u.pid.map_or("-".into(), |p| p.to_string()),
+            since.map_or("-".into(), crate::units::format_duration),
+            u.restarts,
+            last_exit.map_or("-".into(), |c| c.to_string()),
+            health,
+            u.reason
+                .as_ref()
+                .map_or(String::new(), |r| format!("  ({r})")),
+        ));
+    }
+    Reply {
+        code: 0,
+        text: text.trim_end().to_string(),
+        data: json!({"services": rows, "shutting_down": core.shutting_down()}),
+    }
+}
+
+/// Healthy when every (named) unit is where it should be: longruns ready and passing their
+/// check, oneshots finished. The reason names the first unit that is not.
+fn health(core: &Core, names: &[&str]) -> Reply {
+    if core.shutting_down() {
+        return Reply::new(1, "stopping");
+    }
+    let mut selected = Vec::new();
+    for name in names {
+        match core.index(name) {
+            Some(i) => selected.push(i),
+            None => {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            }
+        }
+    }
+    if selected.is_empty() {
+        selected = (0..core.units.len()).collect();
+    }
+    let mut starting = Vec::new();
+    for i in selected {
+        let u = &core.units[i];
+        let name = &u.spec.name;
+        let oneshot = u.spec.kind == crate::config::Kind::Oneshot;
+        match (u.phase, u.health) {
+            (Phase::Done, _) if oneshot => {}
+            (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
+            (Phase::Up { .. }, HealthStatus::Starting)
+            | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
+            (Phase::Up { .. }, HealthStatus::Unhealthy) => {
+                return Reply::new(
+                    1,
+                    format!(
+                        "unhealthy: {name}: {}",
+                        u.reason.clone().unwrap_or_default()
+                    ),
+                );
+            }
+            (phase, _) => {
+                let why = u
+                    .reason
+                    .clone()
+                    .or_else(|| u.last_exit.map(|e| e.describe()))
+                    .unwrap_or_default();
+                return Reply::new(
+                    1,
+                    format!(
+                        "unhealthy: {name} is {}{}",
+                        phase_name(&phase),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({why})")
+                        }
+                    ),
+                );
+            }
+        }
+    }
+    if !starting.is_empty() {
+        return Reply::new(1, format!("starting: {}", starting.join(", ")));
+    }
+    Reply::new(0, "healthy")
+}
+
+/// Where the run dir is when the configured one cannot be created (a non-root user on a
+/// laptop with the default /run/pidone): `$XDG_RUNTIME_DIR/pidone`, else `/tmp/pidone-UID`.
+pub fn fallback_run_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("pidone"),
+        // SAFETY: getuid cannot fail.
+        _ => PathBuf::from(format!("/tmp/pidone-{}", unsafe { libc::getuid() })),
+    }
+}
+
+/// Client side: send one request and return the reply.
+pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
+    let mut candidates = vec![run_dir.join(SOCKET_NAME)];
+    candidates.push(fallback_run_dir().join(SOCKET_NAME));
+    let path = candidates.iter().find(|p| p.exists()).ok_or_else(|| {
+        format!(
+            "pidone is not running here (no {})",
+            candidates[0].display()
+        )
+    })?;
+    let mut stream = UnixStream::connect(path)
+        .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    let timeout = Some(Duration::from_secs(5));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(format!("{}\n", words.join(" ")).as_bytes())
+        .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(answer.trim())
+        .map_err(|_| format!("bad answer from {}", path.display()))?;
+    Ok(Reply {
+        code: v["code"].as_i64().unwrap_or(1) as i32,
+        text: v["text"].as_str().unwrap_or_default().to_string(),
+        data: v["data"].clone(),
+    })
+}

@@ -1,0 +1,153 @@
+//! Readiness and health probes.
+//!
+//! A file probe is answered on the spot. Every other probe runs in a child process, so a slow
+//! or hung check can never block the event loop: command probes are ordinary children, and
+//! TCP/HTTP probes are a `fork()` of pidone that connects, reports through its exit code and
+//! `_exit`s (pidone is single-threaded, so forking without exec is safe). All of them are
+//! reaped by the one `waitpid(-1)` loop in the supervisor, which routes the status back here
+//! through `describe_exit`; a probe that overruns its timeout is killed by the supervisor.
+
+use crate::config::Probe;
+use crate::spawn::{Output, SpawnRequest, spawn};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+pub enum Started {
+    /// Answered without a child.
+    Done { ok: bool, detail: String },
+    /// Running as this pid.
+    Child(i32),
+}
+
+const OK: i32 = 0;
+const CONNECT_FAILED: i32 = 1;
+const BAD_STATUS: i32 = 2;
+const NO_ANSWER: i32 = 3;
+
+pub fn start(probe: &Probe, env: &BTreeMap<String, String>, timeout: Duration) -> Started {
+    match probe {
+        Probe::File(path) => {
+            let ok = path.exists();
+            Started::Done {
+                ok,
+                detail: format!(
+                    "{} {}",
+                    path.display(),
+                    if ok { "exists" } else { "does not exist" }
+                ),
+            }
+        }
+        Probe::Command(argv) => {
+            let req = SpawnRequest {
+                argv,
+                env,
+                working_dir: None,
+                umask: None,
+                limits: &Default::default(),
+                output: Output::Discard,
+                take_tty: false,
+                notify_fd: None,
+            };
+            match spawn(&req) {
+                Ok(s) => Started::Child(s.pid),
+                Err(e) => Started::Done {
+                    ok: false,
+                    detail: e.message,
+                },
+            }
+        }
+        Probe::Tcp(address) => fork_check(|| tcp_check(address, timeout)),
+        Probe::Http { address, path } => fork_check(|| http_check(address, path, timeout)),
+    }
+}
+
+fn fork_check(check: impl FnOnce() -> i32) -> Started {
+    // SAFETY: pidone is single-threaded, so the child has a consistent heap; it only runs
+    // `check` and leaves with _exit (no destructors, no flushing of pidone's log queue).
+    match unsafe { libc::fork() } {
+        0 => {
+            let code = check();
+            unsafe { libc::_exit(code) }
+        }
+        -1 => Started::Done {
+            ok: false,
+            detail: format!("cannot fork a probe: {}", std::io::Error::last_os_error()),
+        },
+        pid => Started::Child(pid),
+    }
+}
+
+fn connect(address: &str, timeout: Duration) -> Option<TcpStream> {
+    let addrs = address.to_socket_addrs().ok()?;
+    for addr in addrs {
+        if let Ok(s) = TcpStream::connect_timeout(&addr, timeout) {
+            return Some(s);
+        }
+    }
+    None
+}
+
+fn tcp_check(address: &str, timeout: Duration) -> i32 {
+    if connect(address, timeout).is_some() {
+        OK
+    } else {
+        CONNECT_FAILED
+    }
+}
+
+fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
+    let Some(mut stream) = connect(address, timeout) else {
+        return CONNECT_FAILED;
+    };
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    let request = format!(
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: pidone-healthcheck\r\nConnection: close\r\n\r\n"
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return NO_ANSWER;
+    }
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match stream.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    // "HTTP/1.1 200 ..." → the status code is bytes 9..12.
+    match std::str::from_utf8(&head[..got])
+        .ok()
+        .and_then(|s| s.get(9..12))
+    {
+        Some(code) if code.starts_with('2') => OK,
+        Some(_) => BAD_STATUS,
+        None => NO_ANSWER,
+    }
+}
+
+/// Turn a probe child's exit into (passed, human detail).
+pub fn describe_exit(
+    probe: &Probe,
+    status: crate::supervisor::state::ExitStatus,
+) -> (bool, String) {
+    use crate::supervisor::state::ExitStatus;
+    let ok = status.success();
+    let detail = match (probe, status) {
+        (_, ExitStatus::Signal(libc::SIGKILL)) => "timed out".to_string(),
+        (Probe::Command(argv), s) => format!("{} {}", argv[0], s.describe()),
+        (Probe::Tcp(a), ExitStatus::Code(OK)) => format!("tcp {a} accepts"),
+        (Probe::Tcp(a), _) => format!("tcp {a}: connection failed"),
+        (Probe::Http { address, path }, ExitStatus::Code(c)) => match c {
+            OK => format!("http {address}{path}: 2xx"),
+            CONNECT_FAILED => format!("http {address}{path}: connection failed"),
+            BAD_STATUS => format!("http {address}{path}: status not 2xx"),
+            _ => format!("http {address}{path}: no valid answer"),
+        },
+        (p, s) => format!("{p:?} {}", s.describe()),
+    };
+    (ok, detail)
+}

@@ -1,0 +1,852 @@
+//! Stage 5 of the data flow: the single-threaded event loop.
+//!
+//! One `poll(2)` waits on everything: the signal self-pipe (SIGCHLD included), the services'
+//! output pipes and readiness fds, notify sockets, inotify, the control socket, and pidone's
+//! own stdout/stderr when log lines are queued. The timeout comes from the state machine's
+//! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
+//!
+//! `state.rs` decides; this file only performs syscalls and translates their results into
+//! events for it. Shutdown ends with the drain: every process still alive (adopted orphans
+//! included) gets SIGTERM, then SIGKILL after the grace period, and all are reaped.
+
+pub mod state;
+
+use crate::config::{ReadyCheck, Service};
+use crate::control;
+use crate::log::{self, Level, Stream};
+use crate::output::{LineReader, ReadState};
+use crate::probe;
+use crate::signals::SignalPipe;
+use crate::spawn::{Output, SpawnRequest, spawn};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use state::{Action, Core, ExitStatus, Idx, Phase, ProbeKind, Role};
+use std::collections::{BTreeMap, HashMap};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Everything the loop needs besides the units.
+pub struct RunContext {
+    pub env: BTreeMap<String, String>,
+    pub run_dir: PathBuf,
+    pub grace: Duration,
+    pub once: bool,
+    /// CMD gets the controlling terminal (stdin is a TTY).
+    pub tty: bool,
+}
+
+/// Who a child pid belongs to, for routing its exit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    Unit(Idx),
+    Probe(Idx, ProbeKind),
+}
+
+struct Reader {
+    unit: Idx,
+    stream: Stream,
+    lines: LineReader,
+}
+
+/// A watched file's identity; a change of any field means "reload".
+type FileStamp = Option<(u64, u64, i64, i64, u64)>;
+
+fn stamp(path: &Path) -> FileStamp {
+    std::fs::metadata(path).ok().map(|m| {
+        (
+            m.dev(),
+            m.ino(),
+            m.mtime_nsec() + m.mtime() * 1_000_000_000,
+            m.ctime(),
+            m.size(),
+        )
+    })
+}
+
+struct Watch {
+    unit: Idx,
+    path: PathBuf,
+    stamp: FileStamp,
+}
+
+/// The drain after the last unit stopped.
+enum Drain {
+    NotStarted,
+    Terminating { deadline: Instant },
+    Killing,
+}
+
+pub struct Supervisor {
+    core: Core,
+    ctx: RunContext,
+    is_pid1: bool,
+    signals: SignalPipe,
+    children: HashMap<i32, Owner>,
+    readers: Vec<Reader>,
+    /// s6-style readiness pipes, by unit.
+    notify_pipes: HashMap<Idx, OwnedFd>,
+    /// systemd-style notify sockets, by unit (bound once, reused across restarts).
+    notify_sockets: HashMap<Idx, (UnixDatagram, PathBuf)>,
+    inotify: Option<Inotify>,
+    watch_dirs: HashMap<WatchDescriptor, PathBuf>,
+    watches: Vec<Watch>,
+    control: Option<control::Server>,
+    drain: Drain,
+}
+
+/// Build the unit list: the services, the implicit render step, and CMD.
+///
+/// Render waits for `render_after`; every service waits for render unless render (through
+/// `render_after`) waits for it. CMD waits for every service.
+pub fn build_units(
+    services: Vec<Service>,
+    render: Option<(Vec<String>, Service)>,
+    cmd: Option<Service>,
+) -> Vec<(Service, Role)> {
+    let mut units: Vec<(Service, Role)> = Vec::new();
+    let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
+    if let Some((after, mut render_svc)) = render {
+        // Everything render (transitively) waits for must not wait for render.
+        let mut before_render: Vec<String> = Vec::new();
+        let mut todo = after.clone();
+        while let Some(n) = todo.pop() {
+            if before_render.contains(&n) {
+                continue;
+            }
+            if let Some(s) = services.iter().find(|s| s.name == n) {
+                todo.extend(s.after.iter().cloned());
+            }
+            before_render.push(n);
+        }
+        render_svc.after = after;
+        let render_name = render_svc.name.clone();
+        units.push((render_svc, Role::Render));
+        for mut s in services {
+            if !before_render.contains(&s.name) {
+                s.after.push(render_name.clone());
+            }
+            units.push((s, Role::Service));
+        }
+    } else {
+        units.extend(services.into_iter().map(|s| (s, Role::Service)));
+    }
+    if let Some(mut main) = cmd {
+        main.after = names;
+        if units.iter().any(|(_, r)| *r == Role::Render) {
+            main.after.push("render".into());
+        }
+        units.push((main, Role::Main));
+    }
+    units
+}
+
+impl Supervisor {
+    pub fn new(
+        units: Vec<(Service, Role)>,
+        ctx: RunContext,
+        control: Option<control::Server>,
+    ) -> std::io::Result<Supervisor> {
+        let signals = SignalPipe::install()?;
+        let is_pid1 = std::process::id() == 1;
+        if !is_pid1 {
+            // Orphans of our services re-parent to us rather than to the real init, so we can
+            // reap them and include them in the drain (s6-overlay #634 is the anti-example).
+            // SAFETY: prctl with integer arguments.
+            unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        }
+        let core = Core::new(units, ctx.once);
+        let mut sup = Supervisor {
+            core,
+            ctx,
+            is_pid1,
+            signals,
+            children: HashMap::new(),
+            readers: Vec::new(),
+            notify_pipes: HashMap::new(),
+            notify_sockets: HashMap::new(),
+            inotify: None,
+            watch_dirs: HashMap::new(),
+            watches: Vec::new(),
+            control,
+            drain: Drain::NotStarted,
+        };
+        sup.setup_notify_sockets()?;
+        sup.setup_watches();
+        Ok(sup)
+    }
+
+    fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
+        for (i, u) in self.core.units.iter().enumerate() {
+            if matches!(
+                u.spec.ready.as_ref().map(|r| &r.check),
+                Some(ReadyCheck::NotifySocket)
+            ) {
+                let dir = self.ctx.run_dir.join("notify");
+                std::fs::create_dir_all(&dir)?;
+                let path = dir.join(format!("{}.sock", u.spec.name));
+                let _ = std::fs::remove_file(&path);
+                let sock = UnixDatagram::bind(&path)?;
+                sock.set_nonblocking(true)?;
+                self.notify_sockets.insert(i, (sock, path));
+            }
+        }
+        Ok(())
+    }
+
+    /// inotify on the parent directory of each `reload_on` path: certificates are usually
+    /// replaced by rename (and Kubernetes swaps a symlinked directory), which a watch on the
+    /// file itself would miss. Any event in the directory re-checks the file's stamp.
+    fn setup_watches(&mut self) {
+        let wanted: Vec<(Idx, PathBuf)> = self
+            .core
+            .units
+            .iter()
+            .enumerate()
+            .flat_map(|(i, u)| u.spec.reload_on.iter().map(move |p| (i, p.clone())))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
+            Ok(i) => i,
+            Err(e) => {
+                log::warn(format!("reload_on disabled: inotify is unavailable: {e}"));
+                return;
+            }
+        };
+        let flags = AddWatchFlags::IN_CLOSE_WRITE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_MODIFY;
+        for (unit, path) in wanted {
+            let dir = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| "/".into());
+            if !self.watch_dirs.values().any(|d| *d == dir) {
+                match inotify.add_watch(&dir, flags) {
+                    Ok(wd) => {
+                        self.watch_dirs.insert(wd, dir.clone());
+                    }
+                    Err(e) => {
+                        log::warn(format!(
+                            "{}: cannot watch {} for reload_on: {e}",
+                            self.core.units[unit].spec.name,
+                            dir.display()
+                        ));
+                        continue;
+                    }
+                }
+            }
+            let stamp = stamp(&path);
+            self.watches.push(Watch { unit, path, stamp });
+        }
+        self.inotify = Some(inotify);
+    }
+
+    /// Run until everything stopped and every process is reaped; returns the exit code.
+    pub fn run(mut self) -> i32 {
+        log::set_deferred(true);
+        loop {
+            // Let the state machine act until it has nothing more to do right now.
+            loop {
+                let now = Instant::now();
+                let actions = self.core.step(now);
+                if actions.is_empty() {
+                    break;
+                }
+                for action in actions {
+                    self.execute(action, now);
+                }
+            }
+            if self.core.finished() && self.advance_drain() {
+                break;
+            }
+            self.wait_and_dispatch();
+        }
+        log::set_deferred(false);
+        self.core.exit_code()
+    }
+
+    fn execute(&mut self, action: Action, now: Instant) {
+        match action {
+            Action::Spawn(i) => self.spawn_unit(i, now),
+            Action::Signal(i, sig) => {
+                if let Some(pid) = self.core.units[i].pid {
+                    signal_group(pid, sig);
+                }
+            }
+            Action::RunProbe(i, kind) => self.run_probe(i, kind, now),
+            Action::KillProbe(i, kind) => {
+                let pid = self
+                    .children
+                    .iter()
+                    .find(|(_, o)| **o == Owner::Probe(i, kind))
+                    .map(|(p, _)| *p);
+                if let Some(pid) = pid {
+                    signal_group(pid, libc::SIGKILL);
+                }
+            }
+            Action::Log(level, msg) => match level {
+                Level::Error => log::error(msg),
+                Level::Warn => log::warn(msg),
+                Level::Info => log::info(msg),
+                Level::Debug => log::debug(msg),
+            },
+        }
+    }
+
+    fn unit_env(&self, i: Idx) -> BTreeMap<String, String> {
+        let spec = &self.core.units[i].spec;
+        let mut env = self.ctx.env.clone();
+        env.extend(spec.env.iter().cloned());
+        if let Some((_, path)) = self.notify_sockets.get(&i) {
+            env.insert("NOTIFY_SOCKET".into(), path.display().to_string());
+        }
+        if spec.export_env {
+            env.insert(
+                "PIDONE_ENV_FILE".into(),
+                self.env_file(i).display().to_string(),
+            );
+        }
+        env
+    }
+
+    fn env_file(&self, i: Idx) -> PathBuf {
+        self.ctx
+            .run_dir
+            .join("env")
+            .join(format!("{}.env", self.core.units[i].spec.name))
+    }
+
+    fn spawn_unit(&mut self, i: Idx, now: Instant) {
+        let env = self.unit_env(i);
+        let unit = &self.core.units[i];
+        let spec = &unit.spec;
+        if spec.export_env {
+            let file = self.env_file(i);
+            if let Some(dir) = file.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::remove_file(&file);
+        }
+        let notify_fd = match spec.ready.as_ref().map(|r| &r.check) {
+            Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
+            _ => None,
+        };
+        let is_main = unit.role == Role::Main;
+        let req = SpawnRequest {
+            argv: &spec.command,
+            env: &env,
+            working_dir: spec.working_dir.as_ref(),
+            umask: spec.umask,
+            limits: &spec.limits,
+            output: if is_main {
+                Output::Inherit
+            } else {
+                Output::Capture
+            },
+            take_tty: is_main && self.ctx.tty,
+            notify_fd,
+        };
+        let name = spec.name.clone();
+        match spawn(&req) {
+            Ok(spawned) => {
+                log::debug(format!("started {name} (pid {})", spawned.pid));
+                self.children.insert(spawned.pid, Owner::Unit(i));
+                for (fd, stream) in [
+                    (spawned.stdout, Stream::Stdout),
+                    (spawned.stderr, Stream::Stderr),
+                ] {
+                    if let Some(fd) = fd {
+                        self.readers.push(Reader {
+                            unit: i,
+                            stream,
+                            lines: LineReader::new(fd),
+                        });
+                    }
+                }
+                if let Some(fd) = spawned.notify {
+                    self.notify_pipes.insert(i, fd);
+                }
+                self.core.on_spawned(i, spawned.pid, now);
+            }
+            Err(e) => {
+                let msg = format!("{name}: {}", e.message);
+                self.core.on_spawn_failed(i, e.code, msg, now);
+                // No process: the state machine already treated it as an exit.
+                self.core.units[i].pid = None;
+            }
+        }
+    }
+
+    fn run_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
+        let spec = &self.core.units[i].spec;
+        let (probe, timeout) = match kind {
+            ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
+                Some(ReadyCheck::Probe(p)) => (p.clone(), Duration::from_secs(5)),
+                _ => return,
+            },
+            ProbeKind::Health => match &spec.health {
+                Some(h) => (h.probe.clone(), h.timeout),
+                None => return,
+            },
+        };
+        let env = self.unit_env(i);
+        match probe::start(&probe, &env, timeout) {
+            probe::Started::Done { ok, detail } => {
+                self.core.on_probe_result(i, kind, ok, detail, now)
+            }
+            probe::Started::Child(pid) => {
+                self.children.insert(pid, Owner::Probe(i, kind));
+            }
+        }
+    }
+
+    /// Block in poll until something happens or the next deadline, then handle it.
+    fn wait_and_dispatch(&mut self) {
+        #[derive(Clone, Copy)]
+        enum Token {
+            Signals,
+            Reader(usize),
+            NotifyPipe(Idx),
+            NotifySocket(Idx),
+            Inotify,
+            Control,
+            Client(usize),
+            Log(Stream),
+        }
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut add = |fd: i32, events: i16, t: Token| {
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+            tokens.push(t);
+        };
+        add(self.signals.fd(), libc::POLLIN, Token::Signals);
+        for (n, r) in self.readers.iter().enumerate() {
+            add(r.lines.fd(), libc::POLLIN, Token::Reader(n));
+        }
+        for (i, fd) in &self.notify_pipes {
+            add(fd.as_raw_fd(), libc::POLLIN, Token::NotifyPipe(*i));
+        }
+        for (i, (sock, _)) in &self.notify_sockets {
+            add(sock.as_raw_fd(), libc::POLLIN, Token::NotifySocket(*i));
+        }
+        if let Some(ino) = &self.inotify {
+            add(ino.as_fd().as_raw_fd(), libc::POLLIN, Token::Inotify);
+        }
+        if let Some(ctl) = &self.control {
+            if !self.core.shutting_down() {
+                add(ctl.listener_fd(), libc::POLLIN, Token::Control);
+            }
+            for (n, (fd, events)) in ctl.client_fds().into_iter().enumerate() {
+                add(fd, events, Token::Client(n));
+            }
+        }
+        for s in log::pending() {
+            add(s.fd(), libc::POLLOUT, Token::Log(s));
+        }
+
+        let deadline = match self.drain {
+            Drain::Terminating { deadline } => Some(deadline),
+            _ => self.core.next_deadline(),
+        };
+        let timeout_ms: i32 = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                // Round up so we never wake a millisecond early and spin.
+                left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+            }
+        };
+        // SAFETY: fds is a valid array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n <= 0 {
+            return; // timeout or EINTR: the next step() handles what is due
+        }
+        let now = Instant::now();
+        let mut closed_readers = Vec::new();
+        let mut client_events = Vec::new();
+        for (pfd, token) in fds.iter().zip(tokens) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            match token {
+                Token::Signals => self.handle_signals(now),
+                Token::Reader(n) => {
+                    let r = &mut self.readers[n];
+                    let name = &self.core.units[r.unit].spec.name;
+                    let prefix = self.core.units[r.unit].spec.log_prefix;
+                    let stream = r.stream;
+                    if let ReadState::Closed = r
+                        .lines
+                        .read(|line, cut| log::service_line(name, stream, prefix, line, cut))
+                    {
+                        closed_readers.push(n);
+                    }
+                }
+                Token::NotifyPipe(i) => self.read_notify_pipe(i, now),
+                Token::NotifySocket(i) => self.read_notify_socket(i, now),
+                Token::Inotify => self.handle_inotify(now),
+                Token::Control => {
+                    if let Some(ctl) = &mut self.control {
+                        ctl.accept();
+                    }
+                }
+                Token::Client(n) => client_events.push((n, pfd.revents)),
+                Token::Log(s) => log::flush_some(s),
+            }
+        }
+        for n in closed_readers.into_iter().rev() {
+            self.readers.swap_remove(n);
+        }
+        if !client_events.is_empty()
+            && let Some(mut ctl) = self.control.take()
+        {
+            let requests = ctl.handle_io(&client_events);
+            for (client, request) in requests {
+                let reply = self.answer(&request, now);
+                ctl.reply(client, reply);
+            }
+            ctl.gc();
+            self.control = Some(ctl);
+        }
+    }
+
+    fn handle_signals(&mut self, now: Instant) {
+        for sig in self.signals.take() {
+            match sig {
+                libc::SIGCHLD => self.reap(now),
+                libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
+                    let name = crate::units::signal_name(sig);
+                    self.core
+                        .begin_shutdown_on_signal(&format!("received {name}"));
+                }
+                _ => self.forward(sig),
+            }
+        }
+    }
+
+    /// Send a forwarded signal to CMD's and every running service's process group.
+    fn forward(&self, sig: i32) {
+        log::debug(format!("forwarding {}", crate::units::signal_name(sig)));
+        for u in &self.core.units {
+            let Some(pid) = u.pid else { continue };
+            if u.role == Role::Render || (!u.spec.forward_signals && u.role != Role::Main) {
+                continue;
+            }
+            let mapped = u
+                .spec
+                .signal_map
+                .iter()
+                .find(|(from, _)| *from == sig)
+                .map_or(sig, |(_, to)| *to);
+            signal_group(pid, mapped);
+        }
+    }
+
+    /// Collect every exited child: ours, probes, and orphans adopted as PID 1 / subreaper.
+    fn reap(&mut self, now: Instant) {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                break;
+            }
+            let exit = if libc::WIFSIGNALED(status) {
+                ExitStatus::Signal(libc::WTERMSIG(status))
+            } else {
+                ExitStatus::Code(libc::WEXITSTATUS(status))
+            };
+            match self.children.remove(&pid) {
+                Some(Owner::Unit(i)) => {
+                    if exit.success() && self.core.units[i].spec.export_env {
+                        self.merge_env_file(i);
+                    }
+                    self.notify_pipes.remove(&i);
+                    let name = &self.core.units[i].spec.name;
+                    log::debug(format!("{name} (pid {pid}) {}", exit.describe()));
+                    self.core.on_exit(i, exit, now);
+                }
+                Some(Owner::Probe(i, kind)) => {
+                    let spec = &self.core.units[i].spec;
+                    let probe = match kind {
+                        ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
+                            Some(ReadyCheck::Probe(p)) => Some(p.clone()),
+                            _ => None,
+                        },
+                        ProbeKind::Health => spec.health.as_ref().map(|h| h.probe.clone()),
+                    };
+                    if let Some(p) = probe {
+                        let (ok, detail) = probe::describe_exit(&p, exit);
+                        self.core.on_probe_result(i, kind, ok, detail, now);
+                    }
+                }
+                None => log::debug(format!("reaped orphan pid {pid} ({})", exit.describe())),
+            }
+        }
+    }
+
+    /// A oneshot with `export_env` succeeded: merge its `KEY=VALUE` lines into the env of
+    /// everything started from now on.
+    fn merge_env_file(&mut self, i: Idx) {
+        let path = self.env_file(i);
+        let name = self.core.units[i].spec.name.clone();
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let mut count = 0;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            match line.split_once('=') {
+                Some((k, v))
+                    if !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+                {
+                    self.ctx.env.insert(k.to_string(), v.to_string());
+                    count += 1;
+                }
+                _ => log::warn(format!(
+                    "{name}: {}:{}: not KEY=VALUE; line ignored",
+                    path.display(),
+                    n + 1
+                )),
+            }
+        }
+        log::info(format!("{name} handed on {count} environment variable(s)"));
+    }
+
+    fn read_notify_pipe(&mut self, i: Idx, now: Instant) {
+        let Some(fd) = self.notify_pipes.get(&i) else {
+            return;
+        };
+        let mut buf = [0u8; 512];
+        // SAFETY: reading into a local buffer from a descriptor we own.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 && buf[..n as usize].contains(&b'\n') {
+            self.core.on_ready(i, now);
+            self.notify_pipes.remove(&i);
+        } else if n == 0 {
+            // Closed without a newline: the service will not notify; the timeout decides.
+            self.notify_pipes.remove(&i);
+        }
+    }
+
+    fn read_notify_socket(&mut self, i: Idx, now: Instant) {
+        let Some((sock, _)) = self.notify_sockets.get(&i) else {
+            return;
+        };
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = sock.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.lines().any(|l| l.trim() == "READY=1") {
+                self.core.on_ready(i, now);
+            }
+        }
+    }
+
+    fn handle_inotify(&mut self, now: Instant) {
+        let Some(ino) = &self.inotify else { return };
+        let mut dirs = Vec::new();
+        while let Ok(events) = ino.read_events() {
+            if events.is_empty() {
+                break;
+            }
+            for e in events {
+                if let Some(d) = self.watch_dirs.get(&e.wd) {
+                    dirs.push(d.clone());
+                }
+            }
+        }
+        let mut reload = Vec::new();
+        for w in &mut self.watches {
+            if !dirs.iter().any(|d| w.path.parent() == Some(d.as_path())) {
+                continue;
+            }
+            let new = stamp(&w.path);
+            if new != w.stamp && new.is_some() {
+                w.stamp = new;
+                reload.push((w.unit, w.path.clone()));
+            }
+        }
+        reload.dedup_by_key(|(u, _)| *u);
+        for (i, path) in reload {
+            let name = self.core.units[i].spec.name.clone();
+            if let Some(sig) = self.core.on_reload(i, now) {
+                log::info(format!(
+                    "{} changed: sending {} to {name}",
+                    path.display(),
+                    crate::units::signal_name(sig)
+                ));
+                if let Some(pid) = self.core.units[i].pid {
+                    signal_group(pid, sig);
+                }
+            } else {
+                log::info(format!("{} changed: restarting {name}", path.display()));
+            }
+        }
+    }
+
+    /// The drain. Returns true when every process is reaped.
+    fn advance_drain(&mut self) -> bool {
+        match self.drain {
+            Drain::NotStarted => {
+                if !self.has_children() {
+                    return true;
+                }
+                log::info(format!(
+                    "sending SIGTERM to remaining processes (SIGKILL in {})",
+                    crate::units::format_duration(self.ctx.grace)
+                ));
+                self.signal_leftovers(libc::SIGTERM);
+                self.drain = Drain::Terminating {
+                    deadline: Instant::now() + self.ctx.grace,
+                };
+                false
+            }
+            Drain::Terminating { deadline } => {
+                if !self.has_children() {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    log::warn("grace period over: sending SIGKILL to remaining processes");
+                    self.signal_leftovers(libc::SIGKILL);
+                    self.drain = Drain::Killing;
+                }
+                false
+            }
+            Drain::Killing => !self.has_children(),
+        }
+    }
+
+    /// Reap what has exited, then tell whether any child is left.
+    fn has_children(&mut self) -> bool {
+        self.reap(Instant::now());
+        // SAFETY: waitid with WNOHANG|WNOWAIT only peeks; a zeroed siginfo is valid.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_ALL,
+                0,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        r == 0
+    }
+
+    fn signal_leftovers(&self, sig: i32) {
+        if self.is_pid1 {
+            // As PID 1 of the namespace, kill(-1) reaches every other process in it: the
+            // orphans that tini #229 / dumb-init #191 never signal.
+            // SAFETY: kill(2).
+            unsafe { libc::kill(-1, sig) };
+        } else {
+            for pid in descendants(std::process::id() as i32) {
+                // SAFETY: kill(2).
+                unsafe { libc::kill(pid, sig) };
+            }
+        }
+        if sig == libc::SIGTERM {
+            // A stopped process cannot act on TERM until it is continued.
+            if self.is_pid1 {
+                unsafe { libc::kill(-1, libc::SIGCONT) };
+            } else {
+                for pid in descendants(std::process::id() as i32) {
+                    unsafe { libc::kill(pid, libc::SIGCONT) };
+                }
+            }
+        }
+    }
+
+    /// Answer one control request (see control.rs for the protocol).
+    fn answer(&mut self, request: &control::Request, now: Instant) -> control::Reply {
+        control::answer(&mut self.core, request, now)
+    }
+}
+
+impl Core {
+    /// TERM/INT/QUIT: stop everything. With CMD, the exit code will be CMD's.
+    pub fn begin_shutdown_on_signal(&mut self, why: &str) {
+        let main = self.units.iter().position(|u| u.role == Role::Main);
+        match main {
+            Some(m) if self.units[m].pid.is_some() => self.begin_shutdown_following(m, why),
+            _ => self.begin_shutdown(0, why),
+        }
+    }
+}
+
+/// Every process below `root` (by parent pid, from /proc), deepest last.
+fn descendants(root: i32) -> Vec<i32> {
+    let mut parent_of: Vec<(i32, i32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // The command name may contain spaces and parentheses: parse after the last ')'.
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+                continue;
+            };
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            if let Some(ppid) = ppid {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut out = vec![];
+    let mut frontier = vec![root];
+    while let Some(p) = frontier.pop() {
+        for &(child, parent) in &parent_of {
+            if parent == p && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Signal a unit's process group; fall back to the pid if the group is gone.
+fn signal_group(pid: i32, sig: i32) {
+    // SAFETY: kill(2).
+    unsafe {
+        if libc::kill(-pid, sig) < 0 {
+            libc::kill(pid, sig);
+        }
+    }
+}
+
+/// Phase name for status output.
+pub fn phase_name(p: &Phase) -> &'static str {
+    match p {
+        Phase::Waiting => "waiting",
+        Phase::Starting { .. } => "starting",
+        Phase::Up { .. } => "running",
+        Phase::Stopping { .. } => "stopping",
+        Phase::Backoff { .. } => "backoff",
+        Phase::Done => "done",
+        Phase::Failed => "failed",
+        Phase::Stopped => "stopped",
+    }
+}

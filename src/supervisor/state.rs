@@ -1,0 +1,995 @@
+//! The service lifecycle as a pure state machine: no syscalls, no clocks of its own.
+//!
+//! The event loop (`supervisor::runtime`) feeds it events (`on_spawned`, `on_exit`, `on_ready`,
+//! `on_probe_result`, control requests, shutdown) with the current time, and calls `step(now)`
+//! to learn what to do: spawn a unit, signal a process group, run a probe. `next_deadline()`
+//! tells the loop how long it may sleep; `None` means "nothing is due: block forever".
+//!
+//! A *unit* is a service from services.d, or one of pidone's implicit steps: the template
+//! render (a oneshot every service waits for) and CMD (the command after `--`, which waits
+//! for every service and whose exit ends the run).
+
+use crate::config::{Kind, OnUnhealthy, ReadyCheck, Restart, Service};
+use std::time::{Duration, Instant};
+
+pub type Idx = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Service,
+    /// The implicit render oneshot.
+    Render,
+    /// CMD: its exit ends the run with its exit code.
+    Main,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for dependencies.
+    Waiting,
+    /// Spawned; not ready yet (a oneshot stays here until it exits).
+    Starting { since: Instant },
+    /// Running and ready.
+    Up { since: Instant },
+    /// Stop signal sent; SIGKILL at `deadline` unless `killed` already.
+    Stopping { deadline: Instant, killed: bool },
+    /// Waiting to restart.
+    Backoff { until: Instant },
+    /// A oneshot that exited 0, or a longrun that exited cleanly and is not restarted.
+    Done,
+    /// Failed for good: crash loop, failed oneshot, failed start, failed dependency.
+    Failed,
+    /// Stopped on request (control `stop` or shutdown).
+    Stopped,
+}
+
+/// How a process ended, as waitpid reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the code, or 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Signal(s) => format!("was killed by {}", crate::units::signal_name(s)),
+        }
+    }
+}
+
+/// What the unit should do once its current process is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterStop {
+    /// Apply the restart policy as for any exit.
+    Policy,
+    /// Restart right away (control `restart`, reload = "restart", unhealthy).
+    Restart,
+    /// Stay stopped (control `stop`, shutdown).
+    Stay,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthStatus {
+    /// No check configured.
+    None,
+    /// Checks configured, no verdict yet (or still in the start period).
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    Ready,
+    Health,
+}
+
+#[derive(Debug, Clone, Default)]
+struct ProbeSchedule {
+    due: Option<Instant>,
+    running_until: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub spec: Service,
+    pub role: Role,
+    pub deps: Vec<Idx>,
+    pub dependants: Vec<Idx>,
+    pub phase: Phase,
+    pub pid: Option<i32>,
+    pub started_at: Option<Instant>,
+    /// Restarts counted for the crash-loop limit (times within the window).
+    restart_times: Vec<Instant>,
+    pub restarts: u32,
+    delay: Option<Duration>,
+    pub last_exit: Option<ExitStatus>,
+    after_stop: AfterStop,
+    pub reason: Option<String>,
+    pub health: HealthStatus,
+    health_failures: u32,
+    ready_probe: ProbeSchedule,
+    health_probe: ProbeSchedule,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Spawn(Idx),
+    /// Send `signal` to the unit's process group.
+    Signal(Idx, i32),
+    RunProbe(Idx, ProbeKind),
+    /// A probe overran its timeout: kill it (its result then counts as a failure).
+    KillProbe(Idx, ProbeKind),
+    Log(crate::log::Level, String),
+}
+
+pub struct Core {
+    pub units: Vec<Unit>,
+    once: bool,
+    shutdown: Option<i32>,
+    /// Shutdown by signal with CMD running: the exit code is CMD's, once it has exited.
+    follow_main: Option<Idx>,
+    actions: Vec<Action>,
+}
+
+/// How long a readiness probe may run before it is killed.
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Core {
+    /// `units` in any order; `deps` are resolved from each spec's `after` by name.
+    pub fn new(specs: Vec<(Service, Role)>, once: bool) -> Core {
+        let names: Vec<String> = specs.iter().map(|(s, _)| s.name.clone()).collect();
+        let mut units: Vec<Unit> = specs
+            .into_iter()
+            .map(|(spec, role)| Unit {
+                deps: spec
+                    .after
+                    .iter()
+                    .filter_map(|d| names.iter().position(|n| n == d))
+                    .collect(),
+                dependants: Vec::new(),
+                phase: Phase::Waiting,
+                pid: None,
+                started_at: None,
+                restart_times: Vec::new(),
+                restarts: 0,
+                delay: None,
+                last_exit: None,
+                after_stop: AfterStop::Policy,
+                reason: None,
+                health: if spec.health.is_some() {
+                    HealthStatus::Starting
+                } else {
+                    HealthStatus::None
+                },
+                health_failures: 0,
+                ready_probe: ProbeSchedule::default(),
+                health_probe: ProbeSchedule::default(),
+                spec,
+                role,
+            })
+            .collect();
+        for i in 0..units.len() {
+            for d in units[i].deps.clone() {
+                units[d].dependants.push(i);
+            }
+        }
+        Core {
+            units,
+            once,
+            shutdown: None,
+            follow_main: None,
+            actions: Vec::new(),
+        }
+    }
+
+    pub fn index(&self, name: &str) -> Option<Idx> {
+        self.units.iter().position(|u| u.spec.name == name)
+    }
+
+    pub fn shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
+    /// The exit code decided so far (0 when the run ended by a signal without CMD).
+    pub fn exit_code(&self) -> i32 {
+        if let Some(m) = self.follow_main
+            && let Some(status) = self.units[m].last_exit
+        {
+            return status.code();
+        }
+        self.shutdown.unwrap_or(0)
+    }
+
+    /// True once shutdown began and no unit has a process left.
+    pub fn finished(&self) -> bool {
+        self.shutdown.is_some() && self.units.iter().all(|u| u.pid.is_none())
+    }
+
+    fn log(&mut self, level: crate::log::Level, msg: String) {
+        self.actions.push(Action::Log(level, msg));
+    }
+
+    /// Begin the ordered shutdown. The first reason to stop decides the exit code.
+    pub fn begin_shutdown(&mut self, code: i32, why: &str) {
+        if self.shutdown.is_none() {
+            self.shutdown = Some(code);
+            self.log(crate::log::Level::Info, format!("shutting down: {why}"));
+        }
+    }
+
+    /// Shut down; the exit code will be that of unit `main` (CMD) when it exits.
+    pub fn begin_shutdown_following(&mut self, main: Idx, why: &str) {
+        if self.shutdown.is_none() {
+            self.follow_main = Some(main);
+        }
+        self.begin_shutdown(0, why);
+    }
+
+    fn satisfied(&self, dep: Idx) -> bool {
+        let d = &self.units[dep];
+        match d.spec.kind {
+            Kind::Oneshot => d.phase == Phase::Done,
+            Kind::Longrun => matches!(d.phase, Phase::Up { .. }),
+        }
+    }
+
+    fn running(&self, i: Idx) -> bool {
+        self.units[i].pid.is_some()
+    }
+
+    /// Everything that is due at `now`. Call after every batch of events.
+    pub fn step(&mut self, now: Instant) -> Vec<Action> {
+        if self.shutdown.is_some() {
+            self.step_shutdown(now);
+        } else {
+            self.step_running(now);
+        }
+        self.step_timers(now);
+        std::mem::take(&mut self.actions)
+    }
+
+    fn step_running(&mut self, now: Instant) {
+        // Iterate to a fixed point: a dependency failing can fail a chain of dependants.
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..self.units.len() {
+                match self.units[i].phase {
+                    Phase::Waiting => {
+                        let deps = self.units[i].deps.clone();
+                        if let Some(&bad) = deps.iter().find(|&&d| {
+                            matches!(self.units[d].phase, Phase::Failed | Phase::Stopped)
+                                || (self.units[d].phase == Phase::Done
+                                    && self.units[d].spec.kind == Kind::Longrun)
+                        }) {
+                            let why =
+                                format!("dependency {} is not running", self.units[bad].spec.name);
+                            self.fail(i, why, None);
+                            changed = true;
+                        } else if deps.iter().all(|&d| self.satisfied(d)) {
+                            self.start(i, now);
+                            changed = true;
+                        }
+                    }
+                    Phase::Backoff { until } if until <= now => {
+                        self.start(i, now);
+                        changed = true;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, i: Idx, now: Instant) {
+        let u = &mut self.units[i];
+        u.phase = Phase::Starting { since: now };
+        u.after_stop = AfterStop::Policy;
+        u.started_at = Some(now);
+        u.reason = None;
+        u.ready_probe = ProbeSchedule::default();
+        u.health_probe = ProbeSchedule::default();
+        u.health_failures = 0;
+        if u.spec.health.is_some() {
+            u.health = HealthStatus::Starting;
+        }
+        self.actions.push(Action::Spawn(i));
+    }
+
+    /// Stop signals in reverse dependency order: a unit is stopped once no dependant of it
+    /// still has a process. Units not started yet simply never start.
+    fn step_shutdown(&mut self, now: Instant) {
+        for i in 0..self.units.len() {
+            let u = &self.units[i];
+            match u.phase {
+                Phase::Waiting | Phase::Backoff { .. } => self.units[i].phase = Phase::Stopped,
+                Phase::Starting { .. } | Phase::Up { .. } => {
+                    let blocked = u.dependants.iter().any(|&d| self.running(d));
+                    if !blocked {
+                        self.send_stop(i, now, AfterStop::Stay);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn send_stop(&mut self, i: Idx, now: Instant, after: AfterStop) {
+        let u = &mut self.units[i];
+        u.after_stop = after;
+        if u.pid.is_none() {
+            return;
+        }
+        u.phase = Phase::Stopping {
+            deadline: now + u.spec.stop_timeout,
+            killed: false,
+        };
+        let sig = u.spec.stop_signal;
+        self.actions.push(Action::Signal(i, sig));
+    }
+
+    fn step_timers(&mut self, now: Instant) {
+        for i in 0..self.units.len() {
+            let phase = self.units[i].phase;
+            match phase {
+                Phase::Stopping {
+                    deadline,
+                    killed: false,
+                } if deadline <= now => {
+                    let name = self.units[i].spec.name.clone();
+                    self.log(
+                        crate::log::Level::Warn,
+                        format!("{name} did not stop within its stop_timeout; sending SIGKILL"),
+                    );
+                    self.units[i].phase = Phase::Stopping {
+                        deadline,
+                        killed: true,
+                    };
+                    self.actions.push(Action::Signal(i, libc::SIGKILL));
+                }
+                Phase::Starting { since } if self.shutdown.is_none() => {
+                    if let Some(ready) = self.units[i].spec.ready.clone() {
+                        if since + ready.timeout <= now {
+                            let name = self.units[i].spec.name.clone();
+                            let why = format!(
+                                "{name} was not ready within {}",
+                                crate::units::format_duration(ready.timeout)
+                            );
+                            self.log(crate::log::Level::Warn, why.clone());
+                            self.units[i].reason = Some(why);
+                            self.send_stop(i, now, AfterStop::Policy);
+                        } else if matches!(ready.check, ReadyCheck::Probe(_)) {
+                            self.schedule_probe(i, ProbeKind::Ready, now, ready.interval);
+                        }
+                    }
+                }
+                Phase::Up { since } if self.shutdown.is_none() => {
+                    if let Some(max) = self.units[i].spec.max_runtime
+                        && since + max <= now
+                    {
+                        let name = self.units[i].spec.name.clone();
+                        self.log(
+                            crate::log::Level::Info,
+                            format!("{name} reached its max_runtime; stopping it"),
+                        );
+                        self.send_stop(i, now, AfterStop::Policy);
+                        continue;
+                    }
+                    if let Some(h) = self.units[i].spec.health.clone() {
+                        self.schedule_probe(i, ProbeKind::Health, now, h.interval);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn schedule(&mut self, i: Idx, kind: ProbeKind) -> &mut ProbeSchedule {
+        match kind {
+            ProbeKind::Ready => &mut self.units[i].ready_probe,
+            ProbeKind::Health => &mut self.units[i].health_probe,
+        }
+    }
+
+    fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant, interval: Duration) {
+        let timeout = match kind {
+            ProbeKind::Ready => READY_PROBE_TIMEOUT,
+            ProbeKind::Health => self.units[i]
+                .spec
+                .health
+                .as_ref()
+                .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
+        };
+        let first_delay = match kind {
+            // Try readiness right away; health after one interval.
+            ProbeKind::Ready => Duration::ZERO,
+            ProbeKind::Health => interval,
+        };
+        let sched = self.schedule(i, kind);
+        if let Some(until) = sched.running_until {
+            if until <= now {
+                sched.running_until = Some(now + Duration::from_secs(3600));
+                self.actions.push(Action::KillProbe(i, kind));
+            }
+            return;
+        }
+        let due = *sched.due.get_or_insert(now + first_delay);
+        if due <= now {
+            sched.due = None;
+            sched.running_until = Some(now + timeout);
+            self.actions.push(Action::RunProbe(i, kind));
+        }
+    }
+
+    pub fn on_spawned(&mut self, i: Idx, pid: i32, now: Instant) {
+        let u = &mut self.units[i];
+        u.pid = Some(pid);
+        if u.spec.kind == Kind::Longrun && u.spec.ready.is_none() {
+            u.phase = Phase::Up { since: now };
+        }
+    }
+
+    /// The unit could not be started at all (exec failed): like an exit with `code`.
+    pub fn on_spawn_failed(&mut self, i: Idx, code: i32, why: String, now: Instant) {
+        self.units[i].reason = Some(why.clone());
+        self.log(crate::log::Level::Error, why);
+        self.units[i].pid = Some(-1);
+        self.on_exit(i, ExitStatus::Code(code), now);
+    }
+
+    pub fn on_ready(&mut self, i: Idx, now: Instant) {
+        let u = &mut self.units[i];
+        if let Phase::Starting { since } = u.phase
+            && u.spec.kind == Kind::Longrun
+        {
+            u.phase = Phase::Up { since: now };
+            u.ready_probe = ProbeSchedule::default();
+            let took = now.saturating_duration_since(since);
+            let name = u.spec.name.clone();
+            self.log(
+                crate::log::Level::Info,
+                format!("{name} is ready ({})", crate::units::format_duration(took)),
+            );
+        }
+    }
+
+    pub fn on_probe_result(
+        &mut self,
+        i: Idx,
+        kind: ProbeKind,
+        ok: bool,
+        detail: String,
+        now: Instant,
+    ) {
+        let interval = match kind {
+            ProbeKind::Ready => self.units[i].spec.ready.as_ref().map(|r| r.interval),
+            ProbeKind::Health => self.units[i].spec.health.as_ref().map(|h| h.interval),
+        }
+        .unwrap_or(Duration::from_secs(1));
+        let sched = self.schedule(i, kind);
+        sched.running_until = None;
+        sched.due = Some(now + interval);
+        match kind {
+            ProbeKind::Ready => {
+                if ok {
+                    self.on_ready(i, now);
+                }
+            }
+            ProbeKind::Health => self.on_health(i, ok, detail, now),
+        }
+    }
+
+    fn on_health(&mut self, i: Idx, ok: bool, detail: String, now: Instant) {
+        let Some(health) = self.units[i].spec.health.clone() else {
+            return;
+        };
+        if !matches!(self.units[i].phase, Phase::Up { .. }) {
+            return;
+        }
+        let name = self.units[i].spec.name.clone();
+        let u = &mut self.units[i];
+        if ok {
+            if u.health != HealthStatus::Healthy {
+                u.health = HealthStatus::Healthy;
+                u.reason = None;
+                self.log(crate::log::Level::Info, format!("{name} is healthy"));
+            }
+            self.units[i].health_failures = 0;
+            return;
+        }
+        let in_start_period = u.started_at.is_some_and(|t| now < t + health.start_period);
+        if in_start_period && u.health != HealthStatus::Healthy {
+            return;
+        }
+        u.health_failures += 1;
+        if u.health_failures < health.retries {
+            return;
+        }
+        let was = u.health;
+        u.health = HealthStatus::Unhealthy;
+        u.reason = Some(format!("health check failed: {detail}"));
+        if was != HealthStatus::Unhealthy || health.on_failure == OnUnhealthy::Restart {
+            self.log(
+                crate::log::Level::Warn,
+                format!(
+                    "{name} is unhealthy after {} failed checks: {detail}",
+                    health.retries
+                ),
+            );
+        }
+        match health.on_failure {
+            OnUnhealthy::Ignore => {}
+            OnUnhealthy::Restart => {
+                self.units[i].restarts += 1;
+                self.send_stop(i, now, AfterStop::Restart);
+            }
+            OnUnhealthy::Stop => {
+                self.begin_shutdown(
+                    1,
+                    &format!("{name} is unhealthy and its on_failure is \"stop\""),
+                );
+            }
+        }
+    }
+
+    /// A watched file changed.
+    pub fn on_reload(&mut self, i: Idx, now: Instant) -> Option<i32> {
+        if !matches!(
+            self.units[i].phase,
+            Phase::Up { .. } | Phase::Starting { .. }
+        ) || self.shutdown.is_some()
+        {
+            return None;
+        }
+        match self.units[i].spec.reload {
+            crate::config::Reload::Signal(s) => Some(s),
+            crate::config::Reload::Restart => {
+                self.units[i].restarts += 1;
+                self.send_stop(i, now, AfterStop::Restart);
+                None
+            }
+        }
+    }
+
+    /// The unit's main process is gone.
+    pub fn on_exit(&mut self, i: Idx, status: ExitStatus, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        let u = &mut self.units[i];
+        u.pid = None;
+        u.last_exit = Some(status);
+        u.ready_probe = ProbeSchedule::default();
+        u.health_probe = ProbeSchedule::default();
+        let was_stopping = matches!(u.phase, Phase::Stopping { .. });
+        let after = u.after_stop;
+        let uptime = u.started_at.map(|t| now.saturating_duration_since(t));
+
+        if self.shutdown.is_some() {
+            self.units[i].phase = Phase::Stopped;
+            self.log(
+                crate::log::Level::Info,
+                format!("{name} stopped ({})", status.describe()),
+            );
+            return;
+        }
+        if self.units[i].role == Role::Main {
+            self.units[i].phase = Phase::Done;
+            self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+            return;
+        }
+        match after {
+            AfterStop::Stay => {
+                self.units[i].phase = Phase::Stopped;
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} stopped ({})", status.describe()),
+                );
+                return;
+            }
+            AfterStop::Restart => {
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} {}; restarting", status.describe()),
+                );
+                self.units[i].phase = Phase::Backoff { until: now };
+                return;
+            }
+            AfterStop::Policy => {}
+        }
+        let spec = &self.units[i].spec;
+        // A stop we initiated for max_runtime or a failed start counts as the unit's own exit.
+        let failed = !status.success() || (was_stopping && self.units[i].reason.is_some());
+        if spec.kind == Kind::Oneshot {
+            if failed {
+                self.fail(
+                    i,
+                    format!("oneshot {name} {}", status.describe()),
+                    Some(status),
+                );
+            } else {
+                self.units[i].phase = Phase::Done;
+                self.log(crate::log::Level::Info, format!("{name} finished"));
+            }
+            return;
+        }
+        if self.once {
+            self.units[i].phase = Phase::Done;
+            self.begin_shutdown(
+                status.code(),
+                &format!("{name} {} (--once)", status.describe()),
+            );
+            return;
+        }
+        let restart = match spec.restart {
+            Restart::Always => true,
+            Restart::OnFailure => failed,
+            Restart::Never => false,
+        };
+        if !restart {
+            if failed {
+                self.fail(i, format!("{name} {}", status.describe()), Some(status));
+            } else {
+                self.units[i].phase = Phase::Done;
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name} {}", status.describe()),
+                );
+            }
+            return;
+        }
+        // Crash-loop limit: more than max_restarts restarts within restart_window.
+        let window = spec.restart_window;
+        let max = spec.max_restarts;
+        let backoff = spec.backoff.clone();
+        let u = &mut self.units[i];
+        u.restart_times
+            .retain(|&t| now.saturating_duration_since(t) < window);
+        if u.restart_times.len() as u32 >= max {
+            let why = format!(
+                "{name} {}; it restarted {max} times within {}, giving up",
+                status.describe(),
+                crate::units::format_duration(window)
+            );
+            self.fail(i, why, Some(status));
+            return;
+        }
+        let delay = match (u.delay, uptime) {
+            (Some(_), Some(up)) if up >= backoff.reset_after => backoff.initial,
+            (Some(d), _) => d.mul_f64(backoff.factor).min(backoff.max),
+            (None, _) => backoff.initial,
+        };
+        u.delay = Some(delay);
+        u.restart_times.push(now);
+        u.restarts += 1;
+        u.phase = Phase::Backoff { until: now + delay };
+        self.log(
+            crate::log::Level::Warn,
+            format!(
+                "{name} {}; restarting in {}",
+                status.describe(),
+                crate::units::format_duration(delay)
+            ),
+        );
+    }
+
+    /// Mark a unit failed for good; a critical unit ends the run with its exit code.
+    fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
+        self.units[i].phase = Phase::Failed;
+        self.units[i].reason = Some(why.clone());
+        self.log(crate::log::Level::Error, format!("{why}: failed"));
+        if self.units[i].spec.critical || self.units[i].role != Role::Service {
+            let code = status.map_or(1, |s| s.code()).max(1);
+            let name = self.units[i].spec.name.clone();
+            self.begin_shutdown(code, &format!("{name} failed and is critical"));
+        }
+    }
+
+    /// Control: stop a unit and keep it stopped.
+    pub fn request_stop(&mut self, i: Idx, now: Instant) {
+        match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => self.send_stop(i, now, AfterStop::Stay),
+            Phase::Waiting | Phase::Backoff { .. } => self.units[i].phase = Phase::Stopped,
+            _ => {}
+        }
+    }
+
+    /// Control: start a stopped, failed or finished unit again.
+    pub fn request_start(&mut self, i: Idx) {
+        if matches!(
+            self.units[i].phase,
+            Phase::Stopped | Phase::Failed | Phase::Done
+        ) && self.shutdown.is_none()
+        {
+            let u = &mut self.units[i];
+            u.phase = Phase::Waiting;
+            u.restart_times.clear();
+            u.delay = None;
+            u.reason = None;
+        }
+    }
+
+    /// Control: restart (start if not running).
+    pub fn request_restart(&mut self, i: Idx, now: Instant) {
+        match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => {
+                self.units[i].restarts += 1;
+                self.send_stop(i, now, AfterStop::Restart)
+            }
+            Phase::Stopping { .. } => self.units[i].after_stop = AfterStop::Restart,
+            _ => self.request_start(i),
+        }
+    }
+
+    /// The earliest time `step` has something to do; `None` = block until an event.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let mut next: Option<Instant> = None;
+        let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
+        for u in &self.units {
+            match u.phase {
+                Phase::Backoff { until } if self.shutdown.is_none() => consider(until),
+                Phase::Stopping {
+                    deadline,
+                    killed: false,
+                } => consider(deadline),
+                Phase::Starting { since } if self.shutdown.is_none() => {
+                    if let Some(r) = &u.spec.ready {
+                        consider(since + r.timeout);
+                    }
+                }
+                Phase::Up { since } if self.shutdown.is_none() => {
+                    if let Some(m) = u.spec.max_runtime {
+                        consider(since + m);
+                    }
+                }
+                _ => {}
+            }
+            for s in [&u.ready_probe, &u.health_probe] {
+                if let Some(t) = s.running_until.or(s.due) {
+                    consider(t);
+                }
+            }
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Kind, Service};
+
+    fn svc(name: &str, kind: Kind, after: &[&str]) -> Service {
+        let mut s = Service::with_defaults(name, vec!["true".into()], kind);
+        s.after = after.iter().map(|a| a.to_string()).collect();
+        s
+    }
+
+    fn spawned(actions: &[Action]) -> Vec<Idx> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Spawn(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signals(actions: &[Action]) -> Vec<(Idx, i32)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Signal(i, s) => Some((*i, *s)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn starts_in_dependency_order() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (svc("db", Kind::Longrun, &["init"]), Role::Service),
+                (svc("web", Kind::Longrun, &["db"]), Role::Service),
+                (svc("side", Kind::Longrun, &[]), Role::Service),
+            ],
+            false,
+        );
+        assert_eq!(spawned(&core.step(t0)), vec![0, 3]);
+        core.on_spawned(0, 10, t0);
+        core.on_spawned(3, 13, t0);
+        assert!(spawned(&core.step(t0)).is_empty());
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![1]);
+        core.on_spawned(1, 11, t0);
+        assert_eq!(spawned(&core.step(t0)), vec![2]);
+    }
+
+    #[test]
+    fn failed_oneshot_fails_dependants_and_stops_the_run() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (svc("web", Kind::Longrun, &["init"]), Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(3), t0);
+        core.step(t0);
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert_eq!(core.units[1].phase, Phase::Stopped);
+        assert!(core.finished());
+        assert_eq!(core.exit_code(), 3);
+    }
+
+    #[test]
+    fn backoff_grows_and_crash_loop_gives_up() {
+        let t0 = Instant::now();
+        let mut s = svc("web", Kind::Longrun, &[]);
+        s.max_restarts = 3;
+        s.critical = true;
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = t0;
+        let mut delays = Vec::new();
+        for n in 0..4 {
+            let acts = core.step(now);
+            assert_eq!(spawned(&acts), vec![0], "round {n}");
+            core.on_spawned(0, 100 + n, now);
+            core.on_exit(0, ExitStatus::Code(7), now);
+            match core.units[0].phase {
+                Phase::Backoff { until } => {
+                    delays.push(until - now);
+                    now = until;
+                }
+                Phase::Failed => break,
+                p => panic!("unexpected {p:?}"),
+            }
+        }
+        assert_eq!(
+            delays,
+            vec![
+                Duration::from_millis(100),
+                Duration::from_millis(200),
+                Duration::from_millis(400)
+            ]
+        );
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), 7);
+    }
+
+    #[test]
+    fn backoff_resets_after_stable_uptime() {
+        let t0 = Instant::now();
+        let mut core = Core::new(vec![(svc("web", Kind::Longrun, &[]), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        core.on_exit(0, ExitStatus::Code(1), t0);
+        let t1 = t0 + Duration::from_millis(100);
+        core.step(t1);
+        core.on_spawned(0, 2, t1);
+        core.on_exit(0, ExitStatus::Code(1), t1);
+        assert_eq!(
+            core.units[0].phase,
+            Phase::Backoff {
+                until: t1 + Duration::from_millis(200)
+            }
+        );
+        let t2 = t1 + Duration::from_millis(200);
+        core.step(t2);
+        core.on_spawned(0, 3, t2);
+        let t3 = t2 + Duration::from_secs(11);
+        core.on_exit(0, ExitStatus::Code(1), t3);
+        assert_eq!(
+            core.units[0].phase,
+            Phase::Backoff {
+                until: t3 + Duration::from_millis(100)
+            }
+        );
+    }
+
+    #[test]
+    fn shutdown_is_reverse_order_with_kill_at_timeout() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("db", Kind::Longrun, &[]), Role::Service),
+                (svc("web", Kind::Longrun, &["db"]), Role::Service),
+                (svc("main", Kind::Longrun, &["db", "web"]), Role::Main),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        core.step(t0);
+        core.on_spawned(2, 12, t0);
+        core.on_exit(2, ExitStatus::Code(4), t0);
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGTERM)]);
+        // db waits while web runs; web ignores TERM and is killed at stop_timeout.
+        let late = t0 + Duration::from_secs(10);
+        assert_eq!(core.next_deadline(), Some(late));
+        assert_eq!(signals(&core.step(late)), vec![(1, libc::SIGKILL)]);
+        core.on_exit(1, ExitStatus::Signal(9), late);
+        assert_eq!(signals(&core.step(late)), vec![(0, libc::SIGTERM)]);
+        core.on_exit(0, ExitStatus::Code(0), late);
+        core.step(late);
+        assert!(core.finished());
+        assert_eq!(core.exit_code(), 4);
+    }
+
+    #[test]
+    fn idle_means_no_deadline() {
+        let t0 = Instant::now();
+        let mut core = Core::new(vec![(svc("web", Kind::Longrun, &[]), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        core.step(t0);
+        assert_eq!(core.next_deadline(), None);
+    }
+
+    #[test]
+    fn once_ends_with_first_exit() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("a", Kind::Longrun, &[]), Role::Service),
+                (svc("b", Kind::Longrun, &[]), Role::Service),
+            ],
+            true,
+        );
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        core.on_spawned(1, 2, t0);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGSEGV), t0);
+        assert_eq!(signals(&core.step(t0)), vec![(0, libc::SIGTERM)]);
+        assert_eq!(core.exit_code(), 128 + libc::SIGSEGV);
+    }
+
+    #[test]
+    fn health_retries_then_restart() {
+        let t0 = Instant::now();
+        let mut s = svc("web", Kind::Longrun, &[]);
+        s.health = Some(crate::config::Health {
+            probe: crate::config::Probe::File("/x".into()),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            retries: 2,
+            start_period: Duration::ZERO,
+            on_failure: OnUnhealthy::Restart,
+        });
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        assert!(core.step(t0).is_empty());
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(core.step(t1), vec![Action::RunProbe(0, ProbeKind::Health)]);
+        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t1);
+        assert_eq!(core.units[0].health, HealthStatus::Starting);
+        let t2 = t1 + Duration::from_secs(1);
+        core.step(t2);
+        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t2);
+        assert_eq!(core.units[0].health, HealthStatus::Unhealthy);
+        assert_eq!(signals(&core.step(t2)), vec![(0, libc::SIGTERM)]);
+        assert!(matches!(core.units[0].phase, Phase::Stopping { .. }));
+        core.on_exit(0, ExitStatus::Signal(15), t2);
+        assert_eq!(spawned(&core.step(t2)), vec![0]);
+    }
+}

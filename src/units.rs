@@ -1,0 +1,180 @@
+//! Parsing of the small value types every configuration source shares:
+//! durations, signals and octal modes. Pure functions, unit-tested below.
+
+use std::time::Duration;
+
+/// Parse `"250ms"`, `"5s"`, `"2m"`, `"1h"`, `"1.5s"` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (use e.g. \"500ms\", \"5s\", \"2m\")"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit {other:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !seconds.is_finite() || !(0.0..=365.0 * 86400.0).contains(&seconds) {
+        return Err(format!("duration {text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Format a duration the way users write them, for logs and `status`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else if ms < 3_600_000 {
+        format!("{}m{}s", ms / 60_000, (ms / 1000) % 60)
+    } else {
+        format!("{}h{}m", ms / 3_600_000, (ms / 60_000) % 60)
+    }
+}
+
+const SIGNAL_NAMES: &[(&str, i32)] = &[
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("STKFLT", libc::SIGSTKFLT),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("TSTP", libc::SIGTSTP),
+    ("TTIN", libc::SIGTTIN),
+    ("TTOU", libc::SIGTTOU),
+    ("URG", libc::SIGURG),
+    ("XCPU", libc::SIGXCPU),
+    ("XFSZ", libc::SIGXFSZ),
+    ("VTALRM", libc::SIGVTALRM),
+    ("PROF", libc::SIGPROF),
+    ("WINCH", libc::SIGWINCH),
+    ("IO", libc::SIGIO),
+    ("PWR", libc::SIGPWR),
+    ("SYS", libc::SIGSYS),
+];
+
+/// Parse `"TERM"`, `"SIGTERM"`, `"term"`, `"15"`, `"RTMIN+3"`, `"SIGRTMAX-1"`.
+pub fn parse_signal(text: &str) -> Result<i32, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Ok(n) = name.parse::<i32>() {
+        if (1..=libc::SIGRTMAX()).contains(&n) {
+            return Ok(n);
+        }
+        return Err(format!("signal number {n} is out of range"));
+    }
+    if let Some(&(_, n)) = SIGNAL_NAMES.iter().find(|(s, _)| *s == name) {
+        return Ok(n);
+    }
+    let rt = |base: i32, rest: &str, sign: i32| -> Option<i32> {
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest[1..].parse().ok()?
+        };
+        let n = base + sign * off;
+        (libc::SIGRTMIN()..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(n)
+    };
+    let parsed = if let Some(rest) = name.strip_prefix("RTMIN") {
+        (rest.is_empty() || rest.starts_with('+'))
+            .then(|| rt(libc::SIGRTMIN(), rest, 1))
+            .flatten()
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        (rest.is_empty() || rest.starts_with('-'))
+            .then(|| rt(libc::SIGRTMAX(), rest, -1))
+            .flatten()
+    } else {
+        None
+    };
+    parsed.ok_or_else(|| format!("unknown signal {text:?} (use a name such as TERM, QUIT, HUP)"))
+}
+
+/// The conventional name of a signal number, for logs.
+pub fn signal_name(n: i32) -> String {
+    if let Some(&(name, _)) = SIGNAL_NAMES.iter().find(|&&(_, v)| v == n) {
+        return format!("SIG{name}");
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+        return format!("SIGRTMIN+{}", n - libc::SIGRTMIN());
+    }
+    format!("signal {n}")
+}
+
+/// Parse an octal mode such as `"0640"`, `"640"`, `"0o027"`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o7777 => Ok(m),
+        _ => Err(format!("{text:?} is not an octal mode (use e.g. \"0640\")")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("5").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unit"));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(format_duration(Duration::from_secs(125)), "2m5s");
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("sigquit").unwrap(), libc::SIGQUIT);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert_eq!(parse_signal("RTMIN").unwrap(), libc::SIGRTMIN());
+        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
+        assert_eq!(parse_signal("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
+        assert!(parse_signal("RTMIN-1").is_err());
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("0").is_err());
+        assert_eq!(signal_name(libc::SIGHUP), "SIGHUP");
+        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode("0640").unwrap(), 0o640);
+        assert_eq!(parse_mode("027").unwrap(), 0o027);
+        assert!(parse_mode("0999").is_err());
+        assert!(parse_mode("rw").is_err());
+    }
+}
