@@ -211,6 +211,21 @@ fn stage_one(
 /// Write every output under `root`, all or nothing (see the module comment). Returns the
 /// destination paths written.
 pub(crate) fn write_all(root: &Path, outputs: &[Output]) -> Result<Vec<PathBuf>, Vec<RenderError>> {
+    // The render dir itself may not exist yet (a custom --render-dir); create it like
+    // `mkdir -p` would. Everything below it is created without following symlinks.
+    if !outputs.is_empty() && !root.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(root)
+            .map_err(|e| {
+                vec![RenderError(format!(
+                    "cannot create {}: {e}",
+                    root.display()
+                ))]
+            })?;
+    }
     let mut dirs = Dirs::open(root).map_err(|e| vec![RenderError(e)])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut errors = Vec::new();

@@ -444,9 +444,9 @@ impl Supervisor {
             add(ino.as_fd().as_raw_fd(), libc::POLLIN, Token::Inotify);
         }
         if let Some(ctl) = &self.control {
-            if !self.core.shutting_down() {
-                add(ctl.listener_fd(), libc::POLLIN, Token::Control);
-            }
+            // Keep answering while stopping: `healthcheck` then says "stopping" at once
+            // instead of timing out.
+            add(ctl.listener_fd(), libc::POLLIN, Token::Control);
             for (n, (fd, events)) in ctl.client_fds().into_iter().enumerate() {
                 add(fd, events, Token::Client(n));
             }

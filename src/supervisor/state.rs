@@ -480,6 +480,10 @@ impl Core {
         }
         .unwrap_or(Duration::from_secs(1));
         let sched = self.schedule(i, kind);
+        if sched.running_until.is_none() {
+            // The probe belonged to an instance that has exited since: its verdict is stale.
+            return;
+        }
         sched.running_until = None;
         sched.due = Some(now + interval);
         match kind {
