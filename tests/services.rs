@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{Scratch, wait_until};
+use common::{Running, Scratch, send, status_field, wait_until};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
@@ -923,4 +923,67 @@ initial = "10ms"
     assert!(run.alive());
     let done = run.stop(LONG);
     assert_eq!(done.code, 0);
+}
+
+#[test]
+fn a_crashed_master_s_workers_do_not_block_its_restart() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Like nginx: a master (sh) with a worker that holds the listening socket and ignores
+    // TERM. When the master is SIGKILLed, the worker would keep the port and every restart
+    // would fail with EADDRINUSE; pidone kills the old group before restarting.
+    let port = common::free_port();
+    s.write(
+        "worker.py",
+        &format!(
+            "import signal, socket, time\n\
+             signal.signal(signal.SIGTERM, signal.SIG_IGN)\n\
+             s = socket.socket()\n\
+             s.bind(('127.0.0.1', {port}))\n\
+             s.listen()\n\
+             time.sleep(1000)\n"
+        ),
+    );
+    svc(
+        &s,
+        "web",
+        &format!(
+            r#"command = ["sh", "-c", "python3 @D@/worker.py & wait"]
+restart = "always"
+[backoff]
+initial = "300ms"
+[ready]
+tcp = {port}
+timeout = "10s"
+"#
+        ),
+    );
+    let mut run = s.spawn_pid1(&["--allow-root"]);
+    assert!(
+        wait_until(LONG, || s.status_row("web")["state"] == "running"),
+        "{}",
+        run.stderr()
+    );
+    let find = |run: &Running, what: &str| {
+        run.processes()
+            .into_iter()
+            .find(|p| p.cmdline.contains(what) && p.state != 'Z')
+            .map(|p| p.host_pid)
+    };
+    let master = find(&run, "sh -c python3").expect("master");
+    let worker = find(&run, "python3 /").expect("worker");
+    send(master, libc::SIGKILL);
+    let restarted = wait_until(LONG, || {
+        let row = s.status_row("web");
+        row["restarts"] == 1 && row["state"] == "running"
+    });
+    assert!(restarted, "{:?}\n{}", s.status_row("web"), run.stderr());
+    assert!(
+        !std::path::Path::new(&format!("/proc/{worker}")).exists()
+            || status_field(worker, "State").is_some_and(|st| st.starts_with('Z')),
+        "the old worker still runs"
+    );
+    assert!(run.alive());
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
 }

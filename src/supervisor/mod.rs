@@ -94,6 +94,8 @@ pub struct Supervisor {
     watches: Vec<Watch>,
     control: Option<control::Server>,
     drain: Drain,
+    /// Process groups of exited longruns that were sent SIGTERM, by unit.
+    old_groups: HashMap<Idx, i32>,
     /// Directories with inotify events not acted on yet, and when to act.
     reload_dirs: Vec<PathBuf>,
     reload_due: Option<Instant>,
@@ -177,6 +179,7 @@ impl Supervisor {
             watches: Vec::new(),
             control,
             drain: Drain::NotStarted,
+            old_groups: HashMap::new(),
             reload_dirs: Vec::new(),
             reload_due: None,
         };
@@ -334,6 +337,19 @@ impl Supervisor {
     }
 
     fn spawn_unit(&mut self, i: Idx, now: Instant) {
+        // Leftovers of the previous instance had the backoff delay to act on their SIGTERM;
+        // whatever still lives now would hold the old listening sockets (nginx workers of a
+        // crashed master: EADDRINUSE on every restart), so it is killed before the restart.
+        if let Some(pgid) = self.old_groups.remove(&i)
+            // SAFETY: kill(2); signal 0 only tests whether the group still exists.
+            && unsafe { libc::kill(-pgid, 0) } == 0
+        {
+            log::warn(format!(
+                "{}: killing what the previous instance left in its process group",
+                self.core.units[i].spec.name
+            ));
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
         let env = self.unit_env(i);
         let unit = &self.core.units[i];
         let spec = &unit.spec;
@@ -591,13 +607,12 @@ impl Supervisor {
                     // kill() of an empty group just fails with ESRCH.
                     let longrun = self.core.units[i].spec.kind == crate::config::Kind::Longrun;
                     // SAFETY: kill(2) to the group the exited leader created.
-                    unsafe {
-                        if longrun && libc::kill(-pid, libc::SIGTERM) == 0 {
-                            libc::kill(-pid, libc::SIGCONT);
-                            log::debug(format!(
-                                "{name}: sent SIGTERM to what its process group left"
-                            ));
-                        }
+                    if longrun && unsafe { libc::kill(-pid, libc::SIGTERM) } == 0 {
+                        unsafe { libc::kill(-pid, libc::SIGCONT) };
+                        log::debug(format!(
+                            "{name}: sent SIGTERM to what its process group left"
+                        ));
+                        self.old_groups.insert(i, pid);
                     }
                     self.core.on_exit(i, exit, now);
                 }

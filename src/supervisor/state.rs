@@ -424,7 +424,7 @@ impl Core {
                             self.units[i].reason = Some(why);
                             self.send_stop(i, now, AfterStop::Policy);
                         } else if matches!(ready.check, ReadyCheck::Probe(_)) {
-                            self.schedule_probe(i, ProbeKind::Ready, now, ready.interval);
+                            self.schedule_probe(i, ProbeKind::Ready, now);
                         }
                     }
                 }
@@ -440,8 +440,8 @@ impl Core {
                         self.send_stop(i, now, AfterStop::MaxRuntime);
                         continue;
                     }
-                    if let Some(h) = self.units[i].spec.health.clone() {
-                        self.schedule_probe(i, ProbeKind::Health, now, h.interval);
+                    if self.units[i].spec.health.is_some() {
+                        self.schedule_probe(i, ProbeKind::Health, now);
                     }
                 }
                 _ => {}
@@ -456,7 +456,11 @@ impl Core {
         }
     }
 
-    fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant, interval: Duration) {
+    /// Start the unit's probe when it is due, or kill it when it overran its timeout. The
+    /// first check runs right away (readiness: once the process is started; health: once it
+    /// is ready), so `healthcheck` turns healthy without waiting a whole interval; `retries`
+    /// and `start_period` absorb an early failure. Later checks follow `interval`.
+    fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
         let timeout = match kind {
             ProbeKind::Ready => READY_PROBE_TIMEOUT,
             ProbeKind::Health => self.units[i]
@@ -464,11 +468,6 @@ impl Core {
                 .health
                 .as_ref()
                 .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
-        };
-        let first_delay = match kind {
-            // Try readiness right away; health after one interval.
-            ProbeKind::Ready => Duration::ZERO,
-            ProbeKind::Health => interval,
         };
         let sched = self.schedule(i, kind);
         if let Some(until) = sched.running_until {
@@ -478,7 +477,7 @@ impl Core {
             }
             return;
         }
-        let due = *sched.due.get_or_insert(now + first_delay);
+        let due = *sched.due.get_or_insert(now);
         if due <= now {
             sched.due = None;
             sched.running_until = Some(now + timeout);
@@ -1054,11 +1053,27 @@ mod tests {
         let mut core = Core::new(vec![(s, Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
+        // The first check runs as soon as the service is up, the next one an interval later.
+        assert_eq!(core.step(t0), vec![Action::RunProbe(0, ProbeKind::Health)]);
+        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t0);
         assert!(core.step(t0).is_empty());
-        let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(core.step(t1), vec![Action::RunProbe(0, ProbeKind::Health)]);
-        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t1);
         assert_eq!(core.units[0].health, HealthStatus::Starting);
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(core.next_deadline(), Some(t1));
+        assert_eq!(core.step(t1), vec![Action::RunProbe(0, ProbeKind::Health)]);
+        core.on_probe_result(0, ProbeKind::Health, true, "x".into(), t1);
+        assert_eq!(core.units[0].health, HealthStatus::Healthy);
+        // Two failures in a row (retries = 2) make it unhealthy.
+        core.step(t1 + Duration::from_secs(1));
+        core.on_probe_result(
+            0,
+            ProbeKind::Health,
+            false,
+            "x".into(),
+            t1 + Duration::from_secs(1),
+        );
+        assert_eq!(core.units[0].health, HealthStatus::Healthy);
+        let t1 = t1 + Duration::from_secs(1);
         let t2 = t1 + Duration::from_secs(1);
         core.step(t2);
         core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t2);
