@@ -134,6 +134,10 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
             return child.wait_with_output().unwrap();
         }
         if start.elapsed() > timeout {
+            // Kill pidone (the namespace's PID 1) too: see `Drop for Running`.
+            if let Some(pid1) = child_of(child.id(), Duration::ZERO) {
+                send(pid1, libc::SIGKILL);
+            }
             let _ = child.kill();
             let out = child.wait_with_output().unwrap();
             panic!(
@@ -149,7 +153,7 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> Output {
 /// The host pid of the first child of `parent` (pidone under `unshare --fork`).
 pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
     let start = Instant::now();
-    while start.elapsed() < timeout {
+    loop {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
                 continue;
@@ -158,9 +162,11 @@ pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
                 return Some(pid);
             }
         }
+        if start.elapsed() >= timeout {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
-    None
 }
 
 pub fn ppid(pid: i32) -> Option<i32> {
@@ -362,7 +368,12 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            // unshare --kill-child: pidone (PID 1) gets SIGKILL, which ends the namespace.
+            // SIGKILL to pidone (PID 1) ends the whole namespace. unshare's --kill-child is not
+            // enough on its own: the kernel clears the parent-death signal when pidone drops
+            // its privileges, so killing only unshare would leave pidone running.
+            if self.pid > 0 && ppid(self.pid) == Some(self.child.id() as i32) {
+                send(self.pid, libc::SIGKILL);
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
