@@ -907,6 +907,7 @@ initial = "10ms"
     svc(&s, "other", &trapping("other", "touch @D@/other_term"));
     let mut run = s.spawn_pid1(&["--allow-root"]);
     assert!(wait_lines(&s, "leaky_starts", 3));
+    assert!(wait_until(LONG, || s.join("run/control.sock").exists()));
     let settled = wait_until(LONG, || s.status_row("leaky")["state"] == "failed");
     assert!(settled, "{}", run.stderr());
     let leftovers = || {
@@ -959,6 +960,7 @@ timeout = "10s"
         ),
     );
     let mut run = s.spawn_pid1(&["--allow-root"]);
+    assert!(wait_until(LONG, || s.join("run/control.sock").exists()));
     assert!(
         wait_until(LONG, || s.status_row("web")["state"] == "running"),
         "{}",
