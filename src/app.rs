@@ -118,6 +118,25 @@ fn secrets_dir() -> PathBuf {
     std::env::var_os("PIDONE_SECRETS_DIR").map_or_else(|| "/run/secrets".into(), PathBuf::from)
 }
 
+/// Render with this process's environment (the container's, plus what oneshots handed on
+/// when pidone runs this as its render step).
+fn render_templates(
+    settings: &Settings,
+    file: &GlobalFile,
+    mode: Mode,
+) -> Result<Vec<PathBuf>, Vec<render::RenderError>> {
+    let env = container_env();
+    let secrets = secrets_dir();
+    let req = RenderRequest {
+        templates_dir: &settings.templates_dir,
+        render_dir: &settings.render_dir,
+        config: &file.render,
+        env: &env,
+        secrets_dir: &secrets,
+    };
+    render::render(&req, mode)
+}
+
 fn check(opts: &Options) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
@@ -130,16 +149,7 @@ fn check(opts: &Options) -> i32 {
             Vec::new()
         }
     };
-    let env = container_env();
-    let secrets = secrets_dir();
-    let req = RenderRequest {
-        templates_dir: &settings.templates_dir,
-        render_dir: &settings.render_dir,
-        config: &file.render,
-        env: &env,
-        secrets_dir: &secrets,
-    };
-    let rendered = match render::render(&req, Mode::DryRun) {
+    let rendered = match render_templates(&settings, &file, Mode::DryRun) {
         Ok(files) => files.len(),
         Err(errs) => {
             for e in &errs {
@@ -167,20 +177,11 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
-    let env = container_env();
-    let secrets = secrets_dir();
-    let req = RenderRequest {
-        templates_dir: &settings.templates_dir,
-        render_dir: &settings.render_dir,
-        config: &file.render,
-        env: &env,
-        secrets_dir: &secrets,
-    };
     let mode = match out {
         Some(dir) => Mode::OutDir(dir),
         None => Mode::Write,
     };
-    match render::render(&req, mode) {
+    match render_templates(&settings, &file, mode) {
         Ok(files) => {
             log::info(format!("rendered {} file(s)", files.len()));
             0
@@ -196,7 +197,12 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
 }
 
 fn client(opts: &Options, words: &[String], json: bool) -> i32 {
-    let run_dir = opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into());
+    // The run dir may be set in the global file; a broken file must not stop a health probe
+    // from reaching the socket, so fall back to the option or the default.
+    let run_dir = match settings(opts) {
+        Ok((s, _)) => s.run_dir,
+        Err(_) => opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into()),
+    };
     match control::request(&run_dir, words) {
         Ok(reply) => {
             if json {

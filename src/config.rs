@@ -1018,19 +1018,23 @@ fn build_health(raw: &RawHealth, errors: &mut Errors, duration: &DurationFn) -> 
 fn address(raw: &RawAddress) -> Result<String, String> {
     match raw {
         RawAddress::Port(p) => Ok(format!("127.0.0.1:{p}")),
-        RawAddress::Text(t) => {
-            let ok = t
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-            if ok {
-                Ok(t.clone())
-            } else {
-                Err(format!(
-                    "{t:?} is not HOST:PORT (e.g. \"127.0.0.1:5222\") or a port number"
-                ))
-            }
-        }
+        RawAddress::Text(t) => socket_addr(t).map(|_| t.clone()),
     }
+}
+
+/// Parse `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`. Host names are not resolved: the
+/// binary is static, and glibc's getaddrinfo would need NSS modules that hardened images do
+/// not ship; probes are for services in the same container anyway.
+pub fn socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    let local = text
+        .strip_prefix("localhost:")
+        .map(|port| format!("127.0.0.1:{port}"));
+    local.as_deref().unwrap_or(text).parse().map_err(|_| {
+        format!(
+            "{text:?} is not IP:PORT (e.g. \"127.0.0.1:5222\"), localhost:PORT or a port number; host names are not resolved"
+        )
+    })
 }
 
 /// `http://HOST:PORT/path` → ("HOST:PORT", "/path"). Only plain HTTP to a local service.

@@ -4,12 +4,13 @@
 //! SO_PEERCRED on accept: only pidone's own uid and root may talk to it (file mode alone is
 //! not enough when the run dir is shared). Protocol: the client sends one line
 //! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
-//! `signal NAME SIG`); the server answers with one JSON object and closes. Clients are
+//! `signal NAME SIG`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
+//! client should use, one line of JSON (or `null`), and text for people. Clients are
 //! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
 
+use crate::json::{self, Object};
 use crate::supervisor::phase_name;
 use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
-use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -29,8 +30,8 @@ pub struct Reply {
     pub code: i32,
     /// One line for people (healthcheck prints this).
     pub text: String,
-    /// Structured data (status --json).
-    pub data: Value,
+    /// Structured data as one line of JSON (status --json); `null` when none.
+    pub data: String,
 }
 
 impl Reply {
@@ -38,7 +39,7 @@ impl Reply {
         Reply {
             code,
             text: text.into(),
-            data: Value::Null,
+            data: "null".into(),
         }
     }
 }
@@ -155,13 +156,17 @@ impl Server {
                     Err(_) => c.done = true,
                 }
                 if c.output.is_empty() && c.answered {
-                    c.done = true;
+                    // Half-close and drop the client only at its EOF: closing while its
+                    // request is still unread (a refused peer's) resets the connection, and
+                    // the client then loses the reply to ECONNRESET.
+                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
                 }
                 continue;
             }
             let mut buf = [0u8; 1024];
             match c.stream.read(&mut buf) {
                 Ok(0) => c.done = true,
+                Ok(_) if c.answered => {}
                 Ok(k) => c.input.extend_from_slice(&buf[..k]),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => c.done = true,
@@ -205,11 +210,7 @@ impl Drop for Server {
 }
 
 fn encode(reply: &Reply) -> Vec<u8> {
-    let mut v =
-        serde_json::to_vec(&json!({"code": reply.code, "text": reply.text, "data": reply.data}))
-            .unwrap_or_default();
-    v.push(b'\n');
-    v
+    format!("{}\n{}\n{}\n", reply.code, reply.data, reply.text).into_bytes()
 }
 
 fn peer_uid(stream: &UnixStream) -> Option<u32> {
@@ -306,17 +307,27 @@ fn status(core: &Core, now: Instant) -> Reply {
             HealthStatus::Unhealthy => "unhealthy",
         };
         let last_exit = u.last_exit.map(|e| e.code());
-        rows.push(json!({
-            "name": u.spec.name,
-            "kind": match u.role { Role::Main => "cmd", Role::Render => "render", Role::Service => match u.spec.kind { crate::config::Kind::Oneshot => "oneshot", crate::config::Kind::Longrun => "longrun" } },
-            "state": phase_name(&u.phase),
-            "pid": u.pid,
-            "uptime_seconds": since.map(|d| d.as_secs_f64()),
-            "restarts": u.restarts,
-            "last_exit": last_exit,
-            "health": health,
-            "reason": u.reason,
-        }));
+        let kind = match u.role {
+            Role::Main => "cmd",
+            Role::Render => "render",
+            Role::Service => match u.spec.kind {
+                crate::config::Kind::Oneshot => "oneshot",
+                crate::config::Kind::Longrun => "longrun",
+            },
+        };
+        rows.push(
+            Object::new()
+                .str("name", &u.spec.name)
+                .str("kind", kind)
+                .str("state", phase_name(&u.phase))
+                .opt_num("pid", u.pid)
+                .opt_num("uptime_seconds", since.map(|d| d.as_secs_f64()))
+                .num("restarts", u.restarts)
+                .opt_num("last_exit", last_exit)
+                .str("health", health)
+                .opt_str("reason", u.reason.as_deref())
+                .finish(),
+        );
         text.push_str(&format!(
             "{:<20} {:<9} pid={:<7} up={:<8} restarts={:<3} last_exit={:<4} health={}{}\n",
             u.spec.name,
@@ -334,7 +345,10 @@ fn status(core: &Core, now: Instant) -> Reply {
     Reply {
         code: 0,
         text: text.trim_end().to_string(),
-        data: json!({"services": rows, "shutting_down": core.shutting_down()}),
+        data: Object::new()
+            .raw("services", &json::array(&rows))
+            .bool("shutting_down", core.shutting_down())
+            .finish(),
     }
 }
 
@@ -437,11 +451,14 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     stream
         .read_to_string(&mut answer)
         .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(answer.trim())
-        .map_err(|_| format!("bad answer from {}", path.display()))?;
+    let mut parts = answer.splitn(3, '\n');
+    let code = parts.next().and_then(|c| c.trim().parse().ok());
+    let (Some(code), Some(data)) = (code, parts.next()) else {
+        return Err(format!("bad answer from {}", path.display()));
+    };
     Ok(Reply {
-        code: v["code"].as_i64().unwrap_or(1) as i32,
-        text: v["text"].as_str().unwrap_or_default().to_string(),
-        data: v["data"].clone(),
+        code,
+        data: data.to_string(),
+        text: parts.next().unwrap_or_default().trim_end().to_string(),
     })
 }

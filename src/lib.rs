@@ -9,6 +9,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod json;
 pub mod log;
 pub mod output;
 pub mod privilege;

@@ -112,9 +112,12 @@ fn own_line(level: Level, msg: &str) {
             _ => format!("pidone: {}: {msg}\n", level.name()),
         },
         Format::Json => {
-            let obj = serde_json::json!({
-                "time": rfc3339_now(), "source": "pidone", "level": level.name(), "msg": msg,
-            });
+            let obj = crate::json::Object::new()
+                .str("time", &rfc3339_now())
+                .str("source", "pidone")
+                .str("level", level.name())
+                .str("msg", msg)
+                .finish();
             format!("{obj}\n")
         }
     };
@@ -155,13 +158,15 @@ pub fn service_line(service: &str, stream: Stream, prefix: bool, line: &[u8], tr
             }
         }
         Format::Json => {
-            let mut obj = serde_json::json!({
-                "time": rfc3339_now(), "service": service, "stream": stream.name(), "line": text,
-            });
+            let mut obj = crate::json::Object::new()
+                .str("time", &rfc3339_now())
+                .str("service", service)
+                .str("stream", stream.name())
+                .str("line", &text);
             if truncated {
-                obj["truncated"] = serde_json::Value::Bool(true);
+                obj = obj.bool("truncated", true);
             }
-            format!("{obj}\n")
+            format!("{}\n", obj.finish())
         }
     };
     push(stream, formatted.as_bytes());

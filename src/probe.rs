@@ -11,7 +11,7 @@ use crate::config::Probe;
 use crate::spawn::{Output, SpawnRequest, spawn};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::time::Duration;
 
 pub enum Started {
@@ -80,13 +80,8 @@ fn fork_check(check: impl FnOnce() -> i32) -> Started {
 }
 
 fn connect(address: &str, timeout: Duration) -> Option<TcpStream> {
-    let addrs = address.to_socket_addrs().ok()?;
-    for addr in addrs {
-        if let Ok(s) = TcpStream::connect_timeout(&addr, timeout) {
-            return Some(s);
-        }
-    }
-    None
+    let addr = crate::config::socket_addr(address).ok()?;
+    TcpStream::connect_timeout(&addr, timeout).ok()
 }
 
 fn tcp_check(address: &str, timeout: Duration) -> i32 {

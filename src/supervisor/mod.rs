@@ -216,12 +216,14 @@ impl Supervisor {
                 return;
             }
         };
+        // No IN_MODIFY: an in-place rewrite raises it at the truncation and at every write,
+        // and the service would be told to reload a half-written file. IN_CLOSE_WRITE
+        // comes once the writer is done.
         let flags = AddWatchFlags::IN_CLOSE_WRITE
             | AddWatchFlags::IN_MOVED_TO
             | AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_ATTRIB
-            | AddWatchFlags::IN_MODIFY;
+            | AddWatchFlags::IN_ATTRIB;
         for (unit, path) in wanted {
             let dir = path
                 .parent()
@@ -444,9 +446,9 @@ impl Supervisor {
             add(ino.as_fd().as_raw_fd(), libc::POLLIN, Token::Inotify);
         }
         if let Some(ctl) = &self.control {
-            if !self.core.shutting_down() {
-                add(ctl.listener_fd(), libc::POLLIN, Token::Control);
-            }
+            // Keep answering while stopping: `healthcheck` then says "stopping" at once
+            // instead of timing out.
+            add(ctl.listener_fd(), libc::POLLIN, Token::Control);
             for (n, (fd, events)) in ctl.client_fds().into_iter().enumerate() {
                 add(fd, events, Token::Client(n));
             }

@@ -480,6 +480,12 @@ impl Core {
         }
         .unwrap_or(Duration::from_secs(1));
         let sched = self.schedule(i, kind);
+        if sched.running_until.is_none() {
+            // Nobody waits for this result: the probe of a process that is gone (killed by
+            // on_exit). Scheduling the next run now would leave a due time that no phase ever
+            // consumes, and the loop would spin on it.
+            return;
+        }
         sched.running_until = None;
         sched.due = Some(now + interval);
         match kind {
@@ -567,6 +573,13 @@ impl Core {
     /// The unit's main process is gone.
     pub fn on_exit(&mut self, i: Idx, status: ExitStatus, now: Instant) {
         let name = self.units[i].spec.name.clone();
+        // A probe still running belongs to the process that is gone: kill it, or a hung
+        // health command would outlive its service (nothing else ever times it out).
+        for kind in [ProbeKind::Ready, ProbeKind::Health] {
+            if self.schedule(i, kind).running_until.is_some() {
+                self.actions.push(Action::KillProbe(i, kind));
+            }
+        }
         let u = &mut self.units[i];
         u.pid = None;
         u.last_exit = Some(status);
@@ -755,10 +768,19 @@ impl Core {
                 }
                 _ => {}
             }
-            for s in [&u.ready_probe, &u.health_probe] {
-                if let Some(t) = s.running_until.or(s.due) {
-                    consider(t);
-                }
+            // Probe times count only in the phase whose timers act on them (see
+            // step_timers); otherwise a due time left from the last result (a unit now
+            // stopping, say) would be in the past until the phase changes: a busy loop.
+            let probe = match u.phase {
+                _ if self.shutdown.is_some() => None,
+                Phase::Starting { .. } => Some(&u.ready_probe),
+                Phase::Up { .. } => Some(&u.health_probe),
+                _ => None,
+            };
+            if let Some(s) = probe
+                && let Some(t) = s.running_until.or(s.due)
+            {
+                consider(t);
             }
         }
         next

@@ -21,7 +21,12 @@ pub fn unshare_prefix() -> Vec<String> {
     if !is_root() {
         v.extend(["--user".into(), "--map-root-user".into()]);
     }
-    v.extend(["--pid".into(), "--fork".into(), "--mount-proc".into(), "--kill-child".into()]);
+    v.extend([
+        "--pid".into(),
+        "--fork".into(),
+        "--mount-proc".into(),
+        "--kill-child".into(),
+    ]);
     v
 }
 
@@ -50,7 +55,10 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Scratch {
-        let dir = tempfile::Builder::new().prefix("pidone-test-").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("pidone-test-")
+            .tempdir()
+            .unwrap();
         // Readable by the unprivileged user pidone drops to (65534) when run as root.
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -80,11 +88,16 @@ impl Scratch {
     pub fn dir_args(&self) -> Vec<String> {
         let p = |s: &str| self.join(s).display().to_string();
         vec![
-            "--services-dir".into(), p("services.d"),
-            "--templates-dir".into(), p("templates"),
-            "--render-dir".into(), p("rendered"),
-            "--run-dir".into(), p("run"),
-            "--config".into(), p("pidone.toml"),
+            "--services-dir".into(),
+            p("services.d"),
+            "--templates-dir".into(),
+            p("templates"),
+            "--render-dir".into(),
+            p("rendered"),
+            "--run-dir".into(),
+            p("run"),
+            "--config".into(),
+            p("pidone.toml"),
         ]
     }
     /// A command running pidone as PID 1 with the scratch dirs and `args`.
@@ -94,7 +107,10 @@ impl Scratch {
         }
         let prefix = unshare_prefix();
         let mut cmd = Command::new(&prefix[0]);
-        cmd.args(&prefix[1..]).arg(bin()).args(self.dir_args()).args(args);
+        cmd.args(&prefix[1..])
+            .arg(bin())
+            .args(self.dir_args())
+            .args(args);
         cmd.env("PIDONE_ALLOW_ROOT", "").env_remove("PIDONE_USER");
         cmd
     }
@@ -102,7 +118,9 @@ impl Scratch {
 
 /// Run to completion with a timeout; panics (with output) if it hangs.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (Output, Duration) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let start = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let out = wait_output(child, timeout);
@@ -133,7 +151,9 @@ pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
     let start = Instant::now();
     while start.elapsed() < timeout {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
             if ppid(pid) == Some(parent as i32) {
                 return Some(pid);
             }
@@ -145,14 +165,21 @@ pub fn child_of(parent: u32, timeout: Duration) -> Option<i32> {
 
 pub fn ppid(pid: i32) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// A field of /proc/<pid>/status, e.g. "Uid" → "65534\t65534\t65534\t65534".
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+    text.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
 }
 
 pub fn send(pid: i32, sig: i32) {
@@ -173,4 +200,264 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+// ---- Helpers for tests/services.rs and tests/control.rs: pidone running in the background ----
+
+/// A PATH without root-only directories (pyenv shims under /root), so that programs resolved
+/// while pidone is still root can also be executed after it dropped to 65534.
+pub const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// pidone running as PID 1 of its own namespace; killed (with everything in it) on drop.
+pub struct Running {
+    child: Child,
+    /// Host pid of pidone (the child of `unshare --fork`).
+    pub pid: i32,
+    pub started: Instant,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+/// How a background pidone ended.
+pub struct Finished {
+    /// Exit code (128+N if killed by signal N).
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// From `Running::finish` being called until the process was gone.
+    pub elapsed: Duration,
+}
+
+impl Scratch {
+    /// Start pidone as PID 1 in the background (stdout/stderr to files in the scratch dir).
+    pub fn spawn_pid1(&self, args: &[&str]) -> Running {
+        self.spawn_pid1_with(args, |_| {})
+    }
+
+    /// Like `spawn_pid1`, with a chance to adjust the command (env, stdout).
+    pub fn spawn_pid1_with(&self, args: &[&str], adjust: impl FnOnce(&mut Command)) -> Running {
+        let mut cmd = self.pid1(args);
+        cmd.env("PATH", SAFE_PATH);
+        let out = self.join("pidone.stdout");
+        let err = self.join("pidone.stderr");
+        cmd.stdin(Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap());
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn unshare");
+        // pidone may already be gone (a bad config, `-- true`): then its pid is unknown (0).
+        let mut pid = 0;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(5) {
+            if let Some(p) = child_of(child.id(), Duration::from_millis(1)) {
+                pid = p;
+                break;
+            }
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(
+            pid != 0 || matches!(child.try_wait(), Ok(Some(_))),
+            "pidone did not start"
+        );
+        Running {
+            child,
+            pid,
+            started: Instant::now(),
+            out,
+            err,
+        }
+    }
+
+    /// Run `pidone --run-dir <scratch>/run ARGS` from the host as a separate process; returns
+    /// (exit code, stdout + stderr).
+    pub fn client(&self, args: &[&str]) -> (i32, String) {
+        let mut cmd = Command::new(bin());
+        cmd.arg("--run-dir").arg(self.join("run")).args(args);
+        let (out, _) = run_with_timeout(cmd, Duration::from_secs(20));
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    }
+
+    /// `pidone status --json` parsed; the row of service `name`.
+    pub fn status_row(&self, name: &str) -> serde_json::Value {
+        let (code, out) = self.client(&["status", "--json"]);
+        assert_eq!(code, 0, "status failed: {out}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+        v["services"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("no row for {name} in {out}"))
+    }
+
+    /// Lines of a file written by the services (missing file = no lines).
+    pub fn lines(&self, rel: &str) -> Vec<String> {
+        self.read(rel).lines().map(str::to_string).collect()
+    }
+}
+
+impl Running {
+    pub fn signal(&self, sig: i32) {
+        // Never kill(0, ...): that would be our own process group.
+        if self.pid > 0 {
+            send(self.pid, sig);
+        }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// Wait for pidone to exit (panics with its output after `timeout`).
+    pub fn finish(mut self, timeout: Duration) -> Finished {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                use std::os::unix::process::ExitStatusExt;
+                let code = status
+                    .code()
+                    .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+                return Finished {
+                    code,
+                    stdout: self.stdout(),
+                    stderr: self.stderr(),
+                    elapsed: start.elapsed(),
+                };
+            }
+            if start.elapsed() > timeout {
+                panic!(
+                    "pidone did not exit within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// TERM to pidone, then wait for it.
+    pub fn stop(self, timeout: Duration) -> Finished {
+        self.signal(libc::SIGTERM);
+        self.finish(timeout)
+    }
+
+    /// Every process in pidone's PID namespace (pidone included), by host pid.
+    pub fn processes(&self) -> Vec<Proc> {
+        namespace_processes(self.pid)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // unshare --kill-child: pidone (PID 1) gets SIGKILL, which ends the namespace.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One process as the host sees it.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    pub host_pid: i32,
+    /// Pid inside the innermost namespace (last `NSpid` field).
+    pub ns_pid: i32,
+    /// `State:` letter (R, S, Z, ...).
+    pub state: char,
+    /// argv joined with spaces.
+    pub cmdline: String,
+}
+
+/// pidone (host pid `root`) and every process below it. In a PID namespace whose init is
+/// pidone that is every process of the namespace: orphans are re-parented to it. (The parent
+/// tree, not /proc/<pid>/ns/pid, because a zombie's namespace links are already gone.)
+pub fn namespace_processes(root: i32) -> Vec<Proc> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+            continue;
+        };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(&format!("{name}:"))
+                        .map(|v| v.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        let state = field("State").chars().next().unwrap_or('?');
+        let ppid: i32 = field("PPid").parse().unwrap_or(0);
+        let ns_pid = field("NSpid")
+            .split_whitespace()
+            .last()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(pid);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        all.push((
+            ppid,
+            Proc {
+                host_pid: pid,
+                ns_pid,
+                state,
+                cmdline,
+            },
+        ));
+    }
+    let mut out: Vec<Proc> = all
+        .iter()
+        .filter(|(_, p)| p.host_pid == root)
+        .map(|(_, p)| p.clone())
+        .collect();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for (ppid, p) in &all {
+            if *ppid == parent && !out.iter().any(|o| o.host_pid == p.host_pid) {
+                out.push(p.clone());
+                frontier.push(p.host_pid);
+            }
+        }
+    }
+    out
+}
+
+/// The host pid of namespace pid `ns_pid` in the namespace of `member`.
+pub fn host_pid_of(member: i32, ns_pid: i32) -> Option<i32> {
+    namespace_processes(member)
+        .into_iter()
+        .find(|p| p.ns_pid == ns_pid)
+        .map(|p| p.host_pid)
+}
+
+/// A TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,677 @@
+//! The control socket and health checks (issue 5), through the real socket.
+//!
+//! pidone runs as PID 1 of a fresh PID namespace; `pidone healthcheck|status|start|stop|
+//! restart|signal` run as separate processes on the host with `--run-dir` pointing at the
+//! scratch run dir (the socket is a path, so the host can connect). What the verbs did is
+//! checked in `/proc` (by host pid) and in files the services write themselves.
+//!
+//! In service files, `@D@` stands for the scratch directory.
+
+mod common;
+
+use common::{Running, Scratch, wait_until};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn svc(s: &Scratch, name: &str, toml: &str) {
+    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
+}
+
+fn start(s: &Scratch, args: &[&str]) -> Running {
+    let run = s.spawn_pid1(args);
+    assert!(
+        wait_until(LONG, || s.join("run/control.sock").exists()),
+        "no control socket\n{}",
+        run.stderr()
+    );
+    run
+}
+
+/// Poll `pidone healthcheck ARGS` until its exit code is `code`; returns its output.
+fn healthcheck_until(s: &Scratch, args: &[&str], code: i32) -> String {
+    let mut last = (0, String::new());
+    let ok = wait_until(LONG, || {
+        let mut a = vec!["healthcheck"];
+        a.extend_from_slice(args);
+        last = s.client(&a);
+        last.0 == code
+    });
+    assert!(
+        ok,
+        "healthcheck {args:?}: wanted exit {code}, last {last:?}"
+    );
+    last.1
+}
+
+/// Poll `status --json` until `pred` holds for the row of `name`; returns that row.
+fn status_until(
+    s: &Scratch,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut row = serde_json::Value::Null;
+    let ok = wait_until(LONG, || {
+        row = s.status_row(name);
+        pred(&row)
+    });
+    assert!(ok, "{name}: never {what}; last status row {row}");
+    row
+}
+
+fn ns_pid(row: &serde_json::Value) -> i32 {
+    row["pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no pid in {row}")) as i32
+}
+
+fn gone(host_pid: i32) -> bool {
+    // Gone, not a zombie: the /proc entry disappears only once the process is reaped.
+    !Path::new(&format!("/proc/{host_pid}")).exists()
+}
+
+fn ctxt_switches(pid: i32) -> u64 {
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .map(|f| {
+            common::status_field(pid, f)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {f} for {pid}"))
+        })
+        .sum()
+}
+
+/// utime + stime of `pid`, in clock ticks (1/100 s).
+fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat; `rest` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Context switches of pidone over `span`, after things settled.
+fn idle_switches(run: &Running, span: Duration) -> u64 {
+    let before = ctxt_switches(run.pid);
+    std::thread::sleep(span);
+    ctxt_switches(run.pid) - before
+}
+
+#[test]
+fn healthcheck_exit_codes_across_the_lifecycle() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        r#"command = ["sleep", "1000"]
+[ready]
+file = "@D@/ready-flag"
+interval = "50ms"
+[health]
+file = "@D@/healthy-flag"
+interval = "100ms"
+retries = 1
+on_failure = "ignore"
+"#,
+    );
+    let run = start(&s, &[]);
+    // Not ready yet.
+    let (code, out) = s.client(&["healthcheck"]);
+    assert_eq!((code, out.trim()), (1, "starting: web"));
+    // Ready, health check failing.
+    std::fs::write(s.join("ready-flag"), "").unwrap();
+    let out = healthcheck_until(&s, &[], 1);
+    let out = if out.contains("starting") {
+        let ok = wait_until(LONG, || s.client(&["healthcheck"]).1.contains("unhealthy"));
+        assert!(ok, "never unhealthy");
+        s.client(&["healthcheck"]).1
+    } else {
+        out
+    };
+    assert!(
+        out.contains("unhealthy: web: health check failed:") && out.contains("does not exist"),
+        "{out}"
+    );
+    // Healthy.
+    std::fs::write(s.join("healthy-flag"), "").unwrap();
+    let out = healthcheck_until(&s, &[], 0);
+    assert_eq!(out.trim(), "healthy");
+    let out = healthcheck_until(&s, &["web"], 0);
+    assert_eq!(out.trim(), "healthy");
+    // Unhealthy again.
+    std::fs::remove_file(s.join("healthy-flag")).unwrap();
+    let out = healthcheck_until(&s, &[], 1);
+    assert!(out.contains("unhealthy: web"), "{out}");
+    // Stopped on request.
+    std::fs::write(s.join("healthy-flag"), "").unwrap();
+    healthcheck_until(&s, &[], 0);
+    let (code, out) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0, "{out}");
+    let out = healthcheck_until(&s, &[], 1);
+    assert!(out.contains("unhealthy: web is stopped"), "{out}");
+    // Unknown name: usage error.
+    let (code, out) = s.client(&["healthcheck", "nope"]);
+    assert_eq!(code, 64, "{out}");
+    // pidone gone: unreachable.
+    run.stop(LONG);
+    let (code, out) = s.client(&["healthcheck"]);
+    assert_eq!(code, 69, "{out}");
+}
+
+#[test]
+fn each_health_check_kind() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let tcp = common::free_port();
+    let http = loop {
+        let p = common::free_port();
+        if p != tcp {
+            break p;
+        }
+    };
+    let unused = loop {
+        let p = common::free_port();
+        if p != tcp && p != http {
+            break p;
+        }
+    };
+    s.write("www/ok.txt", "ok\n");
+    std::fs::write(s.join("exists"), "").unwrap();
+    let health = |check: &str| {
+        format!("[health]\n{check}\ninterval = \"100ms\"\nretries = 1\non_failure = \"ignore\"\n")
+    };
+    let sleeper = "command = [\"sleep\", \"1000\"]\n";
+    svc(
+        &s,
+        "cmd_good",
+        &format!("{sleeper}{}", health("command = [\"true\"]")),
+    );
+    svc(
+        &s,
+        "cmd_bad",
+        &format!("{sleeper}{}", health("command = [\"false\"]")),
+    );
+    svc(
+        &s,
+        "tcp_good",
+        &format!(
+            "command = [\"python3\", \"-c\", \"import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', {tcp})); s.listen(); time.sleep(1000)\"]\n{}",
+            health(&format!("tcp = \"127.0.0.1:{tcp}\""))
+        ),
+    );
+    svc(
+        &s,
+        "tcp_bad",
+        &format!("{sleeper}{}", health(&format!("tcp = {unused}"))),
+    );
+    svc(
+        &s,
+        "http_good",
+        &format!(
+            "command = [\"python3\", \"-m\", \"http.server\", \"{http}\", \"--bind\", \"127.0.0.1\", \"--directory\", \"@D@/www\"]\n{}",
+            health(&format!("http = \"http://127.0.0.1:{http}/ok.txt\""))
+        ),
+    );
+    svc(
+        &s,
+        "http_bad",
+        &format!(
+            "{sleeper}{}",
+            health(&format!("http = \"http://127.0.0.1:{http}/missing.txt\""))
+        ),
+    );
+    svc(
+        &s,
+        "file_good",
+        &format!("{sleeper}{}", health("file = \"@D@/exists\"")),
+    );
+    svc(
+        &s,
+        "file_bad",
+        &format!("{sleeper}{}", health("file = \"@D@/nope\"")),
+    );
+    let run = start(&s, &[]);
+    for good in ["cmd_good", "tcp_good", "http_good", "file_good"] {
+        let out = healthcheck_until(&s, &[good], 0);
+        assert_eq!(out.trim(), "healthy", "{good}");
+    }
+    for (bad, detail) in [
+        ("cmd_bad", "false exited with code 1"),
+        ("tcp_bad", "connection failed"),
+        ("http_bad", "status not 2xx"),
+        ("file_bad", "does not exist"),
+    ] {
+        let ok = wait_until(LONG, || {
+            let (code, out) = s.client(&["healthcheck", bad]);
+            code == 1 && out.contains(&format!("unhealthy: {bad}: health check failed:"))
+        });
+        let (_, out) = s.client(&["healthcheck", bad]);
+        assert!(ok && out.contains(detail), "{bad}: {out}");
+    }
+    // All together: unhealthy, and still running (on_failure = "ignore").
+    let (code, _) = s.client(&["healthcheck"]);
+    assert_eq!(code, 1);
+    assert_eq!(s.status_row("http_bad")["state"], "running");
+    drop(run);
+}
+
+#[test]
+fn unhealthy_service_is_restarted() {
+    require_namespaces!();
+    let s = Scratch::new();
+    std::fs::write(s.join("alive"), "").unwrap();
+    svc(
+        &s,
+        "flaky",
+        r#"command = ["sh", "-c", "echo $$ >> @D@/pids; exec sleep 1000"]
+[health]
+file = "@D@/alive"
+interval = "100ms"
+retries = 2
+"#,
+    );
+    let run = start(&s, &[]);
+    let row = status_until(&s, "flaky", "healthy", |r| r["health"] == "healthy");
+    let first = ns_pid(&row);
+    let host = common::host_pid_of(run.pid, first).expect("host pid");
+    std::fs::remove_file(s.join("alive")).unwrap();
+    let row = status_until(&s, "flaky", "restarted", |r| {
+        r["pid"].as_i64().is_some_and(|p| p as i32 != first)
+    });
+    std::fs::write(s.join("alive"), "").unwrap();
+    assert!(row["restarts"].as_u64().unwrap() >= 1, "{row}");
+    assert!(
+        wait_until(LONG, || gone(host)),
+        "the unhealthy process is still there"
+    );
+    assert!(s.lines("pids").len() >= 2);
+    status_until(&s, "flaky", "healthy again", |r| r["health"] == "healthy");
+    drop(run);
+}
+
+#[test]
+fn status_json_fields() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        "command = [\"sleep\", \"1000\"]\n[health]\ncommand = [\"true\"]\ninterval = \"100ms\"\n",
+    );
+    svc(&s, "init", "kind = \"oneshot\"\ncommand = [\"true\"]\n");
+    svc(
+        &s,
+        "broken",
+        "command = [\"sh\", \"-c\", \"exit 3\"]\nrestart = \"never\"\n",
+    );
+    svc(
+        &s,
+        "flappy",
+        "command = [\"sh\", \"-c\", \"exit 1\"]\nmax_restarts = 2\n[backoff]\ninitial = \"20ms\"\n",
+    );
+    let run = start(&s, &[]);
+    let web = status_until(&s, "web", "healthy", |r| r["health"] == "healthy");
+    assert_eq!(web["state"], "running");
+    assert_eq!(web["kind"], "longrun");
+    assert_eq!(web["restarts"], 0);
+    assert!(web["last_exit"].is_null(), "{web}");
+    let host =
+        common::host_pid_of(run.pid, ns_pid(&web)).expect("web's pid is not in the namespace");
+    let procs = run.processes();
+    let p = procs.iter().find(|p| p.host_pid == host).unwrap();
+    assert_eq!(p.cmdline, "sleep 1000");
+    assert!(web["uptime_seconds"].as_f64().is_some());
+
+    let init = status_until(&s, "init", "done", |r| r["state"] == "done");
+    assert_eq!(init["kind"], "oneshot");
+    assert_eq!(init["last_exit"], 0);
+    assert!(init["pid"].is_null());
+    assert_eq!(init["health"], "none");
+
+    let broken = status_until(&s, "broken", "failed", |r| r["state"] == "failed");
+    assert_eq!(broken["last_exit"], 3);
+    assert!(broken["pid"].is_null());
+    assert!(
+        broken["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("exited with code 3"),
+        "{broken}"
+    );
+
+    let flappy = status_until(&s, "flappy", "failed", |r| r["state"] == "failed");
+    assert_eq!(flappy["restarts"], 2);
+    assert_eq!(flappy["last_exit"], 1);
+
+    // The text form names every service.
+    let (code, out) = s.client(&["status"]);
+    assert_eq!(code, 0);
+    for n in ["web", "init", "broken", "flappy"] {
+        assert!(out.contains(n), "{out}");
+    }
+    drop(run);
+}
+
+#[test]
+fn control_verbs_change_reality() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        r#"command = ["sh", "-c", '''trap 'echo usr1 >> @D@/sig' USR1; echo $$ >> @D@/pids; while :; do sleep 1000 & wait; done''']
+"#,
+    );
+    let run = start(&s, &[]);
+    let row = status_until(&s, "web", "running", |r| r["state"] == "running");
+    let p1 = ns_pid(&row);
+    let h1 = common::host_pid_of(run.pid, p1).unwrap();
+
+    let (code, out) = s.client(&["stop", "web"]);
+    assert_eq!((code, out.trim()), (0, "stop web: ok"));
+    assert!(wait_until(LONG, || gone(h1)), "stop: {h1} is still there");
+    let row = status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
+    assert!(row["pid"].is_null());
+    assert_eq!(s.lines("pids").len(), 1, "stopped service was restarted");
+
+    let (code, out) = s.client(&["start", "web"]);
+    assert_eq!(code, 0, "{out}");
+    let row = status_until(&s, "web", "running again", |r| r["state"] == "running");
+    let p2 = ns_pid(&row);
+    assert_ne!(p2, p1);
+    let h2 = common::host_pid_of(run.pid, p2).expect("start: no new process");
+
+    let (code, out) = s.client(&["restart", "web"]);
+    assert_eq!(code, 0, "{out}");
+    let row = status_until(&s, "web", "restarted", |r| {
+        r["pid"].as_i64().is_some_and(|p| p as i32 != p2)
+    });
+    assert!(
+        wait_until(LONG, || gone(h2)),
+        "restart: old process still there"
+    );
+    assert_eq!(row["restarts"], 1, "{row}");
+    let p3 = ns_pid(&row);
+    assert!(common::host_pid_of(run.pid, p3).is_some());
+    assert!(wait_until(LONG, || s.lines("pids").len() == 3));
+
+    let (code, out) = s.client(&["signal", "web", "USR1"]);
+    assert_eq!((code, out.trim()), (0, "sent SIGUSR1 to web"));
+    assert!(
+        wait_until(LONG, || s.lines("sig") == ["usr1"]),
+        "trap did not run"
+    );
+
+    let (code, out) = s.client(&["stop", "nope"]);
+    assert_eq!(code, 64, "{out}");
+    assert!(out.contains("no service named \"nope\""), "{out}");
+    let (code, out) = s.client(&["signal", "web", "NOPE"]);
+    assert_eq!(code, 64, "{out}");
+    drop(run);
+}
+
+#[test]
+fn peer_with_another_uid_is_refused() {
+    require_namespaces!();
+    if !common::is_root() {
+        eprintln!("skipped: needs root to run a client as another uid");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    // Default privilege drop: pidone runs as 65534.
+    let run = start(&s, &[]);
+    assert_eq!(
+        common::status_field(run.pid, "Uid")
+            .unwrap()
+            .split_whitespace()
+            .next(),
+        Some("65534")
+    );
+    // Open the file modes, so only the SO_PEERCRED check can refuse.
+    std::fs::set_permissions(s.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        s.join("run/control.sock"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    let as_uid = |uid: &str| {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args([
+            "--reuid",
+            uid,
+            "--regid",
+            uid,
+            "--clear-groups",
+            common::bin(),
+        ])
+        .arg("--run-dir")
+        .arg(s.join("run"))
+        .arg("status");
+        let (out, _) = common::run_with_timeout(cmd, LONG);
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{}{}", common::text(&out.stdout), common::text(&out.stderr)),
+        )
+    };
+    let (code, out) = as_uid("12345");
+    assert_eq!(code, 77, "{out}");
+    assert!(out.contains("permission denied"), "{out}");
+    // pidone's own uid and root are served.
+    let (code, out) = as_uid("65534");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("web"), "{out}");
+    let (code, out) = s.client(&["status"]);
+    assert_eq!(code, 0, "{out}");
+    drop(run);
+}
+
+#[test]
+fn hung_health_command_is_killed_at_its_timeout_and_reaped() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        r#"command = ["sleep", "1001"]
+[health]
+command = ["sleep", "1000"]
+interval = "200ms"
+timeout = "300ms"
+retries = 1
+on_failure = "ignore"
+"#,
+    );
+    let run = start(&s, &[]);
+    // Watch the probes come and go for a while: (first seen, last seen) per host pid.
+    let mut seen: std::collections::HashMap<i32, (Instant, Instant)> = Default::default();
+    let mut max_alive = 0;
+    // A zombie exists for a moment between exit and reap; one that lasts is a leak.
+    let mut zombies: std::collections::HashMap<i32, (Instant, Instant)> = Default::default();
+    let begin = Instant::now();
+    while begin.elapsed() < Duration::from_millis(1800) {
+        let now = Instant::now();
+        let procs = run.processes();
+        let probes: Vec<_> = procs.iter().filter(|p| p.cmdline == "sleep 1000").collect();
+        max_alive = max_alive.max(probes.len());
+        for z in procs.iter().filter(|p| p.state == 'Z') {
+            zombies.entry(z.host_pid).or_insert((now, now)).1 = now;
+        }
+        for p in probes {
+            seen.entry(p.host_pid).or_insert((now, now)).1 = now;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(seen.len() >= 2, "probes seen: {seen:?}");
+    assert!(max_alive <= 1, "{max_alive} probes alive at once");
+    for (pid, (first, last)) in &seen {
+        if *last + Duration::from_millis(50) < Instant::now() {
+            let lived = *last - *first;
+            assert!(
+                lived < Duration::from_millis(300 + 300),
+                "probe {pid} lived {lived:?} with timeout 300ms"
+            );
+        }
+    }
+    let row = s.status_row("web");
+    assert_eq!(row["health"], "unhealthy", "{row}");
+    assert!(
+        row["reason"].as_str().unwrap_or("").contains("timed out"),
+        "{row}"
+    );
+    // Stop the service: no probe may outlive it, and nothing is left unreaped.
+    let (code, _) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0);
+    status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
+    let ok = wait_until(Duration::from_secs(3), || {
+        run.processes().iter().all(|p| p.host_pid == run.pid)
+    });
+    assert!(
+        ok,
+        "left in the namespace after stop: {:?}",
+        run.processes()
+    );
+    for (pid, (first, last)) in &zombies {
+        assert!(
+            *last - *first < Duration::from_millis(100),
+            "zombie {pid} stayed for {:?}",
+            *last - *first
+        );
+    }
+    // And pidone is idle again (no busy loop on a stale probe deadline).
+    std::thread::sleep(Duration::from_millis(300));
+    let n = idle_switches(&run, Duration::from_secs(1));
+    assert_eq!(n, 0, "pidone woke up {n} times while idle");
+    drop(run);
+}
+
+#[test]
+fn probe_finishing_after_its_service_stopped_does_not_wake_pidone() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        r#"command = ["sleep", "1001"]
+[health]
+command = ["sleep", "0.6"]
+interval = "100ms"
+timeout = "10s"
+"#,
+    );
+    let run = start(&s, &[]);
+    // Stop while a probe runs (one starts 100 ms after web is up and runs 0.6 s).
+    assert!(wait_until(LONG, || run
+        .processes()
+        .iter()
+        .any(|p| p.cmdline == "sleep 0.6")));
+    let (code, _) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0);
+    std::thread::sleep(Duration::from_millis(1000));
+    let n = idle_switches(&run, Duration::from_secs(1));
+    assert_eq!(n, 0, "pidone woke up {n} times in 1 s with nothing running");
+    drop(run);
+}
+
+#[test]
+fn idle_pidone_makes_no_context_switches() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    svc(&s, "init", "kind = \"oneshot\"\ncommand = [\"true\"]\n");
+    let run = start(&s, &[]);
+    status_until(&s, "web", "running", |r| r["state"] == "running");
+    std::thread::sleep(Duration::from_millis(300));
+    let n = idle_switches(&run, Duration::from_secs(2));
+    assert_eq!(n, 0, "pidone woke up {n} times in 2 s of idleness");
+    drop(run);
+}
+
+#[test]
+fn unhealthy_with_on_failure_stop_ends_the_run() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        "command = [\"sleep\", \"1000\"]\n[health]\nfile = \"@D@/nope\"\ninterval = \"100ms\"\nretries = 2\non_failure = \"stop\"\n",
+    );
+    svc(
+        &s,
+        "other",
+        r#"command = ["sh", "-c", '''trap 'touch @D@/other_term; exit 0' TERM; sleep 1000 & wait''']
+"#,
+    );
+    let done = s.spawn_pid1(&[]).finish(LONG);
+    assert_eq!(done.code, 1, "{}", done.stderr);
+    assert!(
+        s.join("other_term").exists(),
+        "other was not stopped with TERM"
+    );
+    assert!(
+        done.stderr
+            .contains("web is unhealthy and its on_failure is \"stop\""),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn stop_during_backoff_ends_the_restarts() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "flap",
+        "command = [\"sh\", \"-c\", \"echo x >> @D@/starts; exit 1\"]\nmax_restarts = 100\n[backoff]\ninitial = \"300ms\"\nfactor = 1.0\n",
+    );
+    let run = start(&s, &[]);
+    assert!(wait_until(LONG, || s.lines("starts").len() >= 2));
+    status_until(&s, "flap", "in backoff", |r| r["state"] == "backoff");
+    let (code, out) = s.client(&["stop", "flap"]);
+    assert_eq!(code, 0, "{out}");
+    let n = s.lines("starts").len();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(s.lines("starts").len(), n, "restarted after stop");
+    assert_eq!(s.status_row("flap")["state"], "stopped");
+    // And started again on request.
+    let (code, out) = s.client(&["start", "flap"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(wait_until(LONG, || s.lines("starts").len() > n));
+    drop(run);
+}
+
+#[test]
+fn slow_stop_of_a_checked_service_does_not_busy_loop() {
+    require_namespaces!();
+    let s = Scratch::new();
+    std::fs::write(s.join("alive"), "").unwrap();
+    // A graceful stop takes 1.5 s; the health check interval is far shorter.
+    svc(
+        &s,
+        "web",
+        r#"command = ["sh", "-c", '''trap 'sleep 1.5; exit 0' TERM; touch @D@/up_web; sleep 1000 & wait''']
+[health]
+file = "@D@/alive"
+interval = "50ms"
+"#,
+    );
+    let run = start(&s, &[]);
+    status_until(&s, "web", "healthy", |r| r["health"] == "healthy");
+    let (code, _) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0);
+    status_until(&s, "web", "stopping", |r| r["state"] == "stopping");
+    let cpu = cpu_ticks(run.pid);
+    let n = idle_switches(&run, Duration::from_millis(800));
+    let cpu = cpu_ticks(run.pid) - cpu;
+    assert!(
+        n < 20 && cpu < 10,
+        "while web was stopping, pidone woke up {n} times and used {cpu}0 ms of CPU in 0.8 s"
+    );
+    status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
+    drop(run);
+}

@@ -1,0 +1,890 @@
+//! Supervisor behaviour (issue 3), with the real binary as PID 1 of a fresh PID namespace.
+//!
+//! Every assertion is about what happened, as the kernel or the services themselves saw it:
+//! exit codes, `/proc`, and files the services write (timestamps taken by the service, lines
+//! appended by their own shell signal traps). pidone's log is only used to check the
+//! wording of messages meant for people.
+//!
+//! In service files, `@D@` stands for the scratch directory. Unless a test says otherwise
+//! pidone runs with its default privilege drop (to 65534), so services write only into the
+//! scratch dir, which is world-writable.
+
+mod common;
+
+use common::{Scratch, wait_until};
+use std::time::{Duration, Instant};
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// Write `services.d/NAME.toml`, with `@D@` replaced by the scratch dir.
+fn svc(s: &Scratch, name: &str, toml: &str) {
+    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
+}
+
+/// A shell command line with `@D@` replaced.
+fn sh(s: &Scratch, script: &str) -> String {
+    script.replace("@D@", &s.path().display().to_string())
+}
+
+fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
+    s.lines(rel)
+        .iter()
+        .map(|l| {
+            l.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{rel}: bad timestamp {l:?}"))
+        })
+        .collect()
+}
+
+fn ms(a: u128, b: u128) -> i64 {
+    (b as i64 - a as i64) / 1_000_000
+}
+
+fn wait_file(s: &Scratch, rel: &str) -> bool {
+    wait_until(LONG, || s.join(rel).exists())
+}
+
+fn wait_lines(s: &Scratch, rel: &str, n: usize) -> bool {
+    wait_until(LONG, || s.lines(rel).len() >= n)
+}
+
+/// A longrun that records its TERM in `@D@/<marker>`, says it is up in `@D@/up_<name>`,
+/// and otherwise sleeps.
+fn trapping(name: &str, on_term: &str) -> String {
+    format!(
+        r#"command = ["sh", "-c", '''trap '{on_term}; exit 0' TERM; touch @D@/up_{name}; sleep 1000 & wait''']
+"#
+    )
+}
+
+// ------------------------------------------------------------------------------------------
+// Readiness: each kind gates a dependant.
+// ------------------------------------------------------------------------------------------
+
+/// `provider` becomes ready 0.5 s after it starts (it writes `ready_at` just before it
+/// signals readiness); `dependant` waits for it and records when it started; CMD waits for
+/// both and ends the run. The dependant must have started after the provider was ready.
+fn readiness_gates(ready: &str, signal_ready: &str) {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "provider",
+        &format!(
+            r#"command = ["sh", "-c", '''sleep 0.5; date +%s%N > @D@/ready_at; {signal_ready}''']
+[ready]
+{ready}
+timeout = "15s"
+"#
+        ),
+    );
+    svc(
+        &s,
+        "dependant",
+        r#"command = ["sh", "-c", "date +%s%N > @D@/dep_at; exec sleep 1000"]
+after = ["provider"]
+"#,
+    );
+    let cmd = sh(
+        &s,
+        "date +%s%N > @D@/cmd_at; while [ ! -s @D@/dep_at ]; do sleep 0.02; done",
+    );
+    let run = s.spawn_pid1(&["--", "sh", "-c", &cmd]);
+    let done = run.finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let ready_at = nanos(&s, "ready_at");
+    let dep_at = nanos(&s, "dep_at");
+    let cmd_at = nanos(&s, "cmd_at");
+    assert!(
+        ready_at.len() == 1 && dep_at.len() == 1 && cmd_at.len() == 1,
+        "provider {ready_at:?} dependant {dep_at:?} cmd {cmd_at:?}\n{}",
+        done.stderr
+    );
+    assert!(
+        dep_at[0] >= ready_at[0],
+        "dependant started {} ms before the provider was ready",
+        ms(dep_at[0], ready_at[0])
+    );
+    // CMD waits for every service; the dependant is ready as soon as it runs, so only the
+    // provider's readiness orders CMD.
+    assert!(
+        cmd_at[0] >= ready_at[0],
+        "CMD started before the provider was ready"
+    );
+}
+
+#[test]
+fn ready_notify_fd_gates_dependant() {
+    readiness_gates("notify_fd = 3", "echo >&3; exec sleep 1000");
+}
+
+#[test]
+fn ready_notify_socket_gates_dependant() {
+    readiness_gates(
+        "notify_socket = true",
+        r#"exec python3 -c "import socket,os,time; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET']); time.sleep(1000)""#,
+    );
+}
+
+#[test]
+fn ready_tcp_gates_dependant() {
+    let port = common::free_port();
+    readiness_gates(
+        &format!("tcp = {port}\ninterval = \"50ms\""),
+        &format!(
+            r#"exec python3 -c "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(1000)""#
+        ),
+    );
+}
+
+#[test]
+fn ready_file_gates_dependant() {
+    readiness_gates(
+        "file = \"@D@/ready-flag\"\ninterval = \"50ms\"",
+        "touch @D@/ready-flag; exec sleep 1000",
+    );
+}
+
+#[test]
+fn ready_command_gates_dependant() {
+    readiness_gates(
+        "command = [\"test\", \"-e\", \"@D@/ready-flag\"]\ninterval = \"50ms\"",
+        "touch @D@/ready-flag; exec sleep 1000",
+    );
+}
+
+#[test]
+fn not_ready_within_timeout_is_a_failed_start() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "slow",
+        r#"command = ["sh", "-c", "echo x >> @D@/slow_starts; exec sleep 1000"]
+restart = "never"
+critical = true
+[ready]
+file = "@D@/never"
+timeout = "300ms"
+"#,
+    );
+    svc(
+        &s,
+        "dependant",
+        "command = [\"sh\", \"-c\", \"touch @D@/dep_started; exec sleep 1000\"]\nafter = [\"slow\"]\n",
+    );
+    let done = s.spawn_pid1(&[]).finish(LONG);
+    assert_ne!(done.code, 0, "{}", done.stderr);
+    assert!(!s.join("dep_started").exists(), "dependant started");
+    assert_eq!(s.lines("slow_starts").len(), 1);
+    assert!(
+        done.stderr.contains("slow was not ready within 300ms"),
+        "{}",
+        done.stderr
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Failures, restarts, exit codes.
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn oneshot_failure_stops_dependants_and_exits_with_its_code() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "init",
+        "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"sleep 0.2; exit 7\"]\n",
+    );
+    svc(
+        &s,
+        "web",
+        "command = [\"sh\", \"-c\", \"touch @D@/web_started; exec sleep 1000\"]\nafter = [\"init\"]\n",
+    );
+    svc(&s, "side", &trapping("side", "touch @D@/side_term"));
+    let cmd = sh(&s, "touch @D@/cmd_started; exec sleep 1000");
+    let done = s.spawn_pid1(&["--", "sh", "-c", &cmd]).finish(LONG);
+    assert_eq!(done.code, 7, "{}", done.stderr);
+    assert!(
+        !s.join("web_started").exists(),
+        "dependant of the failed oneshot started"
+    );
+    assert!(!s.join("cmd_started").exists(), "CMD started");
+    assert!(
+        s.join("up_side").exists() && s.join("side_term").exists(),
+        "side was not stopped with TERM"
+    );
+    assert!(
+        done.stderr.contains("oneshot init exited with code 7"),
+        "message does not name the oneshot:\n{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn backoff_doubles_from_100ms() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "flap",
+        "command = [\"sh\", \"-c\", \"date +%s%N >> @D@/starts; exit 1\"]\nmax_restarts = 10\n",
+    );
+    let run = s.spawn_pid1(&["--allow-root"]);
+    assert!(wait_lines(&s, "starts", 4), "{}", run.stderr());
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let t = nanos(&s, "starts");
+    let gaps: Vec<i64> = t.windows(2).map(|w| ms(w[0], w[1])).collect();
+    // Timers never fire early; on a busy 2-core machine they may fire late.
+    for (gap, want) in gaps.iter().zip([100, 200, 400]) {
+        assert!(
+            *gap >= want - 5 && *gap <= want + 300,
+            "restart gaps {gaps:?} ms, want about 100, 200, 400"
+        );
+    }
+}
+
+#[test]
+fn crash_loop_fails_for_good_and_critical_stops_with_its_code() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "crash",
+        r#"command = ["sh", "-c", "echo x >> @D@/crash_starts; exit 42"]
+max_restarts = 2
+critical = true
+[backoff]
+initial = "20ms"
+"#,
+    );
+    svc(&s, "other", &trapping("other", "touch @D@/other_term"));
+    let done = s.spawn_pid1(&[]).finish(LONG);
+    assert_eq!(done.code, 42, "{}", done.stderr);
+    assert_eq!(
+        s.lines("crash_starts").len(),
+        3,
+        "one start and max_restarts = 2 restarts"
+    );
+    assert!(
+        s.join("other_term").exists(),
+        "other was not stopped with TERM"
+    );
+    assert!(
+        done.stderr
+            .contains("crash exited with code 42; it restarted 2 times"),
+        "{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn non_critical_crash_loop_keeps_the_rest_running() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "crash",
+        r#"command = ["sh", "-c", "echo x >> @D@/crash_starts; exit 42"]
+max_restarts = 1
+[backoff]
+initial = "10ms"
+"#,
+    );
+    svc(&s, "other", &trapping("other", "touch @D@/other_term"));
+    let run = s.spawn_pid1(&["--allow-root"]);
+    assert!(wait_lines(&s, "crash_starts", 2));
+    std::thread::sleep(Duration::from_millis(400));
+    let mut run = run;
+    assert!(
+        run.alive(),
+        "a non-critical failure ended the run: {}",
+        run.stderr()
+    );
+    assert!(!s.join("other_term").exists());
+    assert_eq!(s.lines("crash_starts").len(), 2);
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0);
+    assert!(s.join("other_term").exists());
+}
+
+#[test]
+fn cmd_exit_code_is_propagated_with_services_running() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "svc", &trapping("svc", "touch @D@/svc_term"));
+    let cmd = sh(&s, "while [ ! -e @D@/up_svc ]; do sleep 0.02; done; exit 5");
+    let done = s.spawn_pid1(&["--", "sh", "-c", &cmd]).finish(LONG);
+    assert_eq!(done.code, 5, "{}", done.stderr);
+    assert!(
+        s.join("svc_term").exists(),
+        "the service was not stopped with TERM"
+    );
+
+    // Killed by a signal: 128 + N, like a shell.
+    let s = Scratch::new();
+    let done = s
+        .spawn_pid1(&["--", "sh", "-c", "kill -KILL $$"])
+        .finish(LONG);
+    assert_eq!(done.code, 137, "{}", done.stderr);
+}
+
+#[test]
+fn shutdown_is_in_reverse_dependency_order() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // If all three were signalled at once, the delays would make the order a, b, c.
+    svc(&s, "a", &trapping("a", "echo a >> @D@/order"));
+    svc(
+        &s,
+        "b",
+        &format!(
+            "{}after = [\"a\"]\n",
+            trapping("b", "sleep 0.15; echo b >> @D@/order")
+        ),
+    );
+    svc(
+        &s,
+        "c",
+        &format!(
+            "{}after = [\"b\"]\n",
+            trapping("c", "sleep 0.3; echo c >> @D@/order")
+        ),
+    );
+    let cmd = sh(
+        &s,
+        "for f in a b c; do while [ ! -e @D@/up_$f ]; do sleep 0.02; done; done",
+    );
+    let done = s.spawn_pid1(&["--", "sh", "-c", &cmd]).finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("order"), vec!["c", "b", "a"], "{}", done.stderr);
+}
+
+#[test]
+fn stop_timeout_then_sigkill() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "stubborn",
+        r#"command = ["sh", "-c", '''trap '' TERM; touch @D@/up_stubborn; sleep 1000 & wait; touch @D@/stubborn_exited''']
+stop_timeout = "600ms"
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_file(&s, "up_stubborn"));
+    let host = run
+        .processes()
+        .into_iter()
+        .find(|p| p.cmdline.contains("up_stubborn"))
+        .expect("stubborn's shell")
+        .host_pid;
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        done.elapsed >= Duration::from_millis(550),
+        "stopped after {:?}: did not wait for stop_timeout",
+        done.elapsed
+    );
+    assert!(
+        done.elapsed < Duration::from_millis(600 + 1500),
+        "took {:?}: SIGKILL did not come at stop_timeout (the 5 s grace decided)",
+        done.elapsed
+    );
+    assert!(
+        !s.join("stubborn_exited").exists(),
+        "stubborn exited by itself"
+    );
+    assert!(!std::path::Path::new(&format!("/proc/{host}")).exists());
+    assert!(
+        done.stderr
+            .contains("stubborn did not stop within its stop_timeout")
+    );
+}
+
+#[test]
+fn fifty_services_stop_in_parallel() {
+    require_namespaces!();
+    let s = Scratch::new();
+    for n in 0..50 {
+        let name = format!("s{n:02}");
+        svc(
+            &s,
+            &name,
+            &format!(
+                r#"command = ["sh", "-c", '''trap 'sleep 0.5; echo {name} >> @D@/stopped; exit 0' TERM; echo {name} >> @D@/up; sleep 1000 & wait''']
+"#
+            ),
+        );
+    }
+    let run = s.spawn_pid1(&["--allow-root"]);
+    assert!(wait_lines(&s, "up", 50), "{}", run.stderr());
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let mut stopped = s.lines("stopped");
+    stopped.sort();
+    assert_eq!(stopped.len(), 50, "TERM handlers that ran: {stopped:?}");
+    assert!(
+        done.elapsed < Duration::from_secs(5),
+        "50 handlers of 0.5 s took {:?} (one after the other would be 25 s)",
+        done.elapsed
+    );
+}
+
+#[test]
+fn flooding_service_does_not_delay_another_restart() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "flood",
+        r#"command = ["python3", "-c", "import sys\nl = b'x' * 1048576 + b'\\n'\nwhile 1: sys.stdout.buffer.write(l)"]
+"#,
+    );
+    svc(
+        &s,
+        "flood2",
+        r#"command = ["sh", "-c", "exec yes"]
+"#,
+    );
+    svc(
+        &s,
+        "flap",
+        r#"command = ["sh", "-c", "date +%s%N >> @D@/starts; exit 1"]
+max_restarts = 100
+[backoff]
+initial = "100ms"
+factor = 1.0
+"#,
+    );
+    let run = s.spawn_pid1_with(&["--allow-root"], |c| {
+        c.stdout(std::process::Stdio::null());
+    });
+    assert!(wait_lines(&s, "starts", 7), "{}", run.stderr());
+    let done = run.stop(LONG);
+    let t = nanos(&s, "starts");
+    let gaps: Vec<i64> = t.windows(2).map(|w| ms(w[0], w[1])).take(6).collect();
+    assert!(
+        gaps.iter().all(|&g| (95..450).contains(&g)),
+        "restart gaps {gaps:?} ms with 100 ms backoff while two services flood\n{}",
+        done.stderr
+    );
+}
+
+#[test]
+fn max_runtime_stops_and_policy_restarts() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "session",
+        r#"command = ["sh", "-c", '''trap 'echo term >> @D@/mr_term; exit 0' TERM; date +%s%N >> @D@/mr_starts; sleep 1000 & wait''']
+max_runtime = "400ms"
+restart = "always"
+[backoff]
+initial = "50ms"
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_lines(&s, "mr_starts", 3), "{}", run.stderr());
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0);
+    let t = nanos(&s, "mr_starts");
+    let gaps: Vec<i64> = t.windows(2).map(|w| ms(w[0], w[1])).take(2).collect();
+    assert!(
+        gaps.iter().all(|&g| (400..1200).contains(&g)),
+        "runs lasted {gaps:?} ms with max_runtime 400ms"
+    );
+    assert!(
+        s.lines("mr_term").len() >= 2,
+        "TERM at max_runtime not seen by the service"
+    );
+}
+
+#[test]
+fn reload_on_sends_hup_on_change() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write("certs/cert.pem", "v1\n");
+    s.write("certs/other.pem", "x\n");
+    svc(
+        &s,
+        "hup",
+        r#"command = ["sh", "-c", '''trap 'echo hup >> @D@/hups' HUP; touch @D@/up_hup; while :; do sleep 1000 & wait; done''']
+reload_on = ["@D@/certs/cert.pem"]
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_file(&s, "up_hup"));
+    // Replaced by rename, as certificate renewals do.
+    s.write("certs/cert.pem.tmp", "v2\n");
+    std::fs::rename(s.join("certs/cert.pem.tmp"), s.join("certs/cert.pem")).unwrap();
+    assert!(
+        wait_lines(&s, "hups", 1),
+        "no HUP after rename\n{}",
+        run.stderr()
+    );
+    // Rewritten in place.
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(s.join("certs/cert.pem"), "v3, longer\n").unwrap();
+    assert!(
+        wait_lines(&s, "hups", 2),
+        "no HUP after rewrite\n{}",
+        run.stderr()
+    );
+    // Another file in the same directory: nothing.
+    std::fs::write(s.join("certs/other.pem"), "y\n").unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(s.lines("hups").len(), 2, "HUP for an unrelated file");
+    run.stop(LONG);
+}
+
+#[test]
+fn reload_waits_until_a_rewritten_file_is_complete() {
+    require_namespaces!();
+    use std::io::Write;
+    let s = Scratch::new();
+    s.write("certs/cert.pem", "v1\n");
+    svc(
+        &s,
+        "hup",
+        r#"command = ["sh", "-c", '''trap 'wc -c < @D@/certs/cert.pem >> @D@/sizes' HUP; touch @D@/up_hup; while :; do sleep 1000 & wait; done''']
+reload_on = ["@D@/certs/cert.pem"]
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_file(&s, "up_hup"));
+    // Rewritten in place by a writer that takes its time (cp of a big bundle, an ACME
+    // client writing in pieces): truncate, write half, pause, write the rest, close.
+    let mut f = std::fs::File::create(s.join("certs/cert.pem")).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    f.write_all(&[b'a'; 65536]).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    f.write_all(&[b'b'; 65536]).unwrap();
+    drop(f);
+    assert!(wait_lines(&s, "sizes", 1), "no HUP\n{}", run.stderr());
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        s.lines("sizes"),
+        vec!["131072"],
+        "sizes of the file each time the service was told to reload"
+    );
+    run.stop(LONG);
+}
+
+#[test]
+fn reload_signal_restart_gives_a_new_process() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write("certs/cert.pem", "v1\n");
+    svc(
+        &s,
+        "restarter",
+        r#"command = ["sh", "-c", "echo $$ >> @D@/pids; exec sleep 1000"]
+reload_on = ["@D@/certs/cert.pem"]
+reload_signal = "restart"
+"#,
+    );
+    let run = s.spawn_pid1(&[]);
+    assert!(wait_lines(&s, "pids", 1));
+    let first = s.lines("pids")[0].clone();
+    let first_host = common::host_pid_of(run.pid, first.parse().unwrap()).expect("first process");
+    std::fs::write(s.join("certs/cert.pem"), "v2\n").unwrap();
+    assert!(wait_lines(&s, "pids", 2), "not restarted\n{}", run.stderr());
+    let pids = s.lines("pids");
+    assert_ne!(pids[0], pids[1]);
+    assert!(
+        wait_until(LONG, || !std::path::Path::new(&format!(
+            "/proc/{first_host}"
+        ))
+        .exists()),
+        "old process still there"
+    );
+    run.stop(LONG);
+}
+
+#[test]
+fn oneshot_exports_env_to_later_services_and_cmd() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "init",
+        r##"kind = "oneshot"
+export_env = true
+command = ["sh", "-c", '''echo "GREETING=hello from init" >> "$PIDONE_ENV_FILE"; echo "# comment" >> "$PIDONE_ENV_FILE"''']
+"##,
+    );
+    svc(
+        &s,
+        "web",
+        "command = [\"sh\", \"-c\", \"echo \\\"$GREETING\\\" > @D@/web_saw; exec sleep 1000\"]\nafter = [\"init\"]\n",
+    );
+    let cmd = sh(
+        &s,
+        "while [ ! -e @D@/web_saw ]; do sleep 0.02; done; echo \"$GREETING\" > @D@/cmd_saw",
+    );
+    let done = s.spawn_pid1(&["--", "sh", "-c", &cmd]).finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.read("web_saw"), "hello from init\n");
+    assert_eq!(s.read("cmd_saw"), "hello from init\n");
+}
+
+// ------------------------------------------------------------------------------------------
+// Bad configuration: exit 78, a located message, nothing started.
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn bad_configs_are_refused_before_anything_starts() {
+    require_namespaces!();
+    // (service files as (name, text), substrings wanted in the error output)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
+        (
+            &[("bad", "command = [\"true\"]\nrestrat = \"always\"\n")],
+            &["bad.toml:2: key `restrat`: unknown field"],
+        ),
+        (
+            &[("bad", "command = [\"true\"]\nafter = [\"nope\"]\n")],
+            &["bad.toml:2: key `after`: unknown service \"nope\""],
+        ),
+        (
+            &[
+                ("a", "command = [\"true\"]\nafter = [\"b\"]\n"),
+                ("b", "command = [\"true\"]\nafter = [\"a\"]\n"),
+            ],
+            &["a.toml:2: key `after`: dependency cycle: a -> b -> a"],
+        ),
+        (
+            &[("bad", "kind = \"oneshot\"\n")],
+            &["bad.toml: key `command`: is required"],
+        ),
+        (
+            &[("bad", "command = [\"no-such-program-pidone\"]\n")],
+            &["bad.toml:1: key `command`: program \"no-such-program-pidone\" not found"],
+        ),
+        (
+            &[("bad", "command = [\"true\"]\nstop_timeout = \"soon\"\n")],
+            &["bad.toml:2: key `stop_timeout`:"],
+        ),
+        (
+            &[(
+                "bad",
+                "command = [\"true\"]\n[ready]\nfile = \"/x\"\ntimeout = \"5 parsecs\"\n",
+            )],
+            &["bad.toml:4: key `ready.timeout`:"],
+        ),
+        (
+            &[("bad", "command = [\"true\"]\nstop_signal = \"TREM\"\n")],
+            &["bad.toml:2: key `stop_signal`: unknown signal"],
+        ),
+        (
+            &[(
+                "bad",
+                "command = [\"true\"]\nsignal_map = { HUP = \"NOPE\" }\n",
+            )],
+            &["bad.toml:2: key `signal_map`"],
+        ),
+    ];
+    for (files, wanted) in cases {
+        let s = Scratch::new();
+        svc(
+            &s,
+            "ok",
+            "command = [\"sh\", \"-c\", \"touch @D@/started\"]\n",
+        );
+        for (name, text) in *files {
+            svc(&s, name, text);
+        }
+        let cmd = sh(&s, "touch @D@/cmd_started");
+        let done = s.spawn_pid1(&["--", "sh", "-c", &cmd]).finish(LONG);
+        assert_eq!(done.code, 78, "{files:?}\n{}", done.stderr);
+        for w in *wanted {
+            assert!(
+                done.stderr.contains(w),
+                "{files:?}: want {w:?} in\n{}",
+                done.stderr
+            );
+        }
+        assert!(
+            done.stderr.contains("nothing was started"),
+            "{}",
+            done.stderr
+        );
+        assert!(
+            !s.join("started").exists() && !s.join("cmd_started").exists(),
+            "{files:?}: something started"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Signals, --once, orphans.
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn signals_are_forwarded_with_opt_out_and_map() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let looping = |name: &str, traps: &str, extra: &str| {
+        format!(
+            r#"command = ["sh", "-c", '''{traps} touch @D@/up_{name}; while :; do sleep 1000 & wait; done''']
+{extra}"#
+        )
+    };
+    svc(
+        &s,
+        "plain",
+        &looping("plain", "trap 'echo hup >> @D@/plain' HUP;", ""),
+    );
+    svc(
+        &s,
+        "optout",
+        &looping(
+            "optout",
+            "trap 'echo hup >> @D@/optout' HUP;",
+            "forward_signals = false\n",
+        ),
+    );
+    svc(
+        &s,
+        "mapped",
+        &looping(
+            "mapped",
+            "trap 'echo hup >> @D@/mapped' HUP; trap 'echo usr1 >> @D@/mapped' USR1;",
+            "signal_map = { HUP = \"USR1\" }\n",
+        ),
+    );
+    let cmd = sh(
+        &s,
+        "trap 'echo hup >> @D@/cmd' HUP; touch @D@/up_cmd; while :; do sleep 1000 & wait; done",
+    );
+    let run = s.spawn_pid1(&["--", "sh", "-c", &cmd]);
+    for n in ["plain", "optout", "mapped", "cmd"] {
+        assert!(wait_file(&s, &format!("up_{n}")), "{n} did not start");
+    }
+    run.signal(libc::SIGHUP);
+    assert!(wait_lines(&s, "plain", 1), "HUP did not reach plain");
+    assert!(wait_lines(&s, "mapped", 1), "nothing reached mapped");
+    assert!(wait_lines(&s, "cmd", 1), "HUP did not reach CMD");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.lines("mapped"), vec!["usr1"], "signal_map HUP -> USR1");
+    assert_eq!(
+        s.lines("optout"),
+        Vec::<String>::new(),
+        "forward_signals = false got HUP"
+    );
+    assert_eq!(s.lines("plain"), vec!["hup"]);
+    let done = run.stop(LONG);
+    // CMD has no TERM trap: the run ends with CMD's status.
+    assert_eq!(done.code, 128 + libc::SIGTERM, "{}", done.stderr);
+}
+
+#[test]
+fn once_ends_at_the_first_longrun_exit() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "a",
+        "command = [\"sh\", \"-c\", \"echo x >> @D@/a_starts; sleep 0.3; exit 9\"]\nrestart = \"always\"\n",
+    );
+    svc(&s, "b", &trapping("b", "touch @D@/b_term"));
+    let done = s.spawn_pid1(&["--once"]).finish(LONG);
+    assert_eq!(done.code, 9, "{}", done.stderr);
+    assert_eq!(s.lines("a_starts").len(), 1, "restarted under --once");
+    assert!(s.join("b_term").exists(), "b was not stopped with TERM");
+}
+
+#[test]
+fn two_thousand_orphans_leave_no_zombie() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "orphans",
+        r#"kind = "oneshot"
+command = ["python3", "-c", "import os\nfor i in range(2000):\n    p = os.fork()\n    if p == 0:\n        if os.fork() == 0:\n            os._exit(0)\n        os._exit(0)\n    os.waitpid(p, 0)\n"]
+"#,
+    );
+    // CMD runs after the oneshot finished; it counts zombies in the namespace's /proc.
+    let cmd = sh(
+        &s,
+        "sleep 0.5; cat /proc/[0-9]*/status 2>/dev/null | grep -c '^State:.Z' > @D@/zombies; ls -d /proc/[0-9]* | wc -l > @D@/procs",
+    );
+    let done = s
+        .spawn_pid1(&["--", "sh", "-c", &cmd])
+        .finish(Duration::from_secs(60));
+    assert_eq!(
+        s.read("zombies").trim(),
+        "0",
+        "zombies in the namespace\n{}",
+        done.stderr
+    );
+    let procs: usize = s.read("procs").trim().parse().unwrap();
+    assert!(procs < 20, "{procs} processes in the namespace");
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}
+
+#[test]
+fn timing_sanity_true_is_fast() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let start = Instant::now();
+    let done = s.spawn_pid1(&["--", "true"]).finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn cmd_ignoring_its_stop_signal_is_killed_after_grace() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let cmd = sh(&s, "trap '' TERM; touch @D@/up_cmd; sleep 1000 & wait");
+    let run = s.spawn_pid1(&["--grace", "500ms", "--", "sh", "-c", &cmd]);
+    assert!(wait_file(&s, "up_cmd"));
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 128 + libc::SIGKILL, "{}", done.stderr);
+    assert!(
+        done.elapsed >= Duration::from_millis(450) && done.elapsed < Duration::from_secs(3),
+        "stopped after {:?} with grace 500ms",
+        done.elapsed
+    );
+}
+
+#[test]
+fn orphans_get_term_and_time_to_finish() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // A oneshot leaves a detached grandchild behind (re-parented to PID 1) whose TERM
+    // handler needs a second: tini and dumb-init let the kernel SIGKILL it mid-cleanup.
+    svc(
+        &s,
+        "spawner",
+        r#"kind = "oneshot"
+command = ["sh", "-c", '''setsid sh -c "trap 'sleep 1; touch @D@/orphan_done; exit 0' TERM; touch @D@/orphan_up; sleep 1000 & wait" > /dev/null 2>&1 &''']
+"#,
+    );
+    let cmd = sh(&s, "while [ ! -e @D@/orphan_up ]; do sleep 0.02; done");
+    let done = s
+        .spawn_pid1(&["--grace", "4s", "--", "sh", "-c", &cmd])
+        .finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert!(
+        s.join("orphan_done").exists(),
+        "the orphan's TERM handler did not finish\n{}",
+        done.stderr
+    );
+    assert!(
+        done.elapsed < Duration::from_secs(4),
+        "waited the whole grace: {:?}",
+        done.elapsed
+    );
+}

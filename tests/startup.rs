@@ -1,0 +1,188 @@
+//! The start-up path through the real binary: templates render before services start,
+//! a bad template stops the start without writing anything or printing a secret, `check`
+//! and `render --out` report and render, and the log formats are what the README says.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+const SECRET: &str = "hunter2-Zx9-very-secret";
+
+#[test]
+fn templates_render_before_services_start() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write(
+        "templates/app/app.conf.tera",
+        "greeting = {{ env.GREETING | quote }}\n",
+    );
+    let out_file = s.join("seen").display().to_string();
+    let conf = s.join("rendered/app/app.conf").display().to_string();
+    s.service(
+        "app",
+        &format!("command = [\"sh\", \"-c\", \"cat {conf} > {out_file}\"]\nkind = \"oneshot\"\n"),
+    );
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("GREETING", "hi \"there\"");
+    let (out, _) = run_with_timeout(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(s.read("seen"), "greeting = \"hi \\\"there\\\"\"\n");
+    let meta = std::fs::metadata(&conf).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+}
+
+#[test]
+fn a_failing_template_stops_the_start_and_leaks_nothing() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // A previous render's output must survive a failed render untouched.
+    s.write("rendered/a.conf", "previous\n");
+    s.write(
+        "templates/a.conf.tera",
+        "password = {{ env.DB_PASSWORD }}\n",
+    );
+    s.write(
+        "templates/b.conf.tera",
+        "port = {{ env.DB_PASSWORD | int }}\n",
+    );
+    s.write("templates/c.conf.tera", "user = {{ env.MISSING_USER }}\n");
+    let marker = s.join("started").display().to_string();
+    s.service("app", &format!("command = [\"touch\", \"{marker}\"]\n"));
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("DB_PASSWORD", SECRET);
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    // Every problem is reported, each with its template, line and column.
+    assert!(err.contains("b.conf.tera:1:"), "{err}");
+    assert!(
+        err.contains("c.conf.tera:1:") && err.contains("MISSING_USER"),
+        "{err}"
+    );
+    assert!(
+        !err.contains(SECRET) && !text(&out.stdout).contains(SECRET),
+        "{err}"
+    );
+    assert!(
+        !s.join("started").exists(),
+        "a service started after a failed render"
+    );
+    assert_eq!(s.read("rendered/a.conf"), "previous\n");
+}
+
+#[test]
+fn check_reports_every_problem_and_leaks_nothing() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "");
+    s.service("web", "command = [\"true\"]\nafter = [\"db\"]\n");
+    s.write("templates/x.tera", "{{ env.SECRET_THING | int }}\n");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("check")
+        .args(s.dir_args())
+        .env("SECRET_THING", SECRET);
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("web.toml:2: key `after`: unknown service \"db\""),
+        "{err}"
+    );
+    assert!(err.contains("x.tera:1:"), "{err}");
+    assert!(!err.contains(SECRET), "{err}");
+}
+
+#[test]
+fn check_passes_on_the_bundled_demo() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(root)
+        .args(["check", "--config", "pidone.toml"]);
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("check passed: 3 service(s)"), "{err}");
+}
+
+#[test]
+fn render_out_writes_to_another_directory() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "");
+    s.write(
+        "templates/sub/c.yaml.tera",
+        "a: {{ env.A | default(value=\"<none>\") }}\n",
+    );
+    let out_dir = s.join("inspect");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("render")
+        .args(s.dir_args())
+        .arg("--out")
+        .arg(&out_dir)
+        .env_remove("A");
+    let (out, _) = run_with_timeout(cmd, T);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Autoescaping is off: `<none>` stays as written.
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("sub/c.yaml")).unwrap(),
+        "a: <none>\n"
+    );
+    assert!(!s.join("rendered/sub/c.yaml").exists());
+}
+
+#[test]
+fn service_lines_are_prefixed_or_json() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.service(
+        "talker",
+        "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"echo out-line; echo err-line >&2; printf partial\"]\n",
+    );
+    let (out, _) = run_with_timeout(s.pid1(&["--allow-root", "--", "true"]), T);
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    assert!(o.contains("[talker] out-line\n"), "{o}");
+    assert!(o.contains("[talker] partial\n"), "{o}");
+    assert!(e.contains("[talker] err-line\n"), "{e}");
+
+    let (out, _) = run_with_timeout(
+        s.pid1(&["--allow-root", "--log-format", "json", "--", "true"]),
+        T,
+    );
+    let (o, e) = (text(&out.stdout), text(&out.stderr));
+    let line = o.lines().find(|l| l.contains("out-line")).expect(&o);
+    assert!(line.starts_with("{\"time\":\"20"), "{line}");
+    assert!(
+        line.contains("\"service\":\"talker\",\"stream\":\"stdout\",\"line\":\"out-line\""),
+        "{line}"
+    );
+    for l in e.lines() {
+        assert!(
+            l.starts_with('{') && l.ends_with('}'),
+            "not a JSON line: {l}"
+        );
+    }
+    assert!(
+        e.contains("\"source\":\"pidone\",\"level\":\"info\""),
+        "{e}"
+    );
+}
+
+#[test]
+fn long_lines_are_truncated_and_marked() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.service(
+        "long",
+        "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"head -c 40000 /dev/zero | tr '\\\\0' x; echo; echo after\"]\n",
+    );
+    let (out, _) = run_with_timeout(s.pid1(&["--allow-root", "--", "true"]), T);
+    let o = text(&out.stdout);
+    let long = o.lines().find(|l| l.starts_with("[long] xxx")).expect(&o);
+    assert_eq!(
+        long.len(),
+        "[long] ".len() + 16 * 1024 + " [truncated]".len()
+    );
+    assert!(long.ends_with(" [truncated]"));
+    assert!(o.contains("[long] after\n"), "{o}");
+}
