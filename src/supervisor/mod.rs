@@ -94,12 +94,17 @@ pub struct Supervisor {
     watches: Vec<Watch>,
     control: Option<control::Server>,
     drain: Drain,
+    /// Whether `release_startup_pages` ran (once, when the loop first sleeps for long).
+    startup_pages_released: bool,
     /// Process groups of exited longruns that were sent SIGTERM, by unit.
     old_groups: HashMap<Idx, i32>,
     /// Directories with inotify events not acted on yet, and when to act.
     reload_dirs: Vec<PathBuf>,
     reload_due: Option<Instant>,
 }
+
+/// A poll timeout this long (or none) means start-up is over; see `release_startup_pages`.
+const LONG_SLEEP_MS: i32 = 1000;
 
 /// Quiet time after the last change of a watched file before the service is reloaded.
 const RELOAD_SETTLE: Duration = Duration::from_millis(250);
@@ -179,6 +184,7 @@ impl Supervisor {
             watches: Vec::new(),
             control,
             drain: Drain::NotStarted,
+            startup_pages_released: false,
             old_groups: HashMap::new(),
             reload_dirs: Vec::new(),
             reload_due: None,
@@ -489,6 +495,12 @@ impl Supervisor {
                 left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
             }
         };
+        // The first time the loop is about to sleep for long (start-up is over: every unit is
+        // up or waiting on a timer), hand back the pages only start-up needed. No extra wake-up.
+        if !self.startup_pages_released && !(0..LONG_SLEEP_MS).contains(&timeout_ms) {
+            self.startup_pages_released = true;
+            release_startup_pages();
+        }
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         let now = Instant::now();
@@ -809,6 +821,43 @@ impl Supervisor {
                     libc::kill(pid, libc::SIGCONT);
                 }
             }
+        }
+    }
+}
+
+/// Give the kernel back the pages of our own binary that only start-up needed.
+///
+/// Start-up (argument and TOML parsing, the privilege checks) runs code from all over the
+/// binary, and the kernel maps file pages around each fault in whole page-cache folios, so
+/// after start nearly all of pidone's text is resident and, being the only process mapping
+/// it, counted in full in its PSS. MADV_PAGEOUT on the read-only mappings of the binary drops
+/// those pages when no one else maps them; the event loop's few pages fault back in on the
+/// next event. It never changes contents: relocated (written) pages are anonymous and stay.
+fn release_startup_pages() {
+    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
+        return;
+    };
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return;
+    };
+    for line in maps.lines() {
+        // "start-end perms offset dev inode path"
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 6
+            || fields[1].as_bytes().get(1) == Some(&b'w')
+            || Path::new(fields[5]) != exe
+        {
+            continue;
+        }
+        let Some((start, end)) = fields[0].split_once('-') else {
+            continue;
+        };
+        if let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) {
+            // SAFETY: advice on our own mapping; MADV_PAGEOUT does not alter memory contents.
+            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT) };
         }
     }
 }
