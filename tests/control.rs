@@ -92,8 +92,10 @@ fn cpu_ticks(pid: i32) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-/// Context switches of pidone over `span`, after things settled.
+/// Context switches of pidone over `span`, after things settled. The wait first lets pass
+/// the one wake-up pidone makes after its first quiet second (to release start-up pages).
 fn idle_switches(run: &Running, span: Duration) -> u64 {
+    std::thread::sleep(Duration::from_millis(1100));
     let before = ctxt_switches(run.pid);
     std::thread::sleep(span);
     ctxt_switches(run.pid) - before

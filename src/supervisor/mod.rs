@@ -94,7 +94,7 @@ pub struct Supervisor {
     watches: Vec<Watch>,
     control: Option<control::Server>,
     drain: Drain,
-    /// Whether `release_startup_pages` ran (once, when the loop first sleeps for long).
+    /// Whether `release_startup_pages` ran (once, after the first quiet second).
     startup_pages_released: bool,
     /// Process groups of exited longruns that were sent SIGTERM, by unit.
     old_groups: HashMap<Idx, i32>,
@@ -103,8 +103,8 @@ pub struct Supervisor {
     reload_due: Option<Instant>,
 }
 
-/// A poll timeout this long (or none) means start-up is over; see `release_startup_pages`.
-const LONG_SLEEP_MS: i32 = 1000;
+/// Quiet time after start-up before `release_startup_pages`.
+const QUIET_BEFORE_TRIM_MS: i32 = 1000;
 
 /// Quiet time after the last change of a watched file before the service is reloaded.
 const RELOAD_SETTLE: Duration = Duration::from_millis(250);
@@ -495,14 +495,21 @@ impl Supervisor {
                 left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
             }
         };
-        // The first time the loop is about to sleep for long (start-up is over: every unit is
-        // up or waiting on a timer), hand back the pages only start-up needed. No extra wake-up.
-        if !self.startup_pages_released && !(0..LONG_SLEEP_MS).contains(&timeout_ms) {
+        // Once start-up is over (the loop could sleep for a second or more) and a second has
+        // passed quietly, hand back the pages only start-up needed: one wake-up per run, and
+        // none at all for a short run such as `pidone -- /bin/true`, which pays nothing.
+        let trim = !self.startup_pages_released && !(0..QUIET_BEFORE_TRIM_MS).contains(&timeout_ms);
+        let timeout_ms = if trim {
+            QUIET_BEFORE_TRIM_MS
+        } else {
+            timeout_ms
+        };
+        // SAFETY: fds is a valid array of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if trim && n == 0 {
             self.startup_pages_released = true;
             release_startup_pages();
         }
-        // SAFETY: fds is a valid array of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
         let now = Instant::now();
         if self.reload_due.is_some_and(|due| due <= now) {
             self.apply_reloads(now);
