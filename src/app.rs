@@ -220,6 +220,7 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
 }
 
 fn run(opts: &Options, cmd: Vec<String>) -> i32 {
+    crate::signals::block_all_early();
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };

@@ -1,5 +1,6 @@
 //! Signal delivery into the event loop: a handler per signal sets a flag and writes one byte
-//! to a self-pipe; the loop polls the pipe's read end and then collects the flags.
+//! to a self-pipe; the loop polls the pipe's read end and then collects the flags. Until the
+//! handlers are installed, every signal is blocked (pending, not lost): see `block_all_early`.
 //!
 //! Why handlers rather than leaving signals at their defaults: as PID 1 of a PID namespace,
 //! a signal with the default disposition sent from inside the namespace is simply dropped by
@@ -34,45 +35,67 @@ const NOT_HANDLED: &[i32] = &[
 
 pub struct SignalPipe {
     read: UnixStream,
-    _write: UnixStream,
+    write: UnixStream,
+}
+
+/// First thing in `pidone` (run mode): block every signal, and ignore the three pidone must
+/// never act on. SIGPIPE: a closed log reader must not kill PID 1. SIGTTIN/SIGTTOU: pidone
+/// writes to a terminal whose foreground group is CMD's, and CMD's `tcsetpgrp` in the child
+/// (before exec) needs SIGTTOU ignored there too.
+///
+/// Why block: as PID 1, a signal with the default disposition is dropped by the kernel, so a
+/// `docker stop` during start-up would be lost; a blocked signal stays pending instead and is
+/// delivered by `install_handlers` once the loop can act on it. Children start with an empty
+/// mask (see spawn.rs), so they never inherit this.
+pub fn block_all_early() {
+    // SAFETY: sigprocmask/signal on this single-threaded process.
+    unsafe {
+        for sig in [libc::SIGPIPE, libc::SIGTTIN, libc::SIGTTOU] {
+            libc::signal(sig, libc::SIG_IGN);
+        }
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::sigprocmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
 }
 
 impl SignalPipe {
-    /// Install handlers for every catchable signal. SIGPIPE is ignored (a closed log reader
-    /// must not kill PID 1), and so are SIGTTIN/SIGTTOU (pidone writes to a terminal whose
-    /// foreground group is CMD's; it must not be stopped for that).
-    pub fn install() -> std::io::Result<SignalPipe> {
+    pub fn new() -> std::io::Result<SignalPipe> {
         let (read, write) = UnixStream::pair()?;
         read.set_nonblocking(true)?;
         write.set_nonblocking(true)?;
-        let write_fd: RawFd = write.as_raw_fd();
+        Ok(SignalPipe { read, write })
+    }
+
+    /// Install a handler for every catchable signal, then unblock them all: whatever arrived
+    /// since `block_all_early` is delivered now. The loop calls this right after its first
+    /// spawns, so the registration work overlaps with the children's exec.
+    pub fn install_handlers(&self) {
+        let write_fd: RawFd = self.write.as_raw_fd();
         for sig in 1..=libc::SIGRTMAX() {
-            if NOT_HANDLED.contains(&sig) {
-                continue;
-            }
-            if matches!(sig, libc::SIGPIPE | libc::SIGTTIN | libc::SIGTTOU) {
-                // SAFETY: setting a disposition to SIG_IGN.
-                unsafe { libc::signal(sig, libc::SIG_IGN) };
+            if NOT_HANDLED.contains(&sig)
+                || matches!(sig, libc::SIGPIPE | libc::SIGTTIN | libc::SIGTTOU)
+            {
                 continue;
             }
             let idx = sig as usize;
             // SAFETY: the action only stores to a static atomic and calls send(2), both
             // async-signal-safe; errno is preserved by signal-hook around the handler.
-            let registered = unsafe {
+            // glibc reserves the first real-time signals for itself; those registrations
+            // fail, and that is fine.
+            let _ = unsafe {
                 signal_hook::low_level::register(sig, move || {
                     PENDING[idx].store(true, Ordering::SeqCst);
                     libc::send(write_fd, b"s".as_ptr().cast(), 1, libc::MSG_DONTWAIT);
                 })
             };
-            // glibc reserves the first real-time signals for itself; those are refused.
-            if registered.is_err() {
-                continue;
-            }
         }
-        Ok(SignalPipe {
-            read,
-            _write: write,
-        })
+        // SAFETY: sigprocmask on this single-threaded process.
+        unsafe {
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&mut all);
+            libc::sigprocmask(libc::SIG_UNBLOCK, &all, std::ptr::null_mut());
+        }
     }
 
     pub fn fd(&self) -> RawFd {

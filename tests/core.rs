@@ -444,3 +444,34 @@ fn idle_pidone_makes_no_wakeups() {
     send(pidone, libc::SIGTERM);
     wait_output(child, T);
 }
+
+#[test]
+fn term_during_start_up_is_not_lost() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // The global file is a FIFO, so pidone blocks in start-up (reading it) until we write.
+    let fifo = s.join("pidone.toml");
+    let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o666) }, 0);
+    let mut cmd = s.pid1(&["--allow-root", "--", "sleep", "30"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pidone = child_of(child.id(), T).unwrap();
+    // Wait until it is blocked opening the FIFO, then TERM it: as PID 1 without a handler
+    // yet, an unblocked TERM would simply be dropped by the kernel.
+    assert!(wait_until(T, || std::fs::read_to_string(format!(
+        "/proc/{pidone}/wchan"
+    ))
+    .is_ok_and(|w| w.contains("partner")
+        || w.contains("fifo")
+        || w.contains("pipe"))));
+    send(pidone, libc::SIGTERM);
+    std::fs::write(&fifo, "").unwrap();
+    let start = Instant::now();
+    let out = wait_output(child, T);
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the TERM was lost"
+    );
+}

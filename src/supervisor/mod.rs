@@ -161,7 +161,7 @@ impl Supervisor {
         ctx: RunContext,
         control: Option<control::Server>,
     ) -> std::io::Result<Supervisor> {
-        let signals = SignalPipe::install()?;
+        let signals = SignalPipe::new()?;
         let is_pid1 = std::process::id() == 1;
         if !is_pid1 {
             // Orphans of our services re-parent to us rather than to the real init, so we can
@@ -270,6 +270,7 @@ impl Supervisor {
     /// Run until everything stopped and every process is reaped; returns the exit code.
     pub fn run(mut self) -> i32 {
         log::set_deferred(true);
+        let mut handlers_installed = false;
         loop {
             // Let the state machine act until it has nothing more to do right now.
             loop {
@@ -281,6 +282,12 @@ impl Supervisor {
                 for action in actions {
                     self.execute(action, now);
                 }
+            }
+            if !handlers_installed {
+                // After the first spawns: the first children exec while we register handlers.
+                // Signals that arrived so far were blocked and are delivered now.
+                self.signals.install_handlers();
+                handlers_installed = true;
             }
             if self.core.finished() && self.advance_drain() {
                 break;
