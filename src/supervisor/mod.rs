@@ -94,13 +94,22 @@ pub struct Supervisor {
     watches: Vec<Watch>,
     control: Option<control::Server>,
     drain: Drain,
-    /// Whether `release_startup_pages` ran (once, after the first quiet second).
-    startup_pages_released: bool,
+    /// Where `release_startup_pages` stands (it runs once, after the first quiet second).
+    trim: Trim,
     /// Process groups of exited longruns that were sent SIGTERM, by unit.
     old_groups: HashMap<Idx, i32>,
     /// Directories with inotify events not acted on yet, and when to act.
     reload_dirs: Vec<PathBuf>,
     reload_due: Option<Instant>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Trim {
+    /// Start-up may still be going on.
+    Pending,
+    /// A quiet second passed: release right before the next poll.
+    Due,
+    Done,
 }
 
 /// Quiet time after start-up before `release_startup_pages`.
@@ -184,7 +193,7 @@ impl Supervisor {
             watches: Vec::new(),
             control,
             drain: Drain::NotStarted,
-            startup_pages_released: false,
+            trim: Trim::Pending,
             old_groups: HashMap::new(),
             reload_dirs: Vec::new(),
             reload_due: None,
@@ -504,18 +513,22 @@ impl Supervisor {
         };
         // Once start-up is over (the loop could sleep for a second or more) and a second has
         // passed quietly, hand back the pages only start-up needed: one wake-up per run, and
-        // none at all for a short run such as `pidone -- /bin/true`, which pays nothing.
-        let trim = !self.startup_pages_released && !(0..QUIET_BEFORE_TRIM_MS).contains(&timeout_ms);
-        let timeout_ms = if trim {
-            QUIET_BEFORE_TRIM_MS
-        } else {
-            timeout_ms
+        // none at all for a short run such as `pidone -- /bin/true`. The release happens just
+        // before a poll, so no code runs between it and the sleep to fault pages back in.
+        let long_sleep = !(0..QUIET_BEFORE_TRIM_MS).contains(&timeout_ms);
+        let timeout_ms = match self.trim {
+            Trim::Pending if long_sleep => QUIET_BEFORE_TRIM_MS,
+            Trim::Due => {
+                release_startup_pages();
+                self.trim = Trim::Done;
+                timeout_ms
+            }
+            _ => timeout_ms,
         };
         // SAFETY: fds is a valid array of pollfd for the duration of the call.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if trim && n == 0 {
-            self.startup_pages_released = true;
-            release_startup_pages();
+        if self.trim == Trim::Pending && long_sleep && n == 0 {
+            self.trim = Trim::Due;
         }
         let now = Instant::now();
         if self.reload_due.is_some_and(|due| due <= now) {
