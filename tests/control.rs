@@ -566,7 +566,7 @@ timeout = "10s"
 "#,
     );
     let run = start(&s, &[]);
-    // Stop while a probe runs (one starts 100 ms after web is up and runs 0.6 s).
+    // Stop while a probe runs (the first starts as soon as web is up and runs 0.6 s).
     assert!(wait_until(LONG, || run
         .processes()
         .iter()
