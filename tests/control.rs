@@ -441,6 +441,7 @@ fn peer_with_another_uid_is_refused() {
         std::fs::Permissions::from_mode(0o666),
     )
     .unwrap();
+    let any_user_bin = s.bin_for_any_user();
     let as_uid = |uid: &str| {
         let mut cmd = std::process::Command::new("setpriv");
         cmd.args([
@@ -449,7 +450,7 @@ fn peer_with_another_uid_is_refused() {
             "--regid",
             uid,
             "--clear-groups",
-            common::bin(),
+            &any_user_bin,
         ])
         .arg("--run-dir")
         .arg(s.join("run"))

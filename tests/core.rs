@@ -318,6 +318,7 @@ fn non_root_start_still_sets_no_new_privs() {
         return;
     }
     let s = Scratch::new();
+    let any_user_bin = s.bin_for_any_user();
     // Start pidone itself as uid 4242 gid 0 (the OpenShift case), as PID 1.
     let prefix = unshare_prefix();
     let mut cmd = std::process::Command::new(&prefix[0]);
@@ -329,7 +330,7 @@ fn non_root_start_still_sets_no_new_privs() {
             "--regid",
             "0",
             "--clear-groups",
-            bin(),
+            &any_user_bin,
         ])
         .args(s.dir_args())
         .args([

@@ -81,6 +81,17 @@ impl Scratch {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
+    /// A copy of the pidone binary inside the scratch dir, for running it as another uid: the
+    /// checkout may live under a directory that only root can enter (e.g. /root).
+    pub fn bin_for_any_user(&self) -> String {
+        let copy = self.join("pidone-bin");
+        if !copy.exists() {
+            std::fs::copy(bin(), &copy).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        copy.display().to_string()
+    }
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.join(rel)).unwrap_or_default()
     }
