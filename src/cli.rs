@@ -102,6 +102,9 @@ options (environment form in brackets):
   --templates-dir DIR          [PIDONE_TEMPLATES_DIR] (/etc/pidone/templates)
   --render-dir DIR             [PIDONE_RENDER_DIR] (/run)
   --run-dir DIR                control socket and runtime files [PIDONE_RUN_DIR] (/run/pidone)
+  (environment only)           PIDONE_SECRETS_DIR: where templates' `secrets` come from (/run/secrets)
+
+service files, templates, exit codes: see README.md and docs/ in the pidone repository
 ";
 
 const SUBCOMMANDS: &[&str] = &[
