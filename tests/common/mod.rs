@@ -122,7 +122,12 @@ impl Scratch {
             .arg(bin())
             .args(self.dir_args())
             .args(args);
-        cmd.env("PIDONE_ALLOW_ROOT", "").env_remove("PIDONE_USER");
+        // Without real root the namespace is an unprivileged user namespace in which only our
+        // own uid is mapped (as 0): there is no 65534 to drop to, so pidone stays "root" there,
+        // which is the unprivileged user on the host. The privilege tests need real root.
+        let allow_root = if is_root() { "" } else { "1" };
+        cmd.env("PIDONE_ALLOW_ROOT", allow_root)
+            .env_remove("PIDONE_USER");
         cmd
     }
 }
