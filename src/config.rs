@@ -236,7 +236,6 @@ pub enum Reload {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     pub name: String,
-    pub file: PathBuf,
     pub command: Vec<String>,
     pub kind: Kind,
     pub after: Vec<String>,
@@ -271,13 +270,7 @@ impl Service {
             command: Some(command),
             ..RawService::default()
         };
-        let mut svc = build_service(
-            name,
-            Path::new(name),
-            &raw,
-            &RawService::default(),
-            &mut errors,
-        );
+        let mut svc = build_service(name, &raw, &RawService::default(), &mut errors);
         svc.kind = kind;
         if kind == Kind::Oneshot {
             svc.restart = Restart::Never;
@@ -328,7 +321,6 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
     // Validate the defaults' values once here, so a bad default is reported against this file.
     let _ = build_service(
         "defaults",
-        path,
         &RawService::default(),
         &global.defaults,
         &mut errors,
@@ -431,7 +423,7 @@ pub fn parse_services(
                     .into(),
             );
         }
-        let svc = build_service(&name, path, &raw, defaults, &mut errors);
+        let svc = build_service(&name, &raw, defaults, &mut errors);
         match errors.finish(svc) {
             Ok(svc) => services.push(svc),
             Err(mut errs) => all_errors.append(&mut errs),
@@ -640,7 +632,6 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
 /// Merge a raw service with the defaults and validate every value.
 fn build_service(
     name: &str,
-    path: &Path,
     raw: &RawService,
     defaults: &RawService,
     errors: &mut Errors,
@@ -813,7 +804,6 @@ fn build_service(
     }
     Service {
         name: name.to_string(),
-        file: path.to_path_buf(),
         command,
         kind,
         after,

@@ -130,8 +130,11 @@ pub fn signal_name(n: i32) -> String {
 /// Parse an octal mode such as `"0640"`, `"640"`, `"0o027"`.
 pub fn parse_mode(text: &str) -> Result<u32, String> {
     let digits = text.trim().trim_start_matches("0o");
+    let octal = !digits.is_empty()
+        && digits.len() <= 4
+        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b));
     match u32::from_str_radix(digits, 8) {
-        Ok(m) if m <= 0o7777 => Ok(m),
+        Ok(m) if octal => Ok(m),
         _ => Err(format!("{text:?} is not an octal mode (use e.g. \"0640\")")),
     }
 }

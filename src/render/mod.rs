@@ -87,14 +87,8 @@ pub const TEMPLATE_SUFFIX: &str = ".tera";
 /// (no setuid/setgid/sticky), and never world-writable: these are config files, often with
 /// secrets in them.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
-    let digits = s.strip_prefix("0o").unwrap_or(s);
-    if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-    {
-        return Err(format!(
-            "mode {s:?} is not an octal permission like \"0640\""
-        ));
-    }
-    let mode = u32::from_str_radix(digits, 8).map_err(|e| e.to_string())?;
+    let mode = crate::units::parse_mode(s)
+        .map_err(|_| format!("mode {s:?} is not an octal permission like \"0640\""))?;
     if mode > 0o777 {
         return Err(format!(
             "mode {s:?}: setuid, setgid and sticky bits are not allowed"
