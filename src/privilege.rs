@@ -30,9 +30,8 @@ use caps::Capability;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
 use nix::sys::stat::{Mode as FileMode, fchmod, fstat, mkdirat};
-use nix::unistd::{
-    Gid, Uid, fchown, getgroups, getresgid, getresuid, setgroups, setresgid, setresuid,
-};
+use nix::unistd::{Gid, Uid, fchown, getresgid, getresuid, setgroups, setresgid, setresuid};
+use std::cell::OnceCell;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
@@ -65,7 +64,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub mode: Mode,
-    /// `Some` when started as root and dropped (or stayed root with allow_root).
+    /// `Some` when started as root and switched to a `--user` (possibly root itself, with
+    /// allow_root): the caller then sets HOME/USER/LOGNAME from it. `None` when the ids were
+    /// left as they were (allow_root without `--user`, or a non-root start).
     pub dropped_to: Option<Identity>,
     /// The identity in effect now (for non-root starts: the current ids, named from
     /// /etc/passwd when the uid has an entry).
@@ -129,11 +130,9 @@ pub fn apply_with(
     let requested_mask = mask_of(&requested);
     ensure_single_threaded()?;
     let ids = getresuid().map_err(|e| format!("getresuid: {e}"))?;
-    let passwd = read_optional(passwd_path)?;
-    let group = read_optional(group_path)?;
     let files = Files {
-        passwd: &passwd,
-        group: &group,
+        passwd: OnceCell::new(),
+        group: OnceCell::new(),
         passwd_path,
         group_path,
     };
@@ -144,17 +143,23 @@ pub fn apply_with(
     }
 }
 
-/// The text of the two account files plus their paths (for error messages).
+/// The two account files, read on first use: `--allow-root` without `--user` never needs
+/// them, and start-up time is on every container's critical path.
 struct Files<'a> {
-    passwd: &'a str,
-    group: &'a str,
+    passwd: OnceCell<String>,
+    group: OnceCell<String>,
     passwd_path: &'a Path,
     group_path: &'a Path,
 }
 
 impl Files<'_> {
+    fn passwd(&self) -> Result<&str, String> {
+        load_once(&self.passwd, self.passwd_path)
+    }
+
     fn resolve(&self, spec: &str) -> Result<Identity, String> {
-        users::resolve(spec, self.passwd, self.group).map_err(|e| {
+        let group = load_once(&self.group, self.group_path)?;
+        users::resolve(spec, self.passwd()?, group).map_err(|e| {
             format!(
                 "{e} (read {} and {})",
                 self.passwd_path.display(),
@@ -162,6 +167,14 @@ impl Files<'_> {
             )
         })
     }
+}
+
+fn load_once<'c>(cell: &'c OnceCell<String>, path: &Path) -> Result<&'c str, String> {
+    if let Some(text) = cell.get() {
+        return Ok(text);
+    }
+    let text = read_optional(path)?;
+    Ok(cell.get_or_init(|| text))
 }
 
 /// A missing file is empty (a scratch image may have no /etc/passwd; numeric specs still
@@ -287,7 +300,9 @@ fn apply_as_root(
             }
             t.clone()
         }
-        None => current_identity(files),
+        // Staying root without `--user`: nothing changes, so nothing needs naming (and
+        // HOME/USER stay as the runtime set them; see `dropped_to`).
+        None => current_ids(),
     };
 
     if let CapPolicy::Restrict(mask) = policy {
@@ -335,7 +350,7 @@ fn apply_as_root(
         } else {
             Mode::Dropped
         },
-        dropped_to: Some(identity.clone()),
+        dropped_to: target.as_ref().map(|_| identity.clone()),
         identity,
         kept_caps: match policy {
             CapPolicy::Restrict(m) => caps_of(m),
@@ -447,19 +462,31 @@ fn apply_as_non_root(
 }
 
 /// The current ids, named from the passwd text when the effective uid has an entry.
-fn current_identity(files: &Files) -> Identity {
+/// The ids in effect, without names.
+fn current_ids() -> Identity {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
-    let groups = getgroups()
-        .map(|g| g.into_iter().map(Gid::as_raw).collect())
-        .unwrap_or_else(|_| vec![gid]);
-    let entry = users::lookup_uid(uid, files.passwd);
     Identity {
         uid,
         gid,
-        groups,
+        groups: supplementary_groups().unwrap_or_else(|_| vec![gid]),
+        name: None,
+        home: None,
+    }
+}
+
+/// The ids in effect, named from the passwd file where the uid has an entry. Only
+/// informational (the name and HOME of the identity we keep): an unreadable passwd file
+/// leaves them unknown.
+fn current_identity(files: &Files) -> Identity {
+    let entry = users::lookup_uid(
+        nix::unistd::geteuid().as_raw(),
+        files.passwd().unwrap_or_default(),
+    );
+    Identity {
         name: entry.as_ref().map(|e| e.name.clone()),
         home: entry.map(|e| e.home).filter(|h| !h.is_empty()),
+        ..current_ids()
     }
 }
 
@@ -514,11 +541,7 @@ fn verify(exp: &Expected) -> Result<(), String> {
         }
     }
     if let Some(want) = &exp.groups {
-        let mut have: Vec<u32> = getgroups()
-            .map_err(|e| format!("getgroups: {e}"))?
-            .into_iter()
-            .map(Gid::as_raw)
-            .collect();
+        let mut have = supplementary_groups().map_err(|e| format!("getgroups: {e}"))?;
         let mut want = want.clone();
         have.sort_unstable();
         have.dedup();
@@ -594,6 +617,30 @@ fn verify(exp: &Expected) -> Result<(), String> {
 /// Refuse to run with other threads: capabilities and prctl state are per thread, so they
 /// would keep what this thread drops (setresuid itself is process-wide in glibc, capset is
 /// not). Without /proc we cannot count and proceed; pidone creates no threads before this.
+/// getgroups(2), sized by asking the kernel first. (nix's `getgroups` sizes its buffer with
+/// sysconf(NGROUPS_MAX), which glibc answers by reading /proc/sys/kernel/ngroups_max: a
+/// file open on every start for a number the kernel can give directly.)
+fn supplementary_groups() -> std::io::Result<Vec<u32>> {
+    loop {
+        // SAFETY: a zero size with a null pointer only returns the count.
+        let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut groups = vec![0 as libc::gid_t; n as usize];
+        // SAFETY: the buffer holds `n` gids.
+        let got = unsafe { libc::getgroups(n, groups.as_mut_ptr()) };
+        if got >= 0 {
+            groups.truncate(got as usize);
+            return Ok(groups);
+        }
+        // EINVAL: the list grew between the two calls; ask again.
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+}
+
 fn ensure_single_threaded() -> Result<(), String> {
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
         let n = dir.count();
