@@ -220,7 +220,8 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
 }
 
 fn run(opts: &Options, cmd: Vec<String>) -> i32 {
-    crate::signals::block_all_early();
+    crate::signals::take_over();
+    crate::spawn::prepare_parent();
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
@@ -295,14 +296,8 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     // SAFETY: isatty on fd 0.
     let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
     let units = supervisor::build_units(services, render_unit, cmd_unit);
-    let control = match run_dir.as_deref().map(control::Server::bind) {
-        Some(Ok(server)) => Some(server),
-        Some(Err(e)) => {
-            log::warn(format!("control socket disabled: {e}"));
-            None
-        }
-        None => None,
-    };
+    // The control socket is bound by the supervisor right after the first spawns (see run).
+    let control_dir = run_dir.clone();
     let ctx = RunContext {
         env,
         run_dir: run_dir.unwrap_or_else(control::fallback_run_dir),
@@ -310,7 +305,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         once: settings.once,
         tty,
     };
-    let supervisor = match Supervisor::new(units, ctx, control) {
+    let supervisor = match Supervisor::new(units, ctx, control_dir) {
         Ok(s) => s,
         Err(e) => {
             log::error(format!("cannot set up the event loop: {e}"));

@@ -989,3 +989,99 @@ timeout = "10s"
     let done = run.stop(LONG);
     assert_eq!(done.code, 0, "{}", done.stderr);
 }
+
+// ---------------------------------------------------------------------------------------
+// What a service starts with, on both spawn paths (posix_spawn, and fork for [limits]).
+// ---------------------------------------------------------------------------------------
+
+/// pidone keeps its signals blocked for the whole run (signals.rs) and may have inherited
+/// descriptors: neither may reach a service. Each service reports, from the kernel, its own
+/// signal mask, ignored signals, open descriptors, umask and cwd.
+#[test]
+fn services_start_with_a_clean_signal_state_and_no_stray_fds_on_both_spawn_paths() {
+    require_namespaces!();
+    let s = Scratch::new();
+    std::fs::create_dir(s.join("work")).unwrap();
+    std::fs::set_permissions(
+        s.join("work"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let report = |name: &str| {
+        format!(
+            r#"grep -E '^(SigBlk|SigIgn):' /proc/self/status > @D@/{name}.sig; ls /proc/self/fd > @D@/{name}.fds; umask > @D@/{name}.umask; pwd > @D@/{name}.cwd; exec sleep 1000"#
+        )
+    };
+    // posix_spawn path: no limits.
+    svc(
+        &s,
+        "plain",
+        &format!(
+            "command = [\"sh\", \"-c\", '''{}''']\numask = \"0027\"\nworking_dir = \"@D@/work\"\n",
+            report("plain")
+        ),
+    );
+    // fork path: resource limits need a pre_exec step.
+    svc(
+        &s,
+        "limited",
+        &format!(
+            "command = [\"sh\", \"-c\", '''{}''']\numask = \"0077\"\nworking_dir = \"@D@/work\"\n[limits]\nnofile = 512\n",
+            report("limited")
+        ),
+    );
+    // An inherited descriptor without close-on-exec (fd 9, as a runtime might leave one).
+    let leaked = std::fs::File::open("/dev/null").unwrap();
+    let leaked_fd = std::os::fd::AsRawFd::as_raw_fd(&leaked);
+    let pid1 = s.spawn_pid1_with(&[], |cmd| {
+        // SAFETY: dup2 in the child before exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(cmd, move || {
+                libc::dup2(leaked_fd, 9);
+                Ok(())
+            });
+        }
+    });
+    assert!(wait_file(&s, "plain.cwd") && wait_file(&s, "limited.cwd"));
+    for (name, umask) in [("plain", "0027"), ("limited", "0077")] {
+        let sig = s.read(&format!("{name}.sig"));
+        assert!(
+            sig.contains("SigBlk:\t0000000000000000") && sig.contains("SigIgn:\t0000000000000000"),
+            "{name}: a service must start with an empty mask and no ignored signals:\n{sig}"
+        );
+        // 0, 1, 2 and the one ls itself opens to list the directory.
+        let fds: Vec<String> = s.lines(&format!("{name}.fds"));
+        assert_eq!(fds.len(), 4, "{name}: unexpected open fds {fds:?}");
+        assert!(
+            !fds.contains(&"9".to_string()),
+            "{name}: inherited fd 9 leaked"
+        );
+        assert_eq!(s.read(&format!("{name}.umask")).trim(), umask, "{name}");
+        assert_eq!(
+            s.read(&format!("{name}.cwd")).trim(),
+            s.join("work").display().to_string(),
+            "{name}"
+        );
+    }
+    drop(leaked);
+    pid1.stop(LONG);
+}
+
+/// A bare program name is looked up in the service's PATH; a name found nowhere is a failed
+/// start (the shell's 127), not a hang.
+#[test]
+fn bare_program_names_are_found_through_path() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "found",
+        "command = [\"touch\", \"@D@/found\"]\nkind = \"oneshot\"\n",
+    );
+    let done = s
+        .spawn_pid1(&["--once", "--", "no-such-program-anywhere"])
+        .finish(LONG);
+    assert!(s.join("found").exists(), "touch was not found through PATH");
+    assert_eq!(done.code, 127, "{}", done.stderr);
+    assert!(done.stderr.contains("not found"), "{}", done.stderr);
+}

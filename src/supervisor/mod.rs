@@ -16,7 +16,7 @@ use crate::control;
 use crate::log::{self, Level, Stream};
 use crate::output::{LineReader, ReadState};
 use crate::probe;
-use crate::signals::SignalPipe;
+use crate::signals::Signals;
 use crate::spawn::{Output, SpawnRequest, spawn};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use state::{Action, Core, ExitStatus, Idx, ProbeKind, Role};
@@ -82,7 +82,10 @@ pub struct Supervisor {
     core: Core,
     ctx: RunContext,
     is_pid1: bool,
-    signals: SignalPipe,
+    signals: Signals,
+    /// Where to bind the control socket: done after the first spawns, so that CMD's start
+    /// does not wait for it (start-up latency is on every container's critical path).
+    control_dir: Option<PathBuf>,
     children: HashMap<i32, Owner>,
     readers: Vec<Reader>,
     /// s6-style readiness pipes, by unit.
@@ -168,9 +171,9 @@ impl Supervisor {
     pub fn new(
         units: Vec<(Service, Role)>,
         ctx: RunContext,
-        control: Option<control::Server>,
+        control_dir: Option<PathBuf>,
     ) -> std::io::Result<Supervisor> {
-        let signals = SignalPipe::new()?;
+        let signals = Signals::new()?;
         let is_pid1 = std::process::id() == 1;
         if !is_pid1 {
             // Orphans of our services re-parent to us rather than to the real init, so we can
@@ -191,7 +194,8 @@ impl Supervisor {
             inotify: None,
             watch_dirs: HashMap::new(),
             watches: Vec::new(),
-            control,
+            control: None,
+            control_dir,
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
@@ -279,7 +283,6 @@ impl Supervisor {
     /// Run until everything stopped and every process is reaped; returns the exit code.
     pub fn run(mut self) -> i32 {
         log::set_deferred(true);
-        let mut handlers_installed = false;
         loop {
             // Let the state machine act until it has nothing more to do right now.
             loop {
@@ -292,11 +295,14 @@ impl Supervisor {
                     self.execute(action, now);
                 }
             }
-            if !handlers_installed {
-                // After the first spawns: the first children exec while we register handlers.
-                // Signals that arrived so far were blocked and are delivered now.
-                self.signals.install_handlers();
-                handlers_installed = true;
+            if let Some(dir) = self.control_dir.take() {
+                self.control = match control::Server::bind(&dir) {
+                    Ok(server) => Some(server),
+                    Err(e) => {
+                        log::warn(format!("control socket disabled: {e}"));
+                        None
+                    }
+                };
             }
             if self.core.finished() && self.advance_drain() {
                 break;
