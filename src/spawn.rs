@@ -23,6 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Limits;
 
@@ -71,9 +72,23 @@ pub struct SpawnError {
 ///   to the wrong place;
 /// - every descriptor pidone inherited above 2 is close-on-exec, so none leaks into services
 ///   (everything pidone opens itself is already close-on-exec).
+///
+/// It also records whether pidone has a controlling terminal (see `NEEDS_OWN_SESSION`).
 pub fn prepare_parent() {
     // SAFETY: fcntl/open/close_range on this process's own descriptor table.
     unsafe {
+        // Opening /dev/tty succeeds exactly when there is a controlling terminal (ENXIO
+        // when there is none). Any other failure (no /dev/tty node) means we cannot tell:
+        // keep the own-session default.
+        let tty = libc::open(
+            c"/dev/tty".as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
+        if tty >= 0 {
+            libc::close(tty);
+        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) {
+            NEEDS_OWN_SESSION.store(false, Ordering::Relaxed);
+        }
         for fd in 0..3 {
             if libc::fcntl(fd, libc::F_GETFD) < 0 {
                 // open returns the lowest free number, which is `fd` here.
@@ -88,6 +103,18 @@ pub fn prepare_parent() {
         );
     }
 }
+
+/// Whether a service needs a session of its own, or only a process group of its own.
+///
+/// Both make the service a process group leader, which is what pidone needs to signal it
+/// with everything it forked (kill(-pgid)). A new session also detaches it from a
+/// controlling terminal, which matters only if pidone has one (a laptop run): otherwise a
+/// service in pidone's session can never acquire one (only session leaders can), and the
+/// session buys nothing. It is not free: setsid creates a scheduler autogroup, measured at
+/// about 30 µs of every spawn on the start-up benchmark. In a container pidone has no
+/// controlling terminal unless it was given one (`docker run -t`), so services get a
+/// process group there; with a terminal they get a session, as before.
+static NEEDS_OWN_SESSION: AtomicBool = AtomicBool::new(true);
 
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     let limits = req.limits;
@@ -288,8 +315,8 @@ impl SpawnAttr {
         }
     }
 
-    /// What every service gets, as in `child_setup`: its own session (no controlling
-    /// terminal; pidone signals the whole group with kill(-pgid)), an empty signal mask
+    /// What every service gets, as in `child_setup`: its own process group, or session (see
+    /// `NEEDS_OWN_SESSION`; pidone signals the whole group with kill(-pgid)), an empty signal mask
     /// (pidone's blocked mask would otherwise be inherited across exec, see signals.rs), and
     /// every signal at its default (SIG_IGN survives exec, and pidone ignores PIPE/TTIN/TTOU).
     fn configure(&mut self) -> io::Result<()> {
@@ -302,7 +329,13 @@ impl SpawnAttr {
                 &mut self.0,
                 &every_signal(),
             ))?;
-            let flags = libc::POSIX_SPAWN_SETSID
+            // Process group 0 (the default pgroup attribute): the child's own pid.
+            let group = if NEEDS_OWN_SESSION.load(Ordering::Relaxed) {
+                libc::POSIX_SPAWN_SETSID
+            } else {
+                libc::POSIX_SPAWN_SETPGROUP as libc::c_short
+            };
+            let flags = group
                 | libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
                 | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
             check(libc::posix_spawnattr_setflags(&mut self.0, flags))
@@ -362,6 +395,7 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     let notify_target = req.notify_fd;
     let notify_write = notify_pipe.as_ref().map(|(_, w)| w.as_raw_fd());
     let take_tty = req.take_tty;
+    let own_session = NEEDS_OWN_SESSION.load(Ordering::Relaxed);
     let umask = req.umask;
     let limits = [
         (libc::RLIMIT_NOFILE, req.limits.nofile),
@@ -371,7 +405,16 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 
     // SAFETY: the closure only calls async-signal-safe functions (see module comment).
     unsafe {
-        cmd.pre_exec(move || child_setup(take_tty, umask, &limits, notify_write, notify_target));
+        cmd.pre_exec(move || {
+            child_setup(
+                take_tty,
+                own_session,
+                umask,
+                &limits,
+                notify_write,
+                notify_target,
+            )
+        });
     }
     let mut child = cmd.spawn().map_err(|e| spawn_error(program, &e))?;
     let pid = child.id() as i32;
@@ -417,6 +460,7 @@ fn spawn_error(program: &str, e: &io::Error) -> SpawnError {
 /// Runs in the child after fork, before exec. Order matters; each step says why.
 fn child_setup(
     take_tty: bool,
+    own_session: bool,
     umask: Option<u32>,
     limits: &[(libc::__rlimit_resource_t, Option<u64>); 3],
     notify_write: Option<RawFd>,
@@ -431,12 +475,15 @@ fn child_setup(
             // pidone ignores and which is still ignored here (inherited across fork).
             libc::setpgid(0, 0);
             libc::tcsetpgrp(0, libc::getpid());
-        } else {
+        } else if own_session {
             // Own session and process group: no controlling terminal, and pidone can signal
             // the whole group (the service and whatever it forks) with kill(-pgid).
             if libc::setsid() < 0 {
                 return Err(io::Error::last_os_error());
             }
+        } else if libc::setpgid(0, 0) < 0 {
+            // Own process group only (see `NEEDS_OWN_SESSION`).
+            return Err(io::Error::last_os_error());
         }
         // Dispositions: handlers are reset by exec anyway, but SIG_IGN survives exec, and
         // pidone ignores SIGPIPE, SIGTTIN and SIGTTOU (and may have inherited more ignored

@@ -1,6 +1,6 @@
 //! Stage 5 of the data flow: the single-threaded event loop.
 //!
-//! One `poll(2)` waits on everything: the signal self-pipe (SIGCHLD included), the services'
+//! One `poll(2)` waits on everything: the signalfd (SIGCHLD included), the services'
 //! output pipes and readiness fds, notify sockets, inotify, the control socket, and pidone's
 //! own stdout/stderr when log lines are queued. The timeout comes from the state machine's
 //! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
