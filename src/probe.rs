@@ -68,6 +68,15 @@ fn fork_check(check: impl FnOnce() -> i32) -> Started {
     // `check` and leaves with _exit (no destructors, no flushing of pidone's log queue).
     match unsafe { libc::fork() } {
         0 => {
+            // pidone's blocked mask (signals.rs) is inherited by fork: without this, the
+            // drain's SIGTERM would stay pending here and only the SIGKILL after the grace
+            // period would end a hung probe.
+            // SAFETY: sigprocmask on this (child) process.
+            unsafe {
+                let mut none: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut none);
+                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            }
             let code = check();
             unsafe { libc::_exit(code) }
         }

@@ -13,7 +13,7 @@
 //!
 //! The price is that the mask is inherited across fork *and* exec: every child must start
 //! with an empty mask or it is deaf to signals. spawn.rs clears it in both of its spawn paths;
-//! probe.rs forks never exec and exit within their timeout.
+//! probe.rs clears it in its forks too (they never exec).
 
 use std::os::fd::{AsRawFd, RawFd};
 
