@@ -3,12 +3,13 @@
 //! the key, and says what to do. The result is plain data; nothing here touches processes.
 
 use crate::render::RenderConfig;
+use crate::tomlread::{self, Fields, ReadError, Reader};
 use crate::units::{parse_duration, parse_mode, parse_signal};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use toml::de::{DeTable, DeValue};
 
 /// One configuration problem, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,14 +34,25 @@ impl fmt::Display for ConfigError {
 }
 
 /// A duration written as `"5s"` or as a number of seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawDuration {
     Text(String),
     Seconds(f64),
 }
 
 impl RawDuration {
+    fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawDuration> {
+        let item = t.get(key)?;
+        match item.value.get_ref() {
+            DeValue::String(s) => Some(RawDuration::Text(s.to_string())),
+            DeValue::Integer(_) | DeValue::Float(_) => r.float(&item).map(RawDuration::Seconds),
+            _ => r.wrong_type(
+                &item,
+                "a duration (a string like \"5s\" or a number of seconds)",
+            ),
+        }
+    }
+
     fn parse(&self) -> Result<Duration, String> {
         match self {
             RawDuration::Text(t) => parse_duration(t),
@@ -50,8 +62,7 @@ impl RawDuration {
 }
 
 /// The global file as written (every key optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct GlobalFile {
     pub user: Option<String>,
     pub allow_root: Option<bool>,
@@ -65,15 +76,12 @@ pub struct GlobalFile {
     pub run_dir: Option<PathBuf>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
-    #[serde(default)]
     pub defaults: RawService,
-    #[serde(default)]
     pub render: RenderConfig,
 }
 
 /// A service file as written. Also the shape of the global `[defaults]` table.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawService {
     pub command: Option<Vec<String>>,
     pub kind: Option<String>,
@@ -100,16 +108,14 @@ pub struct RawService {
     pub health: Option<RawHealth>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawLimits {
     pub nofile: Option<u64>,
     pub nproc: Option<u64>,
     pub core: Option<u64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawBackoff {
     pub initial: Option<RawDuration>,
     pub factor: Option<f64>,
@@ -118,15 +124,13 @@ pub struct RawBackoff {
 }
 
 /// `tcp = "127.0.0.1:80"` or `tcp = 80`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawAddress {
     Text(String),
     Port(u16),
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawReady {
     pub notify_fd: Option<i32>,
     pub notify_socket: Option<bool>,
@@ -137,8 +141,7 @@ pub struct RawReady {
     pub interval: Option<RawDuration>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawHealth {
     pub command: Option<Vec<String>>,
     pub tcp: Option<RawAddress>,
@@ -149,6 +152,156 @@ pub struct RawHealth {
     pub retries: Option<u32>,
     pub start_period: Option<RawDuration>,
     pub on_failure: Option<String>,
+}
+
+impl RawAddress {
+    fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawAddress> {
+        let item = t.get(key)?;
+        match item.value.get_ref() {
+            DeValue::String(s) => Some(RawAddress::Text(s.to_string())),
+            DeValue::Integer(_) => r.int(&item).map(RawAddress::Port),
+            _ => r.wrong_type(
+                &item,
+                "an address (a string like \"127.0.0.1:8080\") or a port number",
+            ),
+        }
+    }
+}
+
+// Reading the files. Each function asks for every key of its table, in the order of the
+// struct, and then `finish` reports the keys that were not asked for.
+
+fn read_global(mut t: Fields, r: &mut Reader) -> GlobalFile {
+    let global = GlobalFile {
+        user: t.string(r, "user"),
+        allow_root: t.bool(r, "allow_root"),
+        keep_caps: t.strings(r, "keep_caps"),
+        grace: RawDuration::read(&mut t, r, "grace"),
+        stop_signal: t.string(r, "stop_signal"),
+        map_exit: t.int_map(r, "map_exit"),
+        services_dir: t.path(r, "services_dir"),
+        templates_dir: t.path(r, "templates_dir"),
+        render_dir: t.path(r, "render_dir"),
+        run_dir: t.path(r, "run_dir"),
+        log_format: t.string(r, "log_format"),
+        log_level: t.string(r, "log_level"),
+        defaults: t
+            .table(r, "defaults")
+            .map(|t| read_service(t, r))
+            .unwrap_or_default(),
+        render: t
+            .table(r, "render")
+            .map(|t| RenderConfig::read(t, r))
+            .unwrap_or_default(),
+    };
+    t.finish(r);
+    global
+}
+
+/// A service file, or the global `[defaults]` table.
+fn read_service(mut t: Fields, r: &mut Reader) -> RawService {
+    let raw = RawService {
+        command: t.strings(r, "command"),
+        kind: t.string(r, "kind"),
+        after: t.strings(r, "after"),
+        env: t.string_map(r, "env"),
+        working_dir: t.path(r, "working_dir"),
+        umask: t.string(r, "umask"),
+        limits: t.table(r, "limits").map(|t| read_limits(t, r)),
+        restart: t.string(r, "restart"),
+        backoff: t.table(r, "backoff").map(|t| read_backoff(t, r)),
+        max_restarts: t.int(r, "max_restarts"),
+        restart_window: RawDuration::read(&mut t, r, "restart_window"),
+        critical: t.bool(r, "critical"),
+        stop_signal: t.string(r, "stop_signal"),
+        stop_timeout: RawDuration::read(&mut t, r, "stop_timeout"),
+        max_runtime: RawDuration::read(&mut t, r, "max_runtime"),
+        reload_on: t.paths(r, "reload_on"),
+        reload_signal: t.string(r, "reload_signal"),
+        log_prefix: t.bool(r, "log_prefix"),
+        forward_signals: t.bool(r, "forward_signals"),
+        signal_map: t.string_map(r, "signal_map"),
+        export_env: t.bool(r, "export_env"),
+        ready: t.table(r, "ready").map(|t| read_ready(t, r)),
+        health: t.table(r, "health").map(|t| read_health(t, r)),
+    };
+    t.finish(r);
+    raw
+}
+
+fn read_limits(mut t: Fields, r: &mut Reader) -> RawLimits {
+    let limits = RawLimits {
+        nofile: t.int(r, "nofile"),
+        nproc: t.int(r, "nproc"),
+        core: t.int(r, "core"),
+    };
+    t.finish(r);
+    limits
+}
+
+fn read_backoff(mut t: Fields, r: &mut Reader) -> RawBackoff {
+    let backoff = RawBackoff {
+        initial: RawDuration::read(&mut t, r, "initial"),
+        factor: t.float(r, "factor"),
+        max: RawDuration::read(&mut t, r, "max"),
+        reset_after: RawDuration::read(&mut t, r, "reset_after"),
+    };
+    t.finish(r);
+    backoff
+}
+
+fn read_ready(mut t: Fields, r: &mut Reader) -> RawReady {
+    let ready = RawReady {
+        notify_fd: t.int(r, "notify_fd"),
+        notify_socket: t.bool(r, "notify_socket"),
+        tcp: RawAddress::read(&mut t, r, "tcp"),
+        file: t.path(r, "file"),
+        command: t.strings(r, "command"),
+        timeout: RawDuration::read(&mut t, r, "timeout"),
+        interval: RawDuration::read(&mut t, r, "interval"),
+    };
+    t.finish(r);
+    ready
+}
+
+fn read_health(mut t: Fields, r: &mut Reader) -> RawHealth {
+    let health = RawHealth {
+        command: t.strings(r, "command"),
+        tcp: RawAddress::read(&mut t, r, "tcp"),
+        http: t.string(r, "http"),
+        file: t.path(r, "file"),
+        interval: RawDuration::read(&mut t, r, "interval"),
+        timeout: RawDuration::read(&mut t, r, "timeout"),
+        retries: t.int(r, "retries"),
+        start_period: RawDuration::read(&mut t, r, "start_period"),
+        on_failure: t.string(r, "on_failure"),
+    };
+    t.finish(r);
+    health
+}
+
+/// Parses `text` and reads it with `read`; a syntax error, or every problem the reading found.
+fn read_file<T>(
+    path: &Path,
+    text: &str,
+    read: fn(Fields, &mut Reader) -> T,
+) -> Result<T, Vec<ConfigError>> {
+    let document = DeTable::parse(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+    let mut reader = Reader::new(text);
+    let value = read(Fields::root(&document), &mut reader);
+    if !reader.has_errors() {
+        return Ok(value);
+    }
+    Err(reader
+        .into_errors()
+        .into_iter()
+        .map(|ReadError { line, key, message }| ConfigError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            key: Some(key),
+            message,
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -300,7 +453,9 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 }
 
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
-    let global: GlobalFile = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+    // A value that failed to read is missing from the result, so validating the rest would
+    // report it a second time, wrongly, as missing: the checks below run on clean files only.
+    let global = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, text);
     for key in ["command", "kind", "after", "ready", "health"] {
         let present = match key {
@@ -407,10 +562,11 @@ pub fn parse_services(
             });
             continue;
         }
-        let raw: RawService = match toml::from_str(text) {
+        // As in `parse_global`, only a file that read cleanly is validated further.
+        let raw = match read_file(path, text, read_service) {
             Ok(raw) => raw,
-            Err(e) => {
-                all_errors.push(toml_error(path, text, &e));
+            Err(mut errs) => {
+                all_errors.append(&mut errs);
                 continue;
             }
         };
@@ -605,27 +761,13 @@ fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
     text.lines().position(|l| l.trim() == header).map(|n| n + 1)
 }
 
+/// A syntax error, located by the parser's span.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-    let message = e.message().trim().to_string();
-    // serde names the offending key in the message ("unknown field `foo`, expected ...").
-    let key = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
-        .map(str::to_string);
-    let hint = if message.starts_with("unknown field") {
-        "; see docs/configuration.md for the keys pidone knows"
-    } else {
-        ""
-    };
     ConfigError {
         file: path.to_path_buf(),
-        line,
-        key,
-        message: format!("{message}{hint}"),
+        line: e.span().map(|span| tomlread::line_of(text, span.start)),
+        key: None,
+        message: e.message().trim().to_string(),
     }
 }
 
