@@ -1454,4 +1454,274 @@ on_failure = "stop"
         );
         assert!(parse_http_url("https://x").is_err());
     }
+
+    fn global_errors(text: &str) -> Vec<String> {
+        parse_global(Path::new("pidone.toml"), text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_are_located_in_every_table() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[health]\ntcp = 80\n\nretriez = 3\n",
+        )]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/web.toml:5: key `health.retriez`: unknown field"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[0].ends_with("; see docs/configuration.md for the keys pidone knows"),
+            "{errs:?}"
+        );
+        // An unknown table is an unknown key too, located at its header.
+        let errs = errors(&[("web", "command = [\"true\"]\n\n[helth]\ntcp = 80\n")]);
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `helth`: unknown field"),
+            "{errs:?}"
+        );
+        let errs = global_errors(
+            "[render]\nmode = \"0600\"\n[[render.template]]\nsource = \"a\"\n\
+             [[render.template]]\nsource = \"b\"\nmdoe = \"0600\"\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("pidone.toml:7: key `render.template.mdoe`: unknown field"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_expected_and_found() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n# a comment\nmax_restarts = \"5\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            ["services.d/web.toml:3: key `max_restarts`: expected an integer, found a string"]
+        );
+        let errs = errors(&[(
+            "web",
+            "command = [\n  \"sh\",\n  5,\n]\n[ready]\nnotify_socket = \"yes\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `command`: expected an array of strings, but item 2 is an integer",
+                "services.d/web.toml:6: key `ready.notify_socket`: expected a boolean (true or false), found a string",
+            ]
+        );
+        let errs = global_errors("[render]\n[[render.template]]\nsource = \"a\"\nmode = 640\n");
+        assert_eq!(
+            errs,
+            ["pidone.toml:4: key `render.template.mode`: expected a string, found an integer"]
+        );
+        let errs = global_errors("[render]\n[[render.template]]\ndestination = \"x\"\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:2: key `render.template.source`: is required: the template's path under the templates dir"
+            ]
+        );
+    }
+
+    #[test]
+    fn integers_out_of_range() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nmax_restarts = -1\n[ready]\ntcp = 70000\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:2: key `max_restarts`: -1 is out of range: expected an integer from 0 to 4294967295",
+                "services.d/web.toml:4: key `ready.tcp`: 70000 is out of range: expected an integer from 0 to 65535",
+            ]
+        );
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[limits]\nnofile = -5\n[ready]\nnotify_fd = 3000000000\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `limits.nofile`: -5 is out of range: expected an integer of at least 0",
+                "services.d/web.toml:5: key `ready.notify_fd`: 3000000000 is out of range: expected an integer from -2147483648 to 2147483647",
+            ]
+        );
+        let errs = global_errors("map_exit = { \"143\" = 0, \"1\" = 256 }\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:1: key `map_exit.1`: 256 is out of range: expected an integer from 0 to 255"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nrestrat = \"always\"\ncritical = 1\n[backoff]\nfactor = \"x\"\n",
+        )]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("services.d/web.toml:2: key `restrat`: unknown field"));
+        assert!(errs[1].starts_with("services.d/web.toml:3: key `critical`: expected a boolean"));
+        assert!(
+            errs[2].starts_with("services.d/web.toml:5: key `backoff.factor`: expected a number")
+        );
+        // Problems in several files are all reported as well.
+        let errs = errors(&[
+            ("a", "command = [\"true\"]\nkind = 1\n"),
+            ("b", "command = [\"true\"]\nafter = \"a\"\n"),
+        ]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("services.d/a.toml:2: key `kind`: expected a string"));
+        assert!(errs[1].starts_with("services.d/b.toml:2: key `after`: expected an array"));
+    }
+
+    #[test]
+    fn durations_are_strings_or_seconds() {
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\nstop_timeout = \"250ms\"\nmax_runtime = 90\n\
+             restart_window = 1.5\n[backoff]\nmax = \"2m\"\n",
+        )])
+        .unwrap();
+        assert_eq!(s[0].stop_timeout, Duration::from_millis(250));
+        assert_eq!(s[0].max_runtime, Some(Duration::from_secs(90)));
+        assert_eq!(s[0].restart_window, Duration::from_millis(1500));
+        assert_eq!(s[0].backoff.max, Duration::from_secs(120));
+        let errs = errors(&[("web", "command = [\"true\"]\nstop_timeout = [5]\n")]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:2: key `stop_timeout`: expected a duration (a string like \"5s\" or a number of seconds), found an array"
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses_are_strings_or_ports() {
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\n[ready]\ntcp = \"[::1]:8080\"\n[health]\ntcp = 8081\n",
+        )])
+        .unwrap();
+        assert_eq!(
+            s[0].ready.as_ref().unwrap().check,
+            ReadyCheck::Probe(Probe::Tcp("[::1]:8080".into()))
+        );
+        assert_eq!(
+            s[0].health.as_ref().unwrap().probe,
+            Probe::Tcp("127.0.0.1:8081".into())
+        );
+        let errs = errors(&[("web", "command = [\"true\"]\n[health]\ntcp = 80.5\n")]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `health.tcp`: expected an address (a string like \"127.0.0.1:8080\") or a port number, found a float"
+            ]
+        );
+    }
+
+    #[test]
+    fn global_file_keys_are_read() {
+        let g = parse_global(
+            Path::new("pidone.toml"),
+            "user = \"app\"\nallow_root = false\nkeep_caps = [\"NET_BIND_SERVICE\"]\n\
+             services_dir = \"/s\"\nlog_level = \"debug\"\n\
+             [defaults]\nenv = { PATH = \"/bin\" }\nmax_restarts = 2\n\
+             [defaults.limits]\nnofile = 64\n\
+             [render]\nafter = [\"keys\"]\n\
+             [[render.template]]\nsource = \"a.conf.tera\"\nskip_empty = true\n\
+             [[render.template]]\nsource = \"b\"\ndestination = \"etc/b\"\nmode = \"0600\"\n",
+        )
+        .unwrap();
+        assert_eq!(g.user.as_deref(), Some("app"));
+        assert_eq!(g.allow_root, Some(false));
+        assert_eq!(g.keep_caps, Some(vec!["NET_BIND_SERVICE".to_string()]));
+        assert_eq!(g.services_dir, Some(PathBuf::from("/s")));
+        assert_eq!(g.log_level.as_deref(), Some("debug"));
+        assert_eq!(g.defaults.max_restarts, Some(2));
+        assert_eq!(g.defaults.limits.as_ref().unwrap().nofile, Some(64));
+        assert_eq!(g.render.after, ["keys"]);
+        assert_eq!(g.render.mode, None);
+        assert_eq!(g.render.templates.len(), 2);
+        assert!(g.render.templates[0].skip_empty);
+        assert_eq!(g.render.templates[1].source, "b");
+        assert_eq!(g.render.templates[1].destination.as_deref(), Some("etc/b"));
+        assert_eq!(g.render.templates[1].mode.as_deref(), Some("0600"));
+        assert!(!g.render.templates[1].skip_empty);
+        let s = parse_services(
+            &[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())],
+            &g.defaults,
+        )
+        .unwrap();
+        assert_eq!(s[0].max_restarts, 2);
+        assert_eq!(s[0].limits.nofile, Some(64));
+        assert_eq!(s[0].env, [("PATH".to_string(), "/bin".to_string())]);
+
+        let errs = global_errors("grace = \"1s\"\n[defaults]\ncritical = \"yes\"\nrestrat = 1\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(
+            errs[0],
+            "pidone.toml:3: key `defaults.critical`: expected a boolean (true or false), found a string"
+        );
+        assert!(
+            errs[1].starts_with("pidone.toml:4: key `defaults.restrat`: unknown field"),
+            "{errs:?}"
+        );
+        let errs = global_errors("defaults = 1\nrender = []\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:1: key `defaults`: expected a table, found an integer",
+                "pidone.toml:2: key `render`: expected a table, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_tables_and_dotted_keys_are_located() {
+        let text = "command = [\"true\"]\n\
+                    limits = { nofile = 10, core = \"big\" }\n\
+                    health.tcp = 80\n\
+                    health.retries = -2\n\
+                    env = { A = \"1\", B = 2 }\n\
+                    backoff.facter = 2.0\n";
+        let errs = errors(&[("web", text)]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert_eq!(
+            errs[0],
+            "services.d/web.toml:2: key `limits.core`: expected an integer, found a string"
+        );
+        assert!(
+            errs[1].starts_with("services.d/web.toml:4: key `health.retries`: -2 is out of range"),
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs[2],
+            "services.d/web.toml:5: key `env.B`: expected a string, found an integer"
+        );
+        assert!(
+            errs[3].starts_with("services.d/web.toml:6: key `backoff.facter`: unknown field"),
+            "{errs:?}"
+        );
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\nlimits = { nofile = 10 }\nhealth.tcp = 80\n",
+        )])
+        .unwrap();
+        assert_eq!(s[0].limits.nofile, Some(10));
+        assert_eq!(
+            s[0].health.as_ref().unwrap().probe,
+            Probe::Tcp("127.0.0.1:80".into())
+        );
+    }
 }

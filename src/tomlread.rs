@@ -391,3 +391,125 @@ fn a_type(value: &DeValue) -> &'static str {
         DeValue::Table(_) => "a table",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `text` with `read`; the result and the problems as "line: key: message".
+    fn read<T>(text: &str, read: impl FnOnce(&mut Fields, &mut Reader) -> T) -> (T, Vec<String>) {
+        let document = DeTable::parse(text).unwrap();
+        let mut r = Reader::new(text);
+        let mut t = Fields::root(&document);
+        let value = read(&mut t, &mut r);
+        t.finish(&mut r);
+        let errors = r
+            .into_errors()
+            .into_iter()
+            .map(|e| format!("{}: {}: {}", e.line, e.key, e.message))
+            .collect();
+        (value, errors)
+    }
+
+    #[test]
+    fn lines_count_from_one() {
+        assert_eq!(line_of("a\nb\n", 0), 1);
+        assert_eq!(line_of("a\nb\n", 2), 2);
+        assert_eq!(line_of("a\nb\n", 99), 3);
+    }
+
+    #[test]
+    fn integers_are_range_checked_per_type() {
+        let text = "a = 255\nb = 256\nc = -1\nd = 0xff\ne = 9223372036854775807\nf = -2147483649\n";
+        let (v, errors) = read(text, |t, r| {
+            (
+                t.int::<u8>(r, "a"),
+                t.int::<u8>(r, "b"),
+                t.int::<u16>(r, "c"),
+                t.int::<u8>(r, "d"),
+                t.int::<u64>(r, "e"),
+                t.int::<i32>(r, "f"),
+            )
+        });
+        assert_eq!(
+            v,
+            (
+                Some(255),
+                None,
+                None,
+                Some(255),
+                Some(i64::MAX as u64),
+                None
+            )
+        );
+        assert_eq!(
+            errors,
+            [
+                "2: b: 256 is out of range: expected an integer from 0 to 255",
+                "3: c: -1 is out of range: expected an integer from 0 to 65535",
+                "6: f: -2147483649 is out of range: expected an integer from -2147483648 to 2147483647",
+            ]
+        );
+    }
+
+    #[test]
+    fn floats_accept_integers() {
+        let (v, errors) = read("a = 2\nb = 2.5\nc = \"2\"\n", |t, r| {
+            (t.float(r, "a"), t.float(r, "b"), t.float(r, "c"))
+        });
+        assert_eq!(v, (Some(2.0), Some(2.5), None));
+        assert_eq!(errors, ["3: c: expected a number, found a string"]);
+    }
+
+    #[test]
+    fn maps_name_their_entries() {
+        let text = "[m]\nA = \"x\"\nB = true\n[n]\nC = 1\n";
+        let (v, errors) = read(text, |t, r| (t.string_map(r, "m"), t.int_map::<u8>(r, "n")));
+        assert_eq!(v.0, None, "a map with a bad entry is not used");
+        assert_eq!(v.1, Some(BTreeMap::from([("C".to_string(), 1)])));
+        assert_eq!(errors, ["3: m.B: expected a string, found a boolean"]);
+    }
+
+    #[test]
+    fn unasked_keys_are_unknown_even_in_nested_tables() {
+        let text = "known = 1\n[t]\ninner = 1\nother = 2\n[[list]]\nx = 1\n[[list]]\ny = 2\n";
+        let (_, errors) = read(text, |t, r| {
+            t.int::<u8>(r, "known");
+            let mut sub = t.table(r, "t").unwrap();
+            sub.int::<u8>(r, "inner");
+            sub.finish(r);
+            for mut item in t.tables(r, "list").unwrap() {
+                item.int::<u8>(r, "x");
+                item.finish(r);
+            }
+        });
+        assert_eq!(
+            errors,
+            [
+                "4: t.other: unknown field, expected one of `inner`; see docs/configuration.md for the keys pidone knows",
+                "8: list.y: unknown field, expected one of `x`; see docs/configuration.md for the keys pidone knows",
+            ]
+        );
+    }
+
+    #[test]
+    fn arrays_report_the_bad_item_at_its_line() {
+        let text = "a = [\n  \"x\",\n  { y = 1 },\n]\nb = \"x\"\nc = [1]\n";
+        let (v, errors) = read(text, |t, r| {
+            (
+                t.strings(r, "a"),
+                t.strings(r, "b"),
+                t.tables(r, "c").map(|v| v.len()),
+            )
+        });
+        assert_eq!(v, (None, None, Some(0)));
+        assert_eq!(
+            errors,
+            [
+                "3: a: expected an array of strings, but item 2 is a table",
+                "5: b: expected an array of strings, found a string",
+                "6: c: expected an array of tables, but an item is an integer",
+            ]
+        );
+    }
+}
