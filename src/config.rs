@@ -3,7 +3,7 @@
 //! the key, and says what to do. The result is plain data; nothing here touches processes.
 
 use crate::render::RenderConfig;
-use crate::tomlread::{self, Fields, ReadError, Reader};
+use crate::tomlread::{self, Fields, KeyLines, ReadError, Reader};
 use crate::units::{parse_duration, parse_mode, parse_signal};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -42,7 +42,7 @@ pub enum RawDuration {
 
 impl RawDuration {
     fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawDuration> {
-        let item = t.get(key)?;
+        let item = t.get(r, key)?;
         match item.value.get_ref() {
             DeValue::String(s) => Some(RawDuration::Text(s.to_string())),
             DeValue::Integer(_) | DeValue::Float(_) => r.float(&item).map(RawDuration::Seconds),
@@ -156,7 +156,7 @@ pub struct RawHealth {
 
 impl RawAddress {
     fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawAddress> {
-        let item = t.get(key)?;
+        let item = t.get(r, key)?;
         match item.value.get_ref() {
             DeValue::String(s) => Some(RawAddress::Text(s.to_string())),
             DeValue::Integer(_) => r.int(&item).map(RawAddress::Port),
@@ -280,20 +280,21 @@ fn read_health(mut t: Fields, r: &mut Reader) -> RawHealth {
     health
 }
 
-/// Parses `text` and reads it with `read`; a syntax error, or every problem the reading found.
+/// Parses `text` and reads it with `read`: the value and the lines of its keys, or a syntax
+/// error, or every problem the reading found.
 fn read_file<T>(
     path: &Path,
     text: &str,
     read: fn(Fields, &mut Reader) -> T,
-) -> Result<T, Vec<ConfigError>> {
+) -> Result<(T, KeyLines), Vec<ConfigError>> {
     let document = DeTable::parse(text).map_err(|e| vec![toml_error(path, text, &e)])?;
     let mut reader = Reader::new(text);
     let value = read(Fields::root(&document), &mut reader);
-    if !reader.has_errors() {
-        return Ok(value);
+    let (errors, lines) = reader.finish();
+    if errors.is_empty() {
+        return Ok((value, lines));
     }
-    Err(reader
-        .into_errors()
+    Err(errors
         .into_iter()
         .map(|ReadError { line, key, message }| ConfigError {
             file: path.to_path_buf(),
@@ -418,7 +419,8 @@ pub struct Service {
 impl Service {
     /// A service with every default, for the implicit steps (CMD, render) and for tests.
     pub fn with_defaults(name: &str, command: Vec<String>, kind: Kind) -> Service {
-        let mut errors = Errors::new(Path::new(name), "");
+        let no_lines = KeyLines::new();
+        let mut errors = Errors::new(Path::new(name), &no_lines, None);
         let raw = RawService {
             command: Some(command),
             ..RawService::default()
@@ -455,8 +457,8 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
     // A value that failed to read is missing from the result, so validating the rest would
     // report it a second time, wrongly, as missing: the checks below run on clean files only.
-    let global = read_file(path, text, read_global)?;
-    let mut errors = Errors::new(path, text);
+    let (global, lines) = read_file(path, text, read_global)?;
+    let mut errors = Errors::new(path, &lines, Some("defaults"));
     for key in ["command", "kind", "after", "ready", "health"] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
@@ -531,13 +533,13 @@ pub fn parse_services(
 ) -> Result<Vec<Service>, Vec<ConfigError>> {
     let mut all_errors = Vec::new();
     let mut services = Vec::new();
-    let mut texts = HashMap::new();
+    // The file and key lines of each valid service, for the errors about `after`.
+    let mut files = HashMap::new();
     for (path, text) in sources {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        texts.insert(name.clone(), (path.clone(), text.clone()));
         if name.is_empty()
             || !name
                 .chars()
@@ -563,14 +565,14 @@ pub fn parse_services(
             continue;
         }
         // As in `parse_global`, only a file that read cleanly is validated further.
-        let raw = match read_file(path, text, read_service) {
-            Ok(raw) => raw,
+        let (raw, lines) = match read_file(path, text, read_service) {
+            Ok(read) => read,
             Err(mut errs) => {
                 all_errors.append(&mut errs);
                 continue;
             }
         };
-        let mut errors = Errors::new(path, text);
+        let mut errors = Errors::new(path, &lines, None);
         if raw.command.is_none() {
             errors.push(
                 None,
@@ -581,11 +583,14 @@ pub fn parse_services(
         }
         let svc = build_service(&name, &raw, defaults, &mut errors);
         match errors.finish(svc) {
-            Ok(svc) => services.push(svc),
+            Ok(svc) => {
+                files.insert(name, (path.clone(), lines));
+                services.push(svc);
+            }
             Err(mut errs) => all_errors.append(&mut errs),
         }
     }
-    check_graph(&services, &texts, &mut all_errors);
+    check_graph(&services, &files, &mut all_errors);
     if all_errors.is_empty() {
         Ok(services)
     } else {
@@ -596,7 +601,7 @@ pub fn parse_services(
 /// Unknown `after` targets, `after` on a oneshot that is not allowed, and cycles.
 fn check_graph(
     services: &[Service],
-    texts: &HashMap<String, (PathBuf, String)>,
+    files: &HashMap<String, (PathBuf, KeyLines)>,
     errors: &mut Vec<ConfigError>,
 ) {
     let index: HashMap<&str, usize> = services
@@ -605,14 +610,14 @@ fn check_graph(
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     for svc in services {
-        let (path, text) = &texts[&svc.name];
+        let (path, lines) = &files[&svc.name];
         for dep in &svc.after {
             if !index.contains_key(dep.as_str()) {
                 let mut known: Vec<&str> = index.keys().copied().collect();
                 known.sort();
                 errors.push(ConfigError {
                     file: path.clone(),
-                    line: find_key_line(text, None, "after"),
+                    line: lines.get("after").copied(),
                     key: Some("after".into()),
                     message: format!(
                         "unknown service {dep:?}; services are the file names in the services directory: {}",
@@ -667,10 +672,10 @@ fn check_graph(
         let mut names: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
         names.push(names[0]);
         let first = &services[cycle[0]].name;
-        let (path, text) = &texts[first];
+        let (path, lines) = &files[first];
         errors.push(ConfigError {
             file: path.clone(),
-            line: find_key_line(text, None, "after"),
+            line: lines.get("after").copied(),
             key: Some("after".into()),
             message: format!(
                 "dependency cycle: {} (each waits for the next after it); remove one of these `after` entries",
@@ -680,18 +685,22 @@ fn check_graph(
     }
 }
 
-/// Collects errors for one file, locating keys in its text.
+/// Collects the errors of one file's values, locating each key from the lines the reading
+/// recorded.
 struct Errors<'a> {
     path: &'a Path,
-    text: &'a str,
+    lines: &'a KeyLines,
+    /// The table whose keys are checked without its name (`[defaults]` of the global file).
+    within: Option<&'a str>,
     list: Vec<ConfigError>,
 }
 
 impl<'a> Errors<'a> {
-    fn new(path: &'a Path, text: &'a str) -> Self {
+    fn new(path: &'a Path, lines: &'a KeyLines, within: Option<&'a str>) -> Self {
         Errors {
             path,
-            text,
+            lines,
+            within,
             list: Vec::new(),
         }
     }
@@ -702,10 +711,21 @@ impl<'a> Errors<'a> {
         };
         self.list.push(ConfigError {
             file: self.path.to_path_buf(),
-            line: find_key_line(self.text, table, key),
+            line: self.line(&full_key, table),
             key: Some(full_key),
             message,
         });
+    }
+    /// The line of the key; failing that (a check about a key that is absent, like
+    /// `health.command` for "takes exactly one kind of check"), the line of its table.
+    fn line(&self, full_key: &str, table: Option<&str>) -> Option<usize> {
+        let find = |name: &str| {
+            self.within
+                .and_then(|w| self.lines.get(&format!("{w}.{name}")))
+                .or_else(|| self.lines.get(name))
+                .copied()
+        };
+        find(full_key).or_else(|| find(table?))
     }
     fn finish<T>(self, value: T) -> Result<T, Vec<ConfigError>> {
         if self.list.is_empty() {
@@ -714,51 +734,6 @@ impl<'a> Errors<'a> {
             Err(self.list)
         }
     }
-}
-
-/// The 1-based line where `key` is assigned, inside `[table]` when given (or inline
-/// `table = { key = ... }` / dotted `table.key = ...`). Good enough for hand-written files.
-fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
-    let mut current: Option<String> = None;
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            let header = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
-            current = Some(header.to_string());
-            continue;
-        }
-        let assigns = |k: &str| {
-            trimmed
-                .strip_prefix(k)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        };
-        match table {
-            None if current.is_none() && assigns(key) => return Some(n + 1),
-            Some(t) => {
-                if current.as_deref() == Some(t) && assigns(key) {
-                    return Some(n + 1);
-                }
-                if current.is_none()
-                    && (assigns(&format!("{t}.{key}")) || (assigns(t) && trimmed.contains(key)))
-                {
-                    return Some(n + 1);
-                }
-            }
-            None => {}
-        }
-    }
-    // A key of the global `[defaults]` table, or one whose table we could not tell: the first
-    // assignment of that key anywhere; failing that, the table header itself.
-    let anywhere = text.lines().position(|l| {
-        l.trim()
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    });
-    if let Some(n) = anywhere {
-        return Some(n + 1);
-    }
-    let header = format!("[{}]", table?);
-    text.lines().position(|l| l.trim() == header).map(|n| n + 1)
 }
 
 /// A syntax error, located by the parser's span.
@@ -1722,6 +1697,61 @@ on_failure = "stop"
         assert_eq!(
             s[0].health.as_ref().unwrap().probe,
             Probe::Tcp("127.0.0.1:80".into())
+        );
+    }
+
+    #[test]
+    fn value_errors_are_located_from_the_spans() {
+        // A key that also appears inside a string, a quoted key, a table that is never named by
+        // a header, and an inline table over several lines (TOML 1.1).
+        let web = "command = [\"true\"]\n\
+                   env = { NOTE = \"\"\"\n\
+                   stop_timeout = 1\n\
+                   \"\"\" }\n\
+                   \"stop_timeout\" = \"soon\"\n\
+                   backoff.max = \"later\"\n\
+                   ready = {\n\
+                     timeout = \"1s\",\n\
+                     tcp = \"nohost\",\n\
+                   }\n";
+        let api =
+            "command = [\"true\"]\nenv = { NOTE = '''\nafter = [\"x\"]\n''' }\nafter = [\"db\"]\n";
+        let errs = errors(&[("web", web), ("api", api)]);
+        let at = |line: usize, file: &str, key: &str| {
+            let want = format!("services.d/{file}.toml:{line}: key `{key}`:");
+            assert!(
+                errs.iter().any(|e| e.starts_with(&want)),
+                "{want} in {errs:?}"
+            );
+        };
+        at(5, "web", "stop_timeout");
+        at(6, "web", "backoff.max");
+        at(9, "web", "ready.tcp");
+        at(7, "web", "ready"); // "needs exactly one of", as the tcp check is unusable
+        at(5, "api", "after");
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        // A check about an absent key points at its table.
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n\n[health]\ntcp = 80\nhttp = \"http://127.0.0.1/\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `health.command`: [health] takes exactly one kind of check"
+            ]
+        );
+        // In the global file, a default is found in [defaults], not at the top level.
+        let errs = global_errors("stop_signal = \"QUIT\"\n[defaults]\nstop_signal = \"TREM\"\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("pidone.toml:3: key `stop_signal`: unknown signal"),
+            "{errs:?}"
+        );
+        let errs = global_errors("[defaults.backoff]\n\nfactor = 1000\n");
+        assert_eq!(
+            errs,
+            ["pidone.toml:3: key `backoff.factor`: must be between 1.0 and 100.0"]
         );
     }
 }

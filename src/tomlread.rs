@@ -25,10 +25,15 @@ pub struct ReadError {
     pub message: String,
 }
 
-/// Collects the problems of one document.
+/// The line of every key that was read, by dotted name (`backoff.initial`), for the checks
+/// that run on the values later and report against the key.
+pub type KeyLines = BTreeMap<String, usize>;
+
+/// Collects the problems of one document, and where its keys are.
 pub struct Reader<'t> {
     text: &'t str,
     errors: Vec<ReadError>,
+    lines: KeyLines,
 }
 
 impl<'t> Reader<'t> {
@@ -36,6 +41,7 @@ impl<'t> Reader<'t> {
         Reader {
             text,
             errors: Vec::new(),
+            lines: KeyLines::new(),
         }
     }
 
@@ -67,10 +73,11 @@ impl<'t> Reader<'t> {
         !self.errors.is_empty()
     }
 
-    /// The problems in the order of their lines (within a line, in the order found).
-    pub fn into_errors(mut self) -> Vec<ReadError> {
+    /// The problems in the order of their lines (within a line, in the order found), and
+    /// the lines of the keys.
+    pub fn finish(mut self) -> (Vec<ReadError>, KeyLines) {
         self.errors.sort_by_key(|e| e.line);
-        self.errors
+        (self.errors, self.lines)
     }
 
     pub fn string(&mut self, item: &Item) -> Option<String> {
@@ -216,13 +223,15 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     /// The value of `key`, if present.
-    pub fn get(&mut self, key: &'static str) -> Option<Item<'a, 'i>> {
+    pub fn get(&mut self, r: &mut Reader, key: &'static str) -> Option<Item<'a, 'i>> {
         self.known.push(key);
         let table: &'a DeTable<'i> = self.table;
-        table.get(key).map(|value| Item {
-            name: self.name(key),
-            value,
-        })
+        let (spanned_key, value) = table.get_key_value(key)?;
+        let name = self.name(key);
+        // The entries of an array of tables share names; the first is as good as any.
+        let line = r.line(spanned_key.span().start);
+        r.lines.entry(name.clone()).or_insert(line);
+        Some(Item { name, value })
     }
 
     /// Reports a missing key that must be there, at the start of this table.
@@ -235,7 +244,7 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     pub fn string(&mut self, r: &mut Reader, key: &'static str) -> Option<String> {
-        self.get(key).and_then(|item| r.string(&item))
+        self.get(r, key).and_then(|item| r.string(&item))
     }
 
     pub fn path(&mut self, r: &mut Reader, key: &'static str) -> Option<PathBuf> {
@@ -243,19 +252,19 @@ impl<'a, 'i> Fields<'a, 'i> {
     }
 
     pub fn bool(&mut self, r: &mut Reader, key: &'static str) -> Option<bool> {
-        self.get(key).and_then(|item| r.bool(&item))
+        self.get(r, key).and_then(|item| r.bool(&item))
     }
 
     pub fn int<T: Int>(&mut self, r: &mut Reader, key: &'static str) -> Option<T> {
-        self.get(key).and_then(|item| r.int(&item))
+        self.get(r, key).and_then(|item| r.int(&item))
     }
 
     pub fn float(&mut self, r: &mut Reader, key: &'static str) -> Option<f64> {
-        self.get(key).and_then(|item| r.float(&item))
+        self.get(r, key).and_then(|item| r.float(&item))
     }
 
     pub fn strings(&mut self, r: &mut Reader, key: &'static str) -> Option<Vec<String>> {
-        self.get(key).and_then(|item| r.strings(&item))
+        self.get(r, key).and_then(|item| r.strings(&item))
     }
 
     pub fn paths(&mut self, r: &mut Reader, key: &'static str) -> Option<Vec<PathBuf>> {
@@ -266,7 +275,7 @@ impl<'a, 'i> Fields<'a, 'i> {
     /// A sub-table (`[limits]`, `limits = { ... }` or `limits.nofile = ...`), to be read and
     /// finished by the caller.
     pub fn table(&mut self, r: &mut Reader, key: &'static str) -> Option<Fields<'a, 'i>> {
-        let item = self.get(key)?;
+        let item = self.get(r, key)?;
         match item.value.get_ref() {
             DeValue::Table(table) => Some(Fields {
                 table,
@@ -280,7 +289,7 @@ impl<'a, 'i> Fields<'a, 'i> {
 
     /// An array of tables (`[[render.template]]`); each element is named by the array's key.
     pub fn tables(&mut self, r: &mut Reader, key: &'static str) -> Option<Vec<Fields<'a, 'i>>> {
-        let item = self.get(key)?;
+        let item = self.get(r, key)?;
         let DeValue::Array(array) = item.value.get_ref() else {
             return r.wrong_type(&item, "an array of tables");
         };
@@ -313,7 +322,7 @@ impl<'a, 'i> Fields<'a, 'i> {
         key: &'static str,
         read: impl Fn(&mut Reader, &Item) -> Option<T>,
     ) -> Option<BTreeMap<String, T>> {
-        let item = self.get(key)?;
+        let item = self.get(r, key)?;
         let DeValue::Table(table) = item.value.get_ref() else {
             return r.wrong_type(&item, "a table");
         };
@@ -404,7 +413,8 @@ mod tests {
         let value = read(&mut t, &mut r);
         t.finish(&mut r);
         let errors = r
-            .into_errors()
+            .finish()
+            .0
             .into_iter()
             .map(|e| format!("{}: {}: {}", e.line, e.key, e.message))
             .collect();

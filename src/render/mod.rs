@@ -64,7 +64,7 @@ impl RenderConfig {
 impl TemplateSetting {
     /// `None` when `source` is missing or not a string (reported to `r`).
     fn read(mut t: Fields, r: &mut Reader) -> Option<TemplateSetting> {
-        let source = match t.get("source") {
+        let source = match t.get(r, "source") {
             Some(item) => r.string(&item),
             None => {
                 t.required(r, "source", "the template's path under the templates dir");
