@@ -168,8 +168,8 @@ impl RawAddress {
     }
 }
 
-// Reading the files. Each function asks for every key of its table, in the order of the
-// struct, and then `finish` reports the keys that were not asked for.
+// Reading the files. Each function asks for every key of its table, absent or not, so that
+// `finish` can tell the unknown keys and list the known ones (in the order of the struct).
 
 fn read_global(mut t: Fields, r: &mut Reader) -> GlobalFile {
     let global = GlobalFile {
