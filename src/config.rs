@@ -3,12 +3,13 @@
 //! the key, and says what to do. The result is plain data; nothing here touches processes.
 
 use crate::render::RenderConfig;
+use crate::tomlread::{self, Fields, KeyLines, ReadError, Reader};
 use crate::units::{parse_duration, parse_mode, parse_signal};
-use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use toml::de::{DeTable, DeValue};
 
 /// One configuration problem, located as precisely as we can.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,14 +34,25 @@ impl fmt::Display for ConfigError {
 }
 
 /// A duration written as `"5s"` or as a number of seconds.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawDuration {
     Text(String),
     Seconds(f64),
 }
 
 impl RawDuration {
+    fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawDuration> {
+        let item = t.get(r, key)?;
+        match item.value.get_ref() {
+            DeValue::String(s) => Some(RawDuration::Text(s.to_string())),
+            DeValue::Integer(_) | DeValue::Float(_) => r.float(&item).map(RawDuration::Seconds),
+            _ => r.wrong_type(
+                &item,
+                "a duration (a string like \"5s\" or a number of seconds)",
+            ),
+        }
+    }
+
     fn parse(&self) -> Result<Duration, String> {
         match self {
             RawDuration::Text(t) => parse_duration(t),
@@ -50,8 +62,7 @@ impl RawDuration {
 }
 
 /// The global file as written (every key optional).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 pub struct GlobalFile {
     pub user: Option<String>,
     pub allow_root: Option<bool>,
@@ -65,15 +76,12 @@ pub struct GlobalFile {
     pub run_dir: Option<PathBuf>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
-    #[serde(default)]
     pub defaults: RawService,
-    #[serde(default)]
     pub render: RenderConfig,
 }
 
 /// A service file as written. Also the shape of the global `[defaults]` table.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawService {
     pub command: Option<Vec<String>>,
     pub kind: Option<String>,
@@ -100,16 +108,14 @@ pub struct RawService {
     pub health: Option<RawHealth>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawLimits {
     pub nofile: Option<u64>,
     pub nproc: Option<u64>,
     pub core: Option<u64>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawBackoff {
     pub initial: Option<RawDuration>,
     pub factor: Option<f64>,
@@ -118,15 +124,13 @@ pub struct RawBackoff {
 }
 
 /// `tcp = "127.0.0.1:80"` or `tcp = 80`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum RawAddress {
     Text(String),
     Port(u16),
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawReady {
     pub notify_fd: Option<i32>,
     pub notify_socket: Option<bool>,
@@ -137,8 +141,7 @@ pub struct RawReady {
     pub interval: Option<RawDuration>,
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default, Clone)]
 pub struct RawHealth {
     pub command: Option<Vec<String>>,
     pub tcp: Option<RawAddress>,
@@ -149,6 +152,157 @@ pub struct RawHealth {
     pub retries: Option<u32>,
     pub start_period: Option<RawDuration>,
     pub on_failure: Option<String>,
+}
+
+impl RawAddress {
+    fn read(t: &mut Fields, r: &mut Reader, key: &'static str) -> Option<RawAddress> {
+        let item = t.get(r, key)?;
+        match item.value.get_ref() {
+            DeValue::String(s) => Some(RawAddress::Text(s.to_string())),
+            DeValue::Integer(_) => r.int(&item).map(RawAddress::Port),
+            _ => r.wrong_type(
+                &item,
+                "an address (a string like \"127.0.0.1:8080\") or a port number",
+            ),
+        }
+    }
+}
+
+// Reading the files. Each function asks for every key of its table, absent or not, so that
+// `finish` can tell the unknown keys and list the known ones (in the order of the struct).
+
+fn read_global(mut t: Fields, r: &mut Reader) -> GlobalFile {
+    let global = GlobalFile {
+        user: t.string(r, "user"),
+        allow_root: t.bool(r, "allow_root"),
+        keep_caps: t.strings(r, "keep_caps"),
+        grace: RawDuration::read(&mut t, r, "grace"),
+        stop_signal: t.string(r, "stop_signal"),
+        map_exit: t.int_map(r, "map_exit"),
+        services_dir: t.path(r, "services_dir"),
+        templates_dir: t.path(r, "templates_dir"),
+        render_dir: t.path(r, "render_dir"),
+        run_dir: t.path(r, "run_dir"),
+        log_format: t.string(r, "log_format"),
+        log_level: t.string(r, "log_level"),
+        defaults: t
+            .table(r, "defaults")
+            .map(|t| read_service(t, r))
+            .unwrap_or_default(),
+        render: t
+            .table(r, "render")
+            .map(|t| RenderConfig::read(t, r))
+            .unwrap_or_default(),
+    };
+    t.finish(r);
+    global
+}
+
+/// A service file, or the global `[defaults]` table.
+fn read_service(mut t: Fields, r: &mut Reader) -> RawService {
+    let raw = RawService {
+        command: t.strings(r, "command"),
+        kind: t.string(r, "kind"),
+        after: t.strings(r, "after"),
+        env: t.string_map(r, "env"),
+        working_dir: t.path(r, "working_dir"),
+        umask: t.string(r, "umask"),
+        limits: t.table(r, "limits").map(|t| read_limits(t, r)),
+        restart: t.string(r, "restart"),
+        backoff: t.table(r, "backoff").map(|t| read_backoff(t, r)),
+        max_restarts: t.int(r, "max_restarts"),
+        restart_window: RawDuration::read(&mut t, r, "restart_window"),
+        critical: t.bool(r, "critical"),
+        stop_signal: t.string(r, "stop_signal"),
+        stop_timeout: RawDuration::read(&mut t, r, "stop_timeout"),
+        max_runtime: RawDuration::read(&mut t, r, "max_runtime"),
+        reload_on: t.paths(r, "reload_on"),
+        reload_signal: t.string(r, "reload_signal"),
+        log_prefix: t.bool(r, "log_prefix"),
+        forward_signals: t.bool(r, "forward_signals"),
+        signal_map: t.string_map(r, "signal_map"),
+        export_env: t.bool(r, "export_env"),
+        ready: t.table(r, "ready").map(|t| read_ready(t, r)),
+        health: t.table(r, "health").map(|t| read_health(t, r)),
+    };
+    t.finish(r);
+    raw
+}
+
+fn read_limits(mut t: Fields, r: &mut Reader) -> RawLimits {
+    let limits = RawLimits {
+        nofile: t.int(r, "nofile"),
+        nproc: t.int(r, "nproc"),
+        core: t.int(r, "core"),
+    };
+    t.finish(r);
+    limits
+}
+
+fn read_backoff(mut t: Fields, r: &mut Reader) -> RawBackoff {
+    let backoff = RawBackoff {
+        initial: RawDuration::read(&mut t, r, "initial"),
+        factor: t.float(r, "factor"),
+        max: RawDuration::read(&mut t, r, "max"),
+        reset_after: RawDuration::read(&mut t, r, "reset_after"),
+    };
+    t.finish(r);
+    backoff
+}
+
+fn read_ready(mut t: Fields, r: &mut Reader) -> RawReady {
+    let ready = RawReady {
+        notify_fd: t.int(r, "notify_fd"),
+        notify_socket: t.bool(r, "notify_socket"),
+        tcp: RawAddress::read(&mut t, r, "tcp"),
+        file: t.path(r, "file"),
+        command: t.strings(r, "command"),
+        timeout: RawDuration::read(&mut t, r, "timeout"),
+        interval: RawDuration::read(&mut t, r, "interval"),
+    };
+    t.finish(r);
+    ready
+}
+
+fn read_health(mut t: Fields, r: &mut Reader) -> RawHealth {
+    let health = RawHealth {
+        command: t.strings(r, "command"),
+        tcp: RawAddress::read(&mut t, r, "tcp"),
+        http: t.string(r, "http"),
+        file: t.path(r, "file"),
+        interval: RawDuration::read(&mut t, r, "interval"),
+        timeout: RawDuration::read(&mut t, r, "timeout"),
+        retries: t.int(r, "retries"),
+        start_period: RawDuration::read(&mut t, r, "start_period"),
+        on_failure: t.string(r, "on_failure"),
+    };
+    t.finish(r);
+    health
+}
+
+/// Parses `text` and reads it with `read`: the value and the lines of its keys, or a syntax
+/// error, or every problem the reading found.
+fn read_file<T>(
+    path: &Path,
+    text: &str,
+    read: fn(Fields, &mut Reader) -> T,
+) -> Result<(T, KeyLines), Vec<ConfigError>> {
+    let document = DeTable::parse(text).map_err(|e| vec![toml_error(path, text, &e)])?;
+    let mut reader = Reader::new(text);
+    let value = read(Fields::root(&document), &mut reader);
+    let (errors, lines) = reader.finish();
+    if errors.is_empty() {
+        return Ok((value, lines));
+    }
+    Err(errors
+        .into_iter()
+        .map(|ReadError { line, key, message }| ConfigError {
+            file: path.to_path_buf(),
+            line: Some(line),
+            key: Some(key),
+            message,
+        })
+        .collect())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,7 +419,8 @@ pub struct Service {
 impl Service {
     /// A service with every default, for the implicit steps (CMD, render) and for tests.
     pub fn with_defaults(name: &str, command: Vec<String>, kind: Kind) -> Service {
-        let mut errors = Errors::new(Path::new(name), "");
+        let no_lines = KeyLines::new();
+        let mut errors = Errors::new(Path::new(name), &no_lines, None);
         let raw = RawService {
             command: Some(command),
             ..RawService::default()
@@ -300,8 +455,10 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 }
 
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
-    let global: GlobalFile = toml::from_str(text).map_err(|e| vec![toml_error(path, text, &e)])?;
-    let mut errors = Errors::new(path, text);
+    // A value that failed to read is missing from the result, so validating the rest would
+    // report it a second time, wrongly, as missing: the checks below run on clean files only.
+    let (global, lines) = read_file(path, text, read_global)?;
+    let mut errors = Errors::new(path, &lines, Some("defaults"));
     for key in ["command", "kind", "after", "ready", "health"] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
@@ -376,13 +533,13 @@ pub fn parse_services(
 ) -> Result<Vec<Service>, Vec<ConfigError>> {
     let mut all_errors = Vec::new();
     let mut services = Vec::new();
-    let mut texts = HashMap::new();
+    // The file and key lines of each valid service, for the errors about `after`.
+    let mut files = HashMap::new();
     for (path, text) in sources {
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        texts.insert(name.clone(), (path.clone(), text.clone()));
         if name.is_empty()
             || !name
                 .chars()
@@ -407,14 +564,15 @@ pub fn parse_services(
             });
             continue;
         }
-        let raw: RawService = match toml::from_str(text) {
-            Ok(raw) => raw,
-            Err(e) => {
-                all_errors.push(toml_error(path, text, &e));
+        // As in `parse_global`, only a file that read cleanly is validated further.
+        let (raw, lines) = match read_file(path, text, read_service) {
+            Ok(read) => read,
+            Err(mut errs) => {
+                all_errors.append(&mut errs);
                 continue;
             }
         };
-        let mut errors = Errors::new(path, text);
+        let mut errors = Errors::new(path, &lines, None);
         if raw.command.is_none() {
             errors.push(
                 None,
@@ -425,11 +583,14 @@ pub fn parse_services(
         }
         let svc = build_service(&name, &raw, defaults, &mut errors);
         match errors.finish(svc) {
-            Ok(svc) => services.push(svc),
+            Ok(svc) => {
+                files.insert(name, (path.clone(), lines));
+                services.push(svc);
+            }
             Err(mut errs) => all_errors.append(&mut errs),
         }
     }
-    check_graph(&services, &texts, &mut all_errors);
+    check_graph(&services, &files, &mut all_errors);
     if all_errors.is_empty() {
         Ok(services)
     } else {
@@ -440,7 +601,7 @@ pub fn parse_services(
 /// Unknown `after` targets, `after` on a oneshot that is not allowed, and cycles.
 fn check_graph(
     services: &[Service],
-    texts: &HashMap<String, (PathBuf, String)>,
+    files: &HashMap<String, (PathBuf, KeyLines)>,
     errors: &mut Vec<ConfigError>,
 ) {
     let index: HashMap<&str, usize> = services
@@ -449,14 +610,14 @@ fn check_graph(
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     for svc in services {
-        let (path, text) = &texts[&svc.name];
+        let (path, lines) = &files[&svc.name];
         for dep in &svc.after {
             if !index.contains_key(dep.as_str()) {
                 let mut known: Vec<&str> = index.keys().copied().collect();
                 known.sort();
                 errors.push(ConfigError {
                     file: path.clone(),
-                    line: find_key_line(text, None, "after"),
+                    line: lines.get("after").copied(),
                     key: Some("after".into()),
                     message: format!(
                         "unknown service {dep:?}; services are the file names in the services directory: {}",
@@ -511,10 +672,10 @@ fn check_graph(
         let mut names: Vec<&str> = cycle.iter().map(|&i| services[i].name.as_str()).collect();
         names.push(names[0]);
         let first = &services[cycle[0]].name;
-        let (path, text) = &texts[first];
+        let (path, lines) = &files[first];
         errors.push(ConfigError {
             file: path.clone(),
-            line: find_key_line(text, None, "after"),
+            line: lines.get("after").copied(),
             key: Some("after".into()),
             message: format!(
                 "dependency cycle: {} (each waits for the next after it); remove one of these `after` entries",
@@ -524,18 +685,22 @@ fn check_graph(
     }
 }
 
-/// Collects errors for one file, locating keys in its text.
+/// Collects the errors of one file's values, locating each key from the lines the reading
+/// recorded.
 struct Errors<'a> {
     path: &'a Path,
-    text: &'a str,
+    lines: &'a KeyLines,
+    /// The table whose keys are checked without its name (`[defaults]` of the global file).
+    within: Option<&'a str>,
     list: Vec<ConfigError>,
 }
 
 impl<'a> Errors<'a> {
-    fn new(path: &'a Path, text: &'a str) -> Self {
+    fn new(path: &'a Path, lines: &'a KeyLines, within: Option<&'a str>) -> Self {
         Errors {
             path,
-            text,
+            lines,
+            within,
             list: Vec::new(),
         }
     }
@@ -546,10 +711,21 @@ impl<'a> Errors<'a> {
         };
         self.list.push(ConfigError {
             file: self.path.to_path_buf(),
-            line: find_key_line(self.text, table, key),
+            line: self.line(&full_key, table),
             key: Some(full_key),
             message,
         });
+    }
+    /// The line of the key; failing that (a check about a key that is absent, like
+    /// `health.command` for "takes exactly one kind of check"), the line of its table.
+    fn line(&self, full_key: &str, table: Option<&str>) -> Option<usize> {
+        let find = |name: &str| {
+            self.within
+                .and_then(|w| self.lines.get(&format!("{w}.{name}")))
+                .or_else(|| self.lines.get(name))
+                .copied()
+        };
+        find(full_key).or_else(|| find(table?))
     }
     fn finish<T>(self, value: T) -> Result<T, Vec<ConfigError>> {
         if self.list.is_empty() {
@@ -560,72 +736,13 @@ impl<'a> Errors<'a> {
     }
 }
 
-/// The 1-based line where `key` is assigned, inside `[table]` when given (or inline
-/// `table = { key = ... }` / dotted `table.key = ...`). Good enough for hand-written files.
-fn find_key_line(text: &str, table: Option<&str>, key: &str) -> Option<usize> {
-    let mut current: Option<String> = None;
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            let header = trimmed.trim_matches(|c| c == '[' || c == ']').trim();
-            current = Some(header.to_string());
-            continue;
-        }
-        let assigns = |k: &str| {
-            trimmed
-                .strip_prefix(k)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        };
-        match table {
-            None if current.is_none() && assigns(key) => return Some(n + 1),
-            Some(t) => {
-                if current.as_deref() == Some(t) && assigns(key) {
-                    return Some(n + 1);
-                }
-                if current.is_none()
-                    && (assigns(&format!("{t}.{key}")) || (assigns(t) && trimmed.contains(key)))
-                {
-                    return Some(n + 1);
-                }
-            }
-            None => {}
-        }
-    }
-    // A key of the global `[defaults]` table, or one whose table we could not tell: the first
-    // assignment of that key anywhere; failing that, the table header itself.
-    let anywhere = text.lines().position(|l| {
-        l.trim()
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    });
-    if let Some(n) = anywhere {
-        return Some(n + 1);
-    }
-    let header = format!("[{}]", table?);
-    text.lines().position(|l| l.trim() == header).map(|n| n + 1)
-}
-
+/// A syntax error, located by the parser's span.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-    let message = e.message().trim().to_string();
-    // serde names the offending key in the message ("unknown field `foo`, expected ...").
-    let key = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"))
-        .map(str::to_string);
-    let hint = if message.starts_with("unknown field") {
-        "; see docs/configuration.md for the keys pidone knows"
-    } else {
-        ""
-    };
     ConfigError {
         file: path.to_path_buf(),
-        line,
-        key,
-        message: format!("{message}{hint}"),
+        line: e.span().map(|span| tomlread::line_of(text, span.start)),
+        key: None,
+        message: e.message().trim().to_string(),
     }
 }
 
@@ -1311,5 +1428,330 @@ on_failure = "stop"
             ("localhost:80".into(), "/".into())
         );
         assert!(parse_http_url("https://x").is_err());
+    }
+
+    fn global_errors(text: &str) -> Vec<String> {
+        parse_global(Path::new("pidone.toml"), text)
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unknown_keys_are_located_in_every_table() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[health]\ntcp = 80\n\nretriez = 3\n",
+        )]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/web.toml:5: key `health.retriez`: unknown field"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[0].ends_with("; see docs/configuration.md for the keys pidone knows"),
+            "{errs:?}"
+        );
+        // An unknown table is an unknown key too, located at its header.
+        let errs = errors(&[("web", "command = [\"true\"]\n\n[helth]\ntcp = 80\n")]);
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `helth`: unknown field"),
+            "{errs:?}"
+        );
+        let errs = global_errors(
+            "[render]\nmode = \"0600\"\n[[render.template]]\nsource = \"a\"\n\
+             [[render.template]]\nsource = \"b\"\nmdoe = \"0600\"\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("pidone.toml:7: key `render.template.mdoe`: unknown field"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_say_what_was_expected_and_found() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n# a comment\nmax_restarts = \"5\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            ["services.d/web.toml:3: key `max_restarts`: expected an integer, found a string"]
+        );
+        let errs = errors(&[(
+            "web",
+            "command = [\n  \"sh\",\n  5,\n]\n[ready]\nnotify_socket = \"yes\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `command`: expected an array of strings, but item 2 is an integer",
+                "services.d/web.toml:6: key `ready.notify_socket`: expected a boolean (true or false), found a string",
+            ]
+        );
+        let errs = global_errors("[render]\n[[render.template]]\nsource = \"a\"\nmode = 640\n");
+        assert_eq!(
+            errs,
+            ["pidone.toml:4: key `render.template.mode`: expected a string, found an integer"]
+        );
+        let errs = global_errors("[render]\n[[render.template]]\ndestination = \"x\"\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:2: key `render.template.source`: is required: the template's path under the templates dir"
+            ]
+        );
+    }
+
+    #[test]
+    fn integers_out_of_range() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nmax_restarts = -1\n[ready]\ntcp = 70000\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:2: key `max_restarts`: -1 is out of range: expected an integer from 0 to 4294967295",
+                "services.d/web.toml:4: key `ready.tcp`: 70000 is out of range: expected an integer from 0 to 65535",
+            ]
+        );
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[limits]\nnofile = -5\n[ready]\nnotify_fd = 3000000000\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `limits.nofile`: -5 is out of range: expected an integer of at least 0",
+                "services.d/web.toml:5: key `ready.notify_fd`: 3000000000 is out of range: expected an integer from -2147483648 to 2147483647",
+            ]
+        );
+        let errs = global_errors("map_exit = { \"143\" = 0, \"1\" = 256 }\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:1: key `map_exit.1`: 256 is out of range: expected an integer from 0 to 255"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nrestrat = \"always\"\ncritical = 1\n[backoff]\nfactor = \"x\"\n",
+        )]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(errs[0].starts_with("services.d/web.toml:2: key `restrat`: unknown field"));
+        assert!(errs[1].starts_with("services.d/web.toml:3: key `critical`: expected a boolean"));
+        assert!(
+            errs[2].starts_with("services.d/web.toml:5: key `backoff.factor`: expected a number")
+        );
+        // Problems in several files are all reported as well.
+        let errs = errors(&[
+            ("a", "command = [\"true\"]\nkind = 1\n"),
+            ("b", "command = [\"true\"]\nafter = \"a\"\n"),
+        ]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("services.d/a.toml:2: key `kind`: expected a string"));
+        assert!(errs[1].starts_with("services.d/b.toml:2: key `after`: expected an array"));
+    }
+
+    #[test]
+    fn durations_are_strings_or_seconds() {
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\nstop_timeout = \"250ms\"\nmax_runtime = 90\n\
+             restart_window = 1.5\n[backoff]\nmax = \"2m\"\n",
+        )])
+        .unwrap();
+        assert_eq!(s[0].stop_timeout, Duration::from_millis(250));
+        assert_eq!(s[0].max_runtime, Some(Duration::from_secs(90)));
+        assert_eq!(s[0].restart_window, Duration::from_millis(1500));
+        assert_eq!(s[0].backoff.max, Duration::from_secs(120));
+        let errs = errors(&[("web", "command = [\"true\"]\nstop_timeout = [5]\n")]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:2: key `stop_timeout`: expected a duration (a string like \"5s\" or a number of seconds), found an array"
+            ]
+        );
+    }
+
+    #[test]
+    fn addresses_are_strings_or_ports() {
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\n[ready]\ntcp = \"[::1]:8080\"\n[health]\ntcp = 8081\n",
+        )])
+        .unwrap();
+        assert_eq!(
+            s[0].ready.as_ref().unwrap().check,
+            ReadyCheck::Probe(Probe::Tcp("[::1]:8080".into()))
+        );
+        assert_eq!(
+            s[0].health.as_ref().unwrap().probe,
+            Probe::Tcp("127.0.0.1:8081".into())
+        );
+        let errs = errors(&[("web", "command = [\"true\"]\n[health]\ntcp = 80.5\n")]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `health.tcp`: expected an address (a string like \"127.0.0.1:8080\") or a port number, found a float"
+            ]
+        );
+    }
+
+    #[test]
+    fn global_file_keys_are_read() {
+        let g = parse_global(
+            Path::new("pidone.toml"),
+            "user = \"app\"\nallow_root = false\nkeep_caps = [\"NET_BIND_SERVICE\"]\n\
+             services_dir = \"/s\"\nlog_level = \"debug\"\n\
+             [defaults]\nenv = { PATH = \"/bin\" }\nmax_restarts = 2\n\
+             [defaults.limits]\nnofile = 64\n\
+             [render]\nafter = [\"keys\"]\n\
+             [[render.template]]\nsource = \"a.conf.tera\"\nskip_empty = true\n\
+             [[render.template]]\nsource = \"b\"\ndestination = \"etc/b\"\nmode = \"0600\"\n",
+        )
+        .unwrap();
+        assert_eq!(g.user.as_deref(), Some("app"));
+        assert_eq!(g.allow_root, Some(false));
+        assert_eq!(g.keep_caps, Some(vec!["NET_BIND_SERVICE".to_string()]));
+        assert_eq!(g.services_dir, Some(PathBuf::from("/s")));
+        assert_eq!(g.log_level.as_deref(), Some("debug"));
+        assert_eq!(g.defaults.max_restarts, Some(2));
+        assert_eq!(g.defaults.limits.as_ref().unwrap().nofile, Some(64));
+        assert_eq!(g.render.after, ["keys"]);
+        assert_eq!(g.render.mode, None);
+        assert_eq!(g.render.templates.len(), 2);
+        assert!(g.render.templates[0].skip_empty);
+        assert_eq!(g.render.templates[1].source, "b");
+        assert_eq!(g.render.templates[1].destination.as_deref(), Some("etc/b"));
+        assert_eq!(g.render.templates[1].mode.as_deref(), Some("0600"));
+        assert!(!g.render.templates[1].skip_empty);
+        let s = parse_services(
+            &[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())],
+            &g.defaults,
+        )
+        .unwrap();
+        assert_eq!(s[0].max_restarts, 2);
+        assert_eq!(s[0].limits.nofile, Some(64));
+        assert_eq!(s[0].env, [("PATH".to_string(), "/bin".to_string())]);
+
+        let errs = global_errors("grace = \"1s\"\n[defaults]\ncritical = \"yes\"\nrestrat = 1\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(
+            errs[0],
+            "pidone.toml:3: key `defaults.critical`: expected a boolean (true or false), found a string"
+        );
+        assert!(
+            errs[1].starts_with("pidone.toml:4: key `defaults.restrat`: unknown field"),
+            "{errs:?}"
+        );
+        let errs = global_errors("defaults = 1\nrender = []\n");
+        assert_eq!(
+            errs,
+            [
+                "pidone.toml:1: key `defaults`: expected a table, found an integer",
+                "pidone.toml:2: key `render`: expected a table, found an array",
+            ]
+        );
+    }
+
+    #[test]
+    fn inline_tables_and_dotted_keys_are_located() {
+        let text = "command = [\"true\"]\n\
+                    limits = { nofile = 10, core = \"big\" }\n\
+                    health.tcp = 80\n\
+                    health.retries = -2\n\
+                    env = { A = \"1\", B = 2 }\n\
+                    backoff.facter = 2.0\n";
+        let errs = errors(&[("web", text)]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert_eq!(
+            errs[0],
+            "services.d/web.toml:2: key `limits.core`: expected an integer, found a string"
+        );
+        assert!(
+            errs[1].starts_with("services.d/web.toml:4: key `health.retries`: -2 is out of range"),
+            "{errs:?}"
+        );
+        assert_eq!(
+            errs[2],
+            "services.d/web.toml:5: key `env.B`: expected a string, found an integer"
+        );
+        assert!(
+            errs[3].starts_with("services.d/web.toml:6: key `backoff.facter`: unknown field"),
+            "{errs:?}"
+        );
+        let s = parse(&[(
+            "web",
+            "command = [\"true\"]\nlimits = { nofile = 10 }\nhealth.tcp = 80\n",
+        )])
+        .unwrap();
+        assert_eq!(s[0].limits.nofile, Some(10));
+        assert_eq!(
+            s[0].health.as_ref().unwrap().probe,
+            Probe::Tcp("127.0.0.1:80".into())
+        );
+    }
+
+    #[test]
+    fn value_errors_are_located_from_the_spans() {
+        // A key that also appears inside a string, a quoted key, a table that is never named by
+        // a header, and an inline table over several lines (TOML 1.1).
+        let web = "command = [\"true\"]\n\
+                   env = { NOTE = \"\"\"\n\
+                   stop_timeout = 1\n\
+                   \"\"\" }\n\
+                   \"stop_timeout\" = \"soon\"\n\
+                   backoff.max = \"later\"\n\
+                   ready = {\n\
+                     timeout = \"1s\",\n\
+                     tcp = \"nohost\",\n\
+                   }\n";
+        let api =
+            "command = [\"true\"]\nenv = { NOTE = '''\nafter = [\"x\"]\n''' }\nafter = [\"db\"]\n";
+        let errs = errors(&[("web", web), ("api", api)]);
+        let at = |line: usize, file: &str, key: &str| {
+            let want = format!("services.d/{file}.toml:{line}: key `{key}`:");
+            assert!(
+                errs.iter().any(|e| e.starts_with(&want)),
+                "{want} in {errs:?}"
+            );
+        };
+        at(5, "web", "stop_timeout");
+        at(6, "web", "backoff.max");
+        at(9, "web", "ready.tcp");
+        at(7, "web", "ready"); // "needs exactly one of", as the tcp check is unusable
+        at(5, "api", "after");
+        assert_eq!(errs.len(), 5, "{errs:?}");
+        // A check about an absent key points at its table.
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n\n[health]\ntcp = 80\nhttp = \"http://127.0.0.1/\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:3: key `health.command`: [health] takes exactly one kind of check"
+            ]
+        );
+        // In the global file, a default is found in [defaults], not at the top level.
+        let errs = global_errors("stop_signal = \"QUIT\"\n[defaults]\nstop_signal = \"TREM\"\n");
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("pidone.toml:3: key `stop_signal`: unknown signal"),
+            "{errs:?}"
+        );
+        let errs = global_errors("[defaults.backoff]\n\nfactor = 1000\n");
+        assert_eq!(
+            errs,
+            ["pidone.toml:3: key `backoff.factor`: must be between 1.0 and 100.0"]
+        );
     }
 }

@@ -18,5 +18,6 @@ pub mod render;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;
+pub mod tomlread;
 pub mod units;
 pub mod users;
