@@ -86,7 +86,7 @@ fn load_services(settings: &Settings, file: &GlobalFile) -> Result<Vec<Service>,
             Some(s) if s.kind == Kind::Oneshot => {}
             found => errors.push(ConfigError {
                 file: settings.config.clone(),
-                line: None,
+                line: file.lines.get("render.after").copied(),
                 key: Some("render.after".into()),
                 message: match found {
                     Some(_) => {

@@ -78,6 +78,9 @@ pub struct GlobalFile {
     pub log_level: Option<String>,
     pub defaults: RawService,
     pub render: RenderConfig,
+    /// The line of every key in the file (`render.after` -> 12), for checks made later
+    /// against other files (`[render] after` names services).
+    pub lines: KeyLines,
 }
 
 /// A service file as written. Also the shape of the global `[defaults]` table.
@@ -193,6 +196,8 @@ fn read_global(mut t: Fields, r: &mut Reader) -> GlobalFile {
             .table(r, "render")
             .map(|t| RenderConfig::read(t, r))
             .unwrap_or_default(),
+        // Filled in by `parse_global` once the whole file is read.
+        lines: KeyLines::new(),
     };
     t.finish(r);
     global
@@ -457,7 +462,7 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
     // A value that failed to read is missing from the result, so validating the rest would
     // report it a second time, wrongly, as missing: the checks below run on clean files only.
-    let (global, lines) = read_file(path, text, read_global)?;
+    let (mut global, lines) = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, &lines, Some("defaults"));
     for key in ["command", "kind", "after", "ready", "health"] {
         let present = match key {
@@ -482,7 +487,9 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         &global.defaults,
         &mut errors,
     );
-    errors.finish(global)
+    let result = errors.finish(());
+    global.lines = lines;
+    result.map(|()| global)
 }
 
 /// Load and validate every `*.toml` in `dir`. A missing directory means no services.

@@ -212,7 +212,11 @@ fn templates_see_env_handed_on_by_a_oneshot_they_wait_for() {
 #[test]
 fn render_after_must_name_a_oneshot() {
     let s = Scratch::new();
-    s.write("pidone.toml", "[render]\nafter = [\"web\", \"ghost\"]\n");
+    // The key is on line 3: the error names that line, not the table's.
+    s.write(
+        "pidone.toml",
+        "[render]\n# templates wait for these oneshots\nafter = [\"web\", \"ghost\"]\n",
+    );
     s.service("web", "command = [\"sleep\", \"1\"]\n");
     let mut cmd = std::process::Command::new(bin());
     cmd.arg("check").args(s.dir_args());
@@ -220,11 +224,11 @@ fn render_after_must_name_a_oneshot() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{err}");
     assert!(
-        err.contains("key `render.after`: \"web\" is a longrun"),
+        err.contains("pidone.toml:3: key `render.after`: \"web\" is a longrun"),
         "{err}"
     );
     assert!(
-        err.contains("key `render.after`: unknown service \"ghost\""),
+        err.contains("pidone.toml:3: key `render.after`: unknown service \"ghost\""),
         "{err}"
     );
 }
