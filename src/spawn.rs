@@ -118,11 +118,28 @@ static NEEDS_OWN_SESSION: AtomicBool = AtomicBool::new(true);
 
 pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     let limits = req.limits;
-    if req.take_tty || limits.nofile.is_some() || limits.nproc.is_some() || limits.core.is_some() {
+    let result = if req.take_tty
+        || limits.nofile.is_some()
+        || limits.nproc.is_some()
+        || limits.core.is_some()
+    {
         spawn_forked(req)
     } else {
         spawn_posix(req).map_err(|e| spawn_error(&req.argv[0], &e))
-    }
+    };
+    // Both paths report a missing working directory as ENOENT, which would read as "program
+    // not found"; say what is actually missing.
+    result.map_err(|e| match req.working_dir {
+        Some(dir) if e.code == crate::cli::exit::NOT_FOUND && !dir.is_dir() => SpawnError {
+            code: crate::cli::exit::CANNOT_EXECUTE,
+            message: format!(
+                "cannot run {:?}: its working_dir {} does not exist",
+                req.argv[0],
+                dir.display()
+            ),
+        },
+        _ => e,
+    })
 }
 
 fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {

@@ -1085,3 +1085,27 @@ fn bare_program_names_are_found_through_path() {
     assert_eq!(done.code, 127, "{}", done.stderr);
     assert!(done.stderr.contains("not found"), "{}", done.stderr);
 }
+
+/// A working directory that is missing at start (say, a oneshot was to create it) fails the
+/// start with a message naming the directory, not "program not found", on both spawn paths.
+#[test]
+fn a_missing_working_dir_is_named_as_such() {
+    require_namespaces!();
+    for (name, extra) in [("plain", ""), ("limited", "[limits]\nnofile = 512\n")] {
+        let s = Scratch::new();
+        svc(
+            &s,
+            name,
+            &format!(
+                "command = [\"true\"]\nkind = \"oneshot\"\nworking_dir = \"@D@/nowhere\"\n{extra}"
+            ),
+        );
+        let done = s.spawn_pid1(&["--once"]).finish(LONG);
+        assert_ne!(done.code, 0, "{name}: {}", done.stderr);
+        assert!(
+            done.stderr.contains("working_dir") && done.stderr.contains("nowhere does not exist"),
+            "{name}: {}",
+            done.stderr
+        );
+    }
+}
