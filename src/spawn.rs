@@ -149,7 +149,8 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
 
     let mut actions = FileActions::new()?;
     if let Some(dir) = req.working_dir {
-        actions.chdir(&cstring(&dir.display().to_string())?)?;
+        let dir = CString::new(dir.as_os_str().as_bytes()).map_err(|_| nul_error())?;
+        actions.chdir(&dir)?;
     }
     // Write ends stay open in pidone until posix_spawn returned, then are dropped: the child's
     // copies (made by dup2, so without close-on-exec) are then the only ones.
@@ -264,12 +265,14 @@ fn resolve_program(program: &str, env: &BTreeMap<String, String>) -> io::Result<
 }
 
 fn cstring(text: &str) -> io::Result<CString> {
-    CString::new(text).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "an argument or environment value contains a NUL byte",
-        )
-    })
+    CString::new(text).map_err(|_| nul_error())
+}
+
+fn nul_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "an argument, environment value or path contains a NUL byte",
+    )
 }
 
 fn cstrings<S: AsRef<str>>(items: impl Iterator<Item = S>) -> io::Result<Vec<CString>> {
