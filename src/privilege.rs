@@ -461,7 +461,6 @@ fn apply_as_non_root(
     })
 }
 
-/// The current ids, named from the passwd text when the effective uid has an entry.
 /// The ids in effect, without names.
 fn current_ids() -> Identity {
     let uid = nix::unistd::geteuid().as_raw();

@@ -71,12 +71,7 @@ fn fork_check(check: impl FnOnce() -> i32) -> Started {
             // pidone's blocked mask (signals.rs) is inherited by fork: without this, the
             // drain's SIGTERM would stay pending here and only the SIGKILL after the grace
             // period would end a hung probe.
-            // SAFETY: sigprocmask on this (child) process.
-            unsafe {
-                let mut none: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut none);
-                libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-            }
+            crate::signals::unblock_all();
             let code = check();
             unsafe { libc::_exit(code) }
         }

@@ -78,6 +78,17 @@ pub fn take_over() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&taken_set()), None);
 }
 
+/// An empty signal mask for this process: for children, after fork (async-signal-safe: only
+/// sigemptyset and sigprocmask).
+pub fn unblock_all() {
+    // SAFETY: sigset_t is plain data filled by sigemptyset; sigprocmask on this process.
+    unsafe {
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    }
+}
+
 /// The read side: a non-blocking signalfd for the signals blocked by `take_over`.
 pub struct Signals {
     fd: SignalFd,

@@ -514,10 +514,8 @@ fn child_setup(
                 default_disposition(sig);
             }
         }
-        // The mask is inherited across exec too; std clears it already, be explicit.
-        let mut empty: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        // The mask is inherited across exec, and pidone's blocks nearly everything.
+        crate::signals::unblock_all();
 
         for &(resource, value) in limits {
             if let Some(v) = value {

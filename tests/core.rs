@@ -476,3 +476,35 @@ fn term_during_start_up_is_not_lost() {
         "the TERM was lost"
     );
 }
+
+/// HOME, USER and LOGNAME follow the identity pidone switched to, and are left alone when it
+/// switched to none (`--allow-root` without `--user`). Read from CMD's /proc/self/environ.
+#[test]
+fn home_and_user_follow_the_identity_pidone_switched_to() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // $$, not self: /proc/self/environ opened for `tr` before its exec reads nothing after it.
+    let show = "tr '\\0' '\\n' < /proc/$$/environ | grep -E '^(HOME|USER|LOGNAME)=' | sort";
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--", "sh", "-c", show]);
+        let mut cmd = s.pid1(&all);
+        cmd.env("HOME", "/srv/app")
+            .env("USER", "app")
+            .env("LOGNAME", "app");
+        let (out, _) = run_with_timeout(cmd, T);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert_eq!(
+        run(&["--allow-root"]),
+        "HOME=/srv/app\nLOGNAME=app\nUSER=app\n",
+        "staying root without --user must not rewrite the runtime's HOME/USER"
+    );
+    if !is_root() {
+        eprintln!("skipped the drop half: needs root");
+        return;
+    }
+    // The default user, 65534, is `nobody` in Debian's /etc/passwd.
+    assert_eq!(run(&[]), "HOME=/nonexistent\nLOGNAME=nobody\nUSER=nobody\n");
+}
