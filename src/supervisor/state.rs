@@ -727,9 +727,16 @@ impl Core {
             }
             _ => status.describe(),
         };
+        // The exit code a critical failure ends the run with: the service's own, unless
+        // pidone stopped it for a cause, when the status only reflects pidone's signal.
+        let code_from = if stopped_for_cause || after == AfterStop::Unhealthy {
+            None
+        } else {
+            Some(status)
+        };
         if spec.kind == Kind::Oneshot {
             if failed {
-                self.fail(i, format!("oneshot {name} {what}"), Some(status));
+                self.fail(i, format!("oneshot {name} {what}"), code_from);
             } else {
                 self.units[i].phase = Phase::Done;
                 self.log(crate::log::Level::Info, format!("{name} finished"));
@@ -751,7 +758,7 @@ impl Core {
         };
         if !restart {
             if failed {
-                self.fail(i, format!("{name} {what}"), Some(status));
+                self.fail(i, format!("{name} {what}"), code_from);
             } else {
                 self.units[i].phase = Phase::Done;
                 self.log(
@@ -773,7 +780,7 @@ impl Core {
                 "{name} {what}; it restarted {max} times within {}, giving up",
                 crate::units::format_duration(window)
             );
-            self.fail(i, why, Some(status));
+            self.fail(i, why, code_from);
             return;
         }
         let delay = match (u.delay, uptime) {
@@ -1319,6 +1326,7 @@ mod tests {
         core.on_exit(0, ExitStatus::Code(0), t1);
         assert_eq!(core.units[0].phase, Phase::Failed);
         assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), 1);
     }
 
     #[test]
