@@ -339,10 +339,10 @@ interval = "100ms"
     assert_eq!(code, 0, "{out}");
     let (code, out) = s.client(&["start", "web"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("will start again"), "{out}");
     let row = status_until(&s, "web", "running again", |r| {
         r["state"] == "running" && r["pid"].as_i64().is_some_and(|p| p != first)
     });
+    assert!(out.contains("will start again"), "{out}");
     assert_eq!(s.lines("starts_web").len(), 2, "{row}");
     // Stopped: no health verdict left over from the process that is gone.
     status_until(&s, "web", "healthy", |r| r["health"] == "healthy");
