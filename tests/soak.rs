@@ -4,7 +4,8 @@
 //! invariants are read from the kernel and from `status --json`:
 //!
 //! - restarts never exceed what the policy allows (the kills and control restarts the driver
-//!   made, `max_restarts`, the backoff), and each service's own count of its starts agrees;
+//!   made, `max_restarts`, the backoff), and each service's own count of its starts is not
+//!   above them (it can be below: a kill can land before the shell wrote its line);
 //! - no zombie child of pidone lives on (the namespace's /proc is scanned all along);
 //! - every service ends in the state its policy implies;
 //! - pidone's CPU (utime + stime) and memory (VmRSS) stay bounded;
@@ -389,7 +390,7 @@ fn soak_random_faults_keep_every_invariant() {
             Class::Steady => {
                 assert_eq!(state, "running", "{ctx}");
                 assert!(restarts <= t.kills + t.control_restarts, "{ctx}");
-                assert_eq!(starts, restarts + 1, "{ctx}");
+                assert!(starts <= restarts + 1, "{ctx}: {starts} starts");
             }
             Class::Never => {
                 if t.kills > 0 {
@@ -401,7 +402,7 @@ fn soak_random_faults_keep_every_invariant() {
             }
             Class::Limited => {
                 assert!(restarts <= 3 && restarts <= t.kills, "{ctx}");
-                assert_eq!(starts, restarts + 1, "{ctx}");
+                assert!(starts <= restarts + 1, "{ctx}: {starts} starts");
                 if t.kills > 3 {
                     assert_eq!(state, "failed", "{ctx}");
                 }
@@ -412,7 +413,7 @@ fn soak_random_faults_keep_every_invariant() {
                 // (A health storm restarted hundreds of times a second.)
                 let bound = t.kills + (secs_f / 0.3).ceil() as u32 + 1;
                 assert!(restarts <= bound, "{ctx}: more than {bound} restarts");
-                assert_eq!(starts, restarts + 1, "{ctx}");
+                assert!(starts <= restarts + 1, "{ctx}: {starts} starts");
             }
             Class::Dead => {
                 assert_eq!(state, "failed", "{ctx}");
