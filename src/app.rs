@@ -77,7 +77,34 @@ fn report(errors: &[ConfigError]) -> i32 {
     exit::CONFIG
 }
 
-fn load_services(settings: &Settings, file: &GlobalFile) -> Result<Vec<Service>, Vec<ConfigError>> {
+fn load_services(
+    opts: &Options,
+    settings: &Settings,
+    file: &GlobalFile,
+) -> Result<Vec<Service>, Vec<ConfigError>> {
+    // The default directory may be absent (an image with CMD only); one that was named and
+    // is missing is a typo, and treating it as empty would run nothing and answer healthy.
+    if (opts.services_dir.is_some() || file.services_dir.is_some())
+        && !settings.services_dir.exists()
+    {
+        let named_by = if opts.services_dir.is_some() {
+            "--services-dir or PIDONE_SERVICES_DIR".to_string()
+        } else {
+            format!("services_dir in {}", settings.config.display())
+        };
+        return Err(vec![ConfigError {
+            file: settings.services_dir.clone(),
+            line: file
+                .lines
+                .get("services_dir")
+                .copied()
+                .filter(|_| opts.services_dir.is_none()),
+            key: None,
+            message: format!(
+                "the services directory does not exist (named by {named_by}); fix the path or create the directory"
+            ),
+        }]);
+    }
     let services = config::load_services(&settings.services_dir, &file.defaults)?;
     // `[render] after` must name oneshots (render waits for them to finish).
     let mut errors = Vec::new();
@@ -142,7 +169,7 @@ fn check(opts: &Options) -> i32 {
         return exit::CONFIG;
     };
     let mut code = 0;
-    let services = match load_services(&settings, &file) {
+    let services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             code = report(&errs);
@@ -225,7 +252,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
-    let services = match load_services(&settings, &file) {
+    let services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             report(&errs);
@@ -233,6 +260,15 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::CONFIG;
         }
     };
+    if services.is_empty() && cmd.is_empty() {
+        // Waiting for a signal with nothing to supervise looked healthy to `healthcheck`
+        // while the container did nothing: an image or command-line mistake, said at once.
+        log::error(format!(
+            "nothing to supervise: no service files (*.toml) in {} and no command after `--`; add one or the other (to only render templates, use `pidone render`)",
+            settings.services_dir.display()
+        ));
+        return exit::CONFIG;
+    }
 
     // Privilege: the run dir is created (and handed to the target user) while still root.
     let run_dir = prepare_run_dir(&settings);
@@ -287,12 +323,6 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         main.critical = true;
         main
     });
-    if services.is_empty() && render_unit.is_none() && cmd_unit.is_none() {
-        log::warn(format!(
-            "nothing to run: no services in {}, no templates, no CMD; waiting for a signal",
-            settings.services_dir.display()
-        ));
-    }
     // SAFETY: isatty on fd 0.
     let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
     let units = supervisor::build_units(services, render_unit, cmd_unit);

@@ -101,6 +101,7 @@ pub struct RawService {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<RawDuration>,
     pub max_runtime: Option<RawDuration>,
+    pub timeout: Option<RawDuration>,
     pub reload_on: Option<Vec<PathBuf>>,
     pub reload_signal: Option<String>,
     pub log_prefix: Option<bool>,
@@ -221,6 +222,7 @@ fn read_service(mut t: Fields, r: &mut Reader) -> RawService {
         stop_signal: t.string(r, "stop_signal"),
         stop_timeout: RawDuration::read(&mut t, r, "stop_timeout"),
         max_runtime: RawDuration::read(&mut t, r, "max_runtime"),
+        timeout: RawDuration::read(&mut t, r, "timeout"),
         reload_on: t.paths(r, "reload_on"),
         reload_signal: t.string(r, "reload_signal"),
         log_prefix: t.bool(r, "log_prefix"),
@@ -285,21 +287,19 @@ fn read_health(mut t: Fields, r: &mut Reader) -> RawHealth {
     health
 }
 
-/// Parses `text` and reads it with `read`: the value and the lines of its keys, or a syntax
-/// error, or every problem the reading found.
+/// Parses `text` and reads it with `read`: the value, the lines of its keys and every
+/// problem the reading found (a value with a problem is left out of the result); or the
+/// syntax error.
 fn read_file<T>(
     path: &Path,
     text: &str,
     read: fn(Fields, &mut Reader) -> T,
-) -> Result<(T, KeyLines), Vec<ConfigError>> {
+) -> Result<(T, KeyLines, Vec<ConfigError>), Vec<ConfigError>> {
     let document = DeTable::parse(text).map_err(|e| vec![toml_error(path, text, &e)])?;
     let mut reader = Reader::new(text);
     let value = read(Fields::root(&document), &mut reader);
     let (errors, lines) = reader.finish();
-    if errors.is_empty() {
-        return Ok((value, lines));
-    }
-    Err(errors
+    let errors = errors
         .into_iter()
         .map(|ReadError { line, key, message }| ConfigError {
             file: path.to_path_buf(),
@@ -307,7 +307,46 @@ fn read_file<T>(
             key: Some(key),
             message,
         })
-        .collect())
+        .collect();
+    Ok((value, lines, errors))
+}
+
+/// The read problems, then those of the checks that ran on what could be read. A value that
+/// failed to read is missing from what was checked, so a check about its key (or about the
+/// table it is in: `[health] needs one of ...` after a bad `health.tcp`) would report it a
+/// second time, wrongly, as missing: those are left out. `within` is the table the checks
+/// name keys without (`defaults` of the global file).
+fn merge_errors(
+    mut read: Vec<ConfigError>,
+    checked: Vec<ConfigError>,
+    within: Option<&str>,
+) -> Vec<ConfigError> {
+    let bad: Vec<String> = read
+        .iter()
+        .filter_map(|e| e.key.as_deref())
+        .map(|k| {
+            within
+                .and_then(|w| k.strip_prefix(w)?.strip_prefix('.'))
+                .unwrap_or(k)
+                .to_string()
+        })
+        .collect();
+    let related = |key: &str| {
+        bad.iter().any(|b| {
+            b == key
+                || b.strip_prefix(key).is_some_and(|r| r.starts_with('.'))
+                || key
+                    .strip_prefix(b.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+        })
+    };
+    read.extend(
+        checked
+            .into_iter()
+            .filter(|e| !e.key.as_deref().is_some_and(related)),
+    );
+    read.sort_by_key(|e| e.line.unwrap_or(0));
+    read
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -410,6 +449,8 @@ pub struct Service {
     pub stop_signal: i32,
     pub stop_timeout: Duration,
     pub max_runtime: Option<Duration>,
+    /// A oneshot still running after this long is stopped and fails (None: no limit).
+    pub timeout: Option<Duration>,
     pub reload_on: Vec<PathBuf>,
     pub reload: Reload,
     pub log_prefix: bool,
@@ -435,6 +476,7 @@ impl Service {
         if kind == Kind::Oneshot {
             svc.restart = Restart::Never;
             svc.critical = true;
+            svc.timeout = Some(DEFAULT_ONESHOT_TIMEOUT);
         }
         svc
     }
@@ -460,9 +502,7 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 }
 
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
-    // A value that failed to read is missing from the result, so validating the rest would
-    // report it a second time, wrongly, as missing: the checks below run on clean files only.
-    let (mut global, lines) = read_file(path, text, read_global)?;
+    let (mut global, lines, read_errors) = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, &lines, Some("defaults"));
     for key in ["command", "kind", "after", "ready", "health"] {
         let present = match key {
@@ -487,9 +527,10 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         &global.defaults,
         &mut errors,
     );
-    let result = errors.finish(());
+    let checked = errors.finish(()).err().unwrap_or_default();
     global.lines = lines;
-    result.map(|()| global)
+    let all = merge_errors(read_errors, checked, Some("defaults"));
+    if all.is_empty() { Ok(global) } else { Err(all) }
 }
 
 /// Load and validate every `*.toml` in `dir`. A missing directory means no services.
@@ -571,8 +612,7 @@ pub fn parse_services(
             });
             continue;
         }
-        // As in `parse_global`, only a file that read cleanly is validated further.
-        let (raw, lines) = match read_file(path, text, read_service) {
+        let (raw, lines, read_errors) = match read_file(path, text, read_service) {
             Ok(read) => read,
             Err(mut errs) => {
                 all_errors.append(&mut errs);
@@ -590,11 +630,12 @@ pub fn parse_services(
         }
         let svc = build_service(&name, &raw, defaults, &mut errors);
         match errors.finish(svc) {
-            Ok(svc) => {
+            Ok(svc) if read_errors.is_empty() => {
                 files.insert(name, (path.clone(), lines));
                 services.push(svc);
             }
-            Err(mut errs) => all_errors.append(&mut errs),
+            Ok(_) => all_errors.extend(read_errors),
+            Err(checked) => all_errors.extend(merge_errors(read_errors, checked, None)),
         }
     }
     check_graph(&services, &files, &mut all_errors);
@@ -877,6 +918,7 @@ fn build_service(
         );
     }
     let limits = pick!(limits).unwrap_or_default();
+    check_limits(&limits, errors);
     let mut signal_map = Vec::new();
     for (from, to) in pick!(signal_map).unwrap_or_default() {
         match (parse_signal(&from), parse_signal(&to)) {
@@ -919,6 +961,21 @@ fn build_service(
         .health
         .as_ref()
         .and_then(|h| build_health(h, errors, &duration));
+    // A limit that does not apply to the kind would otherwise be accepted and ignored.
+    if raw.max_runtime.is_some() && kind == Kind::Oneshot {
+        errors.push(
+            None,
+            "max_runtime",
+            "a oneshot has no max_runtime; use `timeout` (default \"5m\") to bound how long it may run".into(),
+        );
+    }
+    if raw.timeout.is_some() && kind == Kind::Longrun {
+        errors.push(
+            None,
+            "timeout",
+            "`timeout` bounds a oneshot; for a longrun use `max_runtime`, or `[ready] timeout` for its start".into(),
+        );
+    }
     if health.is_some() && kind == Kind::Oneshot {
         errors.push(
             None,
@@ -958,8 +1015,22 @@ fn build_service(
             pick!(stop_timeout),
             Duration::from_secs(10),
         ),
+        // From [defaults], each of these two applies only to the kind it is meant for.
         max_runtime: pick!(max_runtime)
+            .filter(|_| kind == Kind::Longrun)
             .map(|v| duration(errors, None, "max_runtime", Some(v), Duration::ZERO)),
+        timeout: match pick!(timeout).filter(|_| kind == Kind::Oneshot) {
+            None if kind == Kind::Oneshot => Some(DEFAULT_ONESHOT_TIMEOUT),
+            None => None,
+            Some(v) => Some(duration(
+                errors,
+                None,
+                "timeout",
+                Some(v),
+                DEFAULT_ONESHOT_TIMEOUT,
+            ))
+            .filter(|d| !d.is_zero()),
+        },
         reload_on: pick!(reload_on).unwrap_or_default(),
         reload,
         log_prefix: pick!(log_prefix).unwrap_or(true),
@@ -971,6 +1042,42 @@ fn build_service(
     }
 }
 
+/// Range checks for `[limits]`, so that a value the kernel would refuse is reported by
+/// `pidone check` with its line, not at the service's start.
+fn check_limits(limits: &RawLimits, errors: &mut Errors) {
+    // The kernel refuses RLIMIT_NOFILE above fs.nr_open (EPERM even for root).
+    let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+        .unwrap_or(1 << 20);
+    if let Some(n) = limits.nofile
+        && !(1..=nr_open).contains(&n)
+    {
+        errors.push(
+            Some("limits"),
+            "nofile",
+            format!("must be from 1 to {nr_open} (this kernel's fs.nr_open)"),
+        );
+    }
+    // More processes than pids can exist (PID_MAX_LIMIT) is a typo, not a limit.
+    const PID_MAX_LIMIT: u64 = 4 * 1024 * 1024;
+    if let Some(n) = limits.nproc
+        && !(1..=PID_MAX_LIMIT).contains(&n)
+    {
+        errors.push(
+            Some("limits"),
+            "nproc",
+            format!("must be from 1 to {PID_MAX_LIMIT}"),
+        );
+    }
+    // RLIM_INFINITY is u64::MAX; any other byte count is a valid core size limit.
+}
+
+/// How long a oneshot may run unless its `timeout` says otherwise: generous for init tasks
+/// (migrations, key generation), but not for ever, so a hung one is named in the log and
+/// fails its dependants instead of holding them and CMD in silence.
+pub const DEFAULT_ONESHOT_TIMEOUT: Duration = Duration::from_secs(300);
+
 type DurationFn<'f> =
     dyn Fn(&mut Errors, Option<&str>, &str, Option<RawDuration>, Duration) -> Duration + 'f;
 
@@ -981,8 +1088,21 @@ fn build_probe(
     http: Option<&String>,
     file: &Option<PathBuf>,
     errors: &mut Errors,
+    present: &mut Vec<&'static str>,
 ) -> Option<Probe> {
     let mut probes = Vec::new();
+    // Every check key given, valid or not: an unusable value is reported at its key and
+    // still counts as the check that was meant (no second, wrong "needs one of" error).
+    for (key, given) in [
+        ("command", command.is_some()),
+        ("tcp", tcp.is_some()),
+        ("http", http.is_some()),
+        ("file", file.is_some()),
+    ] {
+        if given {
+            present.push(key);
+        }
+    }
     if let Some(cmd) = command {
         if cmd.is_empty() {
             errors.push(Some(table), "command", "must name a program".into());
@@ -1004,14 +1124,25 @@ fn build_probe(
     if let Some(f) = file {
         probes.push(Probe::File(f.clone()));
     }
-    if probes.len() > 1 {
-        errors.push(
-            Some(table),
-            "command",
-            format!("[{table}] takes exactly one kind of check"),
-        );
-    }
     probes.pop()
+}
+
+/// `[TABLE]` names more than one check: reported at the second one given (which has a line
+/// in the file), naming both.
+fn more_than_one_check(table: &str, present: &[&str], errors: &mut Errors) -> bool {
+    if present.len() < 2 {
+        return false;
+    }
+    let second = present[1];
+    errors.push(
+        Some(table),
+        second,
+        format!(
+            "[{table}] takes exactly one kind of check, but has `{}` and `{second}`: keep one",
+            present[0]
+        ),
+    );
+    true
 }
 
 fn build_ready(
@@ -1020,7 +1151,22 @@ fn build_ready(
     errors: &mut Errors,
     duration: &DurationFn,
 ) -> Option<Ready> {
-    let probe = build_probe("ready", &raw.command, &raw.tcp, None, &raw.file, errors);
+    let mut present = Vec::new();
+    if raw.notify_fd.is_some() {
+        present.push("notify_fd");
+    }
+    if raw.notify_socket == Some(true) {
+        present.push("notify_socket");
+    }
+    let probe = build_probe(
+        "ready",
+        &raw.command,
+        &raw.tcp,
+        None,
+        &raw.file,
+        errors,
+        &mut present,
+    );
     let mut checks = Vec::new();
     if let Some(fd) = raw.notify_fd {
         if !(3..=1000).contains(&fd) {
@@ -1045,12 +1191,15 @@ fn build_ready(
             "a oneshot is ready when it exits 0; remove [ready]".into(),
         );
     }
-    if checks.len() != 1 {
+    if present.is_empty() {
         errors.push(
             None,
             "ready",
             "[ready] needs exactly one of notify_fd, notify_socket, tcp, file, command".into(),
         );
+        return None;
+    }
+    if more_than_one_check("ready", &present, errors) || checks.len() != 1 {
         return None;
     }
     Some(Ready {
@@ -1073,21 +1222,28 @@ fn build_ready(
 }
 
 fn build_health(raw: &RawHealth, errors: &mut Errors, duration: &DurationFn) -> Option<Health> {
-    let Some(probe) = build_probe(
+    let mut present = Vec::new();
+    let probe = build_probe(
         "health",
         &raw.command,
         &raw.tcp,
         raw.http.as_ref(),
         &raw.file,
         errors,
-    ) else {
+        &mut present,
+    );
+    if present.is_empty() {
         errors.push(
             None,
             "health",
             "[health] needs one of command, tcp, http, file".into(),
         );
         return None;
-    };
+    }
+    if more_than_one_check("health", &present, errors) {
+        return None;
+    }
+    let probe = probe?;
     let on_failure = match raw.on_failure.as_deref() {
         None | Some("restart") => OnUnhealthy::Restart,
         Some("ignore") => OnUnhealthy::Ignore,
@@ -1708,6 +1864,93 @@ on_failure = "stop"
     }
 
     #[test]
+    fn a_read_error_does_not_hide_the_other_errors_of_the_file() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\nmax_restarts = -1\nstop_timeout = \"abc\"\n[health]\ntcp = true\n",
+        )]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/web.toml:2: key `max_restarts`: -1 is out of range"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("services.d/web.toml:3: key `stop_timeout`: "),
+            "{errs:?}"
+        );
+        // A bad check value is not also reported as a missing check.
+        assert!(
+            errs[2].starts_with("services.d/web.toml:5: key `health.tcp`: expected an address"),
+            "{errs:?}"
+        );
+        // The same in the global file's [defaults].
+        let errs = global_errors("[defaults]\nmax_restarts = -1\nstop_timeout = \"abc\"\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[1].starts_with("pidone.toml:3: key `stop_timeout`: "),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn limits_are_range_checked() {
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[limits]\nnofile = 99999999999\nnproc = 0\ncore = 0\n",
+        )]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `limits.nofile`: must be from 1 to "),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("services.d/web.toml:4: key `limits.nproc`: must be from 1 to "),
+            "{errs:?}"
+        );
+        let ok = parse(&[(
+            "web",
+            "command = [\"true\"]\n[limits]\nnofile = 1024\nnproc = 64\ncore = 0\n",
+        )])
+        .unwrap();
+        assert_eq!(ok[0].limits.nofile, Some(1024));
+    }
+
+    #[test]
+    fn oneshot_timeout_and_max_runtime_apply_to_their_kind_only() {
+        let svcs = parse(&[
+            ("init", "command = [\"true\"]\nkind = \"oneshot\"\n"),
+            (
+                "slow",
+                "command = [\"true\"]\nkind = \"oneshot\"\ntimeout = \"2s\"\n",
+            ),
+            (
+                "free",
+                "command = [\"true\"]\nkind = \"oneshot\"\ntimeout = 0\n",
+            ),
+            ("web", "command = [\"true\"]\n"),
+        ])
+        .unwrap();
+        let by = |n: &str| svcs.iter().find(|s| s.name == n).unwrap().timeout;
+        assert_eq!(by("init"), Some(DEFAULT_ONESHOT_TIMEOUT));
+        assert_eq!(by("slow"), Some(Duration::from_secs(2)));
+        assert_eq!(by("free"), None);
+        assert_eq!(by("web"), None);
+        let errs = errors(&[
+            (
+                "init",
+                "command = [\"true\"]\nkind = \"oneshot\"\nmax_runtime = \"1m\"\n",
+            ),
+            ("web", "command = [\"true\"]\ntimeout = \"1m\"\n"),
+        ]);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("services.d/init.toml:3: key `max_runtime`: a oneshot has no max_runtime; use `timeout`"), "{errs:?}");
+        assert!(
+            errs[1].starts_with("services.d/web.toml:2: key `timeout`: "),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn value_errors_are_located_from_the_spans() {
         // A key that also appears inside a string, a quoted key, a table that is never named by
         // a header, and an inline table over several lines (TOML 1.1).
@@ -1734,10 +1977,11 @@ on_failure = "stop"
         at(5, "web", "stop_timeout");
         at(6, "web", "backoff.max");
         at(9, "web", "ready.tcp");
-        at(7, "web", "ready"); // "needs exactly one of", as the tcp check is unusable
         at(5, "api", "after");
-        assert_eq!(errs.len(), 5, "{errs:?}");
-        // A check about an absent key points at its table.
+        // The unusable tcp check is the one check [ready] has: no second, wrong "needs
+        // exactly one of" error about it.
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        // Two checks: reported at the second one, which is in the file.
         let errs = errors(&[(
             "web",
             "command = [\"true\"]\n\n[health]\ntcp = 80\nhttp = \"http://127.0.0.1/\"\n",
@@ -1745,8 +1989,28 @@ on_failure = "stop"
         assert_eq!(
             errs,
             [
-                "services.d/web.toml:3: key `health.command`: [health] takes exactly one kind of check"
+                "services.d/web.toml:5: key `health.http`: [health] takes exactly one kind of check, but has `tcp` and `http`: keep one"
             ]
+        );
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[ready]\nnotify_fd = 3\ntimeout = \"5s\"\nfile = \"/x\"\n",
+        )]);
+        assert_eq!(
+            errs,
+            [
+                "services.d/web.toml:5: key `ready.file`: [ready] takes exactly one kind of check, but has `notify_fd` and `file`: keep one"
+            ]
+        );
+        // An invalid health tcp address is one error, at its key.
+        let errs = errors(&[(
+            "web",
+            "command = [\"true\"]\n[health]\ntcp = \"nohost:x\"\n",
+        )]);
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/web.toml:3: key `health.tcp`: "),
+            "{errs:?}"
         );
         // In the global file, a default is found in [defaults], not at the top level.
         let errs = global_errors("stop_signal = \"QUIT\"\n[defaults]\nstop_signal = \"TREM\"\n");

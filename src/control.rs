@@ -260,12 +260,13 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
             if core.shutting_down() {
                 return Reply::new(1, "pidone is shutting down");
             }
-            match *verb {
+            let note = match *verb {
                 "start" => core.request_start(i),
                 "stop" => core.request_stop(i, now),
                 _ => core.request_restart(i, now),
-            }
-            Reply::new(0, format!("{verb} {name}: ok"))
+            };
+            let note = note.map_or(String::new(), |n| format!(" ({n})"));
+            Reply::new(0, format!("{verb} {name}: ok{note}"))
         }
         ["signal", name, sig] => {
             let Some(i) = find(core, name) else {
@@ -299,7 +300,21 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
 
 fn status(core: &Core, now: Instant) -> Reply {
     let mut rows = Vec::new();
-    let mut text = String::new();
+    // Columns under a header row, as `docker ps` prints them; `--json` is for scripts.
+    let row =
+        |name: &str, state: &str, pid: &str, up: &str, restarts: &str, exit: &str, health: &str| {
+            format!("{name:<20} {state:<9} {pid:<7} {up:<8} {restarts:<8} {exit:<9} {health:<9}")
+        };
+    let mut text = row(
+        "NAME",
+        "STATE",
+        "PID",
+        "UP",
+        "RESTARTS",
+        "LAST_EXIT",
+        "HEALTH",
+    );
+    text.push('\n');
     for u in &core.units {
         let since = match u.phase {
             Phase::Up { since } | Phase::Starting { since } => {
@@ -335,19 +350,21 @@ fn status(core: &Core, now: Instant) -> Reply {
                 .opt_str("reason", u.reason.as_deref())
                 .finish(),
         );
-        text.push_str(&format!(
-            "{:<20} {:<9} pid={:<7} up={:<8} restarts={:<3} last_exit={:<4} health={}{}\n",
-            u.spec.name,
+        let line = row(
+            &u.spec.name,
             u.phase.name(),
-            u.pid.map_or("-".into(), |p| p.to_string()),
-            since.map_or("-".into(), crate::units::format_duration),
-            u.restarts,
-            last_exit.map_or("-".into(), |c| c.to_string()),
+            &u.pid.map_or("-".into(), |p| p.to_string()),
+            &since.map_or("-".into(), crate::units::format_duration),
+            &u.restarts.to_string(),
+            &last_exit.map_or("-".into(), |c| c.to_string()),
             health,
-            u.reason
-                .as_ref()
-                .map_or(String::new(), |r| format!("  ({r})")),
-        ));
+        );
+        let reason = u
+            .reason
+            .as_ref()
+            .map_or(String::new(), |r| format!(" ({r})"));
+        text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
+        text.push('\n');
     }
     Reply {
         code: 0,
@@ -426,6 +443,21 @@ fn health(core: &Core, names: &[&str]) -> Reply {
     Reply::new(0, "healthy")
 }
 
+/// "permission denied on /run/pidone (owned by uid 4242): run as that uid".
+fn permission_denied(path: &Path) -> Reply {
+    use std::os::unix::fs::MetadataExt;
+    let owner =
+        std::fs::metadata(path).map_or("another uid".into(), |m| format!("uid {}", m.uid()));
+    Reply::new(
+        crate::cli::exit::PRIVILEGE,
+        format!(
+            "permission denied on {} (owned by {owner}): run as that uid (e.g. docker exec -u {}), or as root with CAP_DAC_OVERRIDE",
+            path.display(),
+            owner.strip_prefix("uid ").unwrap_or("UID")
+        ),
+    )
+}
+
 /// Where the run dir is when the configured one cannot be created (a non-root user on a
 /// laptop with the default /run/pidone): `$XDG_RUNTIME_DIR/pidone`, else `/tmp/pidone-UID`.
 pub fn fallback_run_dir() -> PathBuf {
@@ -437,17 +469,43 @@ pub fn fallback_run_dir() -> PathBuf {
 }
 
 /// Client side: send one request and return the reply.
+///
+/// A socket this uid may not reach (`docker exec -u 0` into a `--user 4242` container with
+/// no CAP_DAC_OVERRIDE) is not "not running": that is answered here, with the owner to run
+/// as and exit code 77 (EX_NOPERM), without asking the server.
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     let mut candidates = vec![run_dir.join(SOCKET_NAME)];
     candidates.push(fallback_run_dir().join(SOCKET_NAME));
-    let path = candidates.iter().find(|p| p.exists()).ok_or_else(|| {
-        format!(
+    let mut denied = None;
+    let mut found = None;
+    for p in &candidates {
+        match std::fs::symlink_metadata(p) {
+            Ok(_) => {
+                found = Some(p);
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied = denied.or(p.parent());
+            }
+            Err(_) => {}
+        }
+    }
+    let Some(path) = found else {
+        if let Some(dir) = denied {
+            return Ok(permission_denied(dir));
+        }
+        return Err(format!(
             "pidone is not running here (no {})",
             candidates[0].display()
-        )
-    })?;
-    let mut stream = UnixStream::connect(path)
-        .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+        ));
+    };
+    let mut stream = match UnixStream::connect(path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Ok(permission_denied(path));
+        }
+        Err(e) => return Err(format!("cannot connect to {}: {e}", path.display())),
+    };
     let timeout = Some(Duration::from_secs(5));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

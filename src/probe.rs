@@ -96,11 +96,14 @@ fn tcp_check(address: &str, timeout: Duration) -> i32 {
     }
 }
 
+/// How much of a response body the HTTP check reads (and discards) after the status line.
+const HTTP_DRAIN_LIMIT: usize = 4 << 20;
+
 fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
+    let deadline = std::time::Instant::now() + timeout;
     let Some(mut stream) = connect(address, timeout) else {
         return CONNECT_FAILED;
     };
-    let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
     let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
     let request = format!(
@@ -109,23 +112,48 @@ fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
     if stream.write_all(request.as_bytes()).is_err() {
         return NO_ANSWER;
     }
-    let mut head = [0u8; 64];
-    let mut got = 0;
-    while got < 12 {
-        match stream.read(&mut head[got..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got += n,
+    // No half-close after the request: some servers (Go's net/http) take an EOF from the
+    // client as an aborted request and cancel it. Draining the answer is what avoids resets.
+    // Each read waits at most for what is left of the probe's timeout.
+    let read_some = |stream: &mut TcpStream, buf: &mut [u8]| -> usize {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return 0;
         }
+        stream.read(buf).unwrap_or(0)
+    };
+    // The status line: "HTTP/1.1 200 OK\r\n" (at most 1 KiB is looked at).
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 16 * 1024];
+    while !head.contains(&b'\n') && head.len() < 1024 {
+        let n = read_some(&mut stream, &mut buf);
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
     }
-    // "HTTP/1.1 200 ..." → the status code is bytes 9..12.
-    match std::str::from_utf8(&head[..got])
+    let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+    let verdict = match std::str::from_utf8(&head[..line_end.min(head.len())])
         .ok()
-        .and_then(|s| s.get(9..12))
+        .and_then(|line| line.strip_prefix("HTTP/"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
     {
-        Some(code) if code.starts_with('2') => OK,
-        Some(_) => BAD_STATUS,
-        None => NO_ANSWER,
+        Some(code) if code.len() == 3 && code.starts_with('2') => OK,
+        Some(code) if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) => BAD_STATUS,
+        _ => return NO_ANSWER,
+    };
+    // Read the rest of the response before closing: closing a socket with unread data
+    // sends a RST, and the server logs ConnectionResetError / "broken pipe" for every check.
+    // Bounded in bytes and by the probe's deadline; the verdict is already known.
+    let mut drained = head.len();
+    while drained < HTTP_DRAIN_LIMIT {
+        let n = read_some(&mut stream, &mut buf);
+        if n == 0 {
+            break;
+        }
+        drained += n;
     }
+    verdict
 }
 
 /// Turn a probe child's exit into (passed, human detail).

@@ -436,7 +436,9 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
             )
         });
     }
-    let mut child = cmd.spawn().map_err(|e| spawn_error(program, &e))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| limits_error(&limits, &e).unwrap_or_else(|| spawn_error(program, &e)))?;
     let pid = child.id() as i32;
     let stdout = child.stdout.take().map(OwnedFd::from);
     let stderr = child.stderr.take().map(OwnedFd::from);
@@ -455,6 +457,51 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
         stdout,
         stderr,
         notify,
+    })
+}
+
+/// setrlimit in the child failed: the error comes back through the same channel as an exec
+/// error, and would be reported as one ("is it executable ..."). A limit above the hard limit
+/// pidone itself has cannot be raised without CAP_SYS_RESOURCE: name it, and what to do.
+fn limits_error(
+    limits: &[(libc::__rlimit_resource_t, Option<u64>); 3],
+    e: &io::Error,
+) -> Option<SpawnError> {
+    if !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL)) {
+        return None;
+    }
+    let too_high: Vec<String> = limits
+        .iter()
+        .filter_map(|&(resource, value)| {
+            let v = value?;
+            let mut current = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit into a local struct.
+            if unsafe { libc::getrlimit(resource, &mut current) } < 0 || v <= current.rlim_max {
+                return None;
+            }
+            let name = match resource {
+                libc::RLIMIT_NOFILE => "nofile",
+                libc::RLIMIT_NPROC => "nproc",
+                _ => "core",
+            };
+            Some(format!(
+                "limits.{name} = {v} is above the hard limit pidone runs with ({})",
+                current.rlim_max
+            ))
+        })
+        .collect();
+    if too_high.is_empty() {
+        return None;
+    }
+    Some(SpawnError {
+        code: crate::cli::exit::CANNOT_EXECUTE,
+        message: format!(
+            "cannot apply [limits]: {} ({e}); lower it, or raise the container's limit (docker run --ulimit)",
+            too_high.join(", ")
+        ),
     })
 }
 

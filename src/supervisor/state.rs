@@ -90,8 +90,13 @@ impl ExitStatus {
 enum AfterStop {
     /// Apply the restart policy as for any exit.
     Policy,
-    /// Restart right away (control `restart`, reload = "restart", unhealthy).
+    /// Restart right away (control `restart`, reload = "restart", control `start` while
+    /// stopping).
     Restart,
+    /// Stopped because its health check failed: a failure like a non-zero exit, so the
+    /// restart policy, the backoff and the crash-loop limit apply (a health restart that
+    /// skipped them restarted a service hundreds of times a second).
+    Unhealthy,
     /// Stay stopped (control `stop`, shutdown).
     Stay,
     /// Stopped at `max_runtime`: a clean end, whatever the exit status of the stop signal.
@@ -298,6 +303,23 @@ impl Core {
         }
     }
 
+    /// Why a dependant of `dep` can never start: which dependency, and what became of it.
+    fn why_broken(&self, dep: Idx) -> String {
+        let d = &self.units[dep];
+        let name = &d.spec.name;
+        match d.phase {
+            Phase::Failed => match &d.reason {
+                Some(r) => format!("dependency {name} failed: {r}"),
+                None => format!("dependency {name} failed"),
+            },
+            Phase::Stopped => format!("dependency {name} was stopped"),
+            _ => match d.last_exit {
+                Some(e) => format!("dependency {name} {} and is not restarted", e.describe()),
+                None => format!("dependency {name} ended"),
+            },
+        }
+    }
+
     fn running(&self, i: Idx) -> bool {
         self.units[i].pid.is_some()
     }
@@ -325,10 +347,7 @@ impl Core {
                         let states: Vec<DepState> =
                             deps.iter().map(|&d| self.dep_state(i, d)).collect();
                         if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
-                            let why = format!(
-                                "dependency {} is not running",
-                                self.units[deps[n]].spec.name
-                            );
+                            let why = self.why_broken(deps[n]);
                             self.fail(i, why, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
@@ -413,6 +432,24 @@ impl Core {
                     self.actions.push(Action::Signal(i, libc::SIGKILL));
                 }
                 Phase::Starting { since } if self.shutdown.is_none() => {
+                    if let Some(limit) = self.units[i].spec.timeout
+                        && self.units[i].spec.kind == Kind::Oneshot
+                        && since + limit <= now
+                    {
+                        // A hung init task would otherwise hold its dependants and CMD for
+                        // ever. It gets its stop signal (then SIGKILL at stop_timeout), and
+                        // the exit that follows is a failure whatever its status.
+                        let name = self.units[i].spec.name.clone();
+                        let why =
+                            format!("timed out after {}", crate::units::format_duration(limit));
+                        self.log(
+                            crate::log::Level::Warn,
+                            format!("oneshot {name} {why}; stopping it"),
+                        );
+                        self.units[i].reason = Some(why);
+                        self.send_stop(i, now, AfterStop::Policy);
+                        continue;
+                    }
                     if let Some(ready) = self.units[i].spec.ready.clone() {
                         if since + ready.timeout <= now {
                             let name = self.units[i].spec.name.clone();
@@ -456,18 +493,22 @@ impl Core {
         }
     }
 
-    /// Start the unit's probe when it is due, or kill it when it overran its timeout. The
-    /// first check runs right away (readiness: once the process is started; health: once it
-    /// is ready), so `healthcheck` turns healthy without waiting a whole interval; `retries`
-    /// and `start_period` absorb an early failure. Later checks follow `interval`.
+    /// Start the unit's probe when it is due, or kill it when it overran its timeout.
+    ///
+    /// A readiness probe first runs as soon as the process is started. A health check first
+    /// runs one `interval` after the service became ready, as Docker's HEALTHCHECK does: a
+    /// check right at the start failed any service slow to listen, and with `retries = 1`
+    /// restarted it before it ever could. Later checks follow `interval` after each result.
     fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let timeout = match kind {
-            ProbeKind::Ready => READY_PROBE_TIMEOUT,
+        let (timeout, first) = match kind {
+            ProbeKind::Ready => (READY_PROBE_TIMEOUT, Duration::ZERO),
             ProbeKind::Health => self.units[i]
                 .spec
                 .health
                 .as_ref()
-                .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
+                .map_or((READY_PROBE_TIMEOUT, Duration::ZERO), |h| {
+                    (h.timeout, h.interval)
+                }),
         };
         let sched = self.schedule(i, kind);
         if let Some(until) = sched.running_until {
@@ -477,7 +518,7 @@ impl Core {
             }
             return;
         }
-        let due = *sched.due.get_or_insert(now);
+        let due = *sched.due.get_or_insert(now + first);
         if due <= now {
             sched.due = None;
             sched.running_until = Some(now + timeout);
@@ -589,10 +630,7 @@ impl Core {
         }
         match health.on_failure {
             OnUnhealthy::Ignore => {}
-            OnUnhealthy::Restart => {
-                self.units[i].restarts += 1;
-                self.send_stop(i, now, AfterStop::Restart);
-            }
+            OnUnhealthy::Restart => self.send_stop(i, now, AfterStop::Unhealthy),
             OnUnhealthy::Stop => {
                 self.begin_shutdown(
                     1,
@@ -636,6 +674,9 @@ impl Core {
         u.last_exit = Some(status);
         u.ready_probe = ProbeSchedule::default();
         u.health_probe = ProbeSchedule::default();
+        // The last verdict was about a process that is gone: `status` must not show a
+        // stopped service as healthy. `start` sets it to "starting" again.
+        u.health = HealthStatus::None;
         let was_stopping = matches!(u.phase, Phase::Stopping { .. });
         let after = u.after_stop;
         let uptime = u.started_at.map(|t| now.saturating_duration_since(t));
@@ -670,20 +711,32 @@ impl Core {
                 self.units[i].phase = Phase::Backoff { until: now };
                 return;
             }
-            AfterStop::Policy | AfterStop::MaxRuntime => {}
+            AfterStop::Policy | AfterStop::MaxRuntime | AfterStop::Unhealthy => {}
         }
         let spec = &self.units[i].spec;
         // A stop at max_runtime is a clean end (restarted only by `restart = "always"`); a
-        // stop for a failed start is a failure whatever the exit status.
-        let failed = after != AfterStop::MaxRuntime
-            && (!status.success() || (was_stopping && self.units[i].reason.is_some()));
+        // stop for a failed start, a timed-out oneshot or a failed health check is a failure
+        // whatever the exit status.
+        let stopped_for_cause = was_stopping && self.units[i].reason.is_some();
+        let failed = after == AfterStop::Unhealthy
+            || (after != AfterStop::MaxRuntime && (!status.success() || stopped_for_cause));
+        // What the failure message says: the cause when pidone stopped it for one.
+        let what = match &self.units[i].reason {
+            Some(r) if stopped_for_cause || after == AfterStop::Unhealthy => {
+                format!("{r} ({})", status.describe())
+            }
+            _ => status.describe(),
+        };
+        // The exit code a critical failure ends the run with: the service's own, unless
+        // pidone stopped it for a cause, when the status only reflects pidone's signal.
+        let code_from = if stopped_for_cause || after == AfterStop::Unhealthy {
+            None
+        } else {
+            Some(status)
+        };
         if spec.kind == Kind::Oneshot {
             if failed {
-                self.fail(
-                    i,
-                    format!("oneshot {name} {}", status.describe()),
-                    Some(status),
-                );
+                self.fail(i, format!("oneshot {name} {what}"), code_from);
             } else {
                 self.units[i].phase = Phase::Done;
                 self.log(crate::log::Level::Info, format!("{name} finished"));
@@ -705,7 +758,7 @@ impl Core {
         };
         if !restart {
             if failed {
-                self.fail(i, format!("{name} {}", status.describe()), Some(status));
+                self.fail(i, format!("{name} {what}"), code_from);
             } else {
                 self.units[i].phase = Phase::Done;
                 self.log(
@@ -724,11 +777,10 @@ impl Core {
             .retain(|&t| now.saturating_duration_since(t) < window);
         if u.restart_times.len() as u32 >= max {
             let why = format!(
-                "{name} {}; it restarted {max} times within {}, giving up",
-                status.describe(),
+                "{name} {what}; it restarted {max} times within {}, giving up",
                 crate::units::format_duration(window)
             );
-            self.fail(i, why, Some(status));
+            self.fail(i, why, code_from);
             return;
         }
         let delay = match (u.delay, uptime) {
@@ -743,8 +795,7 @@ impl Core {
         self.log(
             crate::log::Level::Warn,
             format!(
-                "{name} {}; restarting in {}",
-                status.describe(),
+                "{name} {what}; restarting in {}",
                 crate::units::format_duration(delay)
             ),
         );
@@ -762,38 +813,76 @@ impl Core {
         }
     }
 
-    /// Control: stop a unit and keep it stopped.
-    pub fn request_stop(&mut self, i: Idx, now: Instant) {
-        match self.units[i].phase {
-            Phase::Starting { .. } | Phase::Up { .. } => self.send_stop(i, now, AfterStop::Stay),
-            Phase::Waiting | Phase::Backoff { .. } => self.units[i].phase = Phase::Stopped,
-            _ => {}
+    /// Control: stop a unit and keep it stopped. Returns what that did, when it is more
+    /// than the plain "ok" (a oneshot: whether it was running, and what it means for the
+    /// services waiting for it).
+    pub fn request_stop(&mut self, i: Idx, now: Instant) -> Option<String> {
+        let oneshot = self.units[i].spec.kind == Kind::Oneshot;
+        let stop_signal = crate::units::signal_name(self.units[i].spec.stop_signal);
+        let waiting = !self.units[i].dependants.is_empty();
+        let note = match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => {
+                self.send_stop(i, now, AfterStop::Stay);
+                oneshot.then(|| {
+                    format!(
+                        "the oneshot is running: sent {stop_signal} (SIGKILL after its stop_timeout); it counts as stopped, not finished{}",
+                        if waiting { ", so the services waiting for it will not start" } else { "" }
+                    )
+                })
+            }
+            Phase::Waiting | Phase::Backoff { .. } => {
+                self.units[i].phase = Phase::Stopped;
+                oneshot.then(|| "the oneshot had not started; it will not run".to_string())
+            }
+            Phase::Done if oneshot => Some(
+                "the oneshot already finished; nothing to stop (what it did stays done)".into(),
+            ),
+            _ => None,
+        };
+        // A stopped unit has no current health verdict.
+        if self.units[i].pid.is_none() {
+            self.units[i].health = HealthStatus::None;
         }
+        note
     }
 
-    /// Control: start a stopped, failed or finished unit again.
-    pub fn request_start(&mut self, i: Idx) {
-        if matches!(
-            self.units[i].phase,
-            Phase::Stopped | Phase::Failed | Phase::Done
-        ) && self.shutdown.is_none()
-        {
-            let u = &mut self.units[i];
-            u.phase = Phase::Waiting;
-            u.restart_times.clear();
-            u.delay = None;
-            u.reason = None;
+    /// Control: start a stopped, failed or finished unit again; one that is stopping starts
+    /// again once its process is gone (the request used to be dropped). A oneshot that
+    /// finished runs again.
+    pub fn request_start(&mut self, i: Idx) -> Option<String> {
+        if self.shutdown.is_some() {
+            return None;
+        }
+        match self.units[i].phase {
+            Phase::Stopped | Phase::Failed | Phase::Done => {
+                let u = &mut self.units[i];
+                u.phase = Phase::Waiting;
+                u.restart_times.clear();
+                u.delay = None;
+                u.reason = None;
+                None
+            }
+            Phase::Stopping { .. } => {
+                self.units[i].after_stop = AfterStop::Restart;
+                Some("it is stopping; it will start again once its process is gone".into())
+            }
+            Phase::Starting { .. } | Phase::Up { .. } => Some("already running".into()),
+            Phase::Waiting | Phase::Backoff { .. } => None,
         }
     }
 
     /// Control: restart (start if not running).
-    pub fn request_restart(&mut self, i: Idx, now: Instant) {
+    pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
                 self.units[i].restarts += 1;
-                self.send_stop(i, now, AfterStop::Restart)
+                self.send_stop(i, now, AfterStop::Restart);
+                None
             }
-            Phase::Stopping { .. } => self.units[i].after_stop = AfterStop::Restart,
+            Phase::Stopping { .. } => {
+                self.units[i].after_stop = AfterStop::Restart;
+                None
+            }
             _ => self.request_start(i),
         }
     }
@@ -812,6 +901,11 @@ impl Core {
                 Phase::Starting { since } if self.shutdown.is_none() => {
                     if let Some(r) = &u.spec.ready {
                         consider(since + r.timeout);
+                    }
+                    if let Some(limit) = u.spec.timeout
+                        && u.spec.kind == Kind::Oneshot
+                    {
+                        consider(since + limit);
                     }
                 }
                 Phase::Up { since } if self.shutdown.is_none() => {
@@ -1038,50 +1132,214 @@ mod tests {
         assert_eq!(core.exit_code(), 128 + libc::SIGSEGV);
     }
 
-    #[test]
-    fn health_retries_then_restart() {
-        let t0 = Instant::now();
+    fn checked(retries: u32, start_period: Duration) -> Service {
         let mut s = svc("web", Kind::Longrun, &[]);
         s.health = Some(crate::config::Health {
             probe: crate::config::Probe::File("/x".into()),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
-            retries: 2,
-            start_period: Duration::ZERO,
+            retries,
+            start_period,
             on_failure: OnUnhealthy::Restart,
         });
+        s
+    }
+
+    /// Run the health check due at `t` with `ok`; returns the actions that follow.
+    fn check_at(core: &mut Core, t: Instant, ok: bool) -> Vec<Action> {
+        assert_eq!(core.next_deadline(), Some(t));
+        assert_eq!(core.step(t), vec![Action::RunProbe(0, ProbeKind::Health)]);
+        core.on_probe_result(0, ProbeKind::Health, ok, "x".into(), t);
+        core.step(t)
+    }
+
+    #[test]
+    fn health_retries_then_restart() {
+        let t0 = Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut core = Core::new(vec![(checked(2, Duration::ZERO), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        // Nothing runs at once: the first check is one interval after the service is up.
+        assert!(core.step(t0).is_empty());
+        assert!(signals(&check_at(&mut core, t0 + sec, false)).is_empty());
+        assert_eq!(core.units[0].health, HealthStatus::Starting);
+        assert!(signals(&check_at(&mut core, t0 + 2 * sec, true)).is_empty());
+        assert_eq!(core.units[0].health, HealthStatus::Healthy);
+        // Two failures in a row (retries = 2) make it unhealthy.
+        assert!(signals(&check_at(&mut core, t0 + 3 * sec, false)).is_empty());
+        assert_eq!(core.units[0].health, HealthStatus::Healthy);
+        let t4 = t0 + 4 * sec;
+        assert_eq!(
+            signals(&check_at(&mut core, t4, false)),
+            vec![(0, libc::SIGTERM)]
+        );
+        assert_eq!(core.units[0].health, HealthStatus::Unhealthy);
+        assert!(matches!(core.units[0].phase, Phase::Stopping { .. }));
+        // Gone: no verdict about a process that is not there; restarted after the backoff.
+        core.on_exit(0, ExitStatus::Signal(15), t4);
+        assert_eq!(core.units[0].health, HealthStatus::None);
+        assert!(spawned(&core.step(t4)).is_empty());
+        let t5 = t4 + Duration::from_millis(100);
+        assert_eq!(core.units[0].phase, Phase::Backoff { until: t5 });
+        assert_eq!(spawned(&core.step(t5)), vec![0]);
+        assert_eq!(core.units[0].restarts, 1);
+    }
+
+    #[test]
+    fn failures_in_the_start_period_do_not_count_but_a_pass_does() {
+        let t0 = Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut core = Core::new(vec![(checked(1, 3 * sec), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        core.step(t0);
+        // Checks at 1 s and 2 s fail inside the 3 s start period: not counted.
+        assert!(signals(&check_at(&mut core, t0 + sec, false)).is_empty());
+        assert!(signals(&check_at(&mut core, t0 + 2 * sec, false)).is_empty());
+        assert_eq!(core.units[0].health, HealthStatus::Starting);
+        // The first failure after it counts (retries = 1).
+        assert_eq!(
+            signals(&check_at(&mut core, t0 + 3 * sec, false)),
+            vec![(0, libc::SIGTERM)]
+        );
+        // A pass inside the start period makes it healthy at once.
+        let mut core = Core::new(vec![(checked(1, 3 * sec), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        core.step(t0);
+        assert!(signals(&check_at(&mut core, t0 + sec, true)).is_empty());
+        assert_eq!(core.units[0].health, HealthStatus::Healthy);
+    }
+
+    /// A service that fails every check (retries = 1) is restarted with the same backoff as
+    /// a crash, and given up on after max_restarts; critical, it ends the run.
+    #[test]
+    fn health_restarts_obey_backoff_max_restarts_and_critical() {
+        let t0 = Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut s = checked(1, Duration::ZERO);
+        s.max_restarts = 3;
+        s.critical = true;
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = t0;
+        let mut delays = Vec::new();
+        for round in 0..10 {
+            assert_eq!(spawned(&core.step(now)), vec![0], "round {round}");
+            core.on_spawned(0, 100 + round, now);
+            core.step(now);
+            now += sec;
+            assert_eq!(
+                signals(&check_at(&mut core, now, false)),
+                vec![(0, libc::SIGTERM)]
+            );
+            // The service traps TERM and exits 0: still a failure.
+            core.on_exit(0, ExitStatus::Code(0), now);
+            match core.units[0].phase {
+                Phase::Backoff { until } => {
+                    delays.push(until - now);
+                    now = until;
+                }
+                Phase::Failed => break,
+                p => panic!("unexpected {p:?}"),
+            }
+        }
+        assert_eq!(
+            delays,
+            vec![
+                Duration::from_millis(100),
+                Duration::from_millis(200),
+                Duration::from_millis(400)
+            ]
+        );
+        assert_eq!(core.units[0].restarts, 3);
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert!(
+            core.units[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("health check failed") && r.contains("giving up")),
+            "{:?}",
+            core.units[0].reason
+        );
+        assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), 1);
+    }
+
+    #[test]
+    fn health_failure_with_restart_never_fails_for_good() {
+        let t0 = Instant::now();
+        let mut s = checked(1, Duration::ZERO);
+        s.restart = Restart::Never;
         let mut core = Core::new(vec![(s, Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
-        // The first check runs as soon as the service is up, the next one an interval later.
-        assert_eq!(core.step(t0), vec![Action::RunProbe(0, ProbeKind::Health)]);
-        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t0);
-        assert!(core.step(t0).is_empty());
-        assert_eq!(core.units[0].health, HealthStatus::Starting);
+        core.step(t0);
         let t1 = t0 + Duration::from_secs(1);
-        assert_eq!(core.next_deadline(), Some(t1));
-        assert_eq!(core.step(t1), vec![Action::RunProbe(0, ProbeKind::Health)]);
-        core.on_probe_result(0, ProbeKind::Health, true, "x".into(), t1);
-        assert_eq!(core.units[0].health, HealthStatus::Healthy);
-        // Two failures in a row (retries = 2) make it unhealthy.
-        core.step(t1 + Duration::from_secs(1));
-        core.on_probe_result(
-            0,
-            ProbeKind::Health,
+        check_at(&mut core, t1, false);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t1);
+        assert!(spawned(&core.step(t1 + Duration::from_secs(60))).is_empty());
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert_eq!(core.units[0].restarts, 0);
+        // Not critical (a longrun's default): the run goes on.
+        assert!(!core.shutting_down());
+    }
+
+    #[test]
+    fn hung_oneshot_times_out_and_its_dependant_says_why() {
+        let t0 = Instant::now();
+        let mut hang = svc("hang", Kind::Oneshot, &[]);
+        hang.timeout = Some(Duration::from_secs(5));
+        hang.critical = false;
+        let mut core = Core::new(
+            vec![
+                (hang, Role::Service),
+                (svc("web", Kind::Longrun, &["hang"]), Role::Service),
+            ],
             false,
-            "x".into(),
-            t1 + Duration::from_secs(1),
         );
-        assert_eq!(core.units[0].health, HealthStatus::Healthy);
-        let t1 = t1 + Duration::from_secs(1);
-        let t2 = t1 + Duration::from_secs(1);
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!(core.next_deadline(), Some(t1));
+        assert_eq!(signals(&core.step(t1)), vec![(0, libc::SIGTERM)]);
+        // It ignores TERM: KILL at its stop_timeout.
+        let t2 = t1 + Duration::from_secs(10);
+        assert_eq!(core.next_deadline(), Some(t2));
+        assert_eq!(signals(&core.step(t2)), vec![(0, libc::SIGKILL)]);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), t2);
         core.step(t2);
-        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t2);
-        assert_eq!(core.units[0].health, HealthStatus::Unhealthy);
-        assert_eq!(signals(&core.step(t2)), vec![(0, libc::SIGTERM)]);
-        assert!(matches!(core.units[0].phase, Phase::Stopping { .. }));
-        core.on_exit(0, ExitStatus::Signal(15), t2);
-        assert_eq!(spawned(&core.step(t2)), vec![0]);
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert_eq!(core.units[1].phase, Phase::Failed);
+        let why = core.units[1].reason.clone().unwrap();
+        assert!(
+            why.starts_with("dependency hang failed: oneshot hang timed out after 5"),
+            "{why}"
+        );
+        // A oneshot that exits 0 after its stop signal still timed out: a failure.
+        let mut hang = svc("hang", Kind::Oneshot, &[]);
+        hang.timeout = Some(Duration::from_secs(5));
+        let mut core = Core::new(vec![(hang, Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.step(t1);
+        core.on_exit(0, ExitStatus::Code(0), t1);
+        assert_eq!(core.units[0].phase, Phase::Failed);
+        assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), 1);
+    }
+
+    #[test]
+    fn start_while_stopping_starts_again_after_the_stop() {
+        let t0 = Instant::now();
+        let mut core = Core::new(vec![(svc("web", Kind::Longrun, &[]), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        assert!(core.request_stop(0, t0).is_none());
+        assert_eq!(signals(&core.step(t0)), vec![(0, libc::SIGTERM)]);
+        assert!(core.request_start(0).is_some());
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![0]);
     }
 
     #[test]
