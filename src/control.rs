@@ -19,8 +19,17 @@ use std::time::{Duration, Instant};
 
 pub const SOCKET_NAME: &str = "control.sock";
 const MAX_REQUEST: usize = 4096;
-/// Connections served at once; more are closed right away.
+/// Connections served at once. When all are taken, the oldest idle one (nothing received)
+/// makes room for a new one, so a service holding connections open cannot lock out
+/// `healthcheck`.
 const MAX_CLIENTS: usize = 32;
+/// A client must send its request within this time of connecting; a reply must be taken
+/// (and the connection closed) within this time of being ready. Real clients need
+/// milliseconds; the bounds keep idle or stalled connections from piling up.
+const REQUEST_WITHIN: Duration = Duration::from_secs(2);
+const REPLY_WITHIN: Duration = Duration::from_secs(2);
+/// Connections accepted per wake-up, so a connect flood cannot keep the loop in `accept`.
+const ACCEPT_BATCH: usize = 64;
 
 pub struct Request {
     pub words: Vec<String>,
@@ -51,6 +60,27 @@ struct Client {
     output: Vec<u8>,
     answered: bool,
     done: bool,
+    /// When the connection is closed if it has not finished by then.
+    deadline: Instant,
+    accepted: Instant,
+}
+
+impl Client {
+    /// Nothing received and nothing waiting to be read: a candidate for eviction.
+    fn idle(&self) -> bool {
+        if self.done || self.answered || !self.input.is_empty() {
+            return false;
+        }
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD into a local int on a socket we own.
+        let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        r == 0 && waiting == 0
+    }
+
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.done = true;
+    }
 }
 
 pub struct Server {
@@ -109,13 +139,29 @@ impl Server {
             .collect()
     }
 
-    pub fn accept(&mut self) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if self.clients.len() >= MAX_CLIENTS {
-                // Only our uid or root can connect (mode 0600), but a stuck script opening
-                // connections in a loop must not grow pidone's memory without bound.
-                drop(stream);
-                continue;
+    /// Accept waiting connections. Clients are only marked done here, never removed, so the
+    /// indices of `client_fds` stay valid until `gc`.
+    pub fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPT_BATCH {
+            let Ok((stream, _)) = self.listener.accept() else {
+                break;
+            };
+            if self.clients.iter().filter(|c| !c.done).count() >= MAX_CLIENTS {
+                // Only our uid or root can connect (mode 0600), but a service of our uid
+                // holding connections open must neither grow pidone's memory without bound
+                // nor lock out health checks: the oldest idle connection goes.
+                let oldest_idle = self
+                    .clients
+                    .iter_mut()
+                    .filter(|c| c.idle())
+                    .min_by_key(|c| c.accepted);
+                match oldest_idle {
+                    Some(c) => c.close(),
+                    None => {
+                        drop(stream);
+                        continue;
+                    }
+                }
             }
             let _ = stream.set_nonblocking(true);
             let mut client = Client {
@@ -124,6 +170,8 @@ impl Server {
                 output: Vec::new(),
                 answered: false,
                 done: false,
+                deadline: now + REQUEST_WITHIN,
+                accepted: now,
             };
             match peer_uid(&client.stream) {
                 Some(uid) if uid == self.uid || uid == 0 => {}
@@ -137,6 +185,7 @@ impl Server {
                         "permission denied: wrong uid",
                     ));
                     client.answered = true;
+                    client.deadline = now + REPLY_WITHIN;
                 }
             }
             self.clients.push(client);
@@ -150,6 +199,9 @@ impl Server {
             let Some(c) = self.clients.get_mut(n) else {
                 continue;
             };
+            if c.done {
+                continue;
+            }
             if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
                 c.done = true;
                 continue;
@@ -193,6 +245,7 @@ impl Server {
             } else if c.input.len() > MAX_REQUEST {
                 c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
                 c.answered = true;
+                c.deadline = Instant::now() + REPLY_WITHIN;
             }
         }
         requests
@@ -201,7 +254,23 @@ impl Server {
     pub fn reply(&mut self, client: usize, reply: Reply) {
         if let Some(c) = self.clients.get_mut(client) {
             c.output = encode(&reply);
+            c.deadline = Instant::now() + REPLY_WITHIN;
         }
+    }
+
+    /// Close clients past their deadline, then drop finished ones.
+    pub fn expire(&mut self, now: Instant) {
+        for c in &mut self.clients {
+            if c.deadline <= now {
+                c.close();
+            }
+        }
+        self.gc();
+    }
+
+    /// The earliest client deadline (none without clients: an idle pidone sleeps).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.clients.iter().map(|c| c.deadline).min()
     }
 
     /// Drop finished clients.
@@ -438,16 +507,26 @@ pub fn fallback_run_dir() -> PathBuf {
 
 /// Client side: send one request and return the reply.
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
-    let mut candidates = vec![run_dir.join(SOCKET_NAME)];
-    candidates.push(fallback_run_dir().join(SOCKET_NAME));
-    let path = candidates.iter().find(|p| p.exists()).ok_or_else(|| {
+    // The fallback dir is per-uid: only a server of our own uid may answer there, even for
+    // root (another user could have created /tmp/pidone-0).
+    let candidates = [
+        (run_dir.join(SOCKET_NAME), false),
+        (fallback_run_dir().join(SOCKET_NAME), true),
+    ];
+    let (path, own_uid_only) = candidates.iter().find(|(p, _)| p.exists()).ok_or_else(|| {
         format!(
             "pidone is not running here (no {})",
-            candidates[0].display()
+            candidates[0].0.display()
         )
     })?;
     let mut stream = UnixStream::connect(path)
         .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    // Whoever answers must be the pidone that owns the directory: a socket planted by another
+    // uid could otherwise answer "healthy".
+    let peer =
+        peer_uid(&stream).ok_or_else(|| format!("cannot tell who serves {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    crate::rundir::verify_server(dir, peer, *own_uid_only)?;
     let timeout = Some(Duration::from_secs(5));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

@@ -2,6 +2,7 @@
 //! of the secrets dir), plus the list of every value that must never appear in a message.
 
 use super::RenderError;
+use crate::safe_read::{SECRET_LIMIT, Symlinks, read_to_string};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
@@ -67,7 +68,7 @@ pub(crate) fn resolve(
             ));
             continue;
         }
-        match std::fs::read_to_string(path) {
+        match read_to_string(Path::new(path), SECRET_LIMIT, Symlinks::Follow) {
             Ok(content) => {
                 let content = strip_one_newline(content);
                 sensitive.push(content.clone());
@@ -139,7 +140,7 @@ fn read_secrets(dir: &Path, errors: &mut Vec<RenderError>) -> BTreeMap<String, S
                 continue;
             }
         }
-        match std::fs::read_to_string(&path) {
+        match read_to_string(&path, SECRET_LIMIT, Symlinks::Follow) {
             Ok(content) => {
                 out.insert(name.to_string(), strip_one_newline(content));
             }

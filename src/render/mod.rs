@@ -402,7 +402,8 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
     let found = find_templates(req.templates_dir, &mut errors);
     let mut sources = BTreeMap::new();
     for (name, path) in &found {
-        match std::fs::read_to_string(path) {
+        use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
+        match read_to_string(path, CONFIG_LIMIT, Symlinks::Follow) {
             Ok(text) => {
                 sources.insert(
                     name.clone(),
@@ -456,9 +457,13 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
             .collect()),
         Mode::Write => write::write_all(req.render_dir, &outputs),
         Mode::OutDir(dir) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| vec![RenderError(format!("cannot create {}: {e}", dir.display()))])?;
-            write::write_all(&dir, &outputs)
+            let created =
+                crate::rundir::create_all(&dir, 0o750, None).map_err(|e| vec![RenderError(e)])?;
+            let result = write::write_all(&dir, &outputs);
+            if result.is_err() {
+                crate::rundir::remove_created(&created);
+            }
+            result
         }
     }
 }
