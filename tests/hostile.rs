@@ -548,3 +548,84 @@ fn capabilities_that_undo_the_drop_need_an_explicit_override() {
         done.stderr
     );
 }
+
+/// Render `template` with `env` through `pidone render`; returns the error output.
+fn render_error(template: &str, env: &[(&str, &str)]) -> String {
+    let s = Scratch::new();
+    s.write("pidone.toml", "");
+    s.write("templates/app.conf.tera", template);
+    let (code, err, _) = render_with(&s, env);
+    assert_eq!(code, 65, "{template}: {err}");
+    err
+}
+
+#[test]
+fn values_derived_from_a_secret_do_not_leak_into_errors() {
+    // Lower-cased: Tera prints the missing key.
+    let err = render_error(
+        "{{ env | get(key=env.DB_PASSWORD | lower) }}\n",
+        &[("DB_PASSWORD", "Hunter2Secret")],
+    );
+    assert!(!err.to_lowercase().contains("hunter2secret"), "{err}");
+    assert!(err.contains("<redacted>"), "{err}");
+    // One part of a split secret.
+    let err = render_error(
+        "{{ env | get(key=(env.API_TOKEN | split(sep=':'))[1]) }}\n",
+        &[("API_TOKEN", "alpha7:bravo9x")],
+    );
+    assert!(!err.contains("bravo9x"), "{err}");
+    // A short secret joined to text, and a secret read from a file (X_FILE).
+    let s = Scratch::new();
+    s.write("pidone.toml", "");
+    s.write("pw", "pw12\n");
+    s.write(
+        "templates/app.conf.tera",
+        "{{ env | get(key=env.DB ~ 'abc') }}\n",
+    );
+    let pw_file = s.join("pw").display().to_string();
+    let (code, err, _) = render_with(&s, &[("DB_FILE", &pw_file)]);
+    assert_eq!(code, 65, "{err}");
+    assert!(!err.contains("pw12"), "{err}");
+}
+
+#[test]
+fn harmless_values_are_not_redacted_and_errors_name_the_variable() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "");
+    // One template per error: rendering a template stops at its first.
+    s.write(
+        "templates/app.conf.tera",
+        "{{ env.NGINX_WORKER_PROCESSES | to_int }}\n",
+    );
+    s.write(
+        "templates/b.conf.tera",
+        "{% if env.HTTP2 | parse_bool %}x{% endif %}\n",
+    );
+    s.write("templates/c.conf.tera", "{{ env.NOPE }}\n");
+    let templates = s.join("templates").display().to_string();
+    let (code, err, _) = render_with(
+        &s,
+        &[
+            ("NGINX_WORKER_PROCESSES", "four"),
+            ("HTTP2", "maybe"),
+            ("ENABLE_X", "true"),
+            ("MODE", "variable"),
+            ("PWD", &templates),
+        ],
+    );
+    assert_eq!(code, 65, "{err}");
+    assert!(
+        err.contains("`env.NGINX_WORKER_PROCESSES`: the value is not an integer"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`env.HTTP2`: the value is not a boolean (accepted: 1, t, T, TRUE, true,"),
+        "{err}"
+    );
+    assert!(err.contains("variable `env.NOPE` is not defined"), "{err}");
+    assert!(
+        err.contains(&format!("{templates}/app.conf.tera:1:")),
+        "{err}"
+    );
+    assert!(!err.contains("<redacted>"), "{err}");
+}
