@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 
 pub const SOCKET_NAME: &str = "control.sock";
 const MAX_REQUEST: usize = 4096;
+/// Largest answer a client reads (status of hundreds of services fits easily).
+const MAX_REPLY: u64 = 4 * 1024 * 1024;
 /// Connections served at once. When all are taken, the oldest idle one (nothing received)
 /// makes room for a new one, so a service holding connections open cannot lock out
 /// `healthcheck`.
@@ -233,19 +235,17 @@ impl Server {
             if c.answered {
                 continue;
             }
-            if let Some(nl) = c.input.iter().position(|&b| b == b'\n') {
-                let line = String::from_utf8_lossy(&c.input[..nl]).into_owned();
-                c.answered = true;
-                requests.push((
-                    n,
-                    Request {
-                        words: line.split_whitespace().map(str::to_string).collect(),
-                    },
-                ));
-            } else if c.input.len() > MAX_REQUEST {
-                c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
-                c.answered = true;
-                c.deadline = Instant::now() + REPLY_WITHIN;
+            match parse_request(&c.input) {
+                Incoming::Complete(request) => {
+                    c.answered = true;
+                    requests.push((n, request));
+                }
+                Incoming::TooLong => {
+                    c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
+                    c.answered = true;
+                    c.deadline = Instant::now() + REPLY_WITHIN;
+                }
+                Incoming::Partial => {}
             }
         }
         requests
@@ -283,6 +283,42 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// What a client's bytes so far amount to.
+pub enum Incoming {
+    /// One line, split into words (invalid UTF-8 replaced).
+    Complete(Request),
+    /// No newline yet.
+    Partial,
+    /// No newline within MAX_REQUEST bytes.
+    TooLong,
+}
+
+/// Parse the request line at the start of `input` (pure, for tests and fuzzing).
+pub fn parse_request(input: &[u8]) -> Incoming {
+    match input.iter().position(|&b| b == b'\n') {
+        Some(nl) => Incoming::Complete(Request {
+            words: String::from_utf8_lossy(&input[..nl])
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }),
+        None if input.len() > MAX_REQUEST => Incoming::TooLong,
+        None => Incoming::Partial,
+    }
+}
+
+/// Parse a server's answer, `CODE\nDATA\nTEXT` (pure, for tests and fuzzing).
+pub fn parse_reply(answer: &str) -> Option<Reply> {
+    let mut parts = answer.splitn(3, '\n');
+    let code = parts.next().and_then(|c| c.trim().parse().ok())?;
+    let data = parts.next()?;
+    Some(Reply {
+        code,
+        data: data.to_string(),
+        text: parts.next().unwrap_or_default().trim_end().to_string(),
+    })
 }
 
 fn encode(reply: &Reply) -> Vec<u8> {
@@ -534,17 +570,10 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         .write_all(format!("{}\n", words.join(" ")).as_bytes())
         .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
     let mut answer = String::new();
+    // Answers are a few KiB; a server (even a verified one) cannot make the client grow.
     stream
+        .take(MAX_REPLY)
         .read_to_string(&mut answer)
         .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
-    let mut parts = answer.splitn(3, '\n');
-    let code = parts.next().and_then(|c| c.trim().parse().ok());
-    let (Some(code), Some(data)) = (code, parts.next()) else {
-        return Err(format!("bad answer from {}", path.display()));
-    };
-    Ok(Reply {
-        code,
-        data: data.to_string(),
-        text: parts.next().unwrap_or_default().trim_end().to_string(),
-    })
+    parse_reply(&answer).ok_or_else(|| format!("bad answer from {}", path.display()))
 }

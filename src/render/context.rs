@@ -40,6 +40,20 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     ANYWHERE.iter().any(|w| upper.contains(w)) || upper.split('_').any(|part| WORDS.contains(&part))
 }
 
+/// The values of the env vars that hold secrets: secret-looking names, and the names listed
+/// in `PIDONE_SECRET_VARS` (comma- or space-separated).
+pub(crate) fn secret_env_values(env: &BTreeMap<String, String>) -> Vec<String> {
+    let listed: Vec<&str> = env
+        .get("PIDONE_SECRET_VARS")
+        .map(|l| l.split([',', ' ']).filter(|n| !n.is_empty()).collect())
+        .unwrap_or_default();
+    env.iter()
+        .filter(|(k, _)| k.as_str() != "PIDONE_SECRET_VARS")
+        .filter(|(k, _)| is_secret_name(k) || listed.contains(&k.as_str()))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
 /// Strip exactly one trailing newline (`\n` or `\r\n`): `echo pw > file` must give `pw`, but a
 /// value that really ends in blank lines keeps the rest.
 fn strip_one_newline(mut s: String) -> String {
@@ -67,16 +81,7 @@ pub(crate) fn resolve(
     secrets_dir: &Path,
     errors: &mut Vec<RenderError>,
 ) -> Resolved {
-    let listed: Vec<&str> = env
-        .get("PIDONE_SECRET_VARS")
-        .map(|l| l.split([',', ' ']).filter(|n| !n.is_empty()).collect())
-        .unwrap_or_default();
-    let mut sensitive: Vec<String> = env
-        .iter()
-        .filter(|(k, _)| k.as_str() != "PIDONE_SECRET_VARS")
-        .filter(|(k, _)| is_secret_name(k) || listed.contains(&k.as_str()))
-        .map(|(_, v)| v.clone())
-        .collect();
+    let mut sensitive = secret_env_values(env);
     let mut resolved = env.clone();
     let mut deferred = Vec::new();
 

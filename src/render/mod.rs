@@ -392,6 +392,44 @@ fn uses_env_var(text: &str, var: &str) -> bool {
     })
 }
 
+/// Render template texts in memory with `env` as the context (no files, no `_FILE`
+/// resolution, no secrets dir): compile, render and error reporting exactly as [`render`]
+/// does them. Returns the outputs in template-name order. For the fuzzer and tests.
+pub fn render_texts(
+    templates: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<String>, Vec<RenderError>> {
+    let scrubber = Scrubber::new(&context::secret_env_values(env));
+    let sources: BTreeMap<String, Source> = templates
+        .iter()
+        .map(|(name, text)| {
+            let source = Source {
+                path: PathBuf::from("/templates").join(name),
+                text: text.clone(),
+            };
+            (name.clone(), source)
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut tera = new_tera();
+    let loaded = compile(&mut tera, &sources, &scrubber, &mut errors);
+    let mut ctx = Context::new();
+    ctx.insert("env", env);
+    ctx.insert("secrets", &BTreeMap::<String, String>::new());
+    let mut outputs = Vec::new();
+    for name in &loaded {
+        match tera.render(name, &ctx) {
+            Ok(text) => outputs.push(text),
+            Err(e) => errors.extend(report::tera_errors(&e, name, &sources, &scrubber)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(outputs)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Render every template. Returns the destination paths written (or that would be written).
 pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<RenderError>> {
     let mut errors = Vec::new();
