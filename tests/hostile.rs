@@ -273,6 +273,20 @@ fn render_step_with_a_fifo_secret_keeps_pid1_responsive() {
     );
 }
 
+/// `Scratch::bin_for_any_user`, once it can be executed: while another test thread forks,
+/// its child holds the copy's write descriptor until it execs (ETXTBSY meanwhile).
+fn any_user_bin(s: &Scratch) -> String {
+    let bin = s.bin_for_any_user();
+    let ready = wait_until(LONG, || {
+        Command::new(&bin)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    assert!(ready, "{bin} never became executable");
+    bin
+}
+
 fn root_only() -> bool {
     if !common::is_root() {
         eprintln!("skipped: needs root (creates directories as other uids)");
@@ -342,7 +356,7 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
         return;
     }
     let s = Scratch::new();
-    let bin = s.bin_for_any_user();
+    let bin = any_user_bin(&s);
     // A uid of its own for this test, so /tmp/pidone-UID is not shared with other tests.
     let victim = 47113;
     let fallback = std::path::PathBuf::from(format!("/tmp/pidone-{victim}"));
@@ -356,7 +370,7 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
         "import socket,sys\n\
          import os\n\
          s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777); s.listen(8)\n\
-         while True:\n    c,_=s.accept(); c.recv(100); c.sendall(b'0\\nnull\\nhealthy\\n'); c.close()\n",
+         while True:\n    c,_=s.accept()\n    try: c.recv(100); c.sendall(b'0\\nnull\\nhealthy\\n')\n    except OSError: pass\n    c.close()\n",
     )
     .arg(fallback.join("control.sock"));
     let mut fake = fake.spawn().unwrap();
@@ -417,13 +431,8 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
     std::fs::remove_dir_all(&fallback).unwrap();
 }
 
-#[test]
-fn the_readme_demo_works_as_root() {
-    if !root_only() {
-        return;
-    }
-    // A fresh copy of the demo (services.d, templates, pidone.toml), run as the README says,
-    // through the binary: relative run and render dirs, no target/ yet.
+/// A fresh copy of the demo (services.d, templates, pidone.toml): no target/ yet.
+fn demo_copy() -> Scratch {
     let s = Scratch::new();
     std::fs::remove_dir(s.join("services.d")).unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -434,7 +443,35 @@ fn the_readme_demo_works_as_root() {
         .status()
         .unwrap();
     assert!(cp.success());
-    let mut cmd = Command::new(s.bin_for_any_user());
+    s
+}
+
+#[test]
+fn the_readme_demo_works_as_an_ordinary_user() {
+    let s = demo_copy();
+    let bin = any_user_bin(&s);
+    let mut cmd = if common::is_root() {
+        as_uid(4001, &[&bin])
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(["--config", "pidone.toml", "--once"])
+        .current_dir(s.path())
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    let (out, _) = common::run_with_timeout(cmd, Duration::from_secs(30));
+    let said = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("frontend: demo finished"), "{said}");
+}
+
+#[test]
+fn the_readme_demo_works_as_root() {
+    if !root_only() {
+        return;
+    }
+    // Run as the README says, through the binary: relative run and render dirs.
+    let s = demo_copy();
+    let mut cmd = Command::new(any_user_bin(&s));
     cmd.args(["--config", "pidone.toml", "--once"])
         .current_dir(s.path())
         .env("PATH", "/usr/local/bin:/usr/bin:/bin")
