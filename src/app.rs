@@ -268,7 +268,15 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let run_dir = match usable_run_dir(&settings.run_dir) {
         Ok(dir) => dir,
         Err(e) => {
-            log::error(format!("refusing to start: {e}"));
+            // After a drop the check ran as the target user: say so, as "permission denied"
+            // on a directory root could enter (/root/...) is otherwise puzzling.
+            let hint = outcome.dropped_to.as_ref().map_or(String::new(), |id| {
+                format!(
+                    " (checked as uid {}, the user pidone dropped to: it must be able to reach the run dir)",
+                    id.uid
+                )
+            });
+            log::error(format!("refusing to start: {e}{hint}"));
             return exit::RUN_DIR;
         }
     };
