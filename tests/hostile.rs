@@ -171,7 +171,7 @@ fn env_file_is_0600_under_umask_0_and_removed_after_use() {
         "prepare",
         r#"kind = "oneshot"
 export_env = true
-command = ["sh", "-c", "stat -c %a \"$PIDONE_ENV_FILE\" > @D@/mode; echo TOKEN=abc >> \"$PIDONE_ENV_FILE\""]
+command = ["sh", "-c", "stat -c %a \"$PIDONE_ENV_FILE\" > @D@/mode; echo TOKEN=abc >> \"$PIDONE_ENV_FILE\"; for i in $(seq 20); do echo bad >> \"$PIDONE_ENV_FILE\"; done"]
 "#,
     );
     svc(
@@ -202,6 +202,12 @@ command = ["sh", "-c", "echo \"$TOKEN\" > @D@/token; exec sleep 1000"]
     let done = run.stop(LONG);
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert!(!s.join("run/env").exists(), "env dir left behind");
+    // 20 bad lines: five are shown, the rest counted (a flood must not flood PID 1's log).
+    assert_eq!(
+        done.stderr.matches("not KEY=VALUE; line ignored").count(),
+        5
+    );
+    assert!(done.stderr.contains("15 more lines"), "{}", done.stderr);
 }
 
 /// `pidone render` with `env` added; returns (exit code, stderr), panicking if it hangs.

@@ -711,10 +711,20 @@ impl Supervisor {
                 return false;
             }
         };
-        for crate::handoff::BadLine(n) in bad {
+        // A few lines are enough to fix the file; a flood of bad lines must not become a
+        // flood of log lines queued in PID 1.
+        const SHOWN: usize = 5;
+        for crate::handoff::BadLine(n) in bad.iter().take(SHOWN) {
             log::warn(format!(
                 "{name}: {}:{n}: not KEY=VALUE; line ignored",
                 path.display()
+            ));
+        }
+        if bad.len() > SHOWN {
+            log::warn(format!(
+                "{name}: {}: {} more lines that are not KEY=VALUE ignored",
+                path.display(),
+                bad.len() - SHOWN
             ));
         }
         let count = vars.len();
