@@ -533,6 +533,23 @@ fn idle_connections_cannot_lock_out_healthcheck_and_are_closed() {
         fds()
     );
     drop(idle);
+    // Clients that send a request but never read the answer nor close: closed at the reply
+    // deadline (the server otherwise waits for their EOF).
+    let stalled: Vec<_> = (0..10)
+        .map(|_| {
+            use std::io::Write;
+            let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+            c.write_all(b"status\n").unwrap();
+            c
+        })
+        .collect();
+    assert!(wait_until(LONG, || fds() >= baseline + 10), "{}", fds());
+    assert!(
+        wait_until(Duration::from_secs(5), || fds() == baseline),
+        "PID 1 still holds {} fds (baseline {baseline})",
+        fds()
+    );
+    drop(stalled);
     assert_clean_stop(run);
 }
 
