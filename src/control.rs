@@ -6,7 +6,10 @@
 //! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
 //! `signal NAME SIG`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
 //! client should use, one line of JSON (or `null`), and text for people. Clients are
-//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
+//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it;
+//! each connection has deadlines and idle ones are evicted when all slots are taken, so
+//! connections held open cannot lock out `healthcheck`. The client trusts an answer only
+//! from a server whose SO_PEERCRED uid owns the socket's directory (`rundir::verify_server`).
 
 use crate::json::{self, Object};
 use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
