@@ -201,3 +201,51 @@ pub fn verify_server(dir: &Path, peer_uid: u32, own_uid_only: bool) -> Result<()
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn private_dirs_are_created_0700_and_verified() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("a/b/run");
+        let created = create_all(&dir, RUN_DIR_MODE, None).unwrap();
+        assert_eq!(created.len(), 3);
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o755);
+        verify_private(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+        let e = verify_private(&dir).unwrap_err();
+        assert!(e.contains("writable by group or others (mode 0770)"), "{e}");
+        remove_created(&created);
+        assert!(!tmp.path().join("a").exists());
+    }
+
+    #[test]
+    fn symlinks_are_refused_as_run_dirs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let e = verify_private(&link).unwrap_err();
+        assert!(e.contains("is a symlink"), "{e}");
+        let e = create_all(&link, RUN_DIR_MODE, None).unwrap_err();
+        assert!(e.contains("is a symlink"), "{e}");
+        let e = verify_server(&link, 0, false).unwrap_err();
+        assert!(e.contains("is a symlink"), "{e}");
+    }
+
+    #[test]
+    fn a_server_must_own_its_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        verify_server(tmp.path(), me, true).unwrap();
+        let e = verify_server(tmp.path(), me + 1, false).unwrap_err();
+        assert!(e.contains("directory belongs to uid"), "{e}");
+    }
+}
