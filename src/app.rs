@@ -270,12 +270,17 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         return exit::CONFIG;
     }
 
-    // Privilege: the run dir is created (and handed to the target user) while still root.
-    let run_dir = prepare_run_dir(&settings);
+    // Privilege: the run and render dirs are created (and handed to the target user) while
+    // still root.
+    if let Err(e) = prepare_dirs_as_root(&settings) {
+        log::error(format!("refusing to start: {e}"));
+        return exit::RUN_DIR;
+    }
     let outcome = match privilege::apply(&PrivilegeSettings {
         user: settings.user.clone(),
         allow_root: settings.allow_root,
         keep_caps: settings.keep_caps.clone(),
+        allow_dangerous_caps: settings.allow_dangerous_caps,
     }) {
         Ok(o) => o,
         Err(e) => {
@@ -296,7 +301,21 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             env.insert("LOGNAME".into(), name.clone());
         }
     }
-    let run_dir = usable_run_dir(run_dir);
+    let run_dir = match usable_run_dir(&settings.run_dir) {
+        Ok(dir) => dir,
+        Err(e) => {
+            // After a drop the check ran as the target user: say so, as "permission denied"
+            // on a directory root could enter (/root/...) is otherwise puzzling.
+            let hint = outcome.dropped_to.as_ref().map_or(String::new(), |id| {
+                format!(
+                    " (checked as uid {}, the user pidone dropped to: it must be able to reach the run dir)",
+                    id.uid
+                )
+            });
+            log::error(format!("refusing to start: {e}{hint}"));
+            return exit::RUN_DIR;
+        }
+    };
 
     let render_unit = has_templates(&settings.templates_dir).then(|| {
         let mut argv: Vec<String> = vec![
@@ -327,10 +346,10 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
     let units = supervisor::build_units(services, render_unit, cmd_unit);
     // The control socket is bound by the supervisor right after the first spawns (see run).
-    let control_dir = run_dir.clone();
+    let control_dir = Some(run_dir.clone());
     let ctx = RunContext {
         env,
-        run_dir: run_dir.unwrap_or_else(control::fallback_run_dir),
+        run_dir,
         grace: settings.grace,
         once: settings.once,
         tty,
@@ -355,63 +374,55 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     mapped
 }
 
-/// Create the run dir. As root this happens before the drop, so the directory is then handed
-/// to the target user (the only root-only preparation pidone does).
-fn prepare_run_dir(settings: &Settings) -> Option<PathBuf> {
-    let dir = settings.run_dir.clone();
+/// Started as root (and dropping): create the run dir and, when there are templates, the
+/// render dir, with every missing parent, owned by the target user, so that they are usable
+/// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
+/// resolved, nothing is done here: `privilege::apply` reports that.
+fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
     // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } == 0 && !settings.allow_root {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
-        if let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) {
-            if let Some(parent) = dir.parent() {
-                let _ = create_private_dir(parent);
-            }
-            match privilege::prepare_dirs(&[dir.as_path()], &id) {
-                Ok(_) => return Some(dir),
-                Err(e) => log::debug(format!("cannot prepare {}: {e}", dir.display())),
-            }
-        }
+    if unsafe { libc::geteuid() } != 0 || settings.allow_root {
+        return Ok(());
     }
-    create_private_dir(&dir).ok().map(|_| dir)
+    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
+    let read =
+        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
+    let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
+    let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) else {
+        return Ok(());
+    };
+    let owner = Some((id.uid, id.gid));
+    // The render dir first: it is often the run dir's parent (the demo's target/demo), and
+    // then gets its own mode rather than that of a created parent.
+    if has_templates(&settings.templates_dir) {
+        // 0750, as the render step creates directories under it.
+        crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
+    }
+    crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
+    Ok(())
 }
 
-/// After the drop: the prepared dir if we can write it, else a per-user fallback.
-fn usable_run_dir(prepared: Option<PathBuf>) -> Option<PathBuf> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    if let Some(dir) = prepared {
-        let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
-        // SAFETY: access(2) with a valid C string.
-        if unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) } == 0 {
-            return Some(dir);
-        }
+/// After the drop: the configured run dir, created 0700 if missing and verified to be ours
+/// (see `rundir`). Only when it is the default `/run/pidone` and cannot be created (a
+/// non-root user on a laptop) is the per-user directory used instead, verified the same way.
+fn usable_run_dir(configured: &Path) -> Result<PathBuf, String> {
+    let dir = crate::rundir::absolute(configured);
+    let err = match crate::rundir::create_private(&dir) {
+        Ok(()) => return Ok(dir),
+        Err(e) => e,
+    };
+    let missing = std::fs::symlink_metadata(&dir).is_err();
+    if configured != Path::new(DEFAULT_RUN_DIR) || !missing {
+        return Err(err);
     }
     let fallback = control::fallback_run_dir();
-    match create_private_dir(&fallback) {
-        Ok(()) => {
-            log::debug(format!("using run dir {}", fallback.display()));
-            Some(fallback)
-        }
-        Err(e) => {
-            log::warn(format!(
-                "no usable run dir ({}: {e}): control socket disabled",
-                fallback.display()
-            ));
-            None
-        }
-    }
+    crate::rundir::create_private(&fallback)
+        .map_err(|e| format!("{err}; and the fallback: {e}"))?;
+    log::info(format!(
+        "run dir {DEFAULT_RUN_DIR} is not usable ({err}); using {}",
+        fallback.display()
+    ));
+    Ok(fallback)
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    match std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-    {
-        Ok(()) => Ok(()),
-        Err(e) if dir.is_dir() => Err(e).or(Ok(())),
-        Err(e) => Err(e),
-    }
-}
+/// The run dir when none is configured.
+const DEFAULT_RUN_DIR: &str = "/run/pidone";

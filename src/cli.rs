@@ -20,6 +20,8 @@ pub mod exit {
     pub const SOFTWARE: i32 = 70;
     /// The privilege drop failed or could not be verified.
     pub const PRIVILEGE: i32 = 77;
+    /// The run dir cannot be created, or is not pidone's own (owner, mode, symlink).
+    pub const RUN_DIR: i32 = 73;
     /// A configuration file is invalid.
     pub const CONFIG: i32 = 78;
     /// CMD exists but cannot be executed.
@@ -37,6 +39,7 @@ pub mod exit {
 pub struct Options {
     pub user: Option<String>,
     pub allow_root: bool,
+    pub allow_dangerous_caps: bool,
     pub keep_caps: Vec<String>,
     pub grace: Option<Duration>,
     pub stop_signal: Option<i32>,
@@ -90,6 +93,8 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
 options (environment form in brackets):
   --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534)
   --allow-root                 stay root when started as root [PIDONE_ALLOW_ROOT=1]
+  --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README)
+                               [PIDONE_ALLOW_DANGEROUS_CAPS=1]
   --keep-cap CAP               keep a capability (ambient), repeatable [PIDONE_KEEP_CAPS=A,B]
   --grace DURATION             stop signal to SIGKILL delay for leftovers [PIDONE_GRACE] (5s)
   --stop-signal SIGNAL         signal CMD gets on shutdown [PIDONE_STOP_SIGNAL] (TERM)
@@ -162,6 +167,7 @@ pub fn parse(
             match name {
                 "user" => opts.user = Some(value()?),
                 "allow-root" => opts.allow_root = true,
+                "allow-dangerous-caps" => opts.allow_dangerous_caps = true,
                 "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
                 "grace" => {
                     opts.grace =
@@ -291,6 +297,7 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
     Ok(Options {
         user: get("PIDONE_USER"),
         allow_root: flag("PIDONE_ALLOW_ROOT")?,
+        allow_dangerous_caps: flag("PIDONE_ALLOW_DANGEROUS_CAPS")?,
         keep_caps: list("PIDONE_KEEP_CAPS"),
         grace: get("PIDONE_GRACE")
             .map(|v| with_name("PIDONE_GRACE", parse_duration(&v)))
@@ -345,6 +352,7 @@ pub const DEFAULT_CONFIG: &str = "/etc/pidone/pidone.toml";
 pub struct Settings {
     pub user: Option<String>,
     pub allow_root: bool,
+    pub allow_dangerous_caps: bool,
     pub keep_caps: Vec<String>,
     pub grace: Duration,
     pub stop_signal: i32,
@@ -396,6 +404,7 @@ pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
     Ok(Settings {
         user: opts.user.clone().or_else(|| file.user.clone()),
         allow_root: opts.allow_root || file.allow_root.unwrap_or(false),
+        allow_dangerous_caps: opts.allow_dangerous_caps,
         keep_caps: if opts.keep_caps.is_empty() {
             file.keep_caps.clone().unwrap_or_default()
         } else {

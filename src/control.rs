@@ -6,7 +6,10 @@
 //! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
 //! `signal NAME SIG`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
 //! client should use, one line of JSON (or `null`), and text for people. Clients are
-//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
+//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it;
+//! each connection has deadlines and idle ones are evicted when all slots are taken, so
+//! connections held open cannot lock out `healthcheck`. The client trusts an answer only
+//! from a server whose SO_PEERCRED uid owns the socket's directory (`rundir::verify_server`).
 
 use crate::json::{self, Object};
 use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
@@ -19,8 +22,19 @@ use std::time::{Duration, Instant};
 
 pub const SOCKET_NAME: &str = "control.sock";
 const MAX_REQUEST: usize = 4096;
-/// Connections served at once; more are closed right away.
+/// Largest answer a client reads (status of hundreds of services fits easily).
+const MAX_REPLY: u64 = 4 * 1024 * 1024;
+/// Connections served at once. When all are taken, the oldest idle one (nothing received)
+/// makes room for a new one, so a service holding connections open cannot lock out
+/// `healthcheck`.
 const MAX_CLIENTS: usize = 32;
+/// A client must send its request within this time of connecting; a reply must be taken
+/// (and the connection closed) within this time of being ready. Real clients need
+/// milliseconds; the bounds keep idle or stalled connections from piling up.
+const REQUEST_WITHIN: Duration = Duration::from_secs(2);
+const REPLY_WITHIN: Duration = Duration::from_secs(2);
+/// Connections accepted per wake-up, so a connect flood cannot keep the loop in `accept`.
+const ACCEPT_BATCH: usize = 64;
 
 pub struct Request {
     pub words: Vec<String>,
@@ -51,6 +65,27 @@ struct Client {
     output: Vec<u8>,
     answered: bool,
     done: bool,
+    /// When the connection is closed if it has not finished by then.
+    deadline: Instant,
+    accepted: Instant,
+}
+
+impl Client {
+    /// Nothing received and nothing waiting to be read: a candidate for eviction.
+    fn idle(&self) -> bool {
+        if self.done || self.answered || !self.input.is_empty() {
+            return false;
+        }
+        let mut waiting: libc::c_int = 0;
+        // SAFETY: FIONREAD into a local int on a socket we own.
+        let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut waiting) };
+        r == 0 && waiting == 0
+    }
+
+    fn close(&mut self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.done = true;
+    }
 }
 
 pub struct Server {
@@ -109,13 +144,29 @@ impl Server {
             .collect()
     }
 
-    pub fn accept(&mut self) {
-        while let Ok((stream, _)) = self.listener.accept() {
-            if self.clients.len() >= MAX_CLIENTS {
-                // Only our uid or root can connect (mode 0600), but a stuck script opening
-                // connections in a loop must not grow pidone's memory without bound.
-                drop(stream);
-                continue;
+    /// Accept waiting connections. Clients are only marked done here, never removed, so the
+    /// indices of `client_fds` stay valid until `gc`.
+    pub fn accept(&mut self, now: Instant) {
+        for _ in 0..ACCEPT_BATCH {
+            let Ok((stream, _)) = self.listener.accept() else {
+                break;
+            };
+            if self.clients.iter().filter(|c| !c.done).count() >= MAX_CLIENTS {
+                // Only our uid or root can connect (mode 0600), but a service of our uid
+                // holding connections open must neither grow pidone's memory without bound
+                // nor lock out health checks: the oldest idle connection goes.
+                let oldest_idle = self
+                    .clients
+                    .iter_mut()
+                    .filter(|c| c.idle())
+                    .min_by_key(|c| c.accepted);
+                match oldest_idle {
+                    Some(c) => c.close(),
+                    None => {
+                        drop(stream);
+                        continue;
+                    }
+                }
             }
             let _ = stream.set_nonblocking(true);
             let mut client = Client {
@@ -124,6 +175,8 @@ impl Server {
                 output: Vec::new(),
                 answered: false,
                 done: false,
+                deadline: now + REQUEST_WITHIN,
+                accepted: now,
             };
             match peer_uid(&client.stream) {
                 Some(uid) if uid == self.uid || uid == 0 => {}
@@ -137,6 +190,7 @@ impl Server {
                         "permission denied: wrong uid",
                     ));
                     client.answered = true;
+                    client.deadline = now + REPLY_WITHIN;
                 }
             }
             self.clients.push(client);
@@ -150,6 +204,9 @@ impl Server {
             let Some(c) = self.clients.get_mut(n) else {
                 continue;
             };
+            if c.done {
+                continue;
+            }
             if revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
                 c.done = true;
                 continue;
@@ -181,18 +238,17 @@ impl Server {
             if c.answered {
                 continue;
             }
-            if let Some(nl) = c.input.iter().position(|&b| b == b'\n') {
-                let line = String::from_utf8_lossy(&c.input[..nl]).into_owned();
-                c.answered = true;
-                requests.push((
-                    n,
-                    Request {
-                        words: line.split_whitespace().map(str::to_string).collect(),
-                    },
-                ));
-            } else if c.input.len() > MAX_REQUEST {
-                c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
-                c.answered = true;
+            match parse_request(&c.input) {
+                Incoming::Complete(request) => {
+                    c.answered = true;
+                    requests.push((n, request));
+                }
+                Incoming::TooLong => {
+                    c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
+                    c.answered = true;
+                    c.deadline = Instant::now() + REPLY_WITHIN;
+                }
+                Incoming::Partial => {}
             }
         }
         requests
@@ -201,7 +257,23 @@ impl Server {
     pub fn reply(&mut self, client: usize, reply: Reply) {
         if let Some(c) = self.clients.get_mut(client) {
             c.output = encode(&reply);
+            c.deadline = Instant::now() + REPLY_WITHIN;
         }
+    }
+
+    /// Close clients past their deadline, then drop finished ones.
+    pub fn expire(&mut self, now: Instant) {
+        for c in &mut self.clients {
+            if c.deadline <= now {
+                c.close();
+            }
+        }
+        self.gc();
+    }
+
+    /// The earliest client deadline (none without clients: an idle pidone sleeps).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.clients.iter().map(|c| c.deadline).min()
     }
 
     /// Drop finished clients.
@@ -214,6 +286,42 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// What a client's bytes so far amount to.
+pub enum Incoming {
+    /// One line, split into words (invalid UTF-8 replaced).
+    Complete(Request),
+    /// No newline yet.
+    Partial,
+    /// No newline within MAX_REQUEST bytes.
+    TooLong,
+}
+
+/// Parse the request line at the start of `input` (pure, for tests and fuzzing).
+pub fn parse_request(input: &[u8]) -> Incoming {
+    match input.iter().position(|&b| b == b'\n') {
+        Some(nl) => Incoming::Complete(Request {
+            words: String::from_utf8_lossy(&input[..nl])
+                .split_whitespace()
+                .map(str::to_string)
+                .collect(),
+        }),
+        None if input.len() > MAX_REQUEST => Incoming::TooLong,
+        None => Incoming::Partial,
+    }
+}
+
+/// Parse a server's answer, `CODE\nDATA\nTEXT` (pure, for tests and fuzzing).
+pub fn parse_reply(answer: &str) -> Option<Reply> {
+    let mut parts = answer.splitn(3, '\n');
+    let code = parts.next().and_then(|c| c.trim().parse().ok())?;
+    let data = parts.next()?;
+    Some(Reply {
+        code,
+        data: data.to_string(),
+        text: parts.next().unwrap_or_default().trim_end().to_string(),
+    })
 }
 
 fn encode(reply: &Reply) -> Vec<u8> {
@@ -474,14 +582,18 @@ pub fn fallback_run_dir() -> PathBuf {
 /// no CAP_DAC_OVERRIDE) is not "not running": that is answered here, with the owner to run
 /// as and exit code 77 (EX_NOPERM), without asking the server.
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
-    let mut candidates = vec![run_dir.join(SOCKET_NAME)];
-    candidates.push(fallback_run_dir().join(SOCKET_NAME));
+    // The fallback dir is per-uid: only a server of our own uid may answer there, even for
+    // root (another user could have created /tmp/pidone-0).
+    let candidates = [
+        (run_dir.join(SOCKET_NAME), false),
+        (fallback_run_dir().join(SOCKET_NAME), true),
+    ];
     let mut denied = None;
     let mut found = None;
-    for p in &candidates {
+    for (p, own_uid_only) in &candidates {
         match std::fs::symlink_metadata(p) {
             Ok(_) => {
-                found = Some(p);
+                found = Some((p, *own_uid_only));
                 break;
             }
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -490,13 +602,13 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
             Err(_) => {}
         }
     }
-    let Some(path) = found else {
+    let Some((path, own_uid_only)) = found else {
         if let Some(dir) = denied {
             return Ok(permission_denied(dir));
         }
         return Err(format!(
             "pidone is not running here (no {})",
-            candidates[0].display()
+            candidates[0].0.display()
         ));
     };
     let mut stream = match UnixStream::connect(path) {
@@ -506,6 +618,12 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         }
         Err(e) => return Err(format!("cannot connect to {}: {e}", path.display())),
     };
+    // Whoever answers must be the pidone that owns the directory: a socket planted by another
+    // uid could otherwise answer "healthy".
+    let peer =
+        peer_uid(&stream).ok_or_else(|| format!("cannot tell who serves {}", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    crate::rundir::verify_server(dir, peer, own_uid_only)?;
     let timeout = Some(Duration::from_secs(5));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);
@@ -513,17 +631,10 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         .write_all(format!("{}\n", words.join(" ")).as_bytes())
         .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
     let mut answer = String::new();
+    // Answers are a few KiB; a server (even a verified one) cannot make the client grow.
     stream
+        .take(MAX_REPLY)
         .read_to_string(&mut answer)
         .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
-    let mut parts = answer.splitn(3, '\n');
-    let code = parts.next().and_then(|c| c.trim().parse().ok());
-    let (Some(code), Some(data)) = (code, parts.next()) else {
-        return Err(format!("bad answer from {}", path.display()));
-    };
-    Ok(Reply {
-        code,
-        data: data.to_string(),
-        text: parts.next().unwrap_or_default().trim_end().to_string(),
-    })
+    parse_reply(&answer).ok_or_else(|| format!("bad answer from {}", path.display()))
 }

@@ -47,7 +47,32 @@ pub struct PrivilegeSettings {
     pub allow_root: bool,
     /// Capability names as given (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`, any case).
     pub keep_caps: Vec<String>,
+    /// Permit keeping a capability of [`DANGEROUS_CAPS`] after dropping to a non-root user.
+    pub allow_dangerous_caps: bool,
 }
+
+/// Capabilities that undo (or make pointless) a drop to a non-root user: each lets a service
+/// gain root's powers over files, processes or the kernel. Keeping one after a drop is
+/// refused unless `allow_dangerous_caps` is set (CAP_SETUID is refused even then). The
+/// README lists them under "Security model".
+pub const DANGEROUS_CAPS: &[Capability] = &[
+    Capability::CAP_CHOWN,           // take ownership of any file
+    Capability::CAP_DAC_OVERRIDE,    // read/write/execute any file
+    Capability::CAP_DAC_READ_SEARCH, // read any file, open_by_handle_at escapes
+    Capability::CAP_FOWNER,          // chmod any file, e.g. make /etc/passwd writable
+    Capability::CAP_FSETID,          // keep setuid/setgid bits on files it changes
+    Capability::CAP_SETGID,          // become any group (gid 0, shadow, disk)
+    Capability::CAP_SETPCAP,         // grant itself capabilities from the bounding set
+    Capability::CAP_LINUX_IMMUTABLE, // lift immutable/append-only protection
+    Capability::CAP_SYS_MODULE,      // load kernel code
+    Capability::CAP_SYS_RAWIO,       // raw device and port I/O
+    Capability::CAP_SYS_PTRACE,      // inject code into any process, root's included
+    Capability::CAP_SYS_ADMIN,       // mount, namespaces, and much more: "the new root"
+    Capability::CAP_MKNOD,           // create device nodes, e.g. the raw disk
+    Capability::CAP_MAC_ADMIN,       // reconfigure the LSM that confines it
+    Capability::CAP_MAC_OVERRIDE,    // bypass that LSM
+    Capability::CAP_BPF,             // load BPF programs (kernel memory access)
+];
 
 /// Which path `apply` took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,7 +205,8 @@ fn load_once<'c>(cell: &'c OnceCell<String>, path: &Path) -> Result<&'c str, Str
 /// A missing file is empty (a scratch image may have no /etc/passwd; numeric specs still
 /// work). Any other read error is fatal: guessing an identity is not acceptable.
 fn read_optional(path: &Path) -> Result<String, String> {
-    match std::fs::read_to_string(path) {
+    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
+    match read_to_string(path, CONFIG_LIMIT, Symlinks::Follow) {
         Ok(s) => Ok(s),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         Err(e) => Err(format!("reading {}: {e}", path.display())),
@@ -223,6 +249,19 @@ fn apply_as_root(
             "refusing to keep CAP_SETUID while dropping to a non-root user: it would let any service become root again"
                 .to_string(),
         );
+    }
+    let dangerous = requested & mask_of(DANGEROUS_CAPS);
+    if !to_root && dangerous != 0 {
+        let names: Vec<String> = caps_of(dangerous).iter().map(|c| c.to_string()).collect();
+        let list = names.join(", ");
+        if !settings.allow_dangerous_caps {
+            return Err(format!(
+                "refusing to keep {list} while dropping to a non-root user: it would give every service root's powers back (see README, \"Security model\"); pass --allow-dangerous-caps (PIDONE_ALLOW_DANGEROUS_CAPS=1) if that is really wanted"
+            ));
+        }
+        warnings.push(format!(
+            "keeping {list} (allow_dangerous_caps): every service can use it to regain root's powers"
+        ));
     }
 
     let before = capget()?;

@@ -461,9 +461,23 @@ fn peer_with_another_uid_is_refused() {
             format!("{}{}", common::text(&out.stdout), common::text(&out.stderr)),
         )
     };
+    // pidone's client refuses to trust a server that is neither its uid nor root...
     let (code, out) = as_uid("12345");
-    assert_eq!(code, 77, "{out}");
-    assert!(out.contains("permission denied"), "{out}");
+    assert_eq!(code, 69, "{out}");
+    assert!(out.contains("not trusting"), "{out}");
+    // ...and the server refuses a raw client of another uid (SO_PEERCRED).
+    let mut raw = std::process::Command::new("setpriv");
+    raw.args(["--reuid", "12345", "--regid", "12345", "--clear-groups"])
+        .args(["/usr/bin/python3", "-c"])
+        .arg(
+            "import socket,sys; c=socket.socket(socket.AF_UNIX); c.connect(sys.argv[1]); \
+             c.sendall(b'status\\n'); print(c.makefile().read())",
+        )
+        .arg(s.join("run/control.sock"));
+    let (out, _) = common::run_with_timeout(raw, LONG);
+    let reply = common::text(&out.stdout);
+    assert!(reply.starts_with("77\n"), "{reply}");
+    assert!(reply.contains("permission denied"), "{reply}");
     // pidone's own uid and root are served.
     let (code, out) = as_uid("65534");
     assert_eq!(code, 0, "{out}");

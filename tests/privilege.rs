@@ -66,6 +66,7 @@ impl Files {
             user: user.map(str::to_string),
             allow_root,
             keep_caps: keep.iter().map(|s| s.to_string()).collect(),
+            allow_dangerous_caps: false,
         };
         privilege::apply_with(&settings, &self.dir.join("passwd"), &self.dir.join("group"))
     }
@@ -366,12 +367,18 @@ fn explicit_group_zero_is_allowed(f: &Files) -> Result<(), String> {
 
 /// Configuration errors must be reported before anything is changed.
 fn config_errors_change_nothing(f: &Files) -> Result<(), String> {
-    let cases: [(Option<&str>, &[&str], &str); 5] = [
+    let cases: [(Option<&str>, &[&str], &str); 7] = [
         (Some("root"), &[], "--allow-root"),
         (Some("0:1500"), &[], "--allow-root"),
         (Some("nosuchuser"), &[], "unknown user \"nosuchuser\""),
         (Some("appuser"), &["NET_BIND_SERVICE", "FLY"], "\"FLY\""),
         (Some("appuser"), &["SETUID"], "CAP_SETUID"),
+        (Some("appuser"), &["SYS_ADMIN"], "CAP_SYS_ADMIN"),
+        (
+            Some("appuser"),
+            &["NET_BIND_SERVICE", "DAC_OVERRIDE", "SETGID", "SYS_PTRACE"],
+            "refusing to keep CAP_DAC_OVERRIDE, CAP_SETGID, CAP_SYS_PTRACE while dropping",
+        ),
     ];
     let root_eff = own_status("CapEff");
     for (user, keep, want) in cases {

@@ -2,6 +2,7 @@
 //! of the secrets dir), plus the list of every value that must never appear in a message.
 
 use super::RenderError;
+use crate::safe_read::{SECRET_LIMIT, Symlinks, read_to_string};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
@@ -10,13 +11,47 @@ use std::path::Path;
 pub(crate) struct Resolved {
     pub env: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
-    /// Every env value (before and after `_FILE` resolution) and every secret's content. All of
-    /// them are treated as secret: pidone cannot know which env var holds a password.
+    /// The values error messages must never show: what `X_FILE` files and the secrets dir
+    /// hold, and env vars whose names say they are secrets ([`is_secret_name`]) or that are
+    /// listed in `PIDONE_SECRET_VARS`. Other env values are not redacted: redacting every
+    /// value hid harmless text (an env var equal to `true` or to a directory name).
     pub sensitive: Vec<String>,
     /// `_FILE` problems, by the variable they would define. They only matter when a template
     /// uses that variable: containers carry unrelated `*_FILE` variables (`TF_CLI_CONFIG_FILE`,
     /// `LOG_FILE`, ...) whose files the unprivileged user may not be able to read.
     pub deferred: Vec<(String, RenderError)>,
+}
+
+/// Does an env var's name say it holds a secret? `DB_PASSWORD`, `JWT_APP_SECRET`, `API_TOKEN`,
+/// `TURN_CREDENTIALS`, `TLS_PRIVATE_KEY`, `PW`, `API_KEY`... (case-insensitive). `PWD` (the
+/// working directory) and names that merely contain `KEY` or `PASS` inside a word
+/// (`KEYBOARD`, `PASSTHROUGH`) do not count.
+pub(crate) fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    const ANYWHERE: [&str; 6] = [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "CREDENTIAL",
+        "PRIVATE",
+    ];
+    const WORDS: [&str; 5] = ["PW", "PASS", "KEY", "APIKEY", "PASSPHRASE"];
+    ANYWHERE.iter().any(|w| upper.contains(w)) || upper.split('_').any(|part| WORDS.contains(&part))
+}
+
+/// The values of the env vars that hold secrets: secret-looking names, and the names listed
+/// in `PIDONE_SECRET_VARS` (comma- or space-separated).
+pub(crate) fn secret_env_values(env: &BTreeMap<String, String>) -> Vec<String> {
+    let listed: Vec<&str> = env
+        .get("PIDONE_SECRET_VARS")
+        .map(|l| l.split([',', ' ']).filter(|n| !n.is_empty()).collect())
+        .unwrap_or_default();
+    env.iter()
+        .filter(|(k, _)| k.as_str() != "PIDONE_SECRET_VARS")
+        .filter(|(k, _)| is_secret_name(k) || listed.contains(&k.as_str()))
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// Strip exactly one trailing newline (`\n` or `\r\n`): `echo pw > file` must give `pw`, but a
@@ -46,7 +81,7 @@ pub(crate) fn resolve(
     secrets_dir: &Path,
     errors: &mut Vec<RenderError>,
 ) -> Resolved {
-    let mut sensitive: Vec<String> = env.values().cloned().collect();
+    let mut sensitive = secret_env_values(env);
     let mut resolved = env.clone();
     let mut deferred = Vec::new();
 
@@ -67,7 +102,7 @@ pub(crate) fn resolve(
             ));
             continue;
         }
-        match std::fs::read_to_string(path) {
+        match read_to_string(Path::new(path), SECRET_LIMIT, Symlinks::Follow) {
             Ok(content) => {
                 let content = strip_one_newline(content);
                 sensitive.push(content.clone());
@@ -139,7 +174,7 @@ fn read_secrets(dir: &Path, errors: &mut Vec<RenderError>) -> BTreeMap<String, S
                 continue;
             }
         }
-        match std::fs::read_to_string(&path) {
+        match read_to_string(&path, SECRET_LIMIT, Symlinks::Follow) {
             Ok(content) => {
                 out.insert(name.to_string(), strip_one_newline(content));
             }
@@ -164,6 +199,49 @@ mod tests {
         assert_eq!(strip_one_newline("pw\n\n".into()), "pw\n");
         assert_eq!(strip_one_newline("pw".into()), "pw");
         assert_eq!(strip_one_newline(String::new()), "");
+    }
+
+    #[test]
+    fn secret_names() {
+        for yes in [
+            "DB_PASSWORD",
+            "JICOFO_AUTH_PASSWORD",
+            "JWT_APP_SECRET",
+            "api_token",
+            "PW",
+            "TURN_CREDENTIALS",
+            "API_KEY",
+            "TLS_PRIVATE_KEY",
+            "XMPP_PASSWD",
+        ] {
+            assert!(is_secret_name(yes), "{yes}");
+        }
+        for no in [
+            "PWD",
+            "PATH",
+            "KEYBOARD",
+            "PASSTHROUGH",
+            "HOME",
+            "XMPP_DOMAIN",
+        ] {
+            assert!(!is_secret_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn only_secrets_are_sensitive() {
+        let env: BTreeMap<String, String> = [
+            ("PW", "hunter22"),
+            ("ENABLE", "true"),
+            ("PWD", "/etc/pidone/templates"),
+            ("DSN", "postgres://u:dbpw@h/db"),
+            ("PIDONE_SECRET_VARS", "DSN"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let r = resolve(&env, Path::new("/nonexistent"), &mut Vec::new());
+        assert_eq!(r.sensitive, ["postgres://u:dbpw@h/db", "hunter22"]);
     }
 
     #[test]

@@ -392,6 +392,44 @@ fn uses_env_var(text: &str, var: &str) -> bool {
     })
 }
 
+/// Render template texts in memory with `env` as the context (no files, no `_FILE`
+/// resolution, no secrets dir): compile, render and error reporting exactly as [`render`]
+/// does them. Returns the outputs in template-name order. For the fuzzer and tests.
+pub fn render_texts(
+    templates: &BTreeMap<String, String>,
+    env: &BTreeMap<String, String>,
+) -> Result<Vec<String>, Vec<RenderError>> {
+    let scrubber = Scrubber::new(&context::secret_env_values(env));
+    let sources: BTreeMap<String, Source> = templates
+        .iter()
+        .map(|(name, text)| {
+            let source = Source {
+                path: PathBuf::from("/templates").join(name),
+                text: text.clone(),
+            };
+            (name.clone(), source)
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut tera = new_tera();
+    let loaded = compile(&mut tera, &sources, &scrubber, &mut errors);
+    let mut ctx = Context::new();
+    ctx.insert("env", env);
+    ctx.insert("secrets", &BTreeMap::<String, String>::new());
+    let mut outputs = Vec::new();
+    for name in &loaded {
+        match tera.render(name, &ctx) {
+            Ok(text) => outputs.push(text),
+            Err(e) => errors.extend(report::tera_errors(&e, name, &sources, &scrubber)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(outputs)
+    } else {
+        Err(errors)
+    }
+}
+
 /// Render every template. Returns the destination paths written (or that would be written).
 pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<RenderError>> {
     let mut errors = Vec::new();
@@ -402,7 +440,8 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
     let found = find_templates(req.templates_dir, &mut errors);
     let mut sources = BTreeMap::new();
     for (name, path) in &found {
-        match std::fs::read_to_string(path) {
+        use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
+        match read_to_string(path, CONFIG_LIMIT, Symlinks::Follow) {
             Ok(text) => {
                 sources.insert(
                     name.clone(),
@@ -456,9 +495,13 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
             .collect()),
         Mode::Write => write::write_all(req.render_dir, &outputs),
         Mode::OutDir(dir) => {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| vec![RenderError(format!("cannot create {}: {e}", dir.display()))])?;
-            write::write_all(&dir, &outputs)
+            let created =
+                crate::rundir::create_all(&dir, 0o750, None).map_err(|e| vec![RenderError(e)])?;
+            let result = write::write_all(&dir, &outputs);
+            if result.is_err() {
+                crate::rundir::remove_created(&created);
+            }
+            result
         }
     }
 }

@@ -19,69 +19,91 @@ pub(crate) struct Source {
     pub text: String,
 }
 
-/// Replaces sensitive values in message text. Values of 8+ bytes are replaced wherever they
-/// occur; shorter ones (3+ bytes) only as whole words, so an env value like `int` or `yes`
-/// cannot mangle ordinary words of a message. 1–2 byte values carry no secret worth the noise.
+/// Replaces secrets, and what templates commonly derive from them, in message text.
+///
+/// Only real secrets reach it (see `context::Resolved::sensitive`), so it can afford to be
+/// thorough: each secret is also looked for trimmed, upper- and lower-cased (`| lower`), and
+/// as each of its parts split at non-alphanumeric characters (`| split`), and matching
+/// ignores ASCII case. A secret of 4+ bytes is replaced wherever it occurs (a short secret
+/// joined to text: `pw12abc`); 3-byte secrets and the parts only as whole words, so that a
+/// part like `long` of `hunter2-long` cannot mangle the words of a message. Shorter ones
+/// carry no secret worth the noise.
 pub(crate) struct Scrubber {
-    values: Vec<String>,
+    /// (needle, replace anywhere rather than only as a whole word)
+    needles: Vec<(String, bool)>,
 }
 
 const REDACTED: &str = "<redacted>";
+/// Needles at least this long are replaced anywhere; shorter (3-byte) ones as whole words.
+const ANYWHERE_MIN: usize = 4;
 
 impl Scrubber {
     pub fn new(sensitive: &[String]) -> Self {
-        let mut values: Vec<String> = sensitive
-            .iter()
-            .flat_map(|v| [v.clone(), v.trim().to_string()])
-            .filter(|v| v.len() >= 3)
-            .collect();
+        let mut needles: Vec<(String, bool)> = Vec::new();
+        for v in sensitive {
+            let trimmed = v.trim();
+            for whole in [
+                v.clone(),
+                trimmed.to_string(),
+                trimmed.to_lowercase(),
+                trimmed.to_uppercase(),
+            ] {
+                let anywhere = whole.len() >= ANYWHERE_MIN;
+                needles.push((whole, anywhere));
+            }
+            for part in trimmed.split(|c: char| !c.is_alphanumeric()) {
+                if part.len() < trimmed.len() {
+                    needles.push((part.to_string(), false));
+                }
+            }
+        }
+        needles.retain(|(n, _)| n.len() >= 3);
         // Longest first, so a value containing another is replaced whole.
-        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        values.dedup();
-        Scrubber { values }
+        needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
+        needles.dedup();
+        Scrubber { needles }
     }
 
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
-        for v in &self.values {
-            if v.len() >= 8 {
-                if out.contains(v.as_str()) {
-                    out = out.replace(v.as_str(), REDACTED);
-                }
-            } else {
-                out = replace_word(&out, v);
-            }
+        for (n, anywhere) in &self.needles {
+            out = replace_ignoring_ascii_case(&out, n, *anywhere);
         }
         out
     }
 }
 
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Replace occurrences of `word` not touching another word character on either side.
-fn replace_word(text: &str, word: &str) -> String {
+/// Replace `needle` in `text`, ignoring ASCII case: anywhere, or only where it is not
+/// touching another word character on either side.
+fn replace_ignoring_ascii_case(text: &str, needle: &str, anywhere: bool) -> String {
+    let hay = text.to_ascii_lowercase();
+    let pat = needle.to_ascii_lowercase();
     let bytes = text.as_bytes();
+    let starts_word = is_word_byte(pat.as_bytes()[0]);
+    let ends_word = is_word_byte(pat.as_bytes()[pat.len() - 1]);
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
     let mut from = 0;
-    while let Some(pos) = text[from..].find(word).map(|p| p + from) {
-        let end = pos + word.len();
-        let before_ok = pos == 0 || !is_word_byte(bytes[pos - 1]);
-        let after_ok = end == bytes.len() || !is_word_byte(bytes[end]);
-        // A value starting/ending with a non-word char (e.g. "-x-") has no boundary to check.
-        let starts_word = is_word_byte(word.as_bytes()[0]);
-        let ends_word = is_word_byte(word.as_bytes()[word.len() - 1]);
-        if (before_ok || !starts_word) && (after_ok || !ends_word) {
+    // ASCII lower-casing keeps byte offsets, so positions in `hay` are positions in `text`.
+    while let Some(pos) = hay[from..].find(&pat).map(|p| p + from) {
+        let end = pos + pat.len();
+        let before_ok = pos == 0 || !is_word_byte(bytes[pos - 1]) || !starts_word;
+        let after_ok = end == bytes.len() || !is_word_byte(bytes[end]) || !ends_word;
+        if anywhere || (before_ok && after_ok) {
             out.push_str(&text[last..pos]);
             out.push_str(REDACTED);
             last = end;
+            from = end;
+        } else {
+            from = pos + pat.chars().next().map_or(1, char::len_utf8);
         }
-        from = pos + word.chars().next().map_or(1, char::len_utf8);
     }
     out.push_str(&text[last..]);
     out
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 fn is_path_byte(b: u8) -> bool {
@@ -149,6 +171,60 @@ fn path_before_filter(text: &str, span: &Span) -> Option<String> {
     (!path.is_empty() && !path.as_bytes()[0].is_ascii_digit()).then(|| path.to_string())
 }
 
+/// The variable at the head of the filter chain whose filter is at `span`, so a filter's
+/// error can name the variable it was given: `env.X | trim | to_int` → `env.X`. None when
+/// the chain starts with a literal or a parenthesised expression.
+fn pipeline_head(text: &str, span: &Span) -> Option<String> {
+    let b = text.as_bytes();
+    let mut i = span.range.start.min(b.len());
+    loop {
+        while i > 0 && b[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        if i == 0 || b[i - 1] != b'|' {
+            return None;
+        }
+        i -= 1;
+        while i > 0 && b[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        // A filter call's arguments: `split(sep=",")`.
+        if i > 0 && b[i - 1] == b')' {
+            let mut depth = 0usize;
+            while i > 0 {
+                i -= 1;
+                match b[i] {
+                    b')' => depth += 1,
+                    b'(' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if depth != 0 {
+                return None;
+            }
+        }
+        let end = i;
+        while i > 0 && is_path_byte(b[i - 1]) {
+            i -= 1;
+        }
+        let word = text[i..end].trim_matches('.');
+        let mut j = i;
+        while j > 0 && b[j - 1].is_ascii_whitespace() {
+            j -= 1;
+        }
+        if j > 0 && b[j - 1] == b'|' {
+            continue; // `word` is an earlier filter of the chain
+        }
+        return (!word.is_empty() && !word.as_bytes()[0].is_ascii_digit())
+            .then(|| word.to_string());
+    }
+}
+
 /// Rewrite one of Tera's messages into ours: name the variable, drop name lists. Returns the
 /// message and, when the variable was found, a span covering it.
 fn rewrite(message: &str, text: &str, span: &Span) -> (String, Option<Span>) {
@@ -175,6 +251,23 @@ fn rewrite(message: &str, text: &str, span: &Span) -> (String, Option<Span>) {
             None => format!("{filter}: its input is not defined"),
         };
         return (msg, None);
+    }
+    // Tera's "Unable to perform LHS + RHS" prints both operands, which come from env values
+    // that need not have secret-looking names: drop them.
+    if message.starts_with("Unable to perform ") {
+        return (
+            "this arithmetic failed: the result overflows or an operand is not usable".to_string(),
+            None,
+        );
+    }
+    // One of our filters' errors ("filter `to_int`: the value is not an integer..."): name
+    // the variable first, which is what the operator has to fix.
+    if let Some((filter, what)) = message
+        .strip_prefix("filter `")
+        .and_then(|m| m.split_once("`: "))
+        && let Some(var) = pipeline_head(text, span)
+    {
+        return (format!("`{var}`: {what} (filter `{filter}`)"), None);
     }
     let msg = match message.find(" Available ") {
         Some(cut) => message[..cut].to_string(),
@@ -293,14 +386,29 @@ mod tests {
     }
 
     #[test]
-    fn scrubber_replaces_long_values_anywhere_and_short_ones_as_words() {
+    fn scrubber_replaces_secrets_and_what_is_derived_from_them() {
         let s = Scrubber::new(&[
-            "hunter2-long".into(),
+            "Hunter2-Long".into(),
             "int".into(),
             "ab".into(),
             " padded \n".into(),
+            "pw12".into(),
         ]);
-        assert_eq!(s.scrub("x=hunter2-longy"), "x=<redacted>y");
+        assert_eq!(s.scrub("x=Hunter2-Longy"), "x=<redacted>y");
+        assert_eq!(s.scrub("key `hunter2-long`"), "key `<redacted>`", "lowered");
+        assert_eq!(s.scrub("HUNTER2-LONG"), "<redacted>", "upper-cased");
+        assert_eq!(
+            s.scrub("[\"Hunter2\", \"x\"]"),
+            "[\"<redacted>\", \"x\"]",
+            "split part"
+        );
+        assert_eq!(
+            s.scrub("user=pw12abc"),
+            "user=<redacted>abc",
+            "short, joined"
+        );
+        assert_eq!(s.scrub("too long"), "too <redacted>", "a part, as a word");
+        assert_eq!(s.scrub("longer"), "longer", "a part inside a word is left");
         assert_eq!(
             s.scrub("filter `int`: integer"),
             "filter `<redacted>`: integer"
@@ -314,9 +422,15 @@ mod tests {
     }
 
     #[test]
-    fn replace_word_handles_non_word_edges() {
-        assert_eq!(replace_word("a -x- b", "-x-"), "a <redacted> b");
-        assert_eq!(replace_word("yesyes yes", "yes"), "yesyes <redacted>");
+    fn three_byte_needles_only_as_words() {
+        assert_eq!(
+            replace_ignoring_ascii_case("a -x- b", "-x-", false),
+            "a <redacted> b"
+        );
+        assert_eq!(
+            replace_ignoring_ascii_case("yesyes YES", "yes", false),
+            "yesyes <redacted>"
+        );
     }
 
     #[test]
@@ -340,6 +454,19 @@ mod tests {
         );
         let text = "{{ env.P | trim | to_int }}";
         assert_eq!(path_before_filter(text, &span(18, 1, 18, 6)), None);
+        assert_eq!(
+            pipeline_head(text, &span(18, 1, 18, 6)).as_deref(),
+            Some("env.P")
+        );
+        let text = "{{ env.L | split(sep=\",\") | first | int }}";
+        let at = text.find("int").unwrap();
+        assert_eq!(
+            pipeline_head(text, &span(at, 1, at, 3)).as_deref(),
+            Some("env.L")
+        );
+        let text = "{{ (env.A ~ 'x') | int }}";
+        let at = text.find("int").unwrap();
+        assert_eq!(pipeline_head(text, &span(at, 1, at, 3)), None);
     }
 
     #[test]

@@ -47,6 +47,8 @@ struct Staged {
 struct Dirs {
     root: PathBuf,
     fds: BTreeMap<PathBuf, OwnedFd>,
+    /// Directories created under the root, in creation order (removed again on failure).
+    created: Vec<PathBuf>,
 }
 
 impl Dirs {
@@ -63,6 +65,7 @@ impl Dirs {
         Ok(Dirs {
             root: root.to_path_buf(),
             fds,
+            created: Vec::new(),
         })
     }
 
@@ -77,13 +80,29 @@ impl Dirs {
                 };
                 let next = cur.join(name);
                 if !self.fds.contains_key(&next) {
-                    let fd = open_or_create_dir(&self.fds[&cur], name, &self.root.join(&next))?;
+                    let (fd, made) =
+                        open_or_create_dir(&self.fds[&cur], name, &self.root.join(&next))?;
+                    if made {
+                        self.created.push(next.clone());
+                    }
                     self.fds.insert(next.clone(), fd);
                 }
                 cur = next;
             }
         }
         Ok(&self.fds[rel])
+    }
+
+    /// Remove the directories this run created (innermost first), if still empty.
+    fn remove_created(&self) {
+        for rel in self.created.iter().rev() {
+            let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+                continue;
+            };
+            if let Some(fd) = self.fds.get(parent) {
+                let _ = unlinkat(fd, name, UnlinkatFlags::RemoveDir);
+            }
+        }
     }
 }
 
@@ -100,9 +119,9 @@ fn open_or_create_dir(
     parent: &OwnedFd,
     name: &std::ffi::OsStr,
     shown: &Path,
-) -> Result<OwnedFd, String> {
+) -> Result<(OwnedFd, bool), String> {
     match open_dir_nofollow(parent, name) {
-        Ok(fd) => Ok(fd),
+        Ok(fd) => Ok((fd, false)),
         Err(Errno::ENOENT) => {
             match mkdirat(parent, name, Mode::from_bits_truncate(DIR_MODE)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
@@ -119,7 +138,7 @@ fn open_or_create_dir(
             // mkdirat's mode is filtered by the umask; make it exactly DIR_MODE.
             fchmod(&fd, Mode::from_bits_truncate(DIR_MODE))
                 .map_err(|e| format!("cannot chmod {}: {}", shown.display(), e.desc()))?;
-            Ok(fd)
+            Ok((fd, true))
         }
         Err(e) => Err(explain(parent, name, shown, e)),
     }
@@ -212,20 +231,22 @@ fn stage_one(
 /// destination paths written.
 pub(crate) fn write_all(root: &Path, outputs: &[Output]) -> Result<Vec<PathBuf>, Vec<RenderError>> {
     // The render dir itself may not exist yet (a custom --render-dir); create it like
-    // `mkdir -p` would. Everything below it is created without following symlinks.
+    // `mkdir -p` would. Everything below it is created without following symlinks. What
+    // this call creates is removed again if it fails: "nothing was written" leaves no
+    // empty directories behind either.
+    let mut root_created = Vec::new();
     if !outputs.is_empty() && !root.exists() {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o750)
-            .create(root)
-            .map_err(|e| {
-                vec![RenderError(format!(
-                    "cannot create {}: {e}",
-                    root.display()
-                ))]
-            })?;
+        root_created =
+            crate::rundir::create_all(root, DIR_MODE, None).map_err(|e| vec![RenderError(e)])?;
     }
+    let result = write_all_in(root, outputs);
+    if result.is_err() {
+        crate::rundir::remove_created(&root_created);
+    }
+    result
+}
+
+fn write_all_in(root: &Path, outputs: &[Output]) -> Result<Vec<PathBuf>, Vec<RenderError>> {
     let mut dirs = Dirs::open(root).map_err(|e| vec![RenderError(e)])?;
     let mut staged: Vec<Staged> = Vec::new();
     let mut errors = Vec::new();
@@ -259,6 +280,7 @@ pub(crate) fn write_all(root: &Path, outputs: &[Output]) -> Result<Vec<PathBuf>,
                 UnlinkatFlags::NoRemoveDir,
             );
         }
+        dirs.remove_created();
         return Err(errors);
     }
 

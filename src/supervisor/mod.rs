@@ -309,6 +309,14 @@ impl Supervisor {
             }
             self.wait_and_dispatch();
         }
+        // Hand-off files may hold secrets: none outlives the run (one is normally removed
+        // when its oneshot exits; this covers a shutdown while it was still running).
+        for i in 0..self.core.units.len() {
+            if self.core.units[i].spec.export_env {
+                crate::handoff::remove(&self.env_file(i));
+            }
+        }
+        let _ = std::fs::remove_dir(self.ctx.run_dir.join("env"));
         log::set_deferred(false);
         self.core.exit_code()
     }
@@ -383,10 +391,13 @@ impl Supervisor {
         let spec = &unit.spec;
         if spec.export_env {
             let file = self.env_file(i);
-            if let Some(dir) = file.parent() {
-                let _ = std::fs::create_dir_all(dir);
+            if let Err(e) = crate::handoff::create(&file) {
+                log::warn(format!(
+                    "{}: cannot create the env hand-off file {}: {e}",
+                    spec.name,
+                    file.display()
+                ));
             }
-            let _ = std::fs::remove_file(&file);
         }
         let notify_fd = match spec.ready.as_ref().map(|r| &r.check) {
             Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
@@ -466,6 +477,11 @@ impl Supervisor {
             Client(usize),
             Log(Stream),
         }
+        // Before the poll set is built: clients are only removed here and in gc below, so
+        // the Client(n) indices stay valid through the dispatch.
+        if let Some(ctl) = &mut self.control {
+            ctl.expire(Instant::now());
+        }
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
         let mut add = |fd: i32, events: i16, t: Token| {
@@ -505,10 +521,14 @@ impl Supervisor {
             Drain::Terminating { deadline } => Some(deadline),
             _ => self.core.next_deadline(),
         };
-        let deadline = match (deadline, self.reload_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [
+            deadline,
+            self.reload_due,
+            self.control.as_ref().and_then(|c| c.next_deadline()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timeout_ms: i32 = match deadline {
             None => -1,
             Some(d) => {
@@ -568,7 +588,7 @@ impl Supervisor {
                 Token::Inotify => self.handle_inotify(now),
                 Token::Control => {
                     if let Some(ctl) = &mut self.control {
-                        ctl.accept();
+                        ctl.accept(now);
                     }
                 }
                 Token::Client(n) => client_events.push((n, pfd.revents)),
@@ -639,8 +659,14 @@ impl Supervisor {
             };
             match self.children.remove(&pid) {
                 Some(Owner::Unit(i)) => {
-                    if exit.success() && self.core.units[i].spec.export_env {
-                        self.merge_env_file(i);
+                    let mut exit = exit;
+                    if self.core.units[i].spec.export_env {
+                        if exit.success() && !self.merge_env_file(i) {
+                            // What it meant to hand on is unknown: starting the services
+                            // after it without that environment would be a silent failure.
+                            exit = ExitStatus::Code(1);
+                        }
+                        crate::handoff::remove(&self.env_file(i));
                     }
                     self.notify_pipes.remove(&i);
                     let name = &self.core.units[i].spec.name;
@@ -673,36 +699,38 @@ impl Supervisor {
     }
 
     /// A oneshot with `export_env` succeeded: merge its `KEY=VALUE` lines into the env of
-    /// everything started from now on.
-    fn merge_env_file(&mut self, i: Idx) {
+    /// everything started from now on. False (logged) when the file could not be read: the
+    /// service replaced it with a FIFO, a symlink or something over the size limit.
+    fn merge_env_file(&mut self, i: Idx) -> bool {
         let path = self.env_file(i);
         let name = self.core.units[i].spec.name.clone();
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return;
+        let (vars, bad) = match crate::handoff::read(&path) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                log::error(format!("{name}: {e}; counting the oneshot as failed"));
+                return false;
+            }
         };
-        let mut count = 0;
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let line = line.strip_prefix("export ").unwrap_or(line);
-            match line.split_once('=') {
-                Some((k, v))
-                    if !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-                {
-                    self.ctx.env.insert(k.to_string(), v.to_string());
-                    count += 1;
-                }
-                _ => log::warn(format!(
-                    "{name}: {}:{}: not KEY=VALUE; line ignored",
-                    path.display(),
-                    n + 1
-                )),
-            }
+        // A few lines are enough to fix the file; a flood of bad lines must not become a
+        // flood of log lines queued in PID 1.
+        const SHOWN: usize = 5;
+        for crate::handoff::BadLine(n) in bad.iter().take(SHOWN) {
+            log::warn(format!(
+                "{name}: {}:{n}: not KEY=VALUE; line ignored",
+                path.display()
+            ));
         }
+        if bad.len() > SHOWN {
+            log::warn(format!(
+                "{name}: {}: {} more lines that are not KEY=VALUE ignored",
+                path.display(),
+                bad.len() - SHOWN
+            ));
+        }
+        let count = vars.len();
+        self.ctx.env.extend(vars);
         log::info(format!("{name} handed on {count} environment variable(s)"));
+        true
     }
 
     fn read_notify_pipe(&mut self, i: Idx, now: Instant) {
