@@ -236,8 +236,23 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 
     // Privilege: the run dir is created (and handed to the target user) while still root.
     let run_dir = prepare_run_dir(&settings);
+    // An image's pidone.toml names the user to drop to when started as root; `docker run
+    // --user 4242:0` starting pidone non-root is the documented override, not worth a warning.
+    // Only a `--user`/`PIDONE_USER` given for this run and not applied is reported.
+    let started_as_root = nix::unistd::geteuid().is_root();
+    let user = if settings.user_from_file && !started_as_root {
+        if let Some(spec) = &settings.user {
+            log::debug(format!(
+                "user {spec:?} of {} applies to root starts only; running as is",
+                settings.config.display()
+            ));
+        }
+        None
+    } else {
+        settings.user.clone()
+    };
     let outcome = match privilege::apply(&PrivilegeSettings {
-        user: settings.user.clone(),
+        user,
         allow_root: settings.allow_root,
         keep_caps: settings.keep_caps.clone(),
     }) {

@@ -508,3 +508,39 @@ fn home_and_user_follow_the_identity_pidone_switched_to() {
     // The default user, 65534, is `nobody` in Debian's /etc/passwd.
     assert_eq!(run(&[]), "HOME=/nonexistent\nLOGNAME=nobody\nUSER=nobody\n");
 }
+
+/// The global file's `user` is the image's answer to "started as root": a non-root start
+/// (`docker run --user 4242:0`) is the documented way around it and must not warn. A
+/// `PIDONE_USER` given for this very run that cannot be applied is still reported.
+#[test]
+fn non_root_start_warns_only_about_an_explicit_user() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "user = \"65534:0\"\n");
+    let run = |explicit: bool| {
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid", "4242", "--regid", "0", "--clear-groups"])
+                .arg(s.bin_for_any_user());
+            c
+        } else {
+            std::process::Command::new(bin())
+        };
+        cmd.args(s.dir_args()).args(["--", "true"]);
+        if explicit {
+            cmd.env("PIDONE_USER", "65534:0");
+        }
+        let (out, _) = run_with_timeout(cmd, T);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let from_file = run(false);
+    assert!(
+        !from_file.contains("ignored"),
+        "the image's user from pidone.toml must not be warned about:\n{from_file}"
+    );
+    let explicit = run(true);
+    assert!(
+        explicit.contains("warning: --user \"65534:0\"") && explicit.contains("ignored"),
+        "an explicit PIDONE_USER that is not applied must be reported:\n{explicit}"
+    );
+}
