@@ -285,6 +285,12 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             settings.templates_dir.display().to_string(),
             "--render-dir".into(),
             settings.render_dir.display().to_string(),
+            // Its lines pass through as pidone's own: they must be in the run's format.
+            "--log-format".into(),
+            match settings.log_format {
+                log::Format::Text => "text".into(),
+                log::Format::Json => "json".into(),
+            },
         ];
         if settings.config.exists() {
             argv.extend(["--config".into(), settings.config.display().to_string()]);
