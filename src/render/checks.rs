@@ -26,9 +26,11 @@ fn describe(kind: &str) -> &'static str {
         "host" => "a DNS name or an IP address",
         "host_port" => "HOST or HOST:PORT (an IPv6 address in brackets)",
         "ip" => "an IP address",
+        "ip_mapping" => "an IP address or PUBLIC/PRIVATE IP addresses",
+        "ip_range" => "an IP address or a range FIRST-LAST of IP addresses",
         "name" => "a name of letters, digits, '_', '.' and '-'",
         "jid" => "a JID (user@domain)",
-        "url" => "an http(s):// or ws(s):// URL without spaces or quotes",
+        "url" => "an http(s):// or ws(s):// URL without spaces, quotes, ';' or '$'",
         "duration" => "a number with an optional unit (ms, s, m, h, d)",
         "line" => "one line of text (no control characters)",
         _ => "",
@@ -179,6 +181,8 @@ impl<'a> Rule<'a> {
                     "host" => is_hostname(s) || is_ip(s),
                     "host_port" => is_host_port(s),
                     "ip" => is_ip(s),
+                    "ip_mapping" => s.split('/').count() <= 2 && s.split('/').all(is_ip),
+                    "ip_range" => s.split('-').count() <= 2 && s.split('-').all(is_ip),
                     "name" => is_name(s),
                     "jid" => is_jid(s),
                     "url" => is_url(s),
@@ -273,7 +277,7 @@ fn is_url(s: &str) -> bool {
     rest.is_some_and(|r| {
         !r.is_empty()
             && r.chars()
-                .all(|c| c.is_ascii_graphic() && !"\"'\\<>`{}|^".contains(c))
+                .all(|c| c.is_ascii_graphic() && !"\"'\\<>`{}|^;$".contains(c))
     })
 }
 
@@ -372,6 +376,16 @@ mod tests {
                 &["h:0", "h:x", "[::1", "a b:1"],
             ),
             ("ip", &["1.2.3.4", "fe80::1"], &["1.2.3", "x"]),
+            (
+                "ip_mapping",
+                &["1.2.3.4", "1.2.3.4/10.0.0.1"],
+                &["1.2.3.4/", "a/b", "1.1.1.1/2.2.2.2/3.3.3.3"],
+            ),
+            (
+                "ip_range",
+                &["10.0.0.1", "10.0.0.1-10.0.0.9", "::1-::9"],
+                &["10.0.0.1-", "x-y"],
+            ),
             ("name", &["mod_foo", "libjanus_sip.so"], &["a b", "a/b", ""]),
             (
                 "jid",
@@ -381,7 +395,7 @@ mod tests {
             (
                 "url",
                 &["http://xmpp.meet.jitsi:5280", "https://meet.example.org/x"],
-                &["ftp://x", "http://", "http://a b", "http://a\"b"],
+                &["ftp://x", "http://", "http://a b", "http://a\"b", "http://a;b", "http://$host"],
             ),
             ("duration", &["65s", "65", "500ms"], &["s", "65 s", "1y"]),
             (
