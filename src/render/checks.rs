@@ -395,7 +395,14 @@ mod tests {
             (
                 "url",
                 &["http://xmpp.meet.jitsi:5280", "https://meet.example.org/x"],
-                &["ftp://x", "http://", "http://a b", "http://a\"b", "http://a;b", "http://$host"],
+                &[
+                    "ftp://x",
+                    "http://",
+                    "http://a b",
+                    "http://a\"b",
+                    "http://a;b",
+                    "http://$host",
+                ],
             ),
             ("duration", &["65s", "65", "500ms"], &["s", "65 s", "1y"]),
             (
