@@ -190,7 +190,8 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
             for e in &errs {
                 log::error(e.to_string());
             }
-            log::error("nothing was written; fix the templates or the environment and start again");
+            // secondary to the errors above, which name what to fix
+            log::info("nothing was written; fix the templates or the environment and start again");
             exit::TEMPLATE
         }
     }

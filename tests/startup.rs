@@ -209,6 +209,14 @@ fn render_step_lines_pass_through_as_pidones_own() {
     let e = text(&out.stderr);
     assert!(e.contains("\npidone: error: "), "{e}");
     assert!(!e.contains("[render]"), "{e}");
+    // The one line that matters (file, line, column, variable) is the only error line; what
+    // follows (nothing written, the render step's exit, the shutdown) is secondary.
+    let errors: Vec<&str> = e.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{e}");
+    assert!(
+        errors[0].starts_with("pidone: error: ") && errors[0].contains("x.conf.tera:1:"),
+        "{e}"
+    );
 }
 
 #[test]
