@@ -217,7 +217,8 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
             for e in &errs {
                 log::error(e.to_string());
             }
-            log::error("nothing was written; fix the templates or the environment and start again");
+            // secondary to the errors above, which name what to fix
+            log::info("nothing was written; fix the templates or the environment and start again");
             exit::TEMPLATE
         }
     }
@@ -276,8 +277,23 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         log::error(format!("refusing to start: {e}"));
         return exit::RUN_DIR;
     }
+    // An image's pidone.toml names the user to drop to when started as root; `docker run
+    // --user 4242:0` starting pidone non-root is the documented override, not worth a warning.
+    // Only a `--user`/`PIDONE_USER` given for this run and not applied is reported.
+    let started_as_root = nix::unistd::geteuid().is_root();
+    let user = if settings.user_from_file && !started_as_root {
+        if let Some(spec) = &settings.user {
+            log::debug(format!(
+                "user {spec:?} of {} applies to root starts only; running as is",
+                settings.config.display()
+            ));
+        }
+        None
+    } else {
+        settings.user.clone()
+    };
     let outcome = match privilege::apply(&PrivilegeSettings {
-        user: settings.user.clone(),
+        user,
         allow_root: settings.allow_root,
         keep_caps: settings.keep_caps.clone(),
         allow_dangerous_caps: settings.allow_dangerous_caps,
@@ -325,6 +341,12 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             settings.templates_dir.display().to_string(),
             "--render-dir".into(),
             settings.render_dir.display().to_string(),
+            // Its lines pass through as pidone's own: they must be in the run's format.
+            "--log-format".into(),
+            match settings.log_format {
+                log::Format::Text => "text".into(),
+                log::Format::Json => "json".into(),
+            },
         ];
         if settings.config.exists() {
             argv.extend(["--config".into(), settings.config.display().to_string()]);

@@ -351,6 +351,9 @@ pub const DEFAULT_CONFIG: &str = "/etc/pidone/pidone.toml";
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub user: Option<String>,
+    /// `user` came from the global file (the image's "when started as root" answer), not from
+    /// `--user`/`PIDONE_USER`: a non-root start then overrides it as documented, silently.
+    pub user_from_file: bool,
     pub allow_root: bool,
     pub allow_dangerous_caps: bool,
     pub keep_caps: Vec<String>,
@@ -403,6 +406,7 @@ pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
     }
     Ok(Settings {
         user: opts.user.clone().or_else(|| file.user.clone()),
+        user_from_file: opts.user.is_none() && file.user.is_some(),
         allow_root: opts.allow_root || file.allow_root.unwrap_or(false),
         allow_dangerous_caps: opts.allow_dangerous_caps,
         keep_caps: if opts.keep_caps.is_empty() {

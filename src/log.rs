@@ -172,6 +172,15 @@ pub fn service_line(service: &str, stream: Stream, prefix: bool, line: &[u8], tr
     push(stream, formatted.as_bytes());
 }
 
+/// One line written by a pidone child in pidone's own format (the render step): queued as it
+/// is, so `--log-format json` does not wrap pidone's JSON lines as strings in other JSON lines.
+pub fn own_output_line(stream: Stream, line: &[u8]) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line);
+    bytes.push(b'\n');
+    push(stream, &bytes);
+}
+
 /// Upper bound of queued bytes per stream.
 pub const QUEUE_LIMIT: usize = 1 << 20;
 /// Largest single write: writes up to PIPE_BUF to a pipe that poll reports writable never block.

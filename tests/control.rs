@@ -419,8 +419,7 @@ fn control_verbs_change_reality() {
 fn peer_with_another_uid_is_refused() {
     require_namespaces!();
     if !common::is_root() {
-        eprintln!("skipped: needs root to run a client as another uid");
-        return;
+        skip!("needs root to run a client as another uid");
     }
     use std::os::unix::fs::PermissionsExt;
     let s = Scratch::new();

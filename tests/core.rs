@@ -169,8 +169,7 @@ fn real_time_signals_are_forwarded() {
         .status()
         .is_err()
     {
-        eprintln!("skipped: python3 not available");
-        return;
+        skip!("python3 not available");
     }
     let mut cmd = s.pid1(&["--allow-root", "--", "python3", "-c", &py]);
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
@@ -263,8 +262,7 @@ fn dropped_cmd(s: &Scratch, opts: &[&str]) -> (std::process::Child, i32, i32) {
 fn privilege_drop_as_root_is_visible_in_proc() {
     require_namespaces!();
     if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+        skip!("needs root");
     }
     let s = Scratch::new();
     let (child, pidone, sleep) = dropped_cmd(&s, &["--user", "1500:1600"]);
@@ -290,8 +288,7 @@ fn privilege_drop_as_root_is_visible_in_proc() {
 fn default_user_is_nobody_and_keep_cap_is_ambient() {
     require_namespaces!();
     if !is_root() {
-        eprintln!("skipped: needs root");
-        return;
+        skip!("needs root");
     }
     let s = Scratch::new();
     let (child, pidone, sleep) = dropped_cmd(&s, &["--keep-cap", "NET_BIND_SERVICE"]);
@@ -314,8 +311,7 @@ fn default_user_is_nobody_and_keep_cap_is_ambient() {
 fn non_root_start_still_sets_no_new_privs() {
     require_namespaces!();
     if !is_root() {
-        eprintln!("skipped: needs root to become an arbitrary uid");
-        return;
+        skip!("needs root to become an arbitrary uid");
     }
     let s = Scratch::new();
     let any_user_bin = s.bin_for_any_user();
@@ -352,7 +348,7 @@ fn non_root_start_still_sets_no_new_privs() {
 fn refuses_root_target_without_opt_in() {
     require_namespaces!();
     if !is_root() {
-        return;
+        skip!("needs root to start pidone as root");
     }
     let s = Scratch::new();
     let (out, _) = run_with_timeout(s.pid1(&["--user", "0:0", "--", "true"]), T);
@@ -367,8 +363,7 @@ fn ctrl_c_on_a_tty_reaches_cmd() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: util-linux `script` not available");
-        return;
+        skip!("util-linux `script` not available");
     }
     let s = Scratch::new();
     let marker = s.join("int").display().to_string();
@@ -502,9 +497,99 @@ fn home_and_user_follow_the_identity_pidone_switched_to() {
         "staying root without --user must not rewrite the runtime's HOME/USER"
     );
     if !is_root() {
-        eprintln!("skipped the drop half: needs root");
-        return;
+        skip!("the drop half needs root (the first half ran)");
     }
     // The default user, 65534, is `nobody` in Debian's /etc/passwd.
     assert_eq!(run(&[]), "HOME=/nonexistent\nLOGNAME=nobody\nUSER=nobody\n");
+}
+
+/// The global file's `user` is the image's answer to "started as root": a non-root start
+/// (`docker run --user 4242:0`) is the documented way around it and must not warn. A
+/// `PIDONE_USER` given for this very run that cannot be applied is still reported.
+#[test]
+fn non_root_start_warns_only_about_an_explicit_user() {
+    let s = Scratch::new();
+    s.write("pidone.toml", "user = \"4243:0\"\n");
+    let run = |explicit: bool| {
+        let mut cmd = if is_root() {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid", "4242", "--regid", "0", "--clear-groups"])
+                .arg(s.bin_for_any_user());
+            c
+        } else {
+            std::process::Command::new(bin())
+        };
+        cmd.args(s.dir_args()).args(["--", "true"]);
+        if explicit {
+            cmd.env("PIDONE_USER", "4243:0");
+        }
+        let (out, _) = run_with_timeout(cmd, T);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        text(&out.stderr)
+    };
+    let from_file = run(false);
+    assert!(
+        !from_file.contains("ignored"),
+        "the image's user from pidone.toml must not be warned about:\n{from_file}"
+    );
+    let explicit = run(true);
+    assert!(
+        explicit.contains("warning: --user \"4243:0\"") && explicit.contains("ignored"),
+        "an explicit PIDONE_USER that is not applied must be reported:\n{explicit}"
+    );
+}
+
+/// A test that cannot run here must not hide among the passed ones: run this binary's root-only
+/// `refuses_root_target_without_opt_in` as a non-root uid and read what it reports. It prints
+/// `SKIPPED: name: reason` and the binary ends with the list of skipped tests; under
+/// `PIDONE_NO_SKIPS=1` (CI) the same skip is a failure.
+#[test]
+fn tests_that_cannot_run_are_reported_skipped() {
+    let s = Scratch::new();
+    let me = std::env::current_exe().unwrap();
+    let run = |no_skips: bool| {
+        let mut cmd = if is_root() {
+            // a copy any uid can execute (the checkout may be under /root)
+            let copy = s.join("core-tests");
+            if !copy.exists() {
+                std::fs::copy(&me, &copy).unwrap();
+            }
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid", "4242", "--regid", "4242", "--clear-groups"])
+                .arg(&copy);
+            c
+        } else {
+            std::process::Command::new(&me)
+        };
+        cmd.args(["--exact", "refuses_root_target_without_opt_in"])
+            .current_dir(s.dir.path())
+            .env_remove("PIDONE_NO_SKIPS");
+        if no_skips {
+            cmd.env("PIDONE_NO_SKIPS", "1");
+        }
+        let (out, _) = run_with_timeout(cmd, T);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+    let (code, stdout, stderr) = run(false);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("SKIPPED: refuses_root_target_without_opt_in: "),
+        "{stderr}"
+    );
+    let summary = stdout
+        .split("test result: ok. 1 passed")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no test result line:\n{stdout}"));
+    assert!(
+        summary.contains("SKIPPED: 1 test(s) of this binary counted as passed above did not run:")
+            && summary.contains("refuses_root_target_without_opt_in: "),
+        "no list of skipped tests after libtest's summary:\n{stdout}"
+    );
+
+    let (code, stdout, stderr) = run(true);
+    assert_ne!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("PIDONE_NO_SKIPS=1 forbids skipping"),
+        "{stdout}{stderr}"
+    );
 }

@@ -1,11 +1,15 @@
 //! The hardened images under `images/` (issue 7), tested in real Docker containers by
 //! `images/test`: it builds pidone statically and every image, then runs each daemon with
 //! `--read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges`,
-//! as the image's uid and as an arbitrary uid, and probes it with a real client.
+//! as the image's uid and as an arbitrary uid, and probes it with a real client; then every image
+//! again under `docker run --init` and under rootless podman (`images/podman-setup` prepares it).
 //!
 //! Docker is installed and started by `images/build` when missing (root only). When Docker
-//! cannot be made available the test explains why and returns, unless `PIDONE_REQUIRE_DOCKER=1`
+//! cannot be made available the test is reported SKIPPED with the reason, unless `PIDONE_REQUIRE_DOCKER=1`
 //! (CI), where that is a failure. `PIDONE_SKIP_IMAGES=1` skips the test on purpose.
+
+#[macro_use]
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,7 +27,9 @@ fn unavailable(why: &str) {
     if require_docker() {
         panic!("images test: Docker is required (PIDONE_REQUIRE_DOCKER=1) but {why}");
     }
-    eprintln!("images test skipped: {why} (set PIDONE_REQUIRE_DOCKER=1 to make this a failure)");
+    common::skip_test(&format!(
+        "{why} (set PIDONE_REQUIRE_DOCKER=1 to make this a failure)"
+    ));
 }
 
 fn docker_answers() -> bool {
@@ -39,8 +45,7 @@ fn docker_answers() -> bool {
 #[test]
 fn images_in_docker() {
     if std::env::var("PIDONE_SKIP_IMAGES").as_deref() == Ok("1") && !require_docker() {
-        eprintln!("images test skipped: PIDONE_SKIP_IMAGES=1");
-        return;
+        skip!("PIDONE_SKIP_IMAGES=1");
     }
     let images = repo().join("images");
     let is_root = unsafe { libc::geteuid() } == 0;

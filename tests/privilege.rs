@@ -702,8 +702,20 @@ fn main() {
         .collect();
     println!("\nrunning {} privilege scenarios", selected.len());
     if !nix::unistd::geteuid().is_root() {
+        // Same convention as the libtest binaries (tests/common/skip.rs): visible as skipped,
+        // with the count, and a failure under PIDONE_NO_SKIPS=1 (CI).
+        let why =
+            "these tests change uids and capabilities and need root (run as root, as CI does)";
+        if std::env::var("PIDONE_NO_SKIPS").as_deref() == Ok("1") {
+            println!("\ntest result: FAILED. PIDONE_NO_SKIPS=1 but {why}");
+            std::process::exit(1);
+        }
+        for (name, _) in &selected {
+            eprintln!("SKIPPED: {name}: {why}");
+        }
         println!(
-            "skipped: these tests change uids and capabilities and need root (run as root, as CI does)"
+            "\ntest result: ok. 0 passed\nSKIPPED: {} privilege scenario(s) did not run: {why}\n",
+            selected.len()
         );
         return;
     }

@@ -168,6 +168,57 @@ fn service_lines_are_prefixed_or_json() {
     );
 }
 
+/// The render step is a pidone child: its lines are pidone's own, so they pass through as
+/// they are (text: no `[render]` prefix; JSON: one JSON object per line, never a JSON line
+/// quoted inside another one's `line` field), and the child writes the run's format even
+/// when that was chosen with `--log-format` rather than the environment.
+#[test]
+fn render_step_lines_pass_through_as_pidones_own() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write("templates/x.conf.tera", "n = {{ env.PORT_X | to_int }}\n");
+    let mut cmd = s.pid1(&["--allow-root", "--log-format", "json", "--", "true"]);
+    cmd.env("PORT_X", "not-a-number")
+        .env_remove("PIDONE_LOG_FORMAT");
+    let (out, _) = run_with_timeout(cmd, T);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{e}");
+    let lines: Vec<serde_json::Value> = e
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}\n{e}")))
+        .collect();
+    let err = lines
+        .iter()
+        .find(|v| {
+            v["msg"]
+                .as_str()
+                .is_some_and(|m| m.contains("x.conf.tera:1:"))
+        })
+        .unwrap_or_else(|| panic!("no render error line of its own:\n{e}"));
+    assert_eq!(err["source"], "pidone", "{err}");
+    assert_eq!(err["level"], "error", "{err}");
+    assert!(
+        lines.iter().all(|v| v.get("service").is_none()),
+        "a pidone line was wrapped as service output:\n{e}"
+    );
+
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("PORT_X", "not-a-number")
+        .env_remove("PIDONE_LOG_FORMAT");
+    let (out, _) = run_with_timeout(cmd, T);
+    let e = text(&out.stderr);
+    assert!(e.contains("\npidone: error: "), "{e}");
+    assert!(!e.contains("[render]"), "{e}");
+    // The one line that matters (file, line, column, variable) is the only error line; what
+    // follows (nothing written, the render step's exit, the shutdown) is secondary.
+    let errors: Vec<&str> = e.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "{e}");
+    assert!(
+        errors[0].starts_with("pidone: error: ") && errors[0].contains("x.conf.tera:1:"),
+        "{e}"
+    );
+}
+
 #[test]
 fn long_lines_are_truncated_and_marked() {
     require_namespaces!();

@@ -32,6 +32,7 @@ pub(crate) fn register(tera: &mut Tera) {
     tera.register_filter("b64decode", b64decode_filter);
     tera.register_filter("quote", quote_filter);
     tera.register_filter("required", required_filter);
+    tera.register_filter("check", super::checks::check_filter);
 }
 
 fn err(filter: &str, what: &str) -> Error {

@@ -12,6 +12,7 @@
 //!
 //! See docs/templates.md for the user-facing reference.
 
+mod checks;
 mod context;
 mod helpers;
 mod report;

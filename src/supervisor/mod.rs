@@ -575,11 +575,17 @@ impl Supervisor {
                     let r = &mut self.readers[n];
                     let name = &self.core.units[r.unit].spec.name;
                     let prefix = self.core.units[r.unit].spec.log_prefix;
+                    // The render step is pidone itself (`pidone render`, same log format):
+                    // its lines are pidone's own and pass through unwrapped.
+                    let own = self.core.units[r.unit].role == Role::Render;
                     let stream = r.stream;
-                    if let ReadState::Closed = r
-                        .lines
-                        .read(|line, cut| log::service_line(name, stream, prefix, line, cut))
-                    {
+                    if let ReadState::Closed = r.lines.read(|line, cut| {
+                        if own && !cut {
+                            log::own_output_line(stream, line);
+                        } else {
+                            log::service_line(name, stream, prefix, line, cut);
+                        }
+                    }) {
                         closed_readers.push(n);
                     }
                 }

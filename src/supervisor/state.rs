@@ -805,7 +805,14 @@ impl Core {
     fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
         self.units[i].phase = Phase::Failed;
         self.units[i].reason = Some(why.clone());
-        self.log(crate::log::Level::Error, format!("{why}: failed"));
+        // The render step is pidone's own child and has printed its errors already (the lines
+        // that matter, first): its exit is a secondary line, not one more error.
+        let level = if self.units[i].role == Role::Render {
+            crate::log::Level::Info
+        } else {
+            crate::log::Level::Error
+        };
+        self.log(level, format!("{why}: failed"));
         if self.units[i].spec.critical || self.units[i].role != Role::Service {
             let code = status.map_or(1, |s| s.code()).max(1);
             let name = self.units[i].spec.name.clone();

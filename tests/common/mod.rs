@@ -2,6 +2,9 @@
 //! the truth from the kernel (/proc, exit codes).
 #![allow(dead_code)]
 
+mod skip;
+pub use skip::skip_test;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -42,8 +45,9 @@ pub fn namespaces_available() -> bool {
 macro_rules! require_namespaces {
     () => {
         if !common::namespaces_available() {
-            eprintln!("skipped: cannot create a PID namespace here (need root or unprivileged user namespaces)");
-            return;
+            $crate::skip!(
+                "cannot create a PID namespace here (need root or unprivileged user namespaces)"
+            );
         }
     };
 }
