@@ -580,7 +580,12 @@ impl Supervisor {
                     let own = self.core.units[r.unit].role == Role::Render;
                     let stream = r.stream;
                     if let ReadState::Closed = r.lines.read(|line, cut| {
-                        if own && !cut {
+                        // (in JSON, only what is a JSON object: a panic message stays wrapped)
+                        let passes = match log::format() {
+                            log::Format::Text => true,
+                            log::Format::Json => line.first() == Some(&b'{'),
+                        };
+                        if own && !cut && passes {
                             log::own_output_line(stream, line);
                         } else {
                             log::service_line(name, stream, prefix, line, cut);
