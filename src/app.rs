@@ -1,9 +1,10 @@
 //! The path of one container start, in order: cli → config → privilege → render →
 //! supervise (+ control) → shutdown. Also the short-lived subcommands.
 
-use crate::cli::{self, Command, Options, Settings, exit};
+use crate::cli::{self, Command, Options, Settings};
 use crate::config::{self, ConfigError, GlobalFile, Kind, Service};
 use crate::control;
+use crate::exit;
 use crate::log;
 use crate::privilege::{self, PrivilegeSettings};
 use crate::render::{self, Mode, RenderRequest};

@@ -5,34 +5,9 @@
 
 use crate::config::GlobalFile;
 use crate::log::{Format, Level};
-use crate::units::{parse_duration, parse_signal};
+use crate::values::{parse_duration, parse_signal};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// pidone's own exit codes (sysexits.h values, so they are unlikely to be confused with a
-/// service's ordinary failures). A child's exit code is passed through unchanged otherwise.
-pub mod exit {
-    /// Bad command line or `PIDONE_*` variable.
-    pub const USAGE: i32 = 64;
-    /// A template failed to render (undefined variable, syntax, `required`, `_FILE` problem).
-    pub const TEMPLATE: i32 = 65;
-    /// Internal error (a syscall that cannot fail did).
-    pub const SOFTWARE: i32 = 70;
-    /// The privilege drop failed or could not be verified.
-    pub const PRIVILEGE: i32 = 77;
-    /// The run dir cannot be created, or is not pidone's own (owner, mode, symlink).
-    pub const RUN_DIR: i32 = 73;
-    /// A configuration file is invalid.
-    pub const CONFIG: i32 = 78;
-    /// CMD exists but cannot be executed.
-    pub const CANNOT_EXECUTE: i32 = 126;
-    /// CMD was not found.
-    pub const NOT_FOUND: i32 = 127;
-    /// `healthcheck`: not healthy (or still starting).
-    pub const UNHEALTHY: i32 = 1;
-    /// Control commands: pidone is not running / not reachable.
-    pub const UNREACHABLE: i32 = 69;
-}
 
 /// Options as given on the command line or in the environment (unset = not given).
 #[derive(Debug, Default, Clone, PartialEq)]

@@ -4,7 +4,7 @@
 
 use crate::render::RenderConfig;
 use crate::tomlread::{self, Fields, KeyLines, ReadError, Reader};
-use crate::units::{parse_duration, parse_mode, parse_signal};
+use crate::values::{parse_duration, parse_mode, parse_signal};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -186,7 +186,7 @@ impl Server {
                         other.map_or("unknown".into(), |u| u.to_string())
                     ));
                     client.output = encode(&Reply::new(
-                        crate::cli::exit::PRIVILEGE,
+                        crate::exit::PRIVILEGE,
                         "permission denied: wrong uid",
                     ));
                     client.answered = true;
@@ -244,7 +244,7 @@ impl Server {
                     requests.push((n, request));
                 }
                 Incoming::TooLong => {
-                    c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
+                    c.output = encode(&Reply::new(crate::exit::USAGE, "request too long"));
                     c.answered = true;
                     c.deadline = Instant::now() + REPLY_WITHIN;
                 }
@@ -360,10 +360,7 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
         ["health", names @ ..] => health(core, names),
         [verb @ ("start" | "stop" | "restart"), name] => {
             let Some(i) = find(core, name) else {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
             };
             if core.shutting_down() {
                 return Reply::new(1, "pidone is shutting down");
@@ -378,14 +375,11 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
         }
         ["signal", name, sig] => {
             let Some(i) = find(core, name) else {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
             };
-            let sig = match crate::units::parse_signal(sig) {
+            let sig = match crate::values::parse_signal(sig) {
                 Ok(s) => s,
-                Err(e) => return Reply::new(crate::cli::exit::USAGE, e),
+                Err(e) => return Reply::new(crate::exit::USAGE, e),
             };
             match core.units[i].pid {
                 Some(pid) => {
@@ -393,14 +387,14 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
                     unsafe { libc::kill(-pid, sig) };
                     Reply::new(
                         0,
-                        format!("sent {} to {name}", crate::units::signal_name(sig)),
+                        format!("sent {} to {name}", crate::values::signal_name(sig)),
                     )
                 }
                 None => Reply::new(1, format!("{name} is not running")),
             }
         }
         _ => Reply::new(
-            crate::cli::exit::USAGE,
+            crate::exit::USAGE,
             format!("unknown request {:?}", req.words.join(" ")),
         ),
     }
@@ -462,7 +456,7 @@ fn status(core: &Core, now: Instant) -> Reply {
             &u.spec.name,
             u.phase.name(),
             &u.pid.map_or("-".into(), |p| p.to_string()),
-            &since.map_or("-".into(), crate::units::format_duration),
+            &since.map_or("-".into(), crate::values::format_duration),
             &u.restarts.to_string(),
             &last_exit.map_or("-".into(), |c| c.to_string()),
             health,
@@ -495,10 +489,7 @@ fn health(core: &Core, names: &[&str]) -> Reply {
         match core.index(name) {
             Some(i) => selected.push(i),
             None => {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
             }
         }
     }
@@ -557,7 +548,7 @@ fn permission_denied(path: &Path) -> Reply {
     let owner =
         std::fs::metadata(path).map_or("another uid".into(), |m| format!("uid {}", m.uid()));
     Reply::new(
-        crate::cli::exit::PRIVILEGE,
+        crate::exit::PRIVILEGE,
         format!(
             "permission denied on {} (owned by {owner}): run as that uid (e.g. docker exec -u {}), or as root with CAP_DAC_OVERRIDE",
             path.display(),

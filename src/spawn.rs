@@ -130,8 +130,8 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     // Both paths report a missing working directory as ENOENT, which would read as "program
     // not found"; say what is actually missing.
     result.map_err(|e| match req.working_dir {
-        Some(dir) if e.code == crate::cli::exit::NOT_FOUND && !dir.is_dir() => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+        Some(dir) if e.code == crate::exit::NOT_FOUND && !dir.is_dir() => SpawnError {
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!(
                 "cannot run {:?}: its working_dir {} does not exist",
                 req.argv[0],
@@ -407,7 +407,7 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 
     let notify_pipe = match req.notify_fd {
         Some(_) => Some(pipe_cloexec().map_err(|e| SpawnError {
-            code: crate::cli::exit::SOFTWARE,
+            code: crate::exit::SOFTWARE,
             message: format!("cannot create the readiness pipe: {e}"),
         })?),
         None => None,
@@ -497,7 +497,7 @@ fn limits_error(
         return None;
     }
     Some(SpawnError {
-        code: crate::cli::exit::CANNOT_EXECUTE,
+        code: crate::exit::CANNOT_EXECUTE,
         message: format!(
             "cannot apply [limits]: {} ({e}); lower it, or raise the container's limit (docker run --ulimit)",
             too_high.join(", ")
@@ -508,17 +508,17 @@ fn limits_error(
 fn spawn_error(program: &str, e: &io::Error) -> SpawnError {
     match e.raw_os_error() {
         Some(libc::ENOENT) => SpawnError {
-            code: crate::cli::exit::NOT_FOUND,
+            code: crate::exit::NOT_FOUND,
             message: format!("cannot run {program:?}: not found (check PATH or the path)"),
         },
         Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EPERM) => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!(
                 "cannot run {program:?}: {e} (is it executable, and not on a noexec mount such as Docker's --tmpfs /run?)"
             ),
         },
         _ => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!("cannot run {program:?}: {e}"),
         },
     }

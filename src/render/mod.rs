@@ -125,7 +125,7 @@ pub const TEMPLATE_SUFFIX: &str = ".tera";
 /// (no setuid/setgid/sticky), and never world-writable: these are config files, often with
 /// secrets in them.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
-    let mode = crate::units::parse_mode(s)
+    let mode = crate::values::parse_mode(s)
         .map_err(|_| format!("mode {s:?} is not an octal permission like \"0640\""))?;
     if mode > 0o777 {
         return Err(format!(

@@ -622,7 +622,7 @@ impl Supervisor {
             match sig {
                 libc::SIGCHLD => self.reap(now),
                 libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
-                    let name = crate::units::signal_name(sig);
+                    let name = crate::values::signal_name(sig);
                     self.core
                         .begin_shutdown_on_signal(&format!("received {name}"));
                 }
@@ -633,7 +633,7 @@ impl Supervisor {
 
     /// Send a forwarded signal to CMD's and every running service's process group.
     fn forward(&self, sig: i32) {
-        log::debug(format!("forwarding {}", crate::units::signal_name(sig)));
+        log::debug(format!("forwarding {}", crate::values::signal_name(sig)));
         for u in &self.core.units {
             let Some(pid) = u.pid else { continue };
             if u.role == Role::Render || (!u.spec.forward_signals && u.role != Role::Main) {
@@ -812,7 +812,7 @@ impl Supervisor {
                 log::info(format!(
                     "{} changed: sending {} to {name}",
                     path.display(),
-                    crate::units::signal_name(sig)
+                    crate::values::signal_name(sig)
                 ));
                 if let Some(pid) = self.core.units[i].pid {
                     signal_group(pid, sig);
@@ -832,7 +832,7 @@ impl Supervisor {
                 }
                 log::info(format!(
                     "sending SIGTERM to remaining processes (SIGKILL in {})",
-                    crate::units::format_duration(self.ctx.grace)
+                    crate::values::format_duration(self.ctx.grace)
                 ));
                 self.signal_leftovers(libc::SIGTERM);
                 self.drain = Drain::Terminating {

@@ -80,7 +80,7 @@ impl ExitStatus {
     pub fn describe(self) -> String {
         match self {
             ExitStatus::Code(c) => format!("exited with code {c}"),
-            ExitStatus::Signal(s) => format!("was killed by {}", crate::units::signal_name(s)),
+            ExitStatus::Signal(s) => format!("was killed by {}", crate::values::signal_name(s)),
         }
     }
 }
@@ -441,7 +441,7 @@ impl Core {
                         // the exit that follows is a failure whatever its status.
                         let name = self.units[i].spec.name.clone();
                         let why =
-                            format!("timed out after {}", crate::units::format_duration(limit));
+                            format!("timed out after {}", crate::values::format_duration(limit));
                         self.log(
                             crate::log::Level::Warn,
                             format!("oneshot {name} {why}; stopping it"),
@@ -455,7 +455,7 @@ impl Core {
                             let name = self.units[i].spec.name.clone();
                             let why = format!(
                                 "{name} was not ready within {}",
-                                crate::units::format_duration(ready.timeout)
+                                crate::values::format_duration(ready.timeout)
                             );
                             self.log(crate::log::Level::Warn, why.clone());
                             self.units[i].reason = Some(why);
@@ -553,7 +553,7 @@ impl Core {
             let name = u.spec.name.clone();
             self.log(
                 crate::log::Level::Info,
-                format!("{name} is ready ({})", crate::units::format_duration(took)),
+                format!("{name} is ready ({})", crate::values::format_duration(took)),
             );
         }
     }
@@ -778,7 +778,7 @@ impl Core {
         if u.restart_times.len() as u32 >= max {
             let why = format!(
                 "{name} {what}; it restarted {max} times within {}, giving up",
-                crate::units::format_duration(window)
+                crate::values::format_duration(window)
             );
             self.fail(i, why, code_from);
             return;
@@ -796,7 +796,7 @@ impl Core {
             crate::log::Level::Warn,
             format!(
                 "{name} {what}; restarting in {}",
-                crate::units::format_duration(delay)
+                crate::values::format_duration(delay)
             ),
         );
     }
@@ -825,7 +825,7 @@ impl Core {
     /// services waiting for it).
     pub fn request_stop(&mut self, i: Idx, now: Instant) -> Option<String> {
         let oneshot = self.units[i].spec.kind == Kind::Oneshot;
-        let stop_signal = crate::units::signal_name(self.units[i].spec.stop_signal);
+        let stop_signal = crate::values::signal_name(self.units[i].spec.stop_signal);
         let waiting = !self.units[i].dependants.is_empty();
         let note = match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {

@@ -1,0 +1,24 @@
+//! pidone's own exit codes, shared by every stage (sysexits.h values, so they are unlikely
+//! to be confused with a service's ordinary failures). A child's exit code is passed through
+//! unchanged otherwise. At the bottom of the module order: anything may use it.
+
+/// Bad command line or `PIDONE_*` variable.
+pub const USAGE: i32 = 64;
+/// A template failed to render (undefined variable, syntax, `required`, `_FILE` problem).
+pub const TEMPLATE: i32 = 65;
+/// Internal error (a syscall that cannot fail did).
+pub const SOFTWARE: i32 = 70;
+/// The privilege drop failed or could not be verified.
+pub const PRIVILEGE: i32 = 77;
+/// The run dir cannot be created, or is not pidone's own (owner, mode, symlink).
+pub const RUN_DIR: i32 = 73;
+/// A configuration file is invalid.
+pub const CONFIG: i32 = 78;
+/// CMD exists but cannot be executed.
+pub const CANNOT_EXECUTE: i32 = 126;
+/// CMD was not found.
+pub const NOT_FOUND: i32 = 127;
+/// `healthcheck`: not healthy (or still starting).
+pub const UNHEALTHY: i32 = 1;
+/// Control commands: pidone is not running / not reachable.
+pub const UNREACHABLE: i32 = 69;
