@@ -16,6 +16,7 @@ pub mod log;
 pub mod output;
 pub mod privilege;
 pub mod probe;
+pub mod program;
 pub mod render;
 pub mod rundir;
 pub mod safe_read;

@@ -84,7 +84,7 @@ fn fork_check(check: impl FnOnce() -> i32) -> Started {
 }
 
 fn connect(address: &str, timeout: Duration) -> Option<TcpStream> {
-    let addr = crate::config::socket_addr(address).ok()?;
+    let addr = crate::values::parse_socket_addr(address).ok()?;
     TcpStream::connect_timeout(&addr, timeout).ok()
 }
 

@@ -26,6 +26,8 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Limits;
+use crate::program::Unrunnable;
+use std::os::unix::ffi::OsStringExt;
 
 /// How the child's stdout/stderr are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,38 +232,19 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
 }
 
 /// The program posix_spawn should exec: a name without a slash is looked up in the child's
-/// PATH (falling back to pidone's, then to /usr/local/bin:/usr/bin:/bin), as execvp would
-/// with the child's environment. Not found anywhere is ENOENT (exit 127); found but not
+/// PATH (else pidone's, else the fallback) by `program::resolve`, the rule `pidone check`
+/// uses too, so check and start agree. Not found anywhere is ENOENT (exit 127); found but not
 /// executable is EACCES (exit 126).
 fn resolve_program(program: &str, env: &BTreeMap<String, String>) -> io::Result<CString> {
     if program.contains('/') {
         return cstring(program);
     }
-    let search = env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let mut denied = false;
-    for dir in search.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = cstring(&format!("{dir}/{program}"))?;
-        let is_file = std::fs::metadata(std::ffi::OsStr::from_bytes(candidate.as_bytes()))
-            .is_ok_and(|m| m.is_file());
-        if !is_file {
-            continue;
-        }
-        // SAFETY: access() on a NUL-terminated path.
-        if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
-            return Ok(candidate);
-        }
-        denied = true;
+    let search = crate::program::search_path(env.get("PATH").map(String::as_str));
+    match crate::program::resolve(program, &search) {
+        Ok(path) => CString::new(path.into_os_string().into_vec()).map_err(|_| nul_error()),
+        Err(Unrunnable::NotFound) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        Err(Unrunnable::NotExecutable) => Err(io::Error::from_raw_os_error(libc::EACCES)),
     }
-    Err(io::Error::from_raw_os_error(if denied {
-        libc::EACCES
-    } else {
-        libc::ENOENT
-    }))
 }
 
 fn cstring(text: &str) -> io::Result<CString> {
