@@ -1,8 +1,8 @@
 //! The path of one container start, in order: cli → config → privilege → render →
 //! supervise (+ control) → shutdown. Also the short-lived subcommands.
 
-use crate::cli::{self, Command, Options, Settings};
-use crate::config::{self, ConfigError, GlobalFile, Kind, Service};
+use crate::cli::{self, Command, Options};
+use crate::config::{self, ConfigError, DEFAULT_RUN_DIR, GlobalFile, Kind, Service, Settings};
 use crate::control;
 use crate::exit;
 use crate::log;
@@ -57,16 +57,7 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// Load the global file and resolve settings; errors are printed.
 fn settings(opts: &Options) -> Result<(Settings, GlobalFile), i32> {
-    let explicit = opts.config.is_some();
-    let path = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
-    let file = config::load_global(&path, explicit).map_err(|errs| report(&errs))?;
-    let settings = cli::resolve(opts, &file).map_err(|e| {
-        log::error(format!("{}: {e}", path.display()));
-        exit::CONFIG
-    })?;
+    let (settings, file) = config::settings::load(opts).map_err(|errs| report(&errs))?;
     log::configure(settings.log_level, settings.log_format);
     Ok((settings, file))
 }
@@ -230,7 +221,10 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
     // from reaching the socket, so fall back to the option or the default.
     let run_dir = match settings(opts) {
         Ok((s, _)) => s.run_dir,
-        Err(_) => opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into()),
+        Err(_) => opts
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RUN_DIR.into()),
     };
     match control::request(&run_dir, words) {
         Ok(reply) => {
@@ -385,7 +379,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     };
     let code = supervisor.run();
-    let mapped = cli::map_exit_code(code, &settings.map_exit);
+    let mapped = exit::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
         if mapped != code {
@@ -446,6 +440,3 @@ fn usable_run_dir(configured: &Path) -> Result<PathBuf, String> {
     ));
     Ok(fallback)
 }
-
-/// The run dir when none is configured.
-const DEFAULT_RUN_DIR: &str = "/run/pidone";

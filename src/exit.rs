@@ -22,3 +22,20 @@ pub const NOT_FOUND: i32 = 127;
 pub const UNHEALTHY: i32 = 1;
 /// Control commands: pidone is not running / not reachable.
 pub const UNREACHABLE: i32 = 69;
+
+/// Apply `--map-exit` rules to a final exit code.
+pub fn map_exit_code(code: i32, rules: &[(u8, u8)]) -> i32 {
+    rules
+        .iter()
+        .find(|(from, _)| i32::from(*from) == code)
+        .map_or(code, |(_, to)| i32::from(*to))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn map_exit_rewrites_only_the_named_code() {
+        assert_eq!(super::map_exit_code(143, &[(143, 0)]), 0);
+        assert_eq!(super::map_exit_code(1, &[(143, 0)]), 1);
+    }
+}

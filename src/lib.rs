@@ -23,6 +23,5 @@ pub mod safe_read;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;
-pub mod tomlread;
 pub mod users;
 pub mod values;

@@ -3,9 +3,9 @@
 //! model and locates every error at its file, line and key.
 
 use super::raw::{read_file, read_global, read_service};
+use super::tomlread::KeyLines;
 use super::*;
 use crate::program::{self, Unrunnable};
-use crate::tomlread::KeyLines;
 use crate::values::{parse_http_url, parse_mode, parse_signal, parse_socket_addr};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 //! the line of every key for the errors found later.
 
 use super::ConfigError;
-use crate::render::RenderConfig;
-use crate::tomlread::{self, Fields, KeyLines, ReadError, Reader};
+use super::render::RenderConfig;
+use super::tomlread::{self, Fields, KeyLines, ReadError, Reader};
 use crate::values::parse_duration;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
