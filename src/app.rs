@@ -268,7 +268,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 
     // Privilege: the run and render dirs are created (and handed to the target user) while
     // still root.
-    if let Err(e) = prepare_dirs_as_root(&settings) {
+    if let Err(e) =
+        privilege::prepare_dirs_as_root(&settings, has_templates(&settings.templates_dir))
+    {
         log::error(format!("refusing to start: {e}"));
         return exit::RUN_DIR;
     }
@@ -389,33 +391,6 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     ));
     mapped
-}
-
-/// Started as root (and dropping): create the run dir and, when there are templates, the
-/// render dir, with every missing parent, owned by the target user, so that they are usable
-/// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
-/// resolved, nothing is done here: `privilege::apply` reports that.
-fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 || settings.allow_root {
-        return Ok(());
-    }
-    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
-    let read =
-        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
-    let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
-    let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) else {
-        return Ok(());
-    };
-    let owner = Some((id.uid, id.gid));
-    // The render dir first: it is often the run dir's parent (the demo's target/demo), and
-    // then gets its own mode rather than that of a created parent.
-    if has_templates(&settings.templates_dir) {
-        // 0750, as the render step creates directories under it.
-        crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
-    }
-    crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
-    Ok(())
 }
 
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours

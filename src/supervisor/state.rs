@@ -1,6 +1,6 @@
 //! The service lifecycle as a pure state machine: no syscalls, no clocks of its own.
 //!
-//! The event loop (`supervisor::runtime`) feeds it events (`on_spawned`, `on_exit`, `on_ready`,
+//! The event loop (`supervisor/mod.rs`) feeds it events (`on_spawned`, `on_exit`, `on_ready`,
 //! `on_probe_result`, control requests, shutdown) with the current time, and calls `step(now)`
 //! to learn what to do: spawn a unit, signal a process group, run a probe. `next_deadline()`
 //! tells the loop how long it may sleep; `None` means "nothing is due: block forever".
