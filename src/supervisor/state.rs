@@ -179,6 +179,18 @@ pub struct Core {
 /// How long a readiness probe may run before it is killed.
 pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a unit's probe of `kind` may run: one rule for the schedule here and for the
+/// loop that starts the probe.
+pub fn probe_timeout(spec: &Service, kind: ProbeKind) -> Duration {
+    match kind {
+        ProbeKind::Ready => READY_PROBE_TIMEOUT,
+        ProbeKind::Health => spec
+            .health
+            .as_ref()
+            .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
+    }
+}
+
 impl Core {
     /// `units` in any order; `deps` are resolved from each spec's `after` by name.
     pub fn new(specs: Vec<(Service, Role)>, once: bool) -> Core {
@@ -500,15 +512,11 @@ impl Core {
     /// check right at the start failed any service slow to listen, and with `retries = 1`
     /// restarted it before it ever could. Later checks follow `interval` after each result.
     fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let (timeout, first) = match kind {
-            ProbeKind::Ready => (READY_PROBE_TIMEOUT, Duration::ZERO),
-            ProbeKind::Health => self.units[i]
-                .spec
-                .health
-                .as_ref()
-                .map_or((READY_PROBE_TIMEOUT, Duration::ZERO), |h| {
-                    (h.timeout, h.interval)
-                }),
+        let spec = &self.units[i].spec;
+        let timeout = probe_timeout(spec, kind);
+        let first = match kind {
+            ProbeKind::Ready => Duration::ZERO,
+            ProbeKind::Health => spec.health.as_ref().map_or(Duration::ZERO, |h| h.interval),
         };
         let sched = self.schedule(i, kind);
         if let Some(until) = sched.running_until {
