@@ -12,11 +12,13 @@
 //! Files:
 //! - `mod.rs`: the loop (poll, spawning, reaping, signals, notify fds, the drain);
 //! - `state.rs`: the pure state machine (`Core::step(now) -> Vec<Action>`);
+//! - `requests.rs`: answers to control requests (the socket itself is `crate::control`);
 //! - `reload.rs`: `reload_on` (inotify and the quiet period before a reload);
 //! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree).
 
 mod procfs;
 mod reload;
+pub mod requests;
 pub mod state;
 
 use crate::config::{ReadyCheck, Service};
@@ -540,7 +542,7 @@ impl Supervisor {
         {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
-                let reply = control::answer(&mut self.core, &request, now);
+                let reply = requests::answer(&mut self.core, &request, now);
                 ctl.reply(client, reply);
             }
             ctl.gc();

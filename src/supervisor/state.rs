@@ -887,6 +887,16 @@ impl Core {
     }
 
     /// Control: restart (start if not running).
+    /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
+    /// False when the unit has no process to signal.
+    pub fn request_signal(&mut self, i: Idx, sig: i32) -> bool {
+        if self.units[i].pid.is_none() {
+            return false;
+        }
+        self.actions.push(Action::Signal(i, sig));
+        true
+    }
+
     pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
