@@ -29,6 +29,32 @@ use crate::config::Limits;
 use crate::program::Unrunnable;
 use std::os::unix::ffi::OsStringExt;
 
+/// How a process ended, as waitpid reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the code, or 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Signal(s) => format!("was killed by {}", crate::values::signal_name(s)),
+        }
+    }
+}
+
 /// How the child's stdout/stderr are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
