@@ -375,9 +375,8 @@ impl Supervisor {
             }
             Err(e) => {
                 let msg = format!("{name}: {}", e.message);
+                // No process: the state machine treats it as an exit (and has no pid for it).
                 self.core.on_spawn_failed(i, e.code, msg, now);
-                // No process: the state machine already treated it as an exit.
-                self.core.units[i].pid = None;
             }
         }
     }

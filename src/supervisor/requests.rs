@@ -3,7 +3,7 @@
 //! Pure (no syscalls): a signal is queued as an `Action` for the loop to send. The socket
 //! transport is `crate::control`.
 
-use super::state::{Core, HealthStatus, Phase, Role};
+use super::state::{Core, HealthVerdict, Role};
 use crate::control::{Reply, Request};
 use crate::json::{self, Object};
 use std::time::Instant;
@@ -76,54 +76,30 @@ fn status(core: &Core, now: Instant) -> Reply {
         "HEALTH",
     );
     text.push('\n');
-    for u in &core.units {
-        let since = match u.phase {
-            Phase::Up { since } | Phase::Starting { since } => {
-                Some(now.saturating_duration_since(since))
-            }
-            _ => None,
-        };
-        let health = match u.health {
-            HealthStatus::None => "none",
-            HealthStatus::Starting => "starting",
-            HealthStatus::Healthy => "healthy",
-            HealthStatus::Unhealthy => "unhealthy",
-        };
-        let last_exit = u.last_exit.map(|e| e.code());
-        let kind = match u.role {
-            Role::Main => "cmd",
-            Role::Render => "render",
-            Role::Service => match u.spec.kind {
-                crate::config::Kind::Oneshot => "oneshot",
-                crate::config::Kind::Longrun => "longrun",
-            },
-        };
+    for u in core.status(now) {
         rows.push(
             Object::new()
-                .str("name", &u.spec.name)
-                .str("kind", kind)
-                .str("state", u.phase.name())
+                .str("name", u.name)
+                .str("kind", u.kind)
+                .str("state", u.state)
                 .opt_num("pid", u.pid)
-                .opt_num("uptime_seconds", since.map(|d| d.as_secs_f64()))
+                .opt_num("uptime_seconds", u.uptime.map(|d| d.as_secs_f64()))
                 .num("restarts", u.restarts)
-                .opt_num("last_exit", last_exit)
-                .str("health", health)
-                .opt_str("reason", u.reason.as_deref())
+                .opt_num("last_exit", u.last_exit)
+                .str("health", u.health)
+                .opt_str("reason", u.reason)
                 .finish(),
         );
         let line = row(
-            &u.spec.name,
-            u.phase.name(),
+            u.name,
+            u.state,
             &u.pid.map_or("-".into(), |p| p.to_string()),
-            &since.map_or("-".into(), crate::values::format_duration),
+            &u.uptime.map_or("-".into(), crate::values::format_duration),
             &u.restarts.to_string(),
-            &last_exit.map_or("-".into(), |c| c.to_string()),
-            health,
+            &u.last_exit.map_or("-".into(), |c| c.to_string()),
+            u.health,
         );
-        let reason = u
-            .reason
-            .as_ref()
-            .map_or(String::new(), |r| format!(" ({r})"));
+        let reason = u.reason.map_or(String::new(), |r| format!(" ({r})"));
         text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
         text.push('\n');
     }
@@ -137,66 +113,15 @@ fn status(core: &Core, now: Instant) -> Reply {
     }
 }
 
-/// Healthy when every (named) unit is where it should be: longruns ready and passing their
-/// check, oneshots finished. The reason names the first unit that is not.
+/// `health [NAMES]`: exit 0 only when healthy; the text names the first unit that is not.
 fn health(core: &Core, names: &[&str]) -> Reply {
-    if core.shutting_down() {
-        return Reply::new(1, "stopping");
-    }
-    let mut selected = Vec::new();
-    for name in names {
-        match core.index(name) {
-            Some(i) => selected.push(i),
-            None => {
-                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
-            }
+    match core.health(names) {
+        Ok(HealthVerdict::Healthy) => Reply::new(0, "healthy"),
+        Ok(HealthVerdict::Starting(names)) => {
+            Reply::new(1, format!("starting: {}", names.join(", ")))
         }
+        Ok(HealthVerdict::Unhealthy(why)) => Reply::new(1, format!("unhealthy: {why}")),
+        Ok(HealthVerdict::Stopping) => Reply::new(1, "stopping"),
+        Err(name) => Reply::new(crate::exit::USAGE, format!("no service named {name:?}")),
     }
-    if selected.is_empty() {
-        selected = (0..core.units.len()).collect();
-    }
-    let mut starting = Vec::new();
-    for i in selected {
-        let u = &core.units[i];
-        let name = &u.spec.name;
-        let oneshot = u.spec.kind == crate::config::Kind::Oneshot;
-        match (u.phase, u.health) {
-            (Phase::Done, _) if oneshot => {}
-            (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
-            (Phase::Up { .. }, HealthStatus::Starting)
-            | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
-            (Phase::Up { .. }, HealthStatus::Unhealthy) => {
-                return Reply::new(
-                    1,
-                    format!(
-                        "unhealthy: {name}: {}",
-                        u.reason.clone().unwrap_or_default()
-                    ),
-                );
-            }
-            (phase, _) => {
-                let why = u
-                    .reason
-                    .clone()
-                    .or_else(|| u.last_exit.map(|e| e.describe()))
-                    .unwrap_or_default();
-                return Reply::new(
-                    1,
-                    format!(
-                        "unhealthy: {name} is {}{}",
-                        phase.name(),
-                        if why.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({why})")
-                        }
-                    ),
-                );
-            }
-        }
-    }
-    if !starting.is_empty() {
-        return Reply::new(1, format!("starting: {}", starting.join(", ")));
-    }
-    Reply::new(0, "healthy")
 }

@@ -143,6 +143,35 @@ pub enum Action {
     Log(crate::log::Level, String),
 }
 
+/// One unit as `status` reports it: plain data read from the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitStatus<'a> {
+    pub name: &'a str,
+    /// `cmd`, `render`, `oneshot` or `longrun`.
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub pid: Option<i32>,
+    /// Since the unit started (starting) or became ready (up).
+    pub uptime: Option<Duration>,
+    pub restarts: u32,
+    pub last_exit: Option<i32>,
+    pub health: &'static str,
+    pub reason: Option<&'a str>,
+}
+
+/// The verdict of `health [NAMES]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthVerdict {
+    /// Every (named) unit is where it should be: longruns ready and passing their check,
+    /// oneshots finished.
+    Healthy,
+    /// Not there yet: these are still starting.
+    Starting(Vec<String>),
+    /// The first unit that is not as it should be, and why.
+    Unhealthy(String),
+    Stopping,
+}
+
 pub struct Core {
     pub units: Vec<Unit>,
     once: bool,
@@ -217,6 +246,94 @@ impl Core {
 
     pub fn index(&self, name: &str) -> Option<Idx> {
         self.units.iter().position(|u| u.spec.name == name)
+    }
+
+    /// Every unit as `status` reports it, in start order.
+    pub fn status(&self, now: Instant) -> Vec<UnitStatus<'_>> {
+        self.units
+            .iter()
+            .map(|u| UnitStatus {
+                name: &u.spec.name,
+                kind: match u.role {
+                    Role::Main => "cmd",
+                    Role::Render => "render",
+                    Role::Service => match u.spec.kind {
+                        Kind::Oneshot => "oneshot",
+                        Kind::Longrun => "longrun",
+                    },
+                },
+                state: u.phase.name(),
+                pid: u.pid,
+                uptime: match u.phase {
+                    Phase::Up { since } | Phase::Starting { since } => {
+                        Some(now.saturating_duration_since(since))
+                    }
+                    _ => None,
+                },
+                restarts: u.restarts,
+                last_exit: u.last_exit.map(|e| e.code()),
+                health: match u.health {
+                    HealthStatus::None => "none",
+                    HealthStatus::Starting => "starting",
+                    HealthStatus::Healthy => "healthy",
+                    HealthStatus::Unhealthy => "unhealthy",
+                },
+                reason: u.reason.as_deref(),
+            })
+            .collect()
+    }
+
+    /// The health of the named units (all when `names` is empty); `Err` names an unknown one.
+    pub fn health(&self, names: &[&str]) -> Result<HealthVerdict, String> {
+        if self.shutting_down() {
+            return Ok(HealthVerdict::Stopping);
+        }
+        let mut selected = Vec::new();
+        for name in names {
+            selected.push(self.index(name).ok_or_else(|| name.to_string())?);
+        }
+        if selected.is_empty() {
+            selected = (0..self.units.len()).collect();
+        }
+        let mut starting = Vec::new();
+        for i in selected {
+            let u = &self.units[i];
+            let name = &u.spec.name;
+            let oneshot = u.spec.kind == Kind::Oneshot;
+            match (u.phase, u.health) {
+                (Phase::Done, _) if oneshot => {}
+                (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
+                (Phase::Up { .. }, HealthStatus::Starting)
+                | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
+                (Phase::Up { .. }, HealthStatus::Unhealthy) => {
+                    return Ok(HealthVerdict::Unhealthy(format!(
+                        "{name}: {}",
+                        u.reason.clone().unwrap_or_default()
+                    )));
+                }
+                (phase, _) => {
+                    let why = u
+                        .reason
+                        .clone()
+                        .or_else(|| u.last_exit.map(|e| e.describe()))
+                        .unwrap_or_default();
+                    return Ok(HealthVerdict::Unhealthy(format!(
+                        "{name} is {}{}",
+                        phase.name(),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({why})")
+                        }
+                    )));
+                }
+            }
+        }
+        if starting.is_empty() {
+            Ok(HealthVerdict::Healthy)
+        } else {
+            Ok(HealthVerdict::Starting(starting))
+        }
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -522,7 +639,6 @@ impl Core {
     pub fn on_spawn_failed(&mut self, i: Idx, code: i32, why: String, now: Instant) {
         self.units[i].reason = Some(why.clone());
         self.log(crate::log::Level::Error, why);
-        self.units[i].pid = Some(-1);
         self.on_exit(i, ExitStatus::Code(code), now);
     }
 
@@ -986,6 +1102,45 @@ mod tests {
         assert_eq!(spawned(&core.step(t0)), vec![1]);
         core.on_spawned(1, 11, t0);
         assert_eq!(spawned(&core.step(t0)), vec![2]);
+    }
+
+    #[test]
+    fn read_api_reports_status_and_health_as_data() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (svc("web", Kind::Longrun, &["init"]), Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        assert_eq!(
+            core.health(&[]),
+            Ok(HealthVerdict::Starting(vec!["init".into(), "web".into()]))
+        );
+        assert_eq!(core.health(&["nope"]), Err("nope".into()));
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
+        // No process for a unit that is done: a signal request is refused, not queued.
+        assert!(!core.request_signal(0, libc::SIGUSR1));
+        assert!(core.request_signal(1, libc::SIGUSR1));
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGUSR1)]);
+        let later = t0 + Duration::from_secs(3);
+        let status = core.status(later);
+        assert_eq!(status[1].name, "web");
+        assert_eq!(status[1].kind, "longrun");
+        assert_eq!(status[1].pid, Some(11));
+        assert_eq!(status[1].uptime, Some(Duration::from_secs(3)));
+        assert_eq!(status[0].last_exit, Some(0));
+        core.on_exit(1, ExitStatus::Signal(libc::SIGKILL), later);
+        match core.health(&["web"]) {
+            Ok(HealthVerdict::Unhealthy(why)) => assert!(why.starts_with("web is "), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
