@@ -181,14 +181,14 @@ impl Supervisor {
         sup.setup_notify_sockets()?;
         let wanted: Vec<(Idx, &Path, &str)> = sup
             .core
-            .units
+            .units()
             .iter()
             .enumerate()
             .flat_map(|(i, u)| {
-                u.spec
+                u.spec()
                     .reload_on
                     .iter()
-                    .map(move |p| (i, p.as_path(), u.spec.name.as_str()))
+                    .map(move |p| (i, p.as_path(), u.spec().name.as_str()))
             })
             .collect();
         sup.reload = reload::Watcher::new(&wanted);
@@ -196,14 +196,14 @@ impl Supervisor {
     }
 
     fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
-        for (i, u) in self.core.units.iter().enumerate() {
+        for (i, u) in self.core.units().iter().enumerate() {
             if matches!(
-                u.spec.ready.as_ref().map(|r| &r.check),
+                u.spec().ready.as_ref().map(|r| &r.check),
                 Some(ReadyCheck::NotifySocket)
             ) {
                 let dir = self.ctx.run_dir.join("notify");
                 std::fs::create_dir_all(&dir)?;
-                let path = dir.join(format!("{}.sock", u.spec.name));
+                let path = dir.join(format!("{}.sock", u.spec().name));
                 let _ = std::fs::remove_file(&path);
                 let sock = UnixDatagram::bind(&path)?;
                 sock.set_nonblocking(true)?;
@@ -244,8 +244,8 @@ impl Supervisor {
         }
         // Hand-off files may hold secrets: none outlives the run (one is normally removed
         // when its oneshot exits; this covers a shutdown while it was still running).
-        for i in 0..self.core.units.len() {
-            if self.core.units[i].spec.export_env {
+        for i in 0..self.core.units().len() {
+            if self.core.unit(i).spec().export_env {
                 crate::handoff::remove(&self.env_file(i));
             }
         }
@@ -258,7 +258,7 @@ impl Supervisor {
         match action {
             Action::Spawn(i) => self.spawn_unit(i, now),
             Action::Signal(i, sig) => {
-                if let Some(pid) = self.core.units[i].pid {
+                if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
                 }
             }
@@ -283,7 +283,7 @@ impl Supervisor {
     }
 
     fn unit_env(&self, i: Idx) -> BTreeMap<String, String> {
-        let spec = &self.core.units[i].spec;
+        let spec = &self.core.unit(i).spec();
         let mut env = self.ctx.env.clone();
         env.extend(spec.env.iter().cloned());
         if let Some((_, path)) = self.notify_sockets.get(&i) {
@@ -302,7 +302,7 @@ impl Supervisor {
         self.ctx
             .run_dir
             .join("env")
-            .join(format!("{}.env", self.core.units[i].spec.name))
+            .join(format!("{}.env", self.core.unit(i).spec().name))
     }
 
     fn spawn_unit(&mut self, i: Idx, now: Instant) {
@@ -315,13 +315,13 @@ impl Supervisor {
         {
             log::warn(format!(
                 "{}: killing what the previous instance left in its process group",
-                self.core.units[i].spec.name
+                self.core.unit(i).spec().name
             ));
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
         let env = self.unit_env(i);
-        let unit = &self.core.units[i];
-        let spec = &unit.spec;
+        let unit = self.core.unit(i);
+        let spec = &unit.spec();
         if spec.export_env {
             let file = self.env_file(i);
             if let Err(e) = crate::handoff::create(&file) {
@@ -336,7 +336,7 @@ impl Supervisor {
             Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
             _ => None,
         };
-        let is_main = unit.role == Role::Main;
+        let is_main = unit.role() == Role::Main;
         let req = SpawnRequest {
             argv: &spec.command,
             env: &env,
@@ -382,7 +382,7 @@ impl Supervisor {
     }
 
     fn run_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let Some((probe, timeout)) = probe_of(&self.core.units[i].spec, kind) else {
+        let Some((probe, timeout)) = probe_of(self.core.unit(i).spec(), kind) else {
             return;
         };
         let env = self.unit_env(i);
@@ -505,11 +505,11 @@ impl Supervisor {
                 Token::Signals => self.handle_signals(now),
                 Token::Reader(n) => {
                     let r = &mut self.readers[n];
-                    let name = &self.core.units[r.unit].spec.name;
-                    let prefix = self.core.units[r.unit].spec.log_prefix;
+                    let name = &self.core.unit(r.unit).spec().name;
+                    let prefix = self.core.unit(r.unit).spec().log_prefix;
                     // The render step is pidone itself (`pidone render`, same log format):
                     // its lines are pidone's own and pass through unwrapped.
-                    let own = self.core.units[r.unit].role == Role::Render;
+                    let own = self.core.unit(r.unit).role() == Role::Render;
                     let stream = r.stream;
                     if let ReadState::Closed = r.lines.read(|line, cut| {
                         if own && !cut {
@@ -566,13 +566,13 @@ impl Supervisor {
     /// Send a forwarded signal to CMD's and every running service's process group.
     fn forward(&self, sig: i32) {
         log::debug(format!("forwarding {}", crate::values::signal_name(sig)));
-        for u in &self.core.units {
-            let Some(pid) = u.pid else { continue };
-            if u.role == Role::Render || (!u.spec.forward_signals && u.role != Role::Main) {
+        for u in self.core.units() {
+            let Some(pid) = u.pid() else { continue };
+            if u.role() == Role::Render || (!u.spec().forward_signals && u.role() != Role::Main) {
                 continue;
             }
             let mapped = u
-                .spec
+                .spec()
                 .signal_map
                 .iter()
                 .find(|(from, _)| *from == sig)
@@ -598,7 +598,7 @@ impl Supervisor {
             match self.children.remove(&pid) {
                 Some(Owner::Unit(i)) => {
                     let mut exit = exit;
-                    if self.core.units[i].spec.export_env {
+                    if self.core.unit(i).spec().export_env {
                         if exit.success() && !self.merge_env_file(i) {
                             // What it meant to hand on is unknown: starting the services
                             // after it without that environment would be a silent failure.
@@ -607,14 +607,14 @@ impl Supervisor {
                         crate::handoff::remove(&self.env_file(i));
                     }
                     self.notify_pipes.remove(&i);
-                    let name = &self.core.units[i].spec.name;
+                    let name = &self.core.unit(i).spec().name;
                     log::debug(format!("{name} (pid {pid}) {}", exit.describe()));
                     // What a longrun left behind in its process group goes with it (TERM now;
                     // the final drain KILLs stragglers), so restarts cannot pile up leftover
                     // children. A oneshot's background processes are left alone: init tasks
                     // may start helpers on purpose; they are drained at shutdown.
                     // kill() of an empty group just fails with ESRCH.
-                    let longrun = self.core.units[i].spec.kind == crate::config::Kind::Longrun;
+                    let longrun = self.core.unit(i).spec().kind == crate::config::Kind::Longrun;
                     // SAFETY: kill(2) to the group the exited leader created.
                     if longrun && unsafe { libc::kill(-pid, libc::SIGTERM) } == 0 {
                         unsafe { libc::kill(-pid, libc::SIGCONT) };
@@ -626,7 +626,7 @@ impl Supervisor {
                     self.core.on_exit(i, exit, now);
                 }
                 Some(Owner::Probe(i, kind)) => {
-                    if let Some((p, _)) = probe_of(&self.core.units[i].spec, kind) {
+                    if let Some((p, _)) = probe_of(self.core.unit(i).spec(), kind) {
                         let (ok, detail) = probe::describe_exit(&p, exit);
                         self.core.on_probe_result(i, kind, ok, detail, now);
                     }
@@ -641,7 +641,7 @@ impl Supervisor {
     /// service replaced it with a FIFO, a symlink or something over the size limit.
     fn merge_env_file(&mut self, i: Idx) -> bool {
         let path = self.env_file(i);
-        let name = self.core.units[i].spec.name.clone();
+        let name = self.core.unit(i).spec().name.clone();
         let (vars, bad) = match crate::handoff::read(&path) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -703,14 +703,14 @@ impl Supervisor {
     /// The quiet period is over: reload every service whose watched file really changed.
     fn apply_reloads(&mut self, now: Instant) {
         for (i, path) in self.reload.changed() {
-            let name = self.core.units[i].spec.name.clone();
+            let name = self.core.unit(i).spec().name.clone();
             if let Some(sig) = self.core.on_reload(i, now) {
                 log::info(format!(
                     "{} changed: sending {} to {name}",
                     path.display(),
                     crate::values::signal_name(sig)
                 ));
-                if let Some(pid) = self.core.units[i].pid {
+                if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
                 }
             } else {

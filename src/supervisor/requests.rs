@@ -13,7 +13,7 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
     let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
     let find = |core: &Core, name: &str| {
         core.index(name)
-            .filter(|&i| core.units[i].role == Role::Service)
+            .filter(|&i| core.unit(i).role() == Role::Service)
     };
     match words.as_slice() {
         ["status"] => status(core, now),

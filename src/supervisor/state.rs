@@ -112,24 +112,40 @@ struct ProbeSchedule {
 
 #[derive(Debug, Clone)]
 pub struct Unit {
-    pub spec: Service,
-    pub role: Role,
-    pub deps: Vec<Idx>,
-    pub dependants: Vec<Idx>,
-    pub phase: Phase,
-    pub pid: Option<i32>,
-    pub started_at: Option<Instant>,
+    spec: Service,
+    role: Role,
+    deps: Vec<Idx>,
+    dependants: Vec<Idx>,
+    phase: Phase,
+    pid: Option<i32>,
+    started_at: Option<Instant>,
     /// Restarts counted for the crash-loop limit (times within the window).
     restart_times: Vec<Instant>,
-    pub restarts: u32,
+    restarts: u32,
     delay: Option<Duration>,
-    pub last_exit: Option<ExitStatus>,
+    last_exit: Option<ExitStatus>,
     after_stop: AfterStop,
-    pub reason: Option<String>,
-    pub health: HealthStatus,
+    reason: Option<String>,
+    health: HealthStatus,
     health_failures: u32,
     ready_probe: ProbeSchedule,
     health_probe: ProbeSchedule,
+}
+
+impl Unit {
+    /// The service definition this unit runs.
+    pub fn spec(&self) -> &Service {
+        &self.spec
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The running process (its process group has the same id), if any.
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +189,7 @@ pub enum HealthVerdict {
 }
 
 pub struct Core {
-    pub units: Vec<Unit>,
+    units: Vec<Unit>,
     once: bool,
     shutdown: Option<i32>,
     /// Shutdown by signal with CMD running: the exit code is CMD's, once it has exited.
@@ -242,6 +258,15 @@ impl Core {
             follow_main: None,
             actions: Vec::new(),
         }
+    }
+
+    /// Every unit, in start order (read-only: the state machine alone changes them).
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    pub fn unit(&self, i: Idx) -> &Unit {
+        &self.units[i]
     }
 
     pub fn index(&self, name: &str) -> Option<Idx> {
