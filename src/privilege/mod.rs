@@ -86,7 +86,7 @@ pub const DANGEROUS_CAPS: &[Capability] = &[
 
 /// Which path `apply` took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum DropMode {
     /// Started as root and switched to a non-zero uid.
     Dropped,
     /// Started as root and still uid 0 because `allow_root` was given.
@@ -98,7 +98,7 @@ pub enum Mode {
 /// What `apply` did, for the log line and for exporting `HOME`/`USER` to children.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub mode: Mode,
+    pub mode: DropMode,
     /// `Some` when started as root and switched to the target user (`--user`, else the
     /// default 65534:65534; possibly root itself, with allow_root): the caller then sets
     /// HOME/USER/LOGNAME from it. `None` when the ids were left as they were (allow_root
@@ -108,7 +108,7 @@ pub struct Outcome {
     /// /etc/passwd when the uid has an entry).
     pub identity: Identity,
     /// Capabilities left in the effective, permitted, inheritable and ambient sets
-    /// (for `Mode::StayedRoot` without a keep-list: root's sets were left untouched).
+    /// (for `DropMode::StayedRoot` without a keep-list: root's sets were left untouched).
     pub kept_caps: Vec<Capability>,
     /// Messages the caller must log as warnings: staying root, an ignored `--user`,
     /// keep-list entries that the process did not have to begin with.
@@ -118,7 +118,7 @@ pub struct Outcome {
 impl Outcome {
     /// True when pidone (and therefore every service) still runs as uid 0.
     pub fn stayed_root(&self) -> bool {
-        self.mode == Mode::StayedRoot
+        self.mode == DropMode::StayedRoot
     }
 }
 
@@ -393,9 +393,9 @@ fn apply_as_root(
 
     Ok(Outcome {
         mode: if to_root {
-            Mode::StayedRoot
+            DropMode::StayedRoot
         } else {
-            Mode::Dropped
+            DropMode::Dropped
         },
         dropped_to: target.as_ref().map(|_| identity.clone()),
         identity,
@@ -498,7 +498,7 @@ fn apply_as_non_root(
     })?;
 
     Ok(Outcome {
-        mode: Mode::NonRoot,
+        mode: DropMode::NonRoot,
         dropped_to: None,
         identity,
         kept_caps: caps_of(keep),

@@ -52,7 +52,7 @@ enum Owner {
     Probe(Idx, ProbeKind),
 }
 
-struct Reader {
+struct ServiceOutput {
     unit: Idx,
     stream: Stream,
     lines: LineReader,
@@ -74,7 +74,7 @@ pub struct Supervisor {
     /// does not wait for it (start-up latency is on every container's critical path).
     control_dir: Option<PathBuf>,
     children: HashMap<i32, Owner>,
-    readers: Vec<Reader>,
+    readers: Vec<ServiceOutput>,
     /// s6-style readiness pipes, by unit.
     notify_pipes: HashMap<Idx, OwnedFd>,
     /// systemd-style notify sockets, by unit (bound once, reused across restarts).
@@ -361,7 +361,7 @@ impl Supervisor {
                     (spawned.stderr, Stream::Stderr),
                 ] {
                     if let Some(fd) = fd {
-                        self.readers.push(Reader {
+                        self.readers.push(ServiceOutput {
                             unit: i,
                             stream,
                             lines: LineReader::new(fd),
