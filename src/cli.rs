@@ -1,7 +1,8 @@
 //! Stage 1 of the data flow: arguments and `PIDONE_*` environment variables.
 //!
 //! Every option has an environment form because `docker run --init`-style launchers pass
-//! no arguments (tini #100). Precedence: argument > environment > global file > default.
+//! no arguments (tini #100). Precedence: argument > environment > global file > default; the
+//! merge with the global file is `config::settings`.
 
 use crate::log::{Format, Level};
 use crate::values::{parse_duration, parse_signal};

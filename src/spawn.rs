@@ -1,4 +1,4 @@
-//! Starting a child process the way a PID 1 must.
+//! Starting a child process the way a PID 1 must, and how it ended (`ExitStatus`).
 //!
 //! Two paths, chosen per spawn:
 //! - `spawn_posix`, the common one: `posix_spawn`, which glibc implements with
