@@ -152,8 +152,13 @@ on_failure = "ignore"
     healthcheck_until(&s, &[], 0);
     let (code, out) = s.client(&["stop", "web"]);
     assert_eq!(code, 0, "{out}");
-    let out = healthcheck_until(&s, &[], 1);
-    assert!(out.contains("unhealthy: web is stopped"), "{out}");
+    // Unhealthy while it is still stopping, then "stopped": wait for the second answer.
+    let mut last = (0, String::new());
+    let stopped = wait_until(LONG, || {
+        last = s.client(&["healthcheck"]);
+        last.0 == 1 && last.1.contains("unhealthy: web is stopped")
+    });
+    assert!(stopped, "healthcheck after stop: {last:?}");
     // Unknown name: usage error.
     let (code, out) = s.client(&["healthcheck", "nope"]);
     assert_eq!(code, 64, "{out}");
