@@ -266,14 +266,6 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         return exit::CONFIG;
     }
 
-    // Privilege: the run and render dirs are created (and handed to the target user) while
-    // still root.
-    if let Err(e) =
-        privilege::prepare_dirs_as_root(&settings, has_templates(&settings.templates_dir))
-    {
-        log::error(format!("refusing to start: {e}"));
-        return exit::RUN_DIR;
-    }
     // An image's pidone.toml names the user to drop to when started as root; `docker run
     // --user 4242:0` starting pidone non-root is the documented override, not worth a warning.
     // Only a `--user`/`PIDONE_USER` given for this run and not applied is reported.
@@ -289,16 +281,29 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     } else {
         settings.user.clone()
     };
+    // Privilege: as root, the render dir (when there are templates) and the run dir are
+    // created for the target user before the drop; the render dir first, as it is often the
+    // run dir's parent (the demo's target/demo) and then gets its own mode (0750: the render
+    // step creates directories under it).
+    let mut prepare_dirs = Vec::new();
+    if has_templates(&settings.templates_dir) {
+        prepare_dirs.push((settings.render_dir.clone(), 0o750));
+    }
+    prepare_dirs.push((settings.run_dir.clone(), crate::rundir::RUN_DIR_MODE));
     let outcome = match privilege::apply(&PrivilegeSettings {
         user,
         allow_root: settings.allow_root,
         keep_caps: settings.keep_caps.clone(),
         allow_dangerous_caps: settings.allow_dangerous_caps,
+        prepare_dirs,
     }) {
         Ok(o) => o,
         Err(e) => {
             log::error(format!("refusing to start: {e}"));
-            return exit::PRIVILEGE;
+            return match e {
+                privilege::Refusal::Dirs(_) => exit::RUN_DIR,
+                privilege::Refusal::Drop(_) => exit::PRIVILEGE,
+            };
         }
     };
     for w in &outcome.warnings {

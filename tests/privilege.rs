@@ -67,8 +67,10 @@ impl Files {
             allow_root,
             keep_caps: keep.iter().map(|s| s.to_string()).collect(),
             allow_dangerous_caps: false,
+            prepare_dirs: Vec::new(),
         };
         privilege::apply_with(&settings, &self.dir.join("passwd"), &self.dir.join("group"))
+            .map_err(|e| e.to_string())
     }
 }
 

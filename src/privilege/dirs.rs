@@ -1,9 +1,9 @@
-//! Directory preparation while still root, the one job of this file: the directories the
-//! unprivileged user will need, created or handed to it before the drop, never following a
-//! symlink: the run dir and render dir of the configuration (with their parents), and any
-//! other list of directories. (The run dir's own checks, used by every stage, are in `crate::rundir`.)
+//! Directory preparation while still root, the one job of this file: a list of directories
+//! the unprivileged user will need, created or handed to it before the drop, never following
+//! a symlink. (The run and render dirs of a start are created by `apply` through
+//! `crate::rundir::create_all`, which also makes missing parents; the run dir's checks, used
+//! by every stage, are there too.)
 
-use crate::config::Settings;
 use crate::users::Identity;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, openat};
@@ -11,33 +11,6 @@ use nix::sys::stat::{Mode as FileMode, fchmod, fstat, mkdirat};
 use nix::unistd::{Gid, Uid, fchown};
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
-
-/// Started as root (and dropping): create the run dir and, when there are templates, the
-/// render dir, with every missing parent, owned by the target user, so that they are usable
-/// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
-/// resolved, nothing is done here: `apply` reports that.
-pub fn prepare_dirs_as_root(settings: &Settings, with_render_dir: bool) -> Result<(), String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 || settings.allow_root {
-        return Ok(());
-    }
-    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
-    let read =
-        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
-    let spec = settings.user.as_deref().unwrap_or(super::DEFAULT_USER);
-    let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) else {
-        return Ok(());
-    };
-    let owner = Some((id.uid, id.gid));
-    // The render dir first: it is often the run dir's parent (the demo's target/demo), and
-    // then gets its own mode rather than that of a created parent.
-    if with_render_dir {
-        // 0750, as the render step creates directories under it.
-        crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
-    }
-    crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
-    Ok(())
-}
 
 /// What [`prepare_dirs`] did with one path.
 #[derive(Debug, Clone, PartialEq, Eq)]

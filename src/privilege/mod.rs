@@ -33,7 +33,7 @@
 mod caps;
 mod dirs;
 
-pub use dirs::{DirAction, prepare_dirs, prepare_dirs_as_root};
+pub use dirs::{DirAction, prepare_dirs};
 
 use crate::users::{self, Identity};
 use ::caps::Capability;
@@ -43,7 +43,7 @@ use caps::{
 };
 use nix::unistd::{Gid, Uid, getresgid, getresuid, setgroups, setresgid, setresuid};
 use std::cell::OnceCell;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The user spec used when started as root with neither `--user` nor `--allow-root`.
 pub const DEFAULT_USER: &str = "65534:65534";
@@ -59,6 +59,35 @@ pub struct PrivilegeSettings {
     pub keep_caps: Vec<String>,
     /// Permit keeping a capability of [`DANGEROUS_CAPS`] after dropping to a non-root user.
     pub allow_dangerous_caps: bool,
+    /// Directories (path, mode) that the target user needs and that must exist before the
+    /// drop, created with their missing parents and handed to that user while still root:
+    /// the render dir, then the run dir. A root-owned 0700 run dir would be unusable after
+    /// the drop. Ignored when pidone stays root or was started non-root.
+    pub prepare_dirs: Vec<(PathBuf, u32)>,
+}
+
+/// Why `apply` refused: the caller exits with a different code for each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A directory of `prepare_dirs` could not be created or handed over (exit 73).
+    Dirs(String),
+    /// The drop itself failed or could not be verified (exit 77).
+    Drop(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Dirs(e) | Refusal::Drop(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Every step of the drop reports a plain message; only the directory step is told apart.
+impl From<String> for Refusal {
+    fn from(e: String) -> Refusal {
+        Refusal::Drop(e)
+    }
 }
 
 /// Capabilities that undo (or make pointless) a drop to a non-root user: each lets a service
@@ -147,7 +176,7 @@ pub fn parse_caps(names: &[String]) -> Result<Vec<Capability>, String> {
 
 /// Drop privileges when root; harden (no_new_privs, clear inheritable/ambient) otherwise,
 /// using /etc/passwd and /etc/group. See [`apply_with`].
-pub fn apply(settings: &PrivilegeSettings) -> Result<Outcome, String> {
+pub fn apply(settings: &PrivilegeSettings) -> Result<Outcome, Refusal> {
     apply_with(settings, Path::new("/etc/passwd"), Path::new("/etc/group"))
 }
 
@@ -161,7 +190,7 @@ pub fn apply_with(
     settings: &PrivilegeSettings,
     passwd_path: &Path,
     group_path: &Path,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     let requested = parse_caps(&settings.keep_caps)?;
     let requested_mask = mask_of(&requested);
     ensure_single_threaded()?;
@@ -175,7 +204,7 @@ pub fn apply_with(
     if ids.effective.is_root() {
         apply_as_root(settings, requested_mask, &files)
     } else {
-        apply_as_non_root(settings, requested_mask, &files)
+        Ok(apply_as_non_root(settings, requested_mask, &files)?)
     }
 }
 
@@ -238,7 +267,7 @@ fn apply_as_root(
     settings: &PrivilegeSettings,
     requested: u64,
     files: &Files,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Refusal> {
     let mut warnings = Vec::new();
 
     // --- Decide everything first, so configuration errors change nothing. ---
@@ -250,25 +279,25 @@ fn apply_as_root(
     };
     let to_root = target.as_ref().is_none_or(|t| t.uid == 0);
     if to_root && !settings.allow_root {
-        return Err(format!(
+        return Err(Refusal::Drop(format!(
             "refusing to run as root: --user {:?} resolves to uid 0; pass --allow-root to allow it",
             settings.user.as_deref().unwrap_or(DEFAULT_USER)
-        ));
+        )));
     }
     if !to_root && requested & Capability::CAP_SETUID.bitmask() != 0 {
-        return Err(
+        return Err(Refusal::Drop(
             "refusing to keep CAP_SETUID while dropping to a non-root user: it would let any service become root again"
                 .to_string(),
-        );
+        ));
     }
     let dangerous = requested & mask_of(DANGEROUS_CAPS);
     if !to_root && dangerous != 0 {
         let names: Vec<String> = caps_of(dangerous).iter().map(|c| c.to_string()).collect();
         let list = names.join(", ");
         if !settings.allow_dangerous_caps {
-            return Err(format!(
+            return Err(Refusal::Drop(format!(
                 "refusing to keep {list} while dropping to a non-root user: it would give every service root's powers back (see README, \"Security model\"); pass --allow-dangerous-caps (PIDONE_ALLOW_DANGEROUS_CAPS=1) if that is really wanted"
-            ));
+            )));
         }
         warnings.push(format!(
             "keeping {list} (allow_dangerous_caps): every service can use it to regain root's powers"
@@ -301,6 +330,14 @@ fn apply_as_root(
     }
 
     // --- Change things, in an order where each step still has what it needs. ---
+
+    // The target user's directories, while root can still create and chown them; the user
+    // resolved above is the one they are given to (resolved once, here).
+    if let Some(t) = target.as_ref().filter(|_| !to_root) {
+        for (dir, mode) in &settings.prepare_dirs {
+            crate::rundir::create_all(dir, *mode, Some((t.uid, t.gid))).map_err(Refusal::Dirs)?;
+        }
+    }
 
     // Ambient capabilities the runtime may have set must not survive into services.
     // Cleared first so no later step can accidentally preserve them.
