@@ -12,6 +12,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub fn main(args: Vec<String>) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("s6-shims") => return s6_shims(&args[1..]),
+        // internal: the cont-init.d stage of the s6 mode (see s6::translate)
+        Some("s6-run-scripts") => return crate::s6::run_scripts(&args[1..]),
+        _ => {}
+    }
     let env_lookup = |k: &str| std::env::var(k).ok();
     let (opts, command) = match cli::parse(&args, &env_lookup) {
         Ok(parsed) => parsed,
@@ -169,13 +175,30 @@ fn check(opts: &Options) -> i32 {
         return exit::CONFIG;
     };
     let mut code = 0;
-    let services = match load_services(opts, &settings, &file) {
+    let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             code = report(&errs);
             Vec::new()
         }
     };
+    match load_s6(opts, services.len()) {
+        Ok(Some(s6)) => {
+            for w in &s6.loaded.warnings {
+                log::warn(w);
+            }
+            for n in &s6.loaded.notes {
+                log::warn(n);
+            }
+            println!("s6-overlay layout in {}:", s6.root.display());
+            for svc in &s6.loaded.services {
+                println!("  {}", crate::s6::translate::describe(svc));
+            }
+            services.extend(s6.loaded.services);
+        }
+        Ok(None) => {}
+        Err(c) => code = c,
+    }
     let rendered = match render_templates(&settings, &file, Mode::DryRun) {
         Ok(files) => files.len(),
         Err(errs) => {
@@ -253,7 +276,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
-    let services = match load_services(opts, &settings, &file) {
+    let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             report(&errs);
@@ -261,6 +284,38 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::CONFIG;
         }
     };
+    let s6 = match load_s6(opts, services.len()) {
+        Ok(s6) => s6,
+        Err(code) => return code,
+    };
+    let mut settings = settings;
+    let mut cmd = cmd;
+    if let Some(s6) = &s6 {
+        for w in &s6.loaded.warnings {
+            log::warn(w);
+        }
+        for n in &s6.loaded.notes {
+            log::warn(n);
+        }
+        let shadowed = crate::s6::shims::shadowed(&s6.command_dir, &s6.self_exe);
+        if !shadowed.is_empty() {
+            log::warn(format!(
+                "{} in {} are s6-overlay's own; they talk to s6-supervise, which pidone does not run, so services get pidone's versions first on PATH ({}); scripts naming {}/s6-svc and the like by path still reach s6-overlay's: delete s6-overlay and run `pidone s6-shims {}`",
+                shadowed.join(", "),
+                s6.command_dir.display(),
+                crate::s6::shim_dir(&s6.base).display(),
+                s6.command_dir.display(),
+                s6.command_dir.display(),
+            ));
+        }
+        if let Some(g) = s6.loaded.kill_grace {
+            settings.grace = g;
+        }
+        if !cmd.is_empty() && !s6.loaded.cmd_arg0.is_empty() {
+            cmd = s6.loaded.cmd_arg0.iter().cloned().chain(cmd).collect();
+        }
+        services.extend(s6.loaded.services.iter().cloned());
+    }
     if services.is_empty() && cmd.is_empty() {
         // Waiting for a signal with nothing to supervise looked healthy to `healthcheck`
         // while the container did nothing: an image or command-line mistake, said at once.
@@ -273,7 +328,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 
     // Privilege: the run and render dirs are created (and handed to the target user) while
     // still root.
-    if let Err(e) = prepare_dirs_as_root(&settings) {
+    if let Err(e) = prepare_dirs_as_root(&settings, s6.as_ref().map(|s| s.base.as_path())) {
         log::error(format!("refusing to start: {e}"));
         return exit::RUN_DIR;
     }
@@ -333,6 +388,33 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     };
 
+    if let Some(s6) = &s6 {
+        // The shims (s6-svc, halt, ...) find the control socket and the runtime files here.
+        env.insert("PIDONE_RUN_DIR".into(), run_dir.display().to_string());
+        env.insert("PIDONE_S6_RUN_DIR".into(), s6.base.display().to_string());
+        // The container environment is what services start with, PATH included (scripts
+        // after with-contenv still find s6-svc by name).
+        let mut contenv = env.clone();
+        if let Some(path) = s6
+            .loaded
+            .services
+            .first()
+            .and_then(|s| s.env.iter().find(|(k, _)| k == "PATH"))
+        {
+            contenv.insert("PATH".into(), path.1.clone());
+        }
+        let longruns: Vec<String> = s6
+            .loaded
+            .services
+            .iter()
+            .filter(|s| s.kind == Kind::Longrun)
+            .map(|s| s.name.clone())
+            .collect();
+        if let Err(e) = crate::s6::write_runtime(&s6.base, &contenv, &longruns, &s6.self_exe) {
+            log::error(format!("refusing to start: {e}"));
+            return exit::RUN_DIR;
+        }
+    }
     let render_unit = has_templates(&settings.templates_dir).then(|| {
         let mut argv: Vec<String> = vec![
             "/proc/self/exe".into(),
@@ -400,7 +482,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 /// render dir, with every missing parent, owned by the target user, so that they are usable
 /// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
 /// resolved, nothing is done here: `privilege::apply` reports that.
-fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
+fn prepare_dirs_as_root(settings: &Settings, s6_base: Option<&Path>) -> Result<(), String> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 || settings.allow_root {
         return Ok(());
@@ -420,7 +502,90 @@ fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
         crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
     }
     crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
+    // s6 mode: the runtime files are written after the drop, into directories of the
+    // target user (a root-owned /run is Kubernetes' default, s6-overlay #600).
+    if let Some(base) = s6_base {
+        for sub in ["s6", "service", "s6-linux-init-container-results"] {
+            crate::rundir::create_all(&base.join(sub), 0o755, owner)?;
+        }
+    }
     Ok(())
+}
+
+/// The s6 layout, when pidone runs one (see `s6::wanted`).
+struct S6Run {
+    loaded: crate::s6::Loaded,
+    root: PathBuf,
+    /// Base of the runtime files (`/run`).
+    base: PathBuf,
+    /// Where the image's `/command` is (PIDONE_S6_COMMAND_DIR, for tests and for images
+    /// that keep the shims elsewhere).
+    command_dir: PathBuf,
+    self_exe: PathBuf,
+}
+
+fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32> {
+    let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
+    if !crate::s6::wanted(opts.s6, native_services, &root) {
+        return Ok(None);
+    }
+    let base = opts.s6_run_dir.clone().unwrap_or_else(|| "/run".into());
+    let command_dir = std::env::var_os("PIDONE_S6_COMMAND_DIR")
+        .map_or_else(|| PathBuf::from("/command"), PathBuf::from);
+    // A symlink to the binary on the image: it executes even from a noexec /run.
+    let self_exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/init".into());
+    let shims = crate::s6::shim_dir(&base);
+    match crate::s6::load(
+        &root,
+        &command_dir,
+        Some(&shims),
+        &self_exe.display().to_string(),
+        &container_env(),
+    ) {
+        Ok(loaded) => Ok(Some(S6Run {
+            loaded,
+            root,
+            base,
+            command_dir,
+            self_exe,
+        })),
+        Err(problems) => {
+            for p in &problems {
+                log::error(p.to_string());
+            }
+            log::error("nothing was started; fix the s6-overlay layout and start again");
+            Err(exit::CONFIG)
+        }
+    }
+}
+
+/// `pidone s6-shims DIR`: link s6-overlay's command names to this binary.
+fn s6_shims(args: &[String]) -> i32 {
+    let [dir] = args else {
+        log::error("usage: pidone s6-shims DIR (for example /command)");
+        return exit::USAGE;
+    };
+    let self_exe = match std::fs::read_link("/proc/self/exe") {
+        Ok(p) => p,
+        Err(e) => {
+            log::error(format!("cannot tell where pidone's binary is: {e}"));
+            return exit::SOFTWARE;
+        }
+    };
+    match crate::s6::shims::write_shims(Path::new(dir), &self_exe) {
+        Ok(made) => {
+            log::info(format!(
+                "linked {} command(s) in {dir} to {}",
+                made.len(),
+                self_exe.display()
+            ));
+            0
+        }
+        Err(e) => {
+            log::error(e);
+            exit::CANNOT_EXECUTE
+        }
+    }
 }
 
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours

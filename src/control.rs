@@ -376,6 +376,56 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
             let note = note.map_or(String::new(), |n| format!(" ({n})"));
             Reply::new(0, format!("{verb} {name}: ok{note}"))
         }
+        // s6-svc -O: the service is not restarted when it exits (it stays up until then).
+        ["once", name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            };
+            core.units[i].spec.restart = crate::config::Restart::Never;
+            Reply::new(0, format!("once {name}: ok (not restarted when it exits)"))
+        }
+        // For the s6 shims (s6-svwait, s6-svstat): `up|down PID|- ready|notready`.
+        ["state", name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(
+                    crate::cli::exit::USAGE,
+                    format!("no service named {name:?}"),
+                );
+            };
+            let u = &core.units[i];
+            let up = matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. });
+            let ready = matches!(u.phase, Phase::Up { .. });
+            Reply::new(
+                0,
+                format!(
+                    "{} {} {}",
+                    if up { "up" } else { "down" },
+                    u.pid.map_or("-".to_string(), |p| p.to_string()),
+                    if ready { "ready" } else { "notready" }
+                ),
+            )
+        }
+        // s6-svscanctl -t, halt: stop the container. With CMD running the code is CMD's, as
+        // on SIGTERM; otherwise CODE (the s6 exitcode file's, which the shim read).
+        ["shutdown", code] => {
+            let Ok(code) = code.parse::<u8>() else {
+                return Reply::new(crate::cli::exit::USAGE, "shutdown takes a code 0-255");
+            };
+            let main = core.units.iter().position(|u| u.role == Role::Main);
+            match main {
+                Some(m) if core.units[m].pid.is_some() => {
+                    core.begin_shutdown_following(m, "asked to stop (s6-svscanctl or halt)")
+                }
+                _ => core.begin_shutdown(
+                    i32::from(code),
+                    &format!("asked to stop (s6-svscanctl or halt), exit code {code}"),
+                ),
+            }
+            Reply::new(0, "shutting down")
+        }
         ["signal", name, sig] => {
             let Some(i) = find(core, name) else {
                 return Reply::new(

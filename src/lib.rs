@@ -17,6 +17,7 @@ pub mod privilege;
 pub mod probe;
 pub mod render;
 pub mod rundir;
+pub mod s6;
 pub mod safe_read;
 pub mod signals;
 pub mod spawn;
