@@ -16,6 +16,8 @@ pub fn main(args: Vec<String>) -> i32 {
         Some("s6-shims") => return s6_shims(&args[1..]),
         // internal: the cont-init.d stage of the s6 mode (see s6::translate)
         Some("s6-run-scripts") => return crate::s6::run_scripts(&args[1..]),
+        // internal: a longrun with a finish script (see s6::finish)
+        Some("s6-finish-wrap") => return crate::s6::finish::wrap(&args[1..]),
         _ => {}
     }
     let env_lookup = |k: &str| std::env::var(k).ok();

@@ -330,3 +330,58 @@ fn check_prints_the_translation() {
         "{text}"
     );
 }
+
+/// frigate shape: when the daemon dies, `finish` gets `256 SIGNAL`, writes 128+signal into the
+/// exitcode file and calls halt: the container exits with that code.
+#[test]
+fn finish_writes_exitcode_and_halts() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "frigate");
+    let p = start(&s, &[], &[]);
+    let daemon = {
+        let mut found = None;
+        assert!(wait_until(LONG, || {
+            // The control socket is bound just after the first spawns.
+            let (code, _) = s.client(&["status"]);
+            if code != 0 {
+                return false;
+            }
+            let row = s.status_row("detector");
+            found = row["pid"]
+                .as_i64()
+                .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                .and_then(|wrapper| common::child_of(wrapper as u32, Duration::ZERO));
+            found.is_some()
+        }));
+        found.unwrap()
+    };
+    let cmdline = std::fs::read_to_string(format!("/proc/{daemon}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("sleep"), "{cmdline:?}");
+    common::send(daemon, libc::SIGKILL);
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 137, "{}", f.stderr);
+}
+
+/// jvb shape: finish runs with `EXITCODE SIGNAL` in the service directory; exit 125 from it
+/// means "do not restart"; after a graceful exit 0 it calls `s6-svscanctl -t`, which ends the
+/// container with code 0.
+#[test]
+fn finish_125_and_svscanctl() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "jvb");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "helper-finish"), "{}", p.stderr());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(out(&s, "helper-runs").lines().count(), 1, "{}", p.stderr());
+    let dir = s.join("root/etc/s6-overlay/s6-rc.d/helper");
+    assert_eq!(
+        out(&s, "helper-finish").trim(),
+        format!("1 0 {}", dir.display())
+    );
+    std::fs::write(s.join("out/graceful"), "").unwrap();
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(f.stderr.contains("s6-svscanctl or halt"), "{}", f.stderr);
+}

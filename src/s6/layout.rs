@@ -65,6 +65,8 @@ pub enum RcKind {
     Longrun {
         run: Script,
         finish: Option<Script>,
+        /// `timeout-finish`: how long finish may run (absent: s6's 5 s).
+        timeout_finish: Option<Duration>,
         notification_fd: Option<i32>,
         down_signal: Option<i32>,
         timeout_kill: Option<Duration>,
@@ -327,6 +329,7 @@ const KNOWN_FILES: &[&str] = &[
     "timeout-up",
     "timeout-down",
     "timeout-kill",
+    "timeout-finish",
     "down-signal",
     "data",
     "env",
@@ -410,6 +413,7 @@ fn read_rc(
             RcKind::Longrun {
                 run,
                 finish,
+                timeout_finish: millis(&dir.join("timeout-finish"), errors),
                 notification_fd,
                 down_signal,
                 timeout_kill: millis(&dir.join("timeout-kill"), errors),

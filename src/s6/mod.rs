@@ -13,6 +13,7 @@
 //!    own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
 
 pub mod envdir;
+pub mod finish;
 pub mod layout;
 pub mod shims;
 pub mod translate;

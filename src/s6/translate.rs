@@ -144,7 +144,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             }
             after.sort();
             after.dedup();
-            let s = rc_service(svc, after, settings, &mut notes);
+            let s = rc_service(svc, after, settings);
             if extra_after.is_none() {
                 stage_user.push(s.name.clone());
             }
@@ -169,14 +169,8 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             ));
             continue;
         }
-        let mut s = longrun(
-            &l.name,
-            &l.dir,
-            &l.run,
-            l.finish.as_ref(),
-            settings,
-            &mut notes,
-        );
+        let finish = l.finish.as_ref().map(|f| (f, None));
+        let mut s = longrun(&l.name, &l.dir, &l.run, finish, settings);
         s.after = first_stage.iter().chain(&stage_user).cloned().collect();
         s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
         legacy_names.push(s.name.clone());
@@ -217,31 +211,39 @@ fn longrun(
     name: &str,
     dir: &Path,
     run: &Script,
-    finish: Option<&Script>,
+    finish: Option<(&Script, Option<Duration>)>,
     settings: &S6Settings,
-    notes: &mut Vec<String>,
 ) -> Service {
-    let mut s = Service::with_defaults(name, run.argv.clone(), Kind::Longrun);
+    let argv = match finish {
+        // A wrapper runs finish after run ends (see s6::finish).
+        Some((f, timeout)) => {
+            let mut argv = vec![
+                settings.self_exe.clone(),
+                "s6-finish-wrap".into(),
+                name.to_string(),
+                timeout
+                    .unwrap_or(super::finish::DEFAULT_TIMEOUT)
+                    .as_millis()
+                    .to_string(),
+                dir.display().to_string(),
+                f.argv.len().to_string(),
+            ];
+            argv.extend(f.argv.iter().cloned());
+            argv.extend(run.argv.iter().cloned());
+            argv
+        }
+        None => run.argv.clone(),
+    };
+    let mut s = Service::with_defaults(name, argv, Kind::Longrun);
     // s6 runs `run` in the service directory: scripts use `./data/...` and `s6-svc -O .`.
     s.working_dir = Some(dir.to_path_buf());
     s.restart = Restart::Always;
     s.critical = false;
     s.stop_timeout = settings.services_grace;
-    if let Some(f) = finish {
-        notes.push(format!(
-            "{}: finish scripts are not run; the service restarts as pidone's restart policy says",
-            f.path.display()
-        ));
-    }
     s
 }
 
-fn rc_service(
-    svc: &RcService,
-    after: Vec<String>,
-    settings: &S6Settings,
-    notes: &mut Vec<String>,
-) -> Service {
+fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Service {
     let mut s = match &svc.kind {
         RcKind::Oneshot { up, .. } => {
             let argv = up.clone().expect("elided oneshots are skipped");
@@ -253,11 +255,13 @@ fn rc_service(
         RcKind::Longrun {
             run,
             finish,
+            timeout_finish,
             notification_fd,
             down_signal,
             timeout_kill,
         } => {
-            let mut s = longrun(&svc.name, &svc.dir, run, finish.as_ref(), settings, notes);
+            let finish = finish.as_ref().map(|f| (f, *timeout_finish));
+            let mut s = longrun(&svc.name, &svc.dir, run, finish, settings);
             s.ready = notification_fd.map(|fd| notify_ready(fd, svc.timeout_up));
             if let Some(sig) = down_signal {
                 s.stop_signal = *sig;
