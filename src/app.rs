@@ -310,6 +310,13 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
                 s6.command_dir.display(),
             ));
         }
+        // S6_VERBOSITY sets the log level unless PIDONE_LOG / --log-level does.
+        if opts.log_level.is_none()
+            && let Some(level) = s6.loaded.log_level
+        {
+            settings.log_level = level;
+            log::configure(settings.log_level, settings.log_format);
+        }
         if let Some(g) = s6.loaded.kill_grace {
             settings.grace = g;
         }
@@ -440,6 +447,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             Service::with_defaults("render", argv, Kind::Oneshot),
         )
     });
+    let has_cmd = !cmd.is_empty();
     let cmd_unit = (!cmd.is_empty()).then(|| {
         let mut main = Service::with_defaults("main", cmd, Kind::Longrun);
         main.stop_signal = settings.stop_signal;
@@ -467,7 +475,17 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::SOFTWARE;
         }
     };
-    let code = supervisor.run();
+    let mut code = supervisor.run();
+    // s6-overlay's rule: without CMD the exit code is the exitcode file's, which a finish
+    // script may have written. It starts as 0, so a 0 there leaves pidone's own code (a
+    // failed start) standing.
+    if let Some(s6) = &s6
+        && !has_cmd
+        && let Some(file_code) = crate::s6::shims::read_exitcode(&s6.base)
+        && file_code != 0
+    {
+        code = file_code;
+    }
     let mapped = cli::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",

@@ -385,3 +385,19 @@ fn finish_125_and_svscanctl() {
     assert_eq!(f.code, 0, "{}", f.stderr);
     assert!(f.stderr.contains("s6-svscanctl or halt"), "{}", f.stderr);
 }
+
+/// Without CMD, `docker stop` ends the container with the exitcode file's code (a finish or
+/// any script may have written it), as under s6-overlay.
+#[test]
+fn exitcode_file_decides_the_code_without_cmd() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "stop");
+    let p = start(&s, &[("STOP_CODE", "5"), ("STOP_WITH", "sleep 1000")], &[]);
+    assert!(wait_until(LONG, || s
+        .read("s6run/s6-linux-init-container-results/exitcode")
+        .trim()
+        == "5"));
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 5, "{}", f.stderr);
+}

@@ -38,6 +38,8 @@ pub struct Loaded {
     pub cmd_arg0: Vec<String>,
     /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
     pub kill_grace: Option<Duration>,
+    /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
+    pub log_level: Option<crate::log::Level>,
     pub execlineb: Option<PathBuf>,
 }
 
@@ -122,6 +124,17 @@ pub fn load(
     };
     let l = layout::read(root, &read_env)?;
     let (services, notes) = translate::services(&l, &settings);
+    let log_level = match env.get("S6_VERBOSITY").map(|v| v.trim().parse::<u8>()) {
+        None => None,
+        Some(Ok(0)) => Some(crate::log::Level::Error),
+        Some(Ok(1)) => Some(crate::log::Level::Warn),
+        Some(Ok(2)) => Some(crate::log::Level::Info),
+        Some(Ok(_)) => Some(crate::log::Level::Debug),
+        Some(Err(_)) => {
+            warnings.push("S6_VERBOSITY is not a number 0-5; ignored".into());
+            None
+        }
+    };
     Ok(Loaded {
         services,
         notes,
@@ -131,6 +144,7 @@ pub fn load(
             .map(|v| v.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),
         kill_grace,
+        log_level,
         execlineb,
     })
 }
