@@ -4,7 +4,7 @@
 //! SO_PEERCRED on accept: only pidone's own uid and root may talk to it (file mode alone is
 //! not enough when the run dir is shared). Protocol: the client sends one line
 //! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
-//! `signal NAME SIG`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
+//! `signal NAME SIG`, and for the s6 shims `once NAME`, `state NAME`, `shutdown CODE`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
 //! client should use, one line of JSON (or `null`), and text for people. Clients are
 //! served inside the event loop with non-blocking I/O, so a stuck client cannot block it;
 //! each connection has deadlines and idle ones are evicted when all slots are taken, so
