@@ -401,3 +401,26 @@ fn exitcode_file_decides_the_code_without_cmd() {
     let f = p.stop(LONG);
     assert_eq!(f.code, 5, "{}", f.stderr);
 }
+
+/// S6_CMD_ARG0 goes before CMD, CMD's code is the container's, and an unknown S6_* variable
+/// is named in a warning.
+#[test]
+fn cmd_arg0_and_unknown_variables() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "legacy");
+    let p = start(
+        &s,
+        &[("S6_CMD_ARG0", "/bin/sh -c"), ("S6_FANCY_FEATURE", "1")],
+        &["--", "exit 7"],
+    );
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 7, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("S6_FANCY_FEATURE is not supported"),
+        "{}",
+        f.stderr
+    );
+    // cont-init.d ran before CMD
+    assert_eq!(out(&s, "order").lines().count(), 3);
+}

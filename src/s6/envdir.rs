@@ -28,7 +28,7 @@ pub fn read(dir: &Path) -> Result<Vec<(String, Option<String>)>, String> {
         let value = String::from_utf8_lossy(&bytes).replace('\0', "\n");
         vars.push((name, (!value.is_empty()).then_some(value)));
     }
-    vars.sort();
+    vars.sort_unstable();
     Ok(vars)
 }
 

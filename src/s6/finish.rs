@@ -10,9 +10,8 @@
 //! daemon is in; the wrapper ignores those signals itself and resets them for its children.
 //! SIGKILL at the stop timeout ends both, as it ends s6-supervise's finish too.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use super::{fork_exec, wait_child};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Exit code of `finish` that means "do not restart the service".
@@ -40,24 +39,6 @@ fn set_group_signals(handler: libc::sighandler_t) {
     }
 }
 
-fn command(argv: &[String], dir: Option<&Path>) -> Command {
-    let mut cmd = Command::new(&argv[0]);
-    cmd.args(&argv[1..]);
-    if let Some(d) = dir {
-        cmd.current_dir(d);
-    }
-    // SAFETY: pre_exec only calls async-signal-safe signal(2).
-    unsafe {
-        cmd.pre_exec(|| {
-            for &sig in GROUP_SIGNALS {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            Ok(())
-        });
-    }
-    cmd
-}
-
 /// The wrapper's main; see the module comment for the arguments.
 pub fn wrap(args: &[String]) -> i32 {
     let usage = || {
@@ -75,16 +56,16 @@ pub fn wrap(args: &[String]) -> i32 {
     }
     let (finish, run) = rest.split_at(argc);
     set_group_signals(libc::SIG_IGN);
-    let status = match command(run, None).status() {
-        Ok(s) => s,
+    let status = match fork_exec(run, None, GROUP_SIGNALS) {
+        Ok(pid) => wait_child(pid, true),
         Err(e) => {
             eprintln!("{name}: cannot run {}: {e}", run[0]);
             return 126;
         }
     };
-    let (code_arg, sig) = match (status.code(), status.signal()) {
-        (Some(c), _) => (c, 0),
-        (None, Some(s)) => (256, s),
+    let (code_arg, sig) = match status {
+        Some((Some(c), _)) => (c, 0),
+        Some((None, Some(s))) => (256, s),
         _ => (256, 0),
     };
     let finish_code = run_finish(name, finish, Path::new(dir), code_arg, sig, timeout);
@@ -120,8 +101,8 @@ fn run_finish(
 ) -> Option<i32> {
     let mut argv = finish.to_vec();
     argv.extend([code.to_string(), sig.to_string()]);
-    let mut child = match command(&argv, Some(dir)).spawn() {
-        Ok(c) => c,
+    let child = match fork_exec(&argv, Some(dir), GROUP_SIGNALS) {
+        Ok(pid) => pid,
         Err(e) => {
             eprintln!("{name}: cannot run finish {}: {e}", finish[0]);
             return None;
@@ -134,19 +115,19 @@ fn run_finish(
     };
     let start = Instant::now();
     loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return s.code(),
-            Ok(None) if start.elapsed() >= limit => {
+        match wait_child(child, false) {
+            Some((code, _)) => return code,
+            None if start.elapsed() >= limit => {
                 eprintln!(
                     "{name}: finish still running after {} ms; killed",
                     limit.as_millis()
                 );
-                let _ = child.kill();
-                let _ = child.wait();
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(child, libc::SIGKILL) };
+                wait_child(child, true);
                 return None;
             }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => return None,
+            None => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }

@@ -11,7 +11,6 @@
 //!   runs.
 
 use crate::safe_read::{self, Symlinks};
-use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -178,7 +177,7 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
             .join(bundle)
             .join("contents.d");
         list.extend(entries(&members, &mut errors));
-        list.sort();
+        list.sort_unstable();
         list.dedup();
     }
     for script in entries(&root.join("etc/cont-init.d"), &mut errors) {
@@ -244,7 +243,7 @@ fn entries(dir: &Path, errors: &mut Vec<Problem>) -> Vec<String> {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .collect();
-    names.sort();
+    names.sort_unstable();
     names
 }
 
@@ -309,7 +308,7 @@ fn name_list(file: &Path, dir: &Path, errors: &mut Vec<Problem>) -> Vec<String> 
                 .map(String::from),
         );
     }
-    names.sort();
+    names.sort_unstable();
     names.dedup();
     names
 }
@@ -559,8 +558,8 @@ pub fn parse_line(text: &str, execlineb: Option<&Path>) -> Result<Option<Vec<Str
 
 /// Names resolved, bundles without loops, dependencies without cycles.
 fn check_graph(layout: &Layout, rc_dir: &Path, errors: &mut Vec<Problem>) {
-    let names: BTreeSet<&str> = layout.rc.iter().map(|s| s.name.as_str()).collect();
-    let known = |n: &str| names.contains(n) || BUILTIN.contains(&n);
+    let names: Vec<&str> = layout.rc.iter().map(|s| s.name.as_str()).collect();
+    let known = |n: &str| names.contains(&n) || BUILTIN.contains(&n);
     for svc in &layout.rc {
         let (list, what, file) = match &svc.kind {
             RcKind::Bundle { contents } => (contents, "contains", "contents.d"),
@@ -586,7 +585,7 @@ fn check_graph(layout: &Layout, rc_dir: &Path, errors: &mut Vec<Problem>) {
         }
     }
     for l in &layout.services {
-        if names.contains(l.name.as_str()) || l.name == "cont-init.d" {
+        if names.contains(&l.name.as_str()) || l.name == "cont-init.d" {
             errors.push(problem(
                 &l.dir,
                 format!(
@@ -663,9 +662,13 @@ pub fn expand(layout: &Layout, name: &str) -> Result<Vec<String>, Vec<String>> {
     Ok(out)
 }
 
-/// The atomic services each atomic service depends on (bundles expanded, built-ins dropped).
-pub fn atomic_dependencies(layout: &Layout) -> BTreeMap<String, Vec<String>> {
-    let mut deps = BTreeMap::new();
+/// Each atomic service with the atomic services it depends on (bundles expanded, built-ins
+/// dropped), in the layout's order. (Vectors, not maps: layouts have tens of services, and
+/// every new map type is code in the static binary.)
+pub type Dependencies = Vec<(String, Vec<String>)>;
+
+pub fn atomic_dependencies(layout: &Layout) -> Dependencies {
+    let mut deps = Vec::new();
     for svc in &layout.rc {
         if let RcKind::Bundle { .. } = svc.kind {
             continue;
@@ -678,48 +681,53 @@ pub fn atomic_dependencies(layout: &Layout) -> BTreeMap<String, Vec<String>> {
                 }
             }
         }
-        deps.insert(svc.name.clone(), list);
+        deps.push((svc.name.clone(), list));
     }
     deps
 }
 
+/// The dependencies of `name` in `deps` (none for an unknown name).
+pub fn dependencies_of<'a>(deps: &'a Dependencies, name: &str) -> &'a [String] {
+    deps.iter()
+        .find(|(n, _)| n == name)
+        .map_or(&[], |(_, d)| d.as_slice())
+}
+
 fn find_cycle(layout: &Layout) -> Option<Vec<String>> {
     let deps = atomic_dependencies(layout);
-    // 0 unvisited, 1 on the stack, 2 done
-    let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-    fn visit<'a>(
-        n: &'a str,
-        deps: &'a BTreeMap<String, Vec<String>>,
-        state: &mut BTreeMap<&'a str, u8>,
-        stack: &mut Vec<&'a str>,
+    // per service: 0 unvisited, 1 on the stack, 2 done
+    let mut state: Vec<u8> = vec![0; deps.len()];
+    fn visit(
+        i: usize,
+        deps: &Dependencies,
+        state: &mut Vec<u8>,
+        stack: &mut Vec<usize>,
     ) -> Option<Vec<String>> {
-        match state.get(n) {
-            Some(2) => return None,
-            Some(1) => {
-                let start = stack.iter().position(|s| *s == n).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
-                cycle.push(n.to_string());
+        match state[i] {
+            2 => return None,
+            1 => {
+                let start = stack.iter().position(|&s| s == i).unwrap_or(0);
+                let mut cycle: Vec<String> =
+                    stack[start..].iter().map(|&s| deps[s].0.clone()).collect();
+                cycle.push(deps[i].0.clone());
                 return Some(cycle);
             }
             _ => {}
         }
-        state.insert(n, 1);
-        stack.push(n);
-        for d in deps.get(n).into_iter().flatten() {
-            if let Some(c) = visit(d, deps, state, stack) {
+        state[i] = 1;
+        stack.push(i);
+        for d in &deps[i].1 {
+            if let Some(j) = deps.iter().position(|(n, _)| n == d)
+                && let Some(c) = visit(j, deps, state, stack)
+            {
                 return Some(c);
             }
         }
         stack.pop();
-        state.insert(n, 2);
+        state[i] = 2;
         None
     }
-    for n in deps.keys() {
-        if let Some(c) = visit(n, &deps, &mut state, &mut Vec::new()) {
-            return Some(c);
-        }
-    }
-    None
+    (0..deps.len()).find_map(|i| visit(i, &deps, &mut state, &mut Vec::new()))
 }
 
 #[cfg(test)]

@@ -232,13 +232,12 @@ pub fn run_scripts(args: &[String]) -> i32 {
                 continue;
             }
         };
-        let status = std::process::Command::new(&script.argv[0])
-            .args(&script.argv[1..])
-            .status();
-        let code = match status {
-            Ok(s) => s
-                .code()
-                .unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0)),
+        let code = match fork_exec(&script.argv, None, &[]) {
+            Ok(pid) => match wait_child(pid, true) {
+                Some((Some(c), _)) => c,
+                Some((None, Some(sig))) => 128 + sig,
+                _ => 1,
+            },
             Err(e) => {
                 eprintln!("{path}: cannot run it: {e}");
                 126
@@ -254,4 +253,73 @@ pub fn run_scripts(args: &[String]) -> i32 {
     }
     // Failures were reported; without S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the start goes on.
     if stop { worst } else { 0 }
+}
+
+/// fork + execvp for the s6 helpers (the finish wrapper, cont-init.d, s6-notifyoncheck's
+/// checker): the child keeps this process's group (signals pidone sends to the group reach
+/// it), gets `reset` signals back to their default disposition and `dir` as cwd. A failed
+/// exec exits 127 (not found) or 126. Everything is prepared before the fork. (Not
+/// `std::process::Command`: the same in a few hundred bytes instead of several KiB of the
+/// static binary.)
+pub fn fork_exec(argv: &[String], dir: Option<&Path>, reset: &[i32]) -> std::io::Result<i32> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| invalid()))
+        .collect::<Result<_, _>>()?;
+    if args.is_empty() {
+        return Err(invalid());
+    }
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let dir = dir
+        .map(|d| CString::new(d.as_os_str().as_bytes()).map_err(|_| invalid()))
+        .transpose()?;
+    // SAFETY: the child only makes async-signal-safe calls on memory prepared above.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => unsafe {
+            for &sig in reset {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            if let Some(d) = &dir
+                && libc::chdir(d.as_ptr()) != 0
+            {
+                libc::_exit(126);
+            }
+            libc::execvp(ptrs[0], ptrs.as_ptr());
+            let not_found = *libc::__errno_location() == libc::ENOENT;
+            libc::_exit(if not_found { 127 } else { 126 })
+        },
+        pid => Ok(pid),
+    }
+}
+
+/// waitpid; with `block` false, None while the child runs. The status is decoded to
+/// (exit code, signal): one of them is meaningful.
+pub fn wait_child(pid: i32, block: bool) -> Option<(Option<i32>, Option<i32>)> {
+    let mut status = 0;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if r <= 0 {
+            return if r == 0 {
+                None
+            } else {
+                Some((Some(127), None))
+            };
+        }
+        break;
+    }
+    if libc::WIFEXITED(status) {
+        Some((Some(libc::WEXITSTATUS(status)), None))
+    } else {
+        Some((None, Some(libc::WTERMSIG(status))))
+    }
 }

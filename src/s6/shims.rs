@@ -493,7 +493,8 @@ fn s6_notifyoncheck(args: &[String]) -> i32 {
     let mut fd: Option<i32> = None;
     let mut initial = Duration::ZERO;
     let mut every = Duration::from_millis(1000);
-    let mut tries: Option<u64> = None;
+    // s6's default: 7 tries; `-n 0` tries for ever.
+    let mut tries: Option<u64> = Some(7);
     let mut check_cmd: Option<String> = None;
     let mut i = 0;
     while i < args.len() && args[i].starts_with('-') {
@@ -516,7 +517,7 @@ fn s6_notifyoncheck(args: &[String]) -> i32 {
             Some(b'3') => fd = num(value(&mut i)).map(|n| n as i32),
             Some(b's') => initial = Duration::from_millis(num(value(&mut i)).unwrap_or(0)),
             Some(b'w') => every = Duration::from_millis(num(value(&mut i)).unwrap_or(1000)),
-            Some(b'n') => tries = num(value(&mut i)).filter(|&n| n > 0),
+            Some(b'n') => tries = num(value(&mut i)).map_or(Some(7), |n| (n > 0).then_some(n)),
             Some(b'T') | Some(b't') => {
                 value(&mut i);
             }
@@ -558,11 +559,10 @@ fn s6_notifyoncheck(args: &[String]) -> i32 {
                 std::thread::sleep(initial);
                 let mut n = 0u64;
                 loop {
-                    let ok = std::process::Command::new(&check[0])
-                        .args(&check[1..])
-                        .stdout(std::process::Stdio::null())
-                        .status()
-                        .is_ok_and(|s| s.success());
+                    let ok = super::fork_exec(&check, None, &[])
+                        .ok()
+                        .and_then(|pid| super::wait_child(pid, true))
+                        .is_some_and(|status| status.0 == Some(0));
                     if ok {
                         // SAFETY: write of one byte to the inherited notification fd.
                         unsafe { libc::write(fd, b"\n".as_ptr().cast(), 1) };

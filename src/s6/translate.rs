@@ -5,7 +5,6 @@
 
 use super::layout::{Layout, RcKind, RcService, Script};
 use crate::config::{Kind, Ready, ReadyCheck, Restart, Service};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -75,21 +74,28 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
     }
 
     let deps = super::layout::atomic_dependencies(layout);
-    let closure = |roots: &[String]| -> BTreeSet<String> {
-        let mut seen = BTreeSet::new();
+    let deps_of = |n: &str| super::layout::dependencies_of(&deps, n);
+    let closure = |roots: &[String]| -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
         let mut todo: Vec<String> = roots
             .iter()
             .flat_map(|r| super::layout::expand(layout, r).unwrap_or_default())
             .collect();
         while let Some(n) = todo.pop() {
-            if seen.insert(n.clone()) {
-                todo.extend(deps.get(&n).cloned().unwrap_or_default());
+            if !seen.contains(&n) {
+                todo.extend(deps_of(&n).iter().cloned());
+                seen.push(n);
             }
         }
+        // s6-rc's order does not matter (dependencies decide); a stable one does for logs.
+        seen.sort_unstable();
         seen
     };
     let user = closure(&layout.user);
-    let user2: BTreeSet<String> = closure(&layout.user2).difference(&user).cloned().collect();
+    let user2: Vec<String> = closure(&layout.user2)
+        .into_iter()
+        .filter(|n| !user.contains(n))
+        .collect();
 
     // Oneshots with comment-only `up` run nothing: their dependants wait for their
     // dependencies instead.
@@ -102,18 +108,18 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
     let resolve = |n: &str| -> Vec<String> {
         let mut result = Vec::new();
         let mut todo = vec![n.to_string()];
-        let mut seen = BTreeSet::new();
+        let mut seen: Vec<String> = Vec::new();
         while let Some(d) = todo.pop() {
-            if !seen.insert(d.clone()) {
+            if seen.contains(&d) {
                 continue;
             }
+            seen.push(d.clone());
             if elided(&d) {
-                todo.extend(deps.get(&d).cloned().unwrap_or_default());
+                todo.extend(deps_of(&d).iter().cloned());
             } else {
                 result.push(d);
             }
         }
-        result.sort();
         result
     };
 
@@ -129,7 +135,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
                 continue;
             }
             let mut after: Vec<String> = first_stage.clone();
-            for d in deps.get(name).into_iter().flatten() {
+            for d in deps_of(name) {
                 after.extend(resolve(d));
             }
             if extra_after.is_some() {
@@ -142,7 +148,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
                         .map(|s| s.name.clone()),
                 );
             }
-            after.sort();
+            after.sort_unstable();
             after.dedup();
             let s = rc_service(svc, after, settings);
             if extra_after.is_none() {
