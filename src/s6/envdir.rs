@@ -12,23 +12,26 @@ use std::path::Path;
 /// Variables of an envdir, sorted by name; None = unset it (an empty file).
 pub fn read(dir: &Path) -> Result<Vec<(String, Option<String>)>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot list the envdir: {e}"))?;
-    let mut vars = Vec::new();
+    let mut names = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| format!("cannot list the envdir: {e}"))?;
-        let Ok(name) = entry.file_name().into_string() else {
-            continue;
-        };
-        if name.starts_with('.') || name.contains('=') {
-            continue;
+        if let Ok(name) = entry.file_name().into_string()
+            && !name.starts_with('.')
+            && !name.contains('=')
+        {
+            names.push(name);
         }
-        let path = entry.path();
+    }
+    names.sort();
+    let mut vars = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
         // A service can write here: no symlink to /dev/zero, no FIFO (see safe_read).
         let bytes = safe_read::read(&path, safe_read::ENV_FILE_LIMIT, Symlinks::Refuse)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let value = String::from_utf8_lossy(&bytes).replace('\0', "\n");
         vars.push((name, (!value.is_empty()).then_some(value)));
     }
-    vars.sort_unstable();
     Ok(vars)
 }
 

@@ -177,7 +177,7 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
             .join(bundle)
             .join("contents.d");
         list.extend(entries(&members, &mut errors));
-        list.sort_unstable();
+        list.sort();
         list.dedup();
     }
     for script in entries(&root.join("etc/cont-init.d"), &mut errors) {
@@ -243,7 +243,7 @@ fn entries(dir: &Path, errors: &mut Vec<Problem>) -> Vec<String> {
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
         .collect();
-    names.sort_unstable();
+    names.sort();
     names
 }
 
@@ -308,7 +308,7 @@ fn name_list(file: &Path, dir: &Path, errors: &mut Vec<Problem>) -> Vec<String> 
                 .map(String::from),
         );
     }
-    names.sort_unstable();
+    names.sort();
     names.dedup();
     names
 }

@@ -88,7 +88,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             }
         }
         // s6-rc's order does not matter (dependencies decide); a stable one does for logs.
-        seen.sort_unstable();
+        seen.sort();
         seen
     };
     let user = closure(&layout.user);
@@ -148,7 +148,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
                         .map(|s| s.name.clone()),
                 );
             }
-            after.sort_unstable();
+            after.sort();
             after.dedup();
             let s = rc_service(svc, after, settings);
             if extra_after.is_none() {
