@@ -1,9 +1,10 @@
 //! The path of one container start, in order: cli → config → privilege → render →
 //! supervise (+ control) → shutdown. Also the short-lived subcommands.
 
-use crate::cli::{self, Command, Options, Settings, exit};
-use crate::config::{self, ConfigError, GlobalFile, Kind, Service};
+use crate::cli::{self, Command, Options};
+use crate::config::{self, ConfigError, DEFAULT_RUN_DIR, GlobalFile, Kind, Service, Settings};
 use crate::control;
+use crate::exit;
 use crate::log;
 use crate::privilege::{self, PrivilegeSettings};
 use crate::render::{self, Mode, RenderRequest};
@@ -64,16 +65,7 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// Load the global file and resolve settings; errors are printed.
 fn settings(opts: &Options) -> Result<(Settings, GlobalFile), i32> {
-    let explicit = opts.config.is_some();
-    let path = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
-    let file = config::load_global(&path, explicit).map_err(|errs| report(&errs))?;
-    let settings = cli::resolve(opts, &file).map_err(|e| {
-        log::error(format!("{}: {e}", path.display()));
-        exit::CONFIG
-    })?;
+    let (settings, file) = config::settings::load(opts).map_err(|errs| report(&errs))?;
     log::configure(settings.log_level, settings.log_format);
     Ok((settings, file))
 }
@@ -194,7 +186,7 @@ fn check(opts: &Options) -> i32 {
             }
             println!("s6-overlay layout in {}:", s6.root.display());
             for svc in &s6.loaded.services {
-                println!("  {}", crate::s6::translate::describe(svc));
+                println!("  {}", crate::config::s6::translate::describe(svc));
             }
             services.extend(s6.loaded.services);
         }
@@ -254,7 +246,10 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
     // from reaching the socket, so fall back to the option or the default.
     let run_dir = match settings(opts) {
         Ok((s, _)) => s.run_dir,
-        Err(_) => opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into()),
+        Err(_) => opts
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RUN_DIR.into()),
     };
     match control::request(&run_dir, words) {
         Ok(reply) => {
@@ -337,7 +332,20 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 
     // Privilege: the run and render dirs are created (and handed to the target user) while
     // still root.
-    if let Err(e) = prepare_dirs_as_root(&settings, s6.as_ref().map(|s| s.base.as_path())) {
+    if let Err(e) =
+        privilege::prepare_dirs_as_root(&settings, has_templates(&settings.templates_dir))
+    {
+        log::error(format!("refusing to start: {e}"));
+        return exit::RUN_DIR;
+    }
+    // s6 mode: the runtime files are written after the drop, into directories of the
+    // target user (a root-owned /run is Kubernetes' default, s6-overlay #600).
+    if let Some(s6) = &s6
+        && let Err(e) = privilege::prepare_more_dirs_as_root(
+            &settings,
+            &["s6", "service", "s6-linux-init-container-results"].map(|d| s6.base.join(d)),
+        )
+    {
         log::error(format!("refusing to start: {e}"));
         return exit::RUN_DIR;
     }
@@ -486,7 +494,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     {
         code = file_code;
     }
-    let mapped = cli::map_exit_code(code, &settings.map_exit);
+    let mapped = exit::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
         if mapped != code {
@@ -498,43 +506,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     mapped
 }
 
-/// Started as root (and dropping): create the run dir and, when there are templates, the
-/// render dir, with every missing parent, owned by the target user, so that they are usable
-/// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
-/// resolved, nothing is done here: `privilege::apply` reports that.
-fn prepare_dirs_as_root(settings: &Settings, s6_base: Option<&Path>) -> Result<(), String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 || settings.allow_root {
-        return Ok(());
-    }
-    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
-    let read =
-        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
-    let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
-    let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) else {
-        return Ok(());
-    };
-    let owner = Some((id.uid, id.gid));
-    // The render dir first: it is often the run dir's parent (the demo's target/demo), and
-    // then gets its own mode rather than that of a created parent.
-    if has_templates(&settings.templates_dir) {
-        // 0750, as the render step creates directories under it.
-        crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
-    }
-    crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
-    // s6 mode: the runtime files are written after the drop, into directories of the
-    // target user (a root-owned /run is Kubernetes' default, s6-overlay #600).
-    if let Some(base) = s6_base {
-        for sub in ["s6", "service", "s6-linux-init-container-results"] {
-            crate::rundir::create_all(&base.join(sub), 0o755, owner)?;
-        }
-    }
-    Ok(())
-}
-
 /// The s6 layout, when pidone runs one (see `s6::wanted`).
 struct S6Run {
-    loaded: crate::s6::Loaded,
+    loaded: crate::config::s6::Loaded,
     root: PathBuf,
     /// Base of the runtime files (`/run`).
     base: PathBuf,
@@ -546,7 +520,7 @@ struct S6Run {
 
 fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32> {
     let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
-    if !crate::s6::wanted(opts.s6, native_services, &root) {
+    if !crate::config::s6::wanted(opts.s6, native_services, &root) {
         return Ok(None);
     }
     let base = opts.s6_run_dir.clone().unwrap_or_else(|| "/run".into());
@@ -555,7 +529,7 @@ fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32>
     // A symlink to the binary on the image: it executes even from a noexec /run.
     let self_exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/init".into());
     let shims = crate::s6::shim_dir(&base);
-    match crate::s6::load(
+    match crate::config::s6::load(
         &root,
         &command_dir,
         Some(&shims),
@@ -630,6 +604,3 @@ fn usable_run_dir(configured: &Path) -> Result<PathBuf, String> {
     ));
     Ok(fallback)
 }
-
-/// The run dir when none is configured.
-const DEFAULT_RUN_DIR: &str = "/run/pidone";

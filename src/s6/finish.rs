@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// Exit code of `finish` that means "do not restart the service".
 pub const DO_NOT_RESTART: i32 = 125;
 /// s6-supervise's default `timeout-finish`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
+pub const DEFAULT_TIMEOUT: Duration = crate::config::s6::translate::DEFAULT_FINISH_TIMEOUT;
 
 /// Signals meant for the daemon that reach the wrapper through the process group.
 const GROUP_SIGNALS: &[i32] = &[
@@ -43,7 +43,7 @@ fn set_group_signals(handler: libc::sighandler_t) {
 pub fn wrap(args: &[String]) -> i32 {
     let usage = || {
         eprintln!("s6-finish-wrap: usage: NAME TIMEOUT_MS DIR FINISH_ARGC FINISH... RUN...");
-        crate::cli::exit::USAGE
+        crate::exit::USAGE
     };
     let [name, timeout, dir, argc, rest @ ..] = args else {
         return usage();

@@ -1,165 +1,16 @@
-//! s6-overlay drop-in: an image built for s6-overlay v3 runs with pidone at `/init`.
-//!
-//! The steps, in the order of a container start:
-//! 1. [`layout`] reads the image's s6 trees (`/etc/s6-overlay/s6-rc.d`, `user-bundles.d`,
-//!    `/etc/cont-init.d`, `/etc/services.d`, `/etc/cont-finish.d`) into plain data, with every
-//!    problem located at a path; nothing is executed and nothing is started on an error.
-//! 2. [`translate`] turns that data into pidone's own `Service` model, in s6-overlay's order
-//!    (cont-init.d → `user` bundle → services.d → `user2` → CMD).
-//! 3. [`envdir`] writes `/run/s6/container_environment` and the other runtime files — data
-//!    only: nothing is copied to `/run` and executed from there, as `/run` is often a noexec
-//!    tmpfs (s6-overlay #397).
-//! 4. [`shims`] answers the commands scripts call (`with-contenv`, `s6-svc`, ...) from pidone's
-//!    own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
+//! s6-overlay drop-in, the runtime side (the layout is read by `config::s6`):
+//! - `write_runtime`: the files scripts expect under `/run` — data only: nothing is copied
+//!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397);
+//! - `run_scripts`: the cont-init.d stage, one script after the other;
+//! - `finish`: a longrun's `finish` script, run by a small wrapper around `run`;
+//! - `shims`: the commands scripts call (`with-contenv`, `s6-svc`, ...) answered by pidone's
+//!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
 
-pub mod envdir;
 pub mod finish;
-pub mod layout;
 pub mod shims;
-pub mod translate;
 
-use crate::config::Service;
+use crate::config::s6::layout;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-
-/// Whether to read the s6 layout: asked for, or no native services and an s6 tree present.
-pub fn wanted(asked: bool, native_services: usize, root: &Path) -> bool {
-    asked || (native_services == 0 && layout::markers(root).iter().any(|m| m.is_dir()))
-}
-
-/// The layout as services, with what the start log and `pidone check` say about it.
-pub struct Loaded {
-    pub services: Vec<Service>,
-    /// Files and features read but not honoured, services defined but not started.
-    pub notes: Vec<String>,
-    /// `S6_*` variables that are not supported (or not valid): named in a warning.
-    pub warnings: Vec<String>,
-    /// S6_CMD_ARG0: words put before CMD.
-    pub cmd_arg0: Vec<String>,
-    /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
-    pub kill_grace: Option<Duration>,
-    /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
-    pub log_level: Option<crate::log::Level>,
-    pub execlineb: Option<PathBuf>,
-}
-
-/// `S6_*` variables pidone acts on or accepts; any other `S6_*` is named in a warning.
-const KNOWN_VARS: &[&str] = &[
-    "S6_BEHAVIOUR_IF_STAGE2_FAILS",
-    "S6_CMD_WAIT_FOR_SERVICES_MAXTIME",
-    "S6_KILL_GRACETIME",
-    "S6_SERVICES_GRACETIME",
-    "S6_KEEP_ENV",
-    "S6_VERBOSITY",
-    "S6_STAGE2_HOOK",
-    "S6_READ_ONLY_ROOT",
-    "S6_CMD_ARG0",
-];
-
-/// Read the layout under `root` and translate it. `env` is the container's environment.
-pub fn load(
-    root: &Path,
-    command_dir: &Path,
-    shim_dir: Option<&Path>,
-    self_exe: &str,
-    env: &std::collections::BTreeMap<String, String>,
-) -> Result<Loaded, Vec<layout::Problem>> {
-    let mut warnings = Vec::new();
-    let ms = |name: &str, warnings: &mut Vec<String>| -> Option<Duration> {
-        let v = env.get(name)?;
-        match v.trim().parse::<u64>() {
-            Ok(n) => Some(Duration::from_millis(n)),
-            Err(_) => {
-                warnings.push(format!(
-                    "{name}={v:?} is not a number of milliseconds; ignored"
-                ));
-                None
-            }
-        }
-    };
-    let behaviour = match env.get("S6_BEHAVIOUR_IF_STAGE2_FAILS").map(|v| v.trim()) {
-        None => 0,
-        Some(v @ ("0" | "1" | "2")) => v.parse().unwrap_or(0),
-        Some(v) => {
-            warnings.push(format!(
-                "S6_BEHAVIOUR_IF_STAGE2_FAILS={v:?} is not 0, 1 or 2; using 0"
-            ));
-            0
-        }
-    };
-    let mut settings = translate::S6Settings {
-        behaviour,
-        command_dir: command_dir.to_path_buf(),
-        self_exe: self_exe.to_string(),
-        shim_dir: shim_dir.map(Path::to_path_buf),
-        ..Default::default()
-    };
-    if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
-        settings.services_grace = d;
-    }
-    let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
-    // Accepted: CMD already waits for every service in pidone; the wait limit is checked for
-    // validity only.
-    let _ = ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings);
-    if let Some(hook) = env.get("S6_STAGE2_HOOK").filter(|v| !v.is_empty()) {
-        warnings.push(format!(
-            "S6_STAGE2_HOOK={hook:?} is not run: it edits s6-rc's compiled database, which pidone does not use"
-        ));
-    }
-    for name in env.keys().filter(|k| k.starts_with("S6_")) {
-        if !KNOWN_VARS.contains(&name.as_str()) {
-            warnings.push(format!(
-                "{name} is not supported by pidone's s6 mode; ignored"
-            ));
-        }
-    }
-    let execlineb = which_in(
-        "execlineb",
-        command_dir,
-        env.get("PATH").map(String::as_str),
-    );
-    let read_env = layout::Env {
-        execlineb: execlineb.as_deref(),
-        command_dir,
-    };
-    let l = layout::read(root, &read_env)?;
-    let (services, notes) = translate::services(&l, &settings);
-    let log_level = match env.get("S6_VERBOSITY").map(|v| v.trim().parse::<u8>()) {
-        None => None,
-        Some(Ok(0)) => Some(crate::log::Level::Error),
-        Some(Ok(1)) => Some(crate::log::Level::Warn),
-        Some(Ok(2)) => Some(crate::log::Level::Info),
-        Some(Ok(_)) => Some(crate::log::Level::Debug),
-        Some(Err(_)) => {
-            warnings.push("S6_VERBOSITY is not a number 0-5; ignored".into());
-            None
-        }
-    };
-    Ok(Loaded {
-        services,
-        notes,
-        warnings,
-        cmd_arg0: env
-            .get("S6_CMD_ARG0")
-            .map(|v| v.split_whitespace().map(String::from).collect())
-            .unwrap_or_default(),
-        kill_grace,
-        log_level,
-        execlineb,
-    })
-}
-
-/// An executable `name` in `first` or on `path`.
-pub fn which_in(name: &str, first: &Path, path: Option<&str>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = path.unwrap_or("/usr/local/bin:/usr/bin:/bin");
-    std::iter::once(first.to_path_buf())
-        .chain(path.split(':').filter(|d| !d.is_empty()).map(PathBuf::from))
-        .map(|d| d.join(name))
-        .find(|p| {
-            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-}
 
 /// pidone's shims in the run tree: symlinks to its binary on the image, which execute even
 /// on a noexec `/run` (the kernel checks the mount of the binary, not of the link).
@@ -180,7 +31,7 @@ pub fn write_runtime(
     let mkdir = |p: &Path| {
         std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
     };
-    envdir::write(&shims::container_environment(base), env)?;
+    crate::config::s6::envdir::write(&shims::container_environment(base), env)?;
     for name in longruns {
         mkdir(&base.join("service").join(name))?;
         mkdir(&base.join("s6/services").join(name))?;
@@ -214,7 +65,7 @@ pub fn run_scripts(args: &[String]) -> i32 {
             ("--command-dir", Some(v)) => command_dir = v.into(),
             _ => {
                 eprintln!("s6-run-scripts: unknown argument {:?}", args[i]);
-                return crate::cli::exit::USAGE;
+                return crate::exit::USAGE;
             }
         }
         i += 2;

@@ -102,7 +102,7 @@ fn exec(tool: &str, argv: &[String]) -> i32 {
 fn with_contenv(args: &[String]) -> i32 {
     if std::env::var("S6_KEEP_ENV").as_deref() != Ok("1") {
         let dir = container_environment(&s6_run_dir());
-        let vars = match super::envdir::read(&dir) {
+        let vars = match crate::config::s6::envdir::read(&dir) {
             Ok(v) => v,
             Err(e) => {
                 return fail(
@@ -173,7 +173,7 @@ fn send(tool: &str, words: &[&str]) -> Result<(), i32> {
 }
 
 fn control_unreachable() -> i32 {
-    crate::cli::exit::UNREACHABLE
+    crate::exit::UNREACHABLE
 }
 
 /// What a service's state is, as the `state` control request reports it.

@@ -405,7 +405,7 @@ fn read_rc(
                 read_number(&nfd_path, errors).and_then(|n| fd_number(&nfd_path, n, errors));
             let sig_path = dir.join("down-signal");
             let down_signal = optional_text(&sig_path, errors).and_then(|t| {
-                crate::units::parse_signal(t.trim())
+                crate::values::parse_signal(t.trim())
                     .map_err(|e| errors.push(problem(&sig_path, e)))
                     .ok()
             });
@@ -449,7 +449,7 @@ fn read_envdir_strict(dir: &Path, errors: &mut Vec<Problem>) -> Vec<(String, Str
     if !dir.is_dir() {
         return Vec::new();
     }
-    match crate::s6::envdir::read(dir) {
+    match super::envdir::read(dir) {
         Ok(vars) => vars
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| (k, v)))

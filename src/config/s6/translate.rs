@@ -36,6 +36,9 @@ impl Default for S6Settings {
     }
 }
 
+/// s6-supervise's default `timeout-finish`.
+pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_millis(5000);
+
 /// Name of the oneshot that runs cont-init.d.
 pub const CONT_INIT: &str = "cont-init.d";
 /// A longrun's readiness (notification-fd) without a `timeout-up`: s6 waits without limit;
@@ -228,7 +231,7 @@ fn longrun(
                 "s6-finish-wrap".into(),
                 name.to_string(),
                 timeout
-                    .unwrap_or(super::finish::DEFAULT_TIMEOUT)
+                    .unwrap_or(DEFAULT_FINISH_TIMEOUT)
                     .as_millis()
                     .to_string(),
                 dir.display().to_string(),
