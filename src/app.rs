@@ -462,6 +462,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         main.stop_timeout = settings.grace;
         main.restart = config::Restart::Never;
         main.critical = true;
+        main.dependency_wait = s6.as_ref().and_then(|s6| s6.loaded.cmd_wait);
         main
     });
     // SAFETY: isatty on fd 0.

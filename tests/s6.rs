@@ -424,3 +424,44 @@ fn cmd_arg0_and_unknown_variables() {
     // cont-init.d ran before CMD
     assert_eq!(out(&s, "order").lines().count(), 3);
 }
+
+/// S6_CMD_WAIT_FOR_SERVICES_MAXTIME: CMD starts after that long even though a service is not
+/// ready yet; with S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the container fails instead and CMD never
+/// runs.
+#[test]
+fn cmd_waits_for_services_at_most_maxtime() {
+    require_namespaces!();
+    for behaviour in ["0", "2"] {
+        let s = Scratch::new();
+        copy_fixture(&s, "lsio");
+        let started = std::time::Instant::now();
+        let p = start(
+            &s,
+            &[
+                ("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", "1500"),
+                ("S6_BEHAVIOUR_IF_STAGE2_FAILS", behaviour),
+            ],
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                "date +%s%N > \"$OUT/cmd-started\"; exit 4",
+            ],
+        );
+        let f = p.finish(LONG);
+        if behaviour == "0" {
+            assert_eq!(f.code, 4, "{}", f.stderr);
+            assert!(started.elapsed() >= Duration::from_millis(1500));
+            assert!(
+                f.stderr.contains("svc-app not ready within 1.5s"),
+                "{}",
+                f.stderr
+            );
+            // svc-app never became ready, so svc-after never started
+            assert!(out(&s, "after-started").is_empty());
+        } else {
+            assert_ne!(f.code, 0, "{}", f.stderr);
+            assert!(out(&s, "cmd-started").is_empty(), "CMD ran");
+        }
+    }
+}

@@ -36,10 +36,16 @@ pub struct Loaded {
     pub cmd_arg0: Vec<String>,
     /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
     pub kill_grace: Option<Duration>,
+    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME (default 5000 ms, 0 = no limit) with
+    /// S6_BEHAVIOUR_IF_STAGE2_FAILS=2 deciding what happens then: CMD's dependency wait.
+    pub cmd_wait: Option<super::DependencyWait>,
     /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
     pub log_level: Option<crate::log::Level>,
     pub execlineb: Option<PathBuf>,
 }
+
+/// s6-overlay's default S6_CMD_WAIT_FOR_SERVICES_MAXTIME.
+const DEFAULT_CMD_WAIT: Duration = Duration::from_millis(5000);
 
 /// `S6_*` variables pidone acts on or accepts; any other `S6_*` is named in a warning.
 const KNOWN_VARS: &[&str] = &[
@@ -96,9 +102,12 @@ pub fn load(
         settings.services_grace = d;
     }
     let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
-    // Accepted: CMD already waits for every service in pidone; the wait limit is checked for
-    // validity only.
-    let _ = ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings);
+    let cmd_wait_limit =
+        ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(DEFAULT_CMD_WAIT);
+    let cmd_wait = (!cmd_wait_limit.is_zero()).then_some(super::DependencyWait {
+        limit: cmd_wait_limit,
+        fail: behaviour >= 2,
+    });
     if let Some(hook) = env.get("S6_STAGE2_HOOK").filter(|v| !v.is_empty()) {
         warnings.push(format!(
             "S6_STAGE2_HOOK={hook:?} is not run: it edits s6-rc's compiled database, which pidone does not use"
@@ -165,6 +174,7 @@ pub fn load(
             .map(|v| v.split_whitespace().map(String::from).collect())
             .unwrap_or_default(),
         kill_grace,
+        cmd_wait,
         log_level,
         execlineb,
     })
