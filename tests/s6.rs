@@ -465,3 +465,72 @@ fn cmd_waits_for_services_at_most_maxtime() {
         }
     }
 }
+
+/// An image that keeps s6-overlay: its own `s6-svc` in /command talks to s6-supervise, so
+/// pidone says at start that services get its versions first on PATH, and a run script's bare
+/// `s6-svc -O .` reaches pidone (the helper runs once), never s6-overlay's binary.
+#[test]
+fn s6_overlay_binaries_are_named_and_shadowed() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "web");
+    let theirs = s.join("command/s6-svc");
+    std::fs::remove_file(&theirs).unwrap();
+    std::fs::write(
+        &theirs,
+        "#!/bin/sh\ntouch \"$OUT/s6-overlay-s6-svc-ran\"\nexit 111\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = start(&s, &[("SITE_NAME", "x")], &[]);
+    assert!(wait_out(&s, "acme-runs"), "{}", p.stderr());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(out(&s, "acme-runs").lines().count(), 1, "{}", p.stderr());
+    assert!(!s.join("out/s6-overlay-s6-svc-ran").exists());
+    let f = p.stop(LONG);
+    assert!(
+        f.stderr.contains("s6-svc in ") && f.stderr.contains("are s6-overlay's own"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// The runtime tree on a noexec tmpfs (Docker's `--tmpfs /run` default, where s6-overlay
+/// fails, #397): the shims and `halt` there are symlinks to pidone on the image, which
+/// execute.
+#[test]
+fn runtime_tree_works_on_a_noexec_tmpfs() {
+    require_namespaces!();
+    if !common::is_root() {
+        skip!("mounting a tmpfs needs root");
+    }
+    let s = Scratch::new();
+    copy_fixture(&s, "stop");
+    let s6run = s.join("s6run");
+    std::fs::create_dir_all(&s6run).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(r#"mount -t tmpfs -o noexec,nosuid,nodev,mode=1777 tmpfs "$1" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&s6run)
+        .arg(common::bin())
+        .args(s.dir_args())
+        .arg("--s6-root")
+        .arg(s.join("root"))
+        .arg("--s6-run-dir")
+        .arg(&s6run)
+        .env("PIDONE_S6_COMMAND_DIR", s.join("command"))
+        .env("OUT", s.join("out"))
+        .env("STOP_CODE", "9")
+        .env(
+            "STOP_WITH",
+            format!("{}/s6/basedir/bin/halt", s6run.display()),
+        )
+        .env("PATH", common::SAFE_PATH);
+    s.write("pidone.toml", "");
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let err = common::text(&o.stderr);
+    assert_eq!(o.status.code(), Some(9), "{err}");
+}
