@@ -13,6 +13,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub fn main(args: Vec<String>) -> i32 {
+    match args.first().map(String::as_str) {
+        Some("s6-shims") => return s6_shims(&args[1..]),
+        // internal: the cont-init.d stage of the s6 mode (see s6::translate)
+        Some("s6-run-scripts") => return crate::s6::run_scripts(&args[1..]),
+        // internal: a longrun with a finish script (see s6::finish)
+        Some("s6-finish-wrap") => return crate::s6::finish::wrap(&args[1..]),
+        _ => {}
+    }
     let env_lookup = |k: &str| std::env::var(k).ok();
     let (opts, command) = match cli::parse(&args, &env_lookup) {
         Ok(parsed) => parsed,
@@ -161,13 +169,30 @@ fn check(opts: &Options) -> i32 {
         return exit::CONFIG;
     };
     let mut code = 0;
-    let services = match load_services(opts, &settings, &file) {
+    let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             code = report(&errs);
             Vec::new()
         }
     };
+    match load_s6(opts, services.len()) {
+        Ok(Some(s6)) => {
+            for w in &s6.loaded.warnings {
+                log::warn(w);
+            }
+            for n in &s6.loaded.notes {
+                log::warn(n);
+            }
+            println!("s6-overlay layout in {}:", s6.root.display());
+            for svc in &s6.loaded.services {
+                println!("  {}", crate::config::s6::translate::describe(svc));
+            }
+            services.extend(s6.loaded.services);
+        }
+        Ok(None) => {}
+        Err(c) => code = c,
+    }
     let rendered = match render_templates(&settings, &file, Mode::DryRun) {
         Ok(files) => files.len(),
         Err(errs) => {
@@ -248,7 +273,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
-    let services = match load_services(opts, &settings, &file) {
+    let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
             report(&errs);
@@ -256,6 +281,45 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::CONFIG;
         }
     };
+    let s6 = match load_s6(opts, services.len()) {
+        Ok(s6) => s6,
+        Err(code) => return code,
+    };
+    let mut settings = settings;
+    let mut cmd = cmd;
+    if let Some(s6) = &s6 {
+        for w in &s6.loaded.warnings {
+            log::warn(w);
+        }
+        for n in &s6.loaded.notes {
+            log::warn(n);
+        }
+        let shadowed = crate::s6::shims::shadowed(&s6.command_dir, &s6.self_exe);
+        if !shadowed.is_empty() {
+            log::warn(format!(
+                "{} in {} are s6-overlay's own; they talk to s6-supervise, which pidone does not run, so services get pidone's versions first on PATH ({}); scripts naming {}/s6-svc and the like by path still reach s6-overlay's: delete s6-overlay and run `pidone s6-shims {}`",
+                shadowed.join(", "),
+                s6.command_dir.display(),
+                crate::s6::shim_dir(&s6.base).display(),
+                s6.command_dir.display(),
+                s6.command_dir.display(),
+            ));
+        }
+        // S6_VERBOSITY sets the log level unless PIDONE_LOG / --log-level does.
+        if opts.log_level.is_none()
+            && let Some(level) = s6.loaded.log_level
+        {
+            settings.log_level = level;
+            log::configure(settings.log_level, settings.log_format);
+        }
+        if let Some(g) = s6.loaded.kill_grace {
+            settings.grace = g;
+        }
+        if !cmd.is_empty() && !s6.loaded.cmd_arg0.is_empty() {
+            cmd = s6.loaded.cmd_arg0.iter().cloned().chain(cmd).collect();
+        }
+        services.extend(s6.loaded.services.iter().cloned());
+    }
     if services.is_empty() && cmd.is_empty() {
         // Waiting for a signal with nothing to supervise looked healthy to `healthcheck`
         // while the container did nothing: an image or command-line mistake, said at once.
@@ -290,6 +354,13 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         prepare_dirs.push((settings.render_dir.clone(), 0o750));
     }
     prepare_dirs.push((settings.run_dir.clone(), crate::rundir::RUN_DIR_MODE));
+    // s6 mode: the runtime files are written after the drop, into directories of the
+    // target user (a root-owned /run is Kubernetes' default, s6-overlay #600).
+    if let Some(s6) = &s6 {
+        for d in ["s6", "service", "s6-linux-init-container-results"] {
+            prepare_dirs.push((s6.base.join(d), 0o755));
+        }
+    }
     let outcome = match privilege::apply(&PrivilegeSettings {
         user,
         allow_root: settings.allow_root,
@@ -335,6 +406,33 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     };
 
+    if let Some(s6) = &s6 {
+        // The shims (s6-svc, halt, ...) find the control socket and the runtime files here.
+        env.insert("PIDONE_RUN_DIR".into(), run_dir.display().to_string());
+        env.insert("PIDONE_S6_RUN_DIR".into(), s6.base.display().to_string());
+        // The container environment is what services start with, PATH included (scripts
+        // after with-contenv still find s6-svc by name).
+        let mut contenv = env.clone();
+        if let Some(path) = s6
+            .loaded
+            .services
+            .first()
+            .and_then(|s| s.env.iter().find(|(k, _)| k == "PATH"))
+        {
+            contenv.insert("PATH".into(), path.1.clone());
+        }
+        let longruns: Vec<String> = s6
+            .loaded
+            .services
+            .iter()
+            .filter(|s| s.kind == Kind::Longrun)
+            .map(|s| s.name.clone())
+            .collect();
+        if let Err(e) = crate::s6::write_runtime(&s6.base, &contenv, &longruns, &s6.self_exe) {
+            log::error(format!("refusing to start: {e}"));
+            return exit::RUN_DIR;
+        }
+    }
     let render_unit = has_templates(&settings.templates_dir).then(|| {
         let mut argv: Vec<String> = vec![
             "/proc/self/exe".into(),
@@ -358,12 +456,14 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             Service::with_defaults("render", argv, Kind::Oneshot),
         )
     });
+    let has_cmd = !cmd.is_empty();
     let cmd_unit = (!cmd.is_empty()).then(|| {
         let mut main = Service::with_defaults("main", cmd, Kind::Longrun);
         main.stop_signal = settings.stop_signal;
         main.stop_timeout = settings.grace;
         main.restart = config::Restart::Never;
         main.critical = true;
+        main.dependency_wait = s6.as_ref().and_then(|s6| s6.loaded.cmd_wait);
         main
     });
     // SAFETY: isatty on fd 0.
@@ -385,7 +485,17 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::SOFTWARE;
         }
     };
-    let code = supervisor.run();
+    let mut code = supervisor.run();
+    // s6-overlay's rule: without CMD the exit code is the exitcode file's, which a finish
+    // script may have written. It starts as 0, so a 0 there leaves pidone's own code (a
+    // failed start) standing.
+    if let Some(s6) = &s6
+        && !has_cmd
+        && let Some(file_code) = crate::s6::shims::read_exitcode(&s6.base)
+        && file_code != 0
+    {
+        code = file_code;
+    }
     let mapped = exit::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
@@ -396,6 +506,82 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     ));
     mapped
+}
+
+/// The s6 layout, when pidone runs one (see `s6::wanted`).
+struct S6Run {
+    loaded: crate::config::s6::Loaded,
+    root: PathBuf,
+    /// Base of the runtime files (`/run`).
+    base: PathBuf,
+    /// Where the image's `/command` is (PIDONE_S6_COMMAND_DIR, for tests and for images
+    /// that keep the shims elsewhere).
+    command_dir: PathBuf,
+    self_exe: PathBuf,
+}
+
+fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32> {
+    let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
+    if !crate::config::s6::wanted(opts.s6, native_services, &root) {
+        return Ok(None);
+    }
+    let base = opts.s6_run_dir.clone().unwrap_or_else(|| "/run".into());
+    let command_dir = std::env::var_os("PIDONE_S6_COMMAND_DIR")
+        .map_or_else(|| PathBuf::from("/command"), PathBuf::from);
+    // A symlink to the binary on the image: it executes even from a noexec /run.
+    let self_exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/init".into());
+    let shims = crate::s6::shim_dir(&base);
+    match crate::config::s6::load(
+        &root,
+        &command_dir,
+        Some(&shims),
+        &self_exe.display().to_string(),
+        &container_env(),
+    ) {
+        Ok(loaded) => Ok(Some(S6Run {
+            loaded,
+            root,
+            base,
+            command_dir,
+            self_exe,
+        })),
+        Err(problems) => {
+            for p in &problems {
+                log::error(p.to_string());
+            }
+            log::error("nothing was started; fix the s6-overlay layout and start again");
+            Err(exit::CONFIG)
+        }
+    }
+}
+
+/// `pidone s6-shims DIR`: link s6-overlay's command names to this binary.
+fn s6_shims(args: &[String]) -> i32 {
+    let [dir] = args else {
+        log::error("usage: pidone s6-shims DIR (for example /command)");
+        return exit::USAGE;
+    };
+    let self_exe = match std::fs::read_link("/proc/self/exe") {
+        Ok(p) => p,
+        Err(e) => {
+            log::error(format!("cannot tell where pidone's binary is: {e}"));
+            return exit::SOFTWARE;
+        }
+    };
+    match crate::s6::shims::write_shims(Path::new(dir), &self_exe) {
+        Ok(made) => {
+            log::info(format!(
+                "linked {} command(s) in {dir} to {}",
+                made.len(),
+                self_exe.display()
+            ));
+            0
+        }
+        Err(e) => {
+            log::error(e);
+            exit::CANNOT_EXECUTE
+        }
+    }
 }
 
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours

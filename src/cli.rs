@@ -27,6 +27,12 @@ pub struct Options {
     pub templates_dir: Option<PathBuf>,
     pub render_dir: Option<PathBuf>,
     pub run_dir: Option<PathBuf>,
+    /// Read the image's s6-overlay layout (also automatic, see `s6`).
+    pub s6: bool,
+    /// Where the s6 `/etc` trees are looked up (`/`).
+    pub s6_root: Option<PathBuf>,
+    /// Base of the s6 runtime files (`/run`): `s6/container_environment`, `service/`, ...
+    pub s6_run_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +70,7 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
        pidone start|stop|restart SERVICE        control a service
        pidone signal SERVICE SIGNAL             send a signal to a service
        pidone version
+       pidone s6-shims DIR                      link s6-overlay's commands (s6-svc, ...) to pidone
 
 options (environment form in brackets):
   --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534)
@@ -82,6 +89,12 @@ options (environment form in brackets):
   --templates-dir DIR          [PIDONE_TEMPLATES_DIR] (/etc/pidone/templates)
   --render-dir DIR             [PIDONE_RENDER_DIR] (/run)
   --run-dir DIR                control socket and runtime files [PIDONE_RUN_DIR] (/run/pidone)
+  --s6                         run the image's s6-overlay layout [PIDONE_S6=1] (automatic
+                               when there are no service files and /etc/s6-overlay/s6-rc.d,
+                               /etc/services.d or /etc/cont-init.d exists)
+  --s6-root DIR                where those /etc trees are looked up [PIDONE_S6_ROOT] (/)
+  --s6-run-dir DIR             base of /run/s6/container_environment, /run/service, ...
+                               [PIDONE_S6_RUN_DIR] (/run)
   (environment only)           PIDONE_SECRETS_DIR: where templates' `secrets` come from (/run/secrets)
 
 service files, templates, exit codes: see README.md and docs/ in the pidone repository
@@ -163,6 +176,9 @@ pub fn parse(
                 "templates-dir" => opts.templates_dir = Some(value()?.into()),
                 "render-dir" => opts.render_dir = Some(value()?.into()),
                 "run-dir" => opts.run_dir = Some(value()?.into()),
+                "s6" => opts.s6 = true,
+                "s6-root" => opts.s6_root = Some(value()?.into()),
+                "s6-run-dir" => opts.s6_run_dir = Some(value()?.into()),
                 "out" if subcommand.as_deref() == Some("render") => out = Some(value()?.into()),
                 "json" if subcommand.as_deref() == Some("status") => json = true,
                 "help" => return Ok((opts, Command::Help)),
@@ -296,6 +312,9 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         templates_dir: get("PIDONE_TEMPLATES_DIR").map(PathBuf::from),
         render_dir: get("PIDONE_RENDER_DIR").map(PathBuf::from),
         run_dir: get("PIDONE_RUN_DIR").map(PathBuf::from),
+        s6: flag("PIDONE_S6")?,
+        s6_root: get("PIDONE_S6_ROOT").map(PathBuf::from),
+        s6_run_dir: get("PIDONE_S6_RUN_DIR").map(PathBuf::from),
     })
 }
 

@@ -23,6 +23,7 @@ pub mod probe;
 pub mod program;
 pub mod render;
 pub mod rundir;
+pub mod s6;
 pub mod safe_read;
 pub mod signals;
 pub mod spawn;
@@ -54,6 +55,8 @@ const RANKS: &[(&str, u8)] = &[
     ("supervisor", 6),
     ("control", 6),
     ("app", 7),
+    // the s6 runtime: its shims are control clients
+    ("s6", 7),
 ];
 
 #[cfg(test)]

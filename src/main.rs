@@ -10,8 +10,14 @@
 
 #[unsafe(no_mangle)]
 pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let code = pidone::app::main(args);
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_default();
+    let args: Vec<String> = args.collect();
+    // Started as `with-contenv`, `s6-svc`, ... (s6-overlay's commands, see s6::shims).
+    let code = match pidone::s6::shims::dispatch(&argv0, &args) {
+        Some(code) => code,
+        None => pidone::app::main(args),
+    };
     pidone::log::flush_blocking();
     std::process::exit(code);
 }

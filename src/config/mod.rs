@@ -12,7 +12,9 @@
 //! - `model.rs`: the validated model (`Service` and its parts) with its defaults, which is
 //!   what every source produces and what the rest of pidone reads;
 //! - `graph.rs`: the dependency graph of any list of services (unknown `after`, cycles);
-//! - `settings.rs`: pidone's own settings: options, else the global file, else defaults.
+//! - `settings.rs`: pidone's own settings: options, else the global file, else defaults;
+//! - `s6/`: the second source, an s6-overlay v3 image's layout, translated into the same
+//!   `Service`s (docs/s6-overlay.md).
 //!
 //! A second source (another on-disk format) is a sibling of `native.rs` that builds
 //! `Service`s (starting from `Service::with_defaults`) and runs `graph::check_graph`.
@@ -22,6 +24,7 @@ mod model;
 mod native;
 mod raw;
 mod render;
+pub mod s6;
 pub mod settings;
 pub mod tomlread;
 

@@ -115,6 +115,17 @@ pub struct Service {
     pub export_env: bool,
     pub ready: Option<Ready>,
     pub health: Option<Health>,
+    /// How long the unit waits for its dependencies before it starts anyway (or, with
+    /// `fail`, fails): s6-overlay's `S6_CMD_WAIT_FOR_SERVICES_MAXTIME` for CMD. None: as long
+    /// as they take (a dependency that fails or ends is decided as usual).
+    pub dependency_wait: Option<DependencyWait>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DependencyWait {
+    pub limit: Duration,
+    /// Fail instead of starting (S6_BEHAVIOUR_IF_STAGE2_FAILS=2).
+    pub fail: bool,
 }
 
 impl Service {
@@ -148,6 +159,7 @@ impl Service {
             export_env: false,
             ready: None,
             health: None,
+            dependency_wait: None,
         }
     }
 }

@@ -508,6 +508,8 @@ fn build_service(
         export_env,
         ready,
         health,
+        // not a key of the native format (see Service)
+        dependency_wait: None,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Answers to control requests, the one job of this file: what `status`, `health`,
-//! `start`/`stop`/`restart` and `signal` mean, read from and applied to the state machine.
+//! `start`/`stop`/`restart`, `signal`, and for the s6 shims `once`, `state` and `shutdown`
+//! mean, read from and applied to the state machine.
 //! Pure (no syscalls): a signal is queued as an `Action` for the loop to send. The socket
 //! transport is `crate::control`.
 
@@ -32,6 +33,43 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
             };
             let note = note.map_or(String::new(), |n| format!(" ({n})"));
             Reply::new(0, format!("{verb} {name}: ok{note}"))
+        }
+        // s6-svc -O: the service is not restarted when it exits.
+        ["once", name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
+            };
+            core.request_once(i);
+            Reply::new(0, format!("once {name}: ok (not restarted when it exits)"))
+        }
+        // For s6-svwait and s6-svstat: `up|down PID|- ready|notready`.
+        ["state", name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
+            };
+            let unit = core.unit(i);
+            let (up, ready) = unit.running_and_ready();
+            Reply::new(
+                0,
+                format!(
+                    "{} {} {}",
+                    if up { "up" } else { "down" },
+                    unit.pid().map_or("-".to_string(), |p| p.to_string()),
+                    if ready { "ready" } else { "notready" }
+                ),
+            )
+        }
+        // s6-svscanctl -t, halt: stop the container; CODE is the s6 exitcode file's, which
+        // the shim read (used when there is no CMD).
+        ["shutdown", code] => {
+            let Ok(code) = code.parse::<u8>() else {
+                return Reply::new(crate::exit::USAGE, "shutdown takes a code 0-255");
+            };
+            core.request_shutdown(
+                i32::from(code),
+                &format!("asked to stop (s6-svscanctl or halt), exit code {code} without CMD"),
+            );
+            Reply::new(0, "shutting down")
         }
         ["signal", name, sig] => {
             let Some(i) = find(core, name) else {

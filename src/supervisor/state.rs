@@ -130,6 +130,8 @@ pub struct Unit {
     health_failures: u32,
     ready_probe: ProbeSchedule,
     health_probe: ProbeSchedule,
+    /// Since when the unit has waited for its dependencies (for `dependency_wait`).
+    waiting_since: Option<Instant>,
 }
 
 impl Unit {
@@ -145,6 +147,15 @@ impl Unit {
     /// The running process (its process group has the same id), if any.
     pub fn pid(&self) -> Option<i32> {
         self.pid
+    }
+
+    /// Has a process (starting or up), and whether it is ready (up).
+    pub fn running_and_ready(&self) -> (bool, bool) {
+        match self.phase {
+            Phase::Starting { .. } => (true, false),
+            Phase::Up { .. } => (true, true),
+            _ => (false, false),
+        }
     }
 }
 
@@ -242,6 +253,7 @@ impl Core {
                 health_failures: 0,
                 ready_probe: ProbeSchedule::default(),
                 health_probe: ProbeSchedule::default(),
+                waiting_since: None,
                 spec,
                 role,
             })
@@ -476,12 +488,18 @@ impl Core {
                         let deps = self.units[i].deps.clone();
                         let states: Vec<DepState> =
                             deps.iter().map(|&d| self.dep_state(i, d)).collect();
+                        let since = *self.units[i].waiting_since.get_or_insert(now);
                         if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
                             let why = self.why_broken(deps[n]);
                             self.fail(i, why, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
                             self.start(i, now);
+                            changed = true;
+                        } else if let Some(wait) = self.units[i].spec.dependency_wait
+                            && since + wait.limit <= now
+                        {
+                            self.dependency_wait_over(i, &deps, &states, wait.fail, now);
                             changed = true;
                         }
                     }
@@ -495,8 +513,45 @@ impl Core {
         }
     }
 
+    /// `dependency_wait` ran out with dependencies still pending: start anyway, or fail.
+    fn dependency_wait_over(
+        &mut self,
+        i: Idx,
+        deps: &[Idx],
+        states: &[DepState],
+        fail: bool,
+        now: Instant,
+    ) {
+        let pending: Vec<String> = deps
+            .iter()
+            .zip(states)
+            .filter(|(_, s)| **s == DepState::Pending)
+            .map(|(&d, _)| self.units[d].spec.name.clone())
+            .collect();
+        let name = self.units[i].spec.name.clone();
+        let limit = self.units[i]
+            .spec
+            .dependency_wait
+            .map_or(Duration::ZERO, |w| w.limit);
+        let what = format!(
+            "{} not ready within {}",
+            pending.join(", "),
+            crate::values::format_duration(limit)
+        );
+        if fail {
+            self.fail(i, format!("{what}; {name} is not started"), None);
+        } else {
+            self.log(
+                crate::log::Level::Warn,
+                format!("{what}; starting {name} anyway"),
+            );
+            self.start(i, now);
+        }
+    }
+
     fn start(&mut self, i: Idx, now: Instant) {
         let u = &mut self.units[i];
+        u.waiting_since = None;
         u.phase = Phase::Starting { since: now };
         u.after_stop = AfterStop::Policy;
         u.started_at = Some(now);
@@ -1003,6 +1058,21 @@ impl Core {
         }
     }
 
+    /// Control (s6-svc -O): do not restart the unit when its process exits; it stays up
+    /// until then, and ends as `done` (or `failed` for a non-zero exit).
+    pub fn request_once(&mut self, i: Idx) {
+        self.units[i].spec.restart = crate::config::Restart::Never;
+    }
+
+    /// Control (s6-svscanctl -t, halt): stop the container. With CMD running the exit code
+    /// will be CMD's, as on SIGTERM; otherwise `code`.
+    pub fn request_shutdown(&mut self, code: i32, why: &str) {
+        match self.units.iter().position(|u| u.role == Role::Main) {
+            Some(m) if self.units[m].pid.is_some() => self.begin_shutdown_following(m, why),
+            _ => self.begin_shutdown(code, why),
+        }
+    }
+
     /// Control: restart (start if not running).
     /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
     /// False when the unit has no process to signal.
@@ -1036,6 +1106,11 @@ impl Core {
         for u in &self.units {
             match u.phase {
                 Phase::Backoff { until } if self.shutdown.is_none() => consider(until),
+                Phase::Waiting if self.shutdown.is_none() => {
+                    if let (Some(w), Some(since)) = (u.spec.dependency_wait, u.waiting_since) {
+                        consider(since + w.limit);
+                    }
+                }
                 Phase::Stopping {
                     deadline,
                     killed: false,
@@ -1127,6 +1202,45 @@ mod tests {
         assert_eq!(spawned(&core.step(t0)), vec![1]);
         core.on_spawned(1, 11, t0);
         assert_eq!(spawned(&core.step(t0)), vec![2]);
+    }
+
+    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME: CMD waits for a service that is not ready at most
+    /// `limit`, then starts (or, with `fail`, fails and ends the run); the limit is a
+    /// deadline of the loop, not a poll.
+    #[test]
+    fn dependency_wait_starts_or_fails_cmd_after_its_limit() {
+        use crate::config::{DependencyWait, Ready, ReadyCheck};
+        for fail in [false, true] {
+            let t0 = Instant::now();
+            let mut slow = svc("slow", Kind::Longrun, &[]);
+            slow.ready = Some(Ready {
+                check: ReadyCheck::NotifyFd(3),
+                timeout: Duration::from_secs(3600),
+                interval: Duration::from_millis(100),
+            });
+            let mut main = svc("main", Kind::Longrun, &["slow"]);
+            main.dependency_wait = Some(DependencyWait {
+                limit: Duration::from_secs(5),
+                fail,
+            });
+            let mut core = Core::new(vec![(slow, Role::Service), (main, Role::Main)], false);
+            assert_eq!(spawned(&core.step(t0)), vec![0]);
+            core.on_spawned(0, 10, t0);
+            assert!(spawned(&core.step(t0)).is_empty());
+            assert_eq!(core.next_deadline(), Some(t0 + Duration::from_secs(5)));
+            let t1 = t0 + Duration::from_millis(4999);
+            assert!(spawned(&core.step(t1)).is_empty());
+            let t2 = t0 + Duration::from_secs(5);
+            let started = spawned(&core.step(t2));
+            if fail {
+                assert!(started.is_empty());
+                assert!(core.shutting_down());
+                assert_eq!(core.unit(1).phase, Phase::Failed);
+            } else {
+                assert_eq!(started, vec![1]);
+                assert!(!core.shutting_down());
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Envdirs: one file per variable, its name the variable's, its content the raw value (as
+//! s6-envdir -Lfn reads it: the whole file, NUL bytes as newlines, nothing chomped; an empty
+//! file unsets the variable). `/run/s6/container_environment` is one, written at start with
+//! the environment services get; oneshots add variables to it for services after them, so it
+//! is read again by every `with-contenv`.
+
+use crate::safe_read::{self, Symlinks};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Variables of an envdir, sorted by name; None = unset it (an empty file).
+pub fn read(dir: &Path) -> Result<Vec<(String, Option<String>)>, String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("cannot list the envdir: {e}"))?;
+    let mut names = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| format!("cannot list the envdir: {e}"))?;
+        if let Ok(name) = entry.file_name().into_string()
+            && !name.starts_with('.')
+            && !name.contains('=')
+        {
+            names.push(name);
+        }
+    }
+    names.sort();
+    let mut vars = Vec::new();
+    for name in names {
+        let path = dir.join(&name);
+        // A service can write here: no symlink to /dev/zero, no FIFO (see safe_read).
+        let bytes = safe_read::read(&path, safe_read::ENV_FILE_LIMIT, Symlinks::Refuse)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let value = String::from_utf8_lossy(&bytes).replace('\0', "\n");
+        vars.push((name, (!value.is_empty()).then_some(value)));
+    }
+    Ok(vars)
+}
+
+/// A name that can be a file name and a variable name.
+fn usable(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '=', '\0'])
+}
+
+/// Write `vars` into `dir` (created 0700: the values can be secrets), one file each, mode
+/// 0600. Variables with an empty value are left out: an empty file would mean "unset".
+pub fn write<'a>(
+    dir: &Path,
+    vars: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Result<(), String> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, value) in vars {
+        if !usable(name) || value.is_empty() {
+            continue;
+        }
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(&path)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        f.write_all(value.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn round_trip_and_unset() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("container_environment");
+        let mut vars = BTreeMap::new();
+        vars.insert("A".to_string(), "one\ntwo\n".to_string());
+        vars.insert("EMPTY".to_string(), String::new());
+        vars.insert("a/b".to_string(), "x".to_string());
+        write(&dir, &vars).unwrap();
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::write(dir.join("GONE"), "").unwrap();
+        std::fs::write(dir.join("NUL"), "a\0b").unwrap();
+        assert_eq!(
+            read(&dir).unwrap(),
+            vec![
+                ("A".to_string(), Some("one\ntwo\n".to_string())),
+                ("GONE".to_string(), None),
+                ("NUL".to_string(), Some("a\nb".to_string())),
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_symlinks_a_service_planted() {
+        let t = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("/dev/zero", t.path().join("Z")).unwrap();
+        assert!(read(t.path()).unwrap_err().contains("Z"));
+    }
+}

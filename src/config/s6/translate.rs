@@ -1,0 +1,384 @@
+//! An s6 [`Layout`] as pidone services, in s6-overlay's order: the cont-init.d scripts (one
+//! oneshot that runs them one after the other), then the atomic services of the `user`
+//! bundle in dependency order, then services.d, then what only `user2` needs; CMD after all
+//! (as every service does in pidone).
+
+use super::layout::{Layout, RcKind, RcService, Script};
+use crate::config::{Kind, Ready, ReadyCheck, Restart, Service};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The `S6_*` variables the translation honours, already parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct S6Settings {
+    /// S6_BEHAVIOUR_IF_STAGE2_FAILS: 0 continue, 1 continue with a warning, 2 stop.
+    pub behaviour: u8,
+    /// S6_SERVICES_GRACETIME: how long a longrun gets to stop before SIGKILL.
+    pub services_grace: Duration,
+    /// Where the `/command` shims are (`PATH` starts with it).
+    pub command_dir: PathBuf,
+    /// pidone's own binary, for the cont-init.d runner.
+    pub self_exe: String,
+    /// pidone's own shims (under the s6 run dir), first on `PATH`, so a bare `s6-svc` is
+    /// pidone's even when the image still has s6-overlay's in `/command`.
+    pub shim_dir: Option<PathBuf>,
+}
+
+impl Default for S6Settings {
+    fn default() -> S6Settings {
+        S6Settings {
+            behaviour: 0,
+            services_grace: Duration::from_millis(3000),
+            command_dir: PathBuf::from("/command"),
+            self_exe: "/proc/self/exe".into(),
+            shim_dir: None,
+        }
+    }
+}
+
+/// s6-supervise's default `timeout-finish`.
+pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// Name of the oneshot that runs cont-init.d.
+pub const CONT_INIT: &str = "cont-init.d";
+/// A longrun's readiness (notification-fd) without a `timeout-up`: s6 waits without limit;
+/// pidone gives up after an hour rather than never, and says so.
+const READY_WITHOUT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The translated services, and notes for the start log and `pidone check` (features read but
+/// not honoured, services defined but not started).
+pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<String>) {
+    let mut notes: Vec<String> = layout.unsupported.iter().map(|p| p.to_string()).collect();
+    let mut out = Vec::new();
+    let critical = settings.behaviour >= 2;
+    let mut first_stage: Vec<String> = Vec::new();
+    if !layout.cont_init.is_empty() {
+        let mut argv = vec![
+            settings.self_exe.clone(),
+            "s6-run-scripts".into(),
+            "--stop-on-failure".into(),
+            if critical { "yes" } else { "no" }.into(),
+            "--command-dir".into(),
+            settings.command_dir.display().to_string(),
+            "--".into(),
+        ];
+        argv.extend(
+            layout
+                .cont_init
+                .iter()
+                .map(|s| s.path.display().to_string()),
+        );
+        let mut svc = Service::with_defaults(CONT_INIT, argv, Kind::Oneshot);
+        // s6-overlay gives cont-init.d no time limit.
+        svc.timeout = None;
+        svc.critical = critical;
+        out.push(svc);
+        first_stage.push(CONT_INIT.into());
+    }
+
+    let deps = super::layout::atomic_dependencies(layout);
+    let deps_of = |n: &str| super::layout::dependencies_of(&deps, n);
+    let closure = |roots: &[String]| -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut todo: Vec<String> = roots
+            .iter()
+            .flat_map(|r| super::layout::expand(layout, r).unwrap_or_default())
+            .collect();
+        while let Some(n) = todo.pop() {
+            if !seen.contains(&n) {
+                todo.extend(deps_of(&n).iter().cloned());
+                seen.push(n);
+            }
+        }
+        // s6-rc's order does not matter (dependencies decide); a stable one does for logs.
+        seen.sort();
+        seen
+    };
+    let user = closure(&layout.user);
+    let user2: Vec<String> = closure(&layout.user2)
+        .into_iter()
+        .filter(|n| !user.contains(n))
+        .collect();
+
+    // Oneshots with comment-only `up` run nothing: their dependants wait for their
+    // dependencies instead.
+    let elided = |n: &str| {
+        matches!(
+            layout.find(n).map(|s| &s.kind),
+            Some(RcKind::Oneshot { up: None, .. })
+        )
+    };
+    let resolve = |n: &str| -> Vec<String> {
+        let mut result = Vec::new();
+        let mut todo = vec![n.to_string()];
+        let mut seen: Vec<String> = Vec::new();
+        while let Some(d) = todo.pop() {
+            if seen.contains(&d) {
+                continue;
+            }
+            seen.push(d.clone());
+            if elided(&d) {
+                todo.extend(deps_of(&d).iter().cloned());
+            } else {
+                result.push(d);
+            }
+        }
+        result
+    };
+
+    let mut stage_user: Vec<String> = Vec::new();
+    for (set, extra_after) in [(&user, None), (&user2, Some("services.d"))] {
+        for name in set {
+            let svc = layout.find(name).expect("closure holds defined services");
+            if elided(name) {
+                notes.push(format!(
+                    "{}: only comments; nothing to run",
+                    svc.dir.join("up").display()
+                ));
+                continue;
+            }
+            let mut after: Vec<String> = first_stage.clone();
+            for d in deps_of(name) {
+                after.extend(resolve(d));
+            }
+            if extra_after.is_some() {
+                after.extend(stage_user.iter().cloned());
+                after.extend(
+                    layout
+                        .services
+                        .iter()
+                        .filter(|s| !s.down)
+                        .map(|s| s.name.clone()),
+                );
+            }
+            after.sort();
+            after.dedup();
+            let s = rc_service(svc, after, settings);
+            if extra_after.is_none() {
+                stage_user.push(s.name.clone());
+            }
+            out.push(s);
+        }
+    }
+    for svc in &layout.rc {
+        let atomic = !matches!(svc.kind, RcKind::Bundle { .. });
+        if atomic && !user.contains(&svc.name) && !user2.contains(&svc.name) {
+            notes.push(format!(
+                "{}: not in the user or user2 bundle (nor needed by them); not started",
+                svc.dir.display()
+            ));
+        }
+    }
+    let mut legacy_names = Vec::new();
+    for l in &layout.services {
+        if l.down {
+            notes.push(format!(
+                "{}: a down file; not started",
+                l.dir.join("down").display()
+            ));
+            continue;
+        }
+        let finish = l.finish.as_ref().map(|f| (f, None));
+        let mut s = longrun(&l.name, &l.dir, &l.run, finish, settings);
+        s.after = first_stage.iter().chain(&stage_user).cloned().collect();
+        s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
+        legacy_names.push(s.name.clone());
+        out.push(s);
+    }
+    for s in &layout.cont_finish {
+        notes.push(format!(
+            "{}: cont-finish.d scripts are not run at stop",
+            s.path.display()
+        ));
+    }
+    let path = format!(
+        "{}{}:{}",
+        settings
+            .shim_dir
+            .as_ref()
+            .map_or(String::new(), |d| format!("{}:", d.display())),
+        settings.command_dir.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
+    );
+    for s in &mut out {
+        if !s.env.iter().any(|(k, _)| k == "PATH") {
+            s.env.push(("PATH".into(), path.clone()));
+        }
+    }
+    (out, notes)
+}
+
+fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
+    Ready {
+        check: ReadyCheck::NotifyFd(fd),
+        timeout: timeout.unwrap_or(READY_WITHOUT_TIMEOUT),
+        interval: Duration::from_millis(100),
+    }
+}
+
+fn longrun(
+    name: &str,
+    dir: &Path,
+    run: &Script,
+    finish: Option<(&Script, Option<Duration>)>,
+    settings: &S6Settings,
+) -> Service {
+    let argv = match finish {
+        // A wrapper runs finish after run ends (see s6::finish).
+        Some((f, timeout)) => {
+            let mut argv = vec![
+                settings.self_exe.clone(),
+                "s6-finish-wrap".into(),
+                name.to_string(),
+                timeout
+                    .unwrap_or(DEFAULT_FINISH_TIMEOUT)
+                    .as_millis()
+                    .to_string(),
+                dir.display().to_string(),
+                f.argv.len().to_string(),
+            ];
+            argv.extend(f.argv.iter().cloned());
+            argv.extend(run.argv.iter().cloned());
+            argv
+        }
+        None => run.argv.clone(),
+    };
+    let mut s = Service::with_defaults(name, argv, Kind::Longrun);
+    // s6 runs `run` in the service directory: scripts use `./data/...` and `s6-svc -O .`.
+    s.working_dir = Some(dir.to_path_buf());
+    s.restart = Restart::Always;
+    s.critical = false;
+    s.stop_timeout = settings.services_grace;
+    s
+}
+
+fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Service {
+    let mut s = match &svc.kind {
+        RcKind::Oneshot { up, .. } => {
+            let argv = up.clone().expect("elided oneshots are skipped");
+            let mut s = Service::with_defaults(&svc.name, argv, Kind::Oneshot);
+            s.timeout = svc.timeout_up;
+            s.critical = settings.behaviour >= 2;
+            s
+        }
+        RcKind::Longrun {
+            run,
+            finish,
+            timeout_finish,
+            notification_fd,
+            down_signal,
+            timeout_kill,
+        } => {
+            let finish = finish.as_ref().map(|f| (f, *timeout_finish));
+            let mut s = longrun(&svc.name, &svc.dir, run, finish, settings);
+            s.ready = notification_fd.map(|fd| notify_ready(fd, svc.timeout_up));
+            if let Some(sig) = down_signal {
+                s.stop_signal = *sig;
+            }
+            if let Some(t) = timeout_kill {
+                s.stop_timeout = *t;
+            }
+            s
+        }
+        RcKind::Bundle { .. } => unreachable!("bundles are expanded"),
+    };
+    s.after = after;
+    s.env = svc.env.clone();
+    s
+}
+
+/// One line per service for `pidone check`.
+pub fn describe(s: &Service) -> String {
+    let kind = match s.kind {
+        Kind::Oneshot => "oneshot",
+        Kind::Longrun => "longrun",
+    };
+    let ready = match s.ready.as_ref().map(|r| &r.check) {
+        Some(ReadyCheck::NotifyFd(fd)) => format!("notification fd {fd}"),
+        Some(_) => "probe".into(),
+        None => "when started".into(),
+    };
+    format!(
+        "{} ({kind}) after [{}]: {} ; ready {ready}",
+        s.name,
+        s.after.join(", "),
+        s.command.join(" ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::layout::{Env, read};
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, text).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    #[test]
+    fn order_elision_and_stages() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let rc = "etc/s6-overlay/s6-rc.d";
+        write(r, "etc/cont-init.d/01-a", "#!/bin/sh\n");
+        write(r, &format!("{rc}/config/type"), "oneshot");
+        write(r, &format!("{rc}/config/up"), "/bin/config\n");
+        write(r, &format!("{rc}/config/dependencies.d/base"), "");
+        write(r, &format!("{rc}/noop/type"), "oneshot");
+        write(r, &format!("{rc}/noop/up"), "# nothing to do here\n");
+        write(r, &format!("{rc}/noop/dependencies.d/config"), "");
+        write(r, &format!("{rc}/web/type"), "longrun");
+        write(r, &format!("{rc}/web/run"), "#!/bin/sh\nexec web\n");
+        write(r, &format!("{rc}/web/notification-fd"), "5");
+        write(r, &format!("{rc}/web/dependencies.d/noop"), "");
+        write(r, &format!("{rc}/late/type"), "longrun");
+        write(r, &format!("{rc}/late/run"), "#!/bin/sh\n");
+        write(r, &format!("{rc}/unused/type"), "longrun");
+        write(r, &format!("{rc}/unused/run"), "#!/bin/sh\n");
+        write(r, "etc/s6-overlay/user-bundles.d/user/contents.d/web", "");
+        write(r, "etc/s6-overlay/user-bundles.d/user2/contents.d/late", "");
+        write(r, "etc/services.d/legacy/run", "#!/bin/sh\n");
+        let env = Env {
+            execlineb: None,
+            command_dir: Path::new("/command"),
+        };
+        let layout = read(r, &env).unwrap();
+        let (svcs, notes) = services(&layout, &S6Settings::default());
+        let by = |n: &str| svcs.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(svcs.len(), 5, "{svcs:?}");
+        assert!(svcs.iter().all(|s| s.name != "noop" && s.name != "unused"));
+        assert_eq!(by("config").after, ["cont-init.d"]);
+        // noop is elided: web waits for what noop waited for
+        assert_eq!(by("web").after, ["config", "cont-init.d"]);
+        assert_eq!(
+            by("web").ready.as_ref().unwrap().check,
+            ReadyCheck::NotifyFd(5)
+        );
+        assert_eq!(
+            by("web").working_dir.as_deref(),
+            Some(&*r.join(rc).join("web"))
+        );
+        assert_eq!(by("legacy").after, ["cont-init.d", "config", "web"]);
+        assert_eq!(by("late").after, ["config", "cont-init.d", "legacy", "web"]);
+        assert!(
+            by("web")
+                .env
+                .iter()
+                .any(|(k, v)| k == "PATH" && v.starts_with("/command:"))
+        );
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("unused") && n.contains("not started"))
+        );
+        assert_eq!(
+            by("cont-init.d").command[1..4],
+            ["s6-run-scripts", "--stop-on-failure", "no"]
+        );
+    }
+}

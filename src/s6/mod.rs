@@ -1,0 +1,176 @@
+//! s6-overlay drop-in, the runtime side (the layout is read by `config::s6`):
+//! - `write_runtime`: the files scripts expect under `/run` — data only: nothing is copied
+//!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397);
+//! - `run_scripts`: the cont-init.d stage, one script after the other;
+//! - `finish`: a longrun's `finish` script, run by a small wrapper around `run`;
+//! - `shims`: the commands scripts call (`with-contenv`, `s6-svc`, ...) answered by pidone's
+//!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
+
+pub mod finish;
+pub mod shims;
+
+use crate::config::s6::layout;
+use std::path::{Path, PathBuf};
+
+/// pidone's shims in the run tree: symlinks to its binary on the image, which execute even
+/// on a noexec `/run` (the kernel checks the mount of the binary, not of the link).
+pub fn shim_dir(base: &Path) -> PathBuf {
+    base.join("s6/pidone-shims")
+}
+
+/// The runtime files s6-overlay scripts expect, written after the privilege drop (data
+/// only, never executed from there): the container environment, a directory per longrun
+/// under `service/` (and `s6/services/`, the v2 path when /var/run is /run), the exitcode
+/// file holding `0`, and `s6/basedir/bin/halt` as a symlink to pidone on the image.
+pub fn write_runtime(
+    base: &Path,
+    env: &std::collections::BTreeMap<String, String>,
+    longruns: &[String],
+    self_exe: &Path,
+) -> Result<(), String> {
+    let mkdir = |p: &Path| {
+        std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
+    };
+    crate::config::s6::envdir::write(&shims::container_environment(base), env)?;
+    for name in longruns {
+        mkdir(&base.join("service").join(name))?;
+        mkdir(&base.join("s6/services").join(name))?;
+    }
+    let exitcode = shims::exitcode_file(base);
+    mkdir(exitcode.parent().expect("has a parent"))?;
+    std::fs::write(&exitcode, "0\n")
+        .map_err(|e| format!("cannot write {}: {e}", exitcode.display()))?;
+    let bin = base.join("s6/basedir/bin");
+    mkdir(&bin)?;
+    for name in ["halt", "poweroff"] {
+        let link = bin.join(name);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(self_exe, &link)
+            .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+    }
+    shims::write_shims(&shim_dir(base), self_exe)?;
+    Ok(())
+}
+
+/// `pidone s6-run-scripts --stop-on-failure yes|no --command-dir DIR -- SCRIPT...`: the
+/// cont-init.d stage, one script after the other in name order. A failure is reported and,
+/// with S6_BEHAVIOUR_IF_STAGE2_FAILS=2, stops the stage (the oneshot fails with its code).
+pub fn run_scripts(args: &[String]) -> i32 {
+    let mut stop = false;
+    let mut command_dir = PathBuf::from("/command");
+    let mut i = 0;
+    while i < args.len() && args[i] != "--" {
+        match (args[i].as_str(), args.get(i + 1)) {
+            ("--stop-on-failure", Some(v)) => stop = v == "yes",
+            ("--command-dir", Some(v)) => command_dir = v.into(),
+            _ => {
+                eprintln!("s6-run-scripts: unknown argument {:?}", args[i]);
+                return crate::exit::USAGE;
+            }
+        }
+        i += 2;
+    }
+    let mut worst = 0;
+    for path in args.iter().skip(i + 1) {
+        let script = match layout::script_argv(Path::new(path), &command_dir) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                worst = 1;
+                if stop {
+                    return worst;
+                }
+                continue;
+            }
+        };
+        let code = match fork_exec(&script.argv, None, &[]) {
+            Ok(pid) => match wait_child(pid, true) {
+                Some((Some(c), _)) => c,
+                Some((None, Some(sig))) => 128 + sig,
+                _ => 1,
+            },
+            Err(e) => {
+                eprintln!("{path}: cannot run it: {e}");
+                126
+            }
+        };
+        if code != 0 {
+            eprintln!("{path} exited with code {code}");
+            worst = code;
+            if stop {
+                return code;
+            }
+        }
+    }
+    // Failures were reported; without S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the start goes on.
+    if stop { worst } else { 0 }
+}
+
+/// fork + execvp for the s6 helpers (the finish wrapper, cont-init.d, s6-notifyoncheck's
+/// checker): the child keeps this process's group (signals pidone sends to the group reach
+/// it), gets `reset` signals back to their default disposition and `dir` as cwd. A failed
+/// exec exits 127 (not found) or 126. Everything is prepared before the fork. (Not
+/// `std::process::Command`: the same in a few hundred bytes instead of several KiB of the
+/// static binary.)
+pub fn fork_exec(argv: &[String], dir: Option<&Path>, reset: &[i32]) -> std::io::Result<i32> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
+    let args: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| invalid()))
+        .collect::<Result<_, _>>()?;
+    if args.is_empty() {
+        return Err(invalid());
+    }
+    let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let dir = dir
+        .map(|d| CString::new(d.as_os_str().as_bytes()).map_err(|_| invalid()))
+        .transpose()?;
+    // SAFETY: the child only makes async-signal-safe calls on memory prepared above.
+    match unsafe { libc::fork() } {
+        -1 => Err(std::io::Error::last_os_error()),
+        0 => unsafe {
+            for &sig in reset {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            if let Some(d) = &dir
+                && libc::chdir(d.as_ptr()) != 0
+            {
+                libc::_exit(126);
+            }
+            libc::execvp(ptrs[0], ptrs.as_ptr());
+            let not_found = *libc::__errno_location() == libc::ENOENT;
+            libc::_exit(if not_found { 127 } else { 126 })
+        },
+        pid => Ok(pid),
+    }
+}
+
+/// waitpid; with `block` false, None while the child runs. The status is decoded to
+/// (exit code, signal): one of them is meaningful.
+pub fn wait_child(pid: i32, block: bool) -> Option<(Option<i32>, Option<i32>)> {
+    let mut status = 0;
+    let flags = if block { 0 } else { libc::WNOHANG };
+    loop {
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
+        if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if r <= 0 {
+            return if r == 0 {
+                None
+            } else {
+                Some((Some(127), None))
+            };
+        }
+        break;
+    }
+    if libc::WIFEXITED(status) {
+        Some((Some(libc::WEXITSTATUS(status)), None))
+    } else {
+        Some((None, Some(libc::WTERMSIG(status))))
+    }
+}

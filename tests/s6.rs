@@ -1,0 +1,536 @@
+//! s6-overlay drop-in (issue 14): fixture layouts (tests/fixtures/s6) run by the real binary as
+//! PID 1 of a fresh PID namespace, dropping to 65534 as in a hardened image. Assertions come
+//! from the kernel (/proc, exit codes) and from files the services write themselves.
+
+mod common;
+
+use common::{Scratch, status_field, wait_until};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+const LONG: Duration = Duration::from_secs(20);
+
+/// Copy fixture `name` to `<scratch>/root`, replacing `@ROOT@` and `@COMMAND@`, keeping modes.
+fn copy_fixture(s: &Scratch, name: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/s6")
+        .join(name);
+    let root = s.join("root");
+    let command = s.join("command");
+    fn walk(src: &Path, dst: &Path, root: &Path, command: &Path) {
+        std::fs::create_dir_all(dst).unwrap();
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for e in std::fs::read_dir(src).unwrap().flatten() {
+            let to = dst.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                walk(&e.path(), &to, root, command);
+            } else {
+                let text = std::fs::read_to_string(e.path()).unwrap();
+                let text = text
+                    .replace("@ROOT@", &root.display().to_string())
+                    .replace("@COMMAND@", &command.display().to_string());
+                std::fs::write(&to, text).unwrap();
+                let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+                std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode)).unwrap();
+            }
+        }
+    }
+    walk(&src, &root, &root, &command);
+    // The shims, as an image that deleted s6-overlay has them in /command.
+    let out = Command::new(common::bin())
+        .arg("s6-shims")
+        .arg(&command)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    std::fs::create_dir_all(s.join("out")).unwrap();
+    std::fs::set_permissions(s.join("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
+/// Start pidone on `<scratch>/root` with the s6 runtime files under `<scratch>/s6run`.
+fn start(s: &Scratch, extra_env: &[(&str, &str)], args: &[&str]) -> common::Running {
+    let mut all = vec![
+        "--s6-root".to_string(),
+        s.join("root").display().to_string(),
+        "--s6-run-dir".to_string(),
+        s.join("s6run").display().to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+    let command = s.join("command").display().to_string();
+    let out = s.join("out").display().to_string();
+    s.spawn_pid1_with(&refs, |cmd| {
+        cmd.env("PIDONE_S6_COMMAND_DIR", &command).env("OUT", &out);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+    })
+}
+
+fn out(s: &Scratch, f: &str) -> String {
+    s.read(&format!("out/{f}"))
+}
+
+fn wait_out(s: &Scratch, f: &str) -> bool {
+    wait_until(LONG, || !out(s, f).is_empty())
+}
+
+/// A shim run from the host against the running pidone, as a script would run it.
+fn shim(s: &Scratch, name: &str, args: &[&str]) -> (i32, String) {
+    let mut cmd = Command::new(s.join("command").join(name));
+    cmd.args(args)
+        .env("PIDONE_RUN_DIR", s.join("run"))
+        .env("PIDONE_S6_RUN_DIR", s.join("s6run"));
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    (
+        o.status.code().unwrap_or(-1),
+        format!("{}{}", common::text(&o.stdout), common::text(&o.stderr)),
+    )
+}
+
+fn host_pid(p: &common::Running, ns_pid: i32) -> i32 {
+    common::host_pid_of(p.pid, ns_pid).unwrap_or_else(|| panic!("no host pid for {ns_pid}"))
+}
+
+/// jitsi-web shape: a config oneshot on `base`, an execline `run` (not executable) calling a
+/// with-contenv script that execs the daemon, a helper that turns itself off with `s6-svc -O`,
+/// one that `s6-svwait`s the daemon; then `s6-svc -r` from outside restarts the daemon.
+#[test]
+fn jitsi_web_like_tree() {
+    require_namespaces!();
+    if which("execlineb").is_none() {
+        panic!("execlineb is missing: apt-get install execline (.ci/run installs it)");
+    }
+    let s = Scratch::new();
+    copy_fixture(&s, "web");
+    let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
+    assert!(wait_out(&s, "web-env"), "web did not start: {}", p.stderr());
+    assert_eq!(out(&s, "config-done").trim(), "site=meet.example");
+    assert_eq!(out(&s, "web-env").trim(), "meet.example");
+    assert!(wait_out(&s, "account-waited"), "{}", p.stderr());
+
+    // The daemon is `sleep` exec'd by the with-contenv script, as 65534.
+    let web = s.status_row("web");
+    let web_pid = host_pid(&p, web["pid"].as_i64().unwrap() as i32);
+    let cmdline = std::fs::read_to_string(format!("/proc/{web_pid}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("sleep\u{0}1000"), "{cmdline:?}");
+    assert!(status_field(web_pid, "Uid").unwrap().starts_with("65534"));
+
+    // -O: acme ran once and was not restarted; account neither.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(out(&s, "acme-runs").lines().count(), 1, "{}", p.stderr());
+    assert_eq!(s.status_row("acme")["state"], "done");
+    assert_eq!(s.status_row("account")["state"], "done");
+
+    // Runtime files: data only, owned by the service user.
+    let env_file = s.join("s6run/s6/container_environment/SITE_NAME");
+    assert_eq!(std::fs::read_to_string(&env_file).unwrap(), "meet.example");
+    assert!(s.join("s6run/service/web").is_dir());
+    assert_eq!(
+        s.read("s6run/s6-linux-init-container-results/exitcode")
+            .trim(),
+        "0"
+    );
+    let halt = std::fs::symlink_metadata(s.join("s6run/s6/basedir/bin/halt")).unwrap();
+    assert!(halt.file_type().is_symlink());
+
+    // s6-svc -r by the v3 path: a new daemon process.
+    let (code, text) = shim(&s, "s6-svc", &["-r", "/run/service/web"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(wait_until(LONG, || {
+        let row = s.status_row("web");
+        row["pid"]
+            .as_i64()
+            .is_some_and(|n| host_pid(&p, n as i32) != web_pid)
+    }));
+    assert!(wait_until(LONG, || !Path::new(&format!("/proc/{web_pid}")).exists()));
+    let (code, text) = shim(&s, "s6-svstat", &["/run/service/web"]);
+    assert_eq!(code, 0);
+    assert!(text.starts_with("up (pid "), "{text}");
+
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .map(|p| p.display().to_string())
+}
+
+/// linuxserver shape: a oneshot adds a variable to container_environment for later
+/// services, a comment-only `up` ends the init chain, and readiness comes from
+/// `s6-notifyoncheck -c` on the notification fd: the dependant starts only once the check
+/// passes.
+#[test]
+fn linuxserver_like_tree() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "lsio");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "app-env"), "{}", p.stderr());
+    assert_eq!(out(&s, "app-env").trim(), "added");
+    // Not ready yet: svc-after waits.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        out(&s, "after-started").is_empty(),
+        "started before svc-app was ready"
+    );
+    assert_eq!(s.status_row("svc-app")["state"], "starting");
+    std::fs::write(s.join("out/ready-flag"), "").unwrap();
+    assert!(wait_out(&s, "after-started"), "{}", p.stderr());
+    assert_eq!(s.status_row("svc-app")["state"], "running");
+    // The checker was re-parented to pidone and reaped: no zombie in the namespace.
+    std::thread::sleep(Duration::from_millis(300));
+    for proc_ in p.processes() {
+        assert_ne!(proc_.state, 'Z', "zombie {:?}", proc_);
+    }
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// The v2 layout: cont-init.d in name order (a failing script does not stop the rest with
+/// S6_BEHAVIOUR_IF_STAGE2_FAILS unset), `s6-setuidgid` to the current user execs and to
+/// another user says why not, a services.d `down` file keeps a service from starting.
+#[test]
+fn legacy_cont_init_and_services_d() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "legacy");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "app-uid"), "{}", p.stderr());
+    assert_eq!(
+        out(&s, "order").lines().collect::<Vec<_>>(),
+        ["10", "20", "30"]
+    );
+    assert_eq!(out(&s, "app-uid").trim(), "65534");
+    assert_eq!(out(&s, "setuid-root-rc").trim(), "111");
+    let err = out(&s, "setuid-root-err");
+    assert!(err.contains("uid 0") && err.contains("uid 65534"), "{err}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!s.join("out/off-started").exists());
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// With S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the failing cont-init script stops the start: the
+/// rest does not run and the container ends with a failure.
+#[test]
+fn stage2_failure_stops_with_behaviour_2() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "legacy");
+    let p = start(&s, &[("S6_BEHAVIOUR_IF_STAGE2_FAILS", "2")], &[]);
+    let f = p.finish(LONG);
+    assert_ne!(f.code, 0, "{}", f.stderr);
+    assert_eq!(out(&s, "order").lines().collect::<Vec<_>>(), ["10", "20"]);
+    assert!(!s.join("out/app-uid").exists());
+}
+
+/// jvb / frigate endings: a service writes the exitcode file, then stops the container with
+/// `s6-svscanctl -t` or `/run/s6/basedir/bin/halt`; the container exits with that code.
+#[test]
+fn exitcode_file_and_halt_end_the_container() {
+    require_namespaces!();
+    for (code, with) in [("0", "s6-svscanctl -t /run/service"), ("137", "@HALT@")] {
+        let s = Scratch::new();
+        copy_fixture(&s, "stop");
+        let halt = s.join("s6run/s6/basedir/bin/halt").display().to_string();
+        let with = with.replace("@HALT@", &halt);
+        let p = start(&s, &[("STOP_CODE", code), ("STOP_WITH", &with)], &[]);
+        let f = p.finish(LONG);
+        assert_eq!(f.code.to_string(), code, "{with}: {}", f.stderr);
+    }
+}
+
+/// Bad layouts exit 78 naming the path, before anything starts.
+#[test]
+fn bad_layouts_exit_78_before_anything_starts() {
+    require_namespaces!();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/dependencies.d/ghost", ""),
+            ],
+            "a/dependencies.d/ghost",
+        ),
+        (
+            &[
+                ("a/type", "oneshot"),
+                ("a/up", "/bin/true"),
+                ("a/dependencies.d/b", ""),
+                ("b/type", "oneshot"),
+                ("b/up", "/bin/true"),
+                ("b/dependencies.d/a", ""),
+            ],
+            "dependency cycle",
+        ),
+        (
+            &[
+                ("x/type", "bundle"),
+                ("x/contents.d/y", ""),
+                ("y/type", "bundle"),
+                ("y/contents.d/x", ""),
+            ],
+            "bundle loop",
+        ),
+        (&[("a/type", "daemon")], "unknown service type"),
+        (&[("a/type", "longrun")], "a/run"),
+    ];
+    for (files, expect) in cases {
+        let s = Scratch::new();
+        copy_fixture(&s, "legacy");
+        for (rel, text) in *files {
+            let p = s.join("root/etc/s6-overlay/s6-rc.d").join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let p = start(&s, &[], &[]);
+        let f = p.finish(LONG);
+        assert_eq!(f.code, 78, "{expect}: {}", f.stderr);
+        assert!(f.stderr.contains(expect), "{expect}: {}", f.stderr);
+        // The cont-init.d scripts of the same image never ran.
+        assert!(!s.join("out/order").exists(), "{expect}");
+    }
+}
+
+/// `pidone check` prints the translated services and what it does not honour.
+#[test]
+fn check_prints_the_translation() {
+    let s = Scratch::new();
+    copy_fixture(&s, "lsio");
+    std::fs::write(
+        s.join("root/etc/s6-overlay/s6-rc.d/svc-app/producer-for"),
+        "svc-app-log\n",
+    )
+    .unwrap();
+    s.write("pidone.toml", "");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("check")
+        .args(s.dir_args())
+        .args(["--s6-root", &s.join("root").display().to_string()]);
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let text = format!("{}{}", common::text(&o.stdout), common::text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("svc-app (longrun) after [init-envfile]"),
+        "{text}"
+    );
+    assert!(text.contains("ready notification fd 3"), "{text}");
+    assert!(text.contains("init-mods/up: only comments"), "{text}");
+    assert!(
+        text.contains("svc-app/producer-for: log pipelines are not supported"),
+        "{text}"
+    );
+}
+
+/// frigate shape: when the daemon dies, `finish` gets `256 SIGNAL`, writes 128+signal into the
+/// exitcode file and calls halt: the container exits with that code.
+#[test]
+fn finish_writes_exitcode_and_halts() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "frigate");
+    let p = start(&s, &[], &[]);
+    let daemon = {
+        let mut found = None;
+        assert!(wait_until(LONG, || {
+            // The control socket is bound just after the first spawns.
+            let (code, _) = s.client(&["status"]);
+            if code != 0 {
+                return false;
+            }
+            let row = s.status_row("detector");
+            found = row["pid"]
+                .as_i64()
+                .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                .and_then(|wrapper| common::child_of(wrapper as u32, Duration::ZERO));
+            found.is_some()
+        }));
+        found.unwrap()
+    };
+    let cmdline = std::fs::read_to_string(format!("/proc/{daemon}/cmdline")).unwrap();
+    assert!(cmdline.starts_with("sleep"), "{cmdline:?}");
+    common::send(daemon, libc::SIGKILL);
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 137, "{}", f.stderr);
+}
+
+/// jvb shape: finish runs with `EXITCODE SIGNAL` in the service directory; exit 125 from it
+/// means "do not restart"; after a graceful exit 0 it calls `s6-svscanctl -t`, which ends the
+/// container with code 0.
+#[test]
+fn finish_125_and_svscanctl() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "jvb");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "helper-finish"), "{}", p.stderr());
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(out(&s, "helper-runs").lines().count(), 1, "{}", p.stderr());
+    let dir = s.join("root/etc/s6-overlay/s6-rc.d/helper");
+    assert_eq!(
+        out(&s, "helper-finish").trim(),
+        format!("1 0 {}", dir.display())
+    );
+    std::fs::write(s.join("out/graceful"), "").unwrap();
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(f.stderr.contains("s6-svscanctl or halt"), "{}", f.stderr);
+}
+
+/// Without CMD, `docker stop` ends the container with the exitcode file's code (a finish or
+/// any script may have written it), as under s6-overlay.
+#[test]
+fn exitcode_file_decides_the_code_without_cmd() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "stop");
+    let p = start(&s, &[("STOP_CODE", "5"), ("STOP_WITH", "sleep 1000")], &[]);
+    assert!(wait_until(LONG, || s
+        .read("s6run/s6-linux-init-container-results/exitcode")
+        .trim()
+        == "5"));
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 5, "{}", f.stderr);
+}
+
+/// S6_CMD_ARG0 goes before CMD, CMD's code is the container's, and an unknown S6_* variable
+/// is named in a warning.
+#[test]
+fn cmd_arg0_and_unknown_variables() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "legacy");
+    let p = start(
+        &s,
+        &[("S6_CMD_ARG0", "/bin/sh -c"), ("S6_FANCY_FEATURE", "1")],
+        &["--", "exit 7"],
+    );
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 7, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("S6_FANCY_FEATURE is not supported"),
+        "{}",
+        f.stderr
+    );
+    // cont-init.d ran before CMD
+    assert_eq!(out(&s, "order").lines().count(), 3);
+}
+
+/// S6_CMD_WAIT_FOR_SERVICES_MAXTIME: CMD starts after that long even though a service is not
+/// ready yet; with S6_BEHAVIOUR_IF_STAGE2_FAILS=2 the container fails instead and CMD never
+/// runs.
+#[test]
+fn cmd_waits_for_services_at_most_maxtime() {
+    require_namespaces!();
+    for behaviour in ["0", "2"] {
+        let s = Scratch::new();
+        copy_fixture(&s, "lsio");
+        let started = std::time::Instant::now();
+        let p = start(
+            &s,
+            &[
+                ("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", "1500"),
+                ("S6_BEHAVIOUR_IF_STAGE2_FAILS", behaviour),
+            ],
+            &[
+                "--",
+                "/bin/sh",
+                "-c",
+                "date +%s%N > \"$OUT/cmd-started\"; exit 4",
+            ],
+        );
+        let f = p.finish(LONG);
+        if behaviour == "0" {
+            assert_eq!(f.code, 4, "{}", f.stderr);
+            assert!(started.elapsed() >= Duration::from_millis(1500));
+            assert!(
+                f.stderr.contains("svc-app not ready within 1.5s"),
+                "{}",
+                f.stderr
+            );
+            // svc-app never became ready, so svc-after never started
+            assert!(out(&s, "after-started").is_empty());
+        } else {
+            assert_ne!(f.code, 0, "{}", f.stderr);
+            assert!(out(&s, "cmd-started").is_empty(), "CMD ran");
+        }
+    }
+}
+
+/// An image that keeps s6-overlay: its own `s6-svc` in /command talks to s6-supervise, so
+/// pidone says at start that services get its versions first on PATH, and a run script's bare
+/// `s6-svc -O .` reaches pidone (the helper runs once), never s6-overlay's binary.
+#[test]
+fn s6_overlay_binaries_are_named_and_shadowed() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "web");
+    let theirs = s.join("command/s6-svc");
+    std::fs::remove_file(&theirs).unwrap();
+    std::fs::write(
+        &theirs,
+        "#!/bin/sh\ntouch \"$OUT/s6-overlay-s6-svc-ran\"\nexit 111\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = start(&s, &[("SITE_NAME", "x")], &[]);
+    assert!(wait_out(&s, "acme-runs"), "{}", p.stderr());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(out(&s, "acme-runs").lines().count(), 1, "{}", p.stderr());
+    assert!(!s.join("out/s6-overlay-s6-svc-ran").exists());
+    let f = p.stop(LONG);
+    assert!(
+        f.stderr.contains("s6-svc in ") && f.stderr.contains("are s6-overlay's own"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// The runtime tree on a noexec tmpfs (Docker's `--tmpfs /run` default, where s6-overlay
+/// fails, #397): the shims and `halt` there are symlinks to pidone on the image, which
+/// execute.
+#[test]
+fn runtime_tree_works_on_a_noexec_tmpfs() {
+    require_namespaces!();
+    if !common::is_root() {
+        skip!("mounting a tmpfs needs root");
+    }
+    let s = Scratch::new();
+    copy_fixture(&s, "stop");
+    let s6run = s.join("s6run");
+    std::fs::create_dir_all(&s6run).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--pid", "--fork", "--mount-proc", "--kill-child"])
+        .arg("/bin/sh")
+        .arg("-c")
+        .arg(r#"mount -t tmpfs -o noexec,nosuid,nodev,mode=1777 tmpfs "$1" && shift && exec "$@""#)
+        .arg("sh")
+        .arg(&s6run)
+        .arg(common::bin())
+        .args(s.dir_args())
+        .arg("--s6-root")
+        .arg(s.join("root"))
+        .arg("--s6-run-dir")
+        .arg(&s6run)
+        .env("PIDONE_S6_COMMAND_DIR", s.join("command"))
+        .env("OUT", s.join("out"))
+        .env("STOP_CODE", "9")
+        .env(
+            "STOP_WITH",
+            format!("{}/s6/basedir/bin/halt", s6run.display()),
+        )
+        .env("PATH", common::SAFE_PATH);
+    s.write("pidone.toml", "");
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let err = common::text(&o.stderr);
+    assert_eq!(o.status.code(), Some(9), "{err}");
+}
