@@ -132,6 +132,9 @@ pub struct Unit {
     health_probe: ProbeSchedule,
     /// Since when the unit has waited for its dependencies (for `dependency_wait`).
     waiting_since: Option<Instant>,
+    /// Control asked not to restart it (s6-svc -O): once its process ended, `done` is where
+    /// it was told to be, not a health failure.
+    switched_off: bool,
 }
 
 impl Unit {
@@ -254,6 +257,7 @@ impl Core {
                 ready_probe: ProbeSchedule::default(),
                 health_probe: ProbeSchedule::default(),
                 waiting_since: None,
+                switched_off: false,
                 spec,
                 role,
             })
@@ -338,7 +342,7 @@ impl Core {
             let name = &u.spec.name;
             let oneshot = u.spec.kind == Kind::Oneshot;
             match (u.phase, u.health) {
-                (Phase::Done, _) if oneshot => {}
+                (Phase::Done, _) if oneshot || u.switched_off => {}
                 (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
                 (Phase::Up { .. }, HealthStatus::Starting)
                 | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
@@ -1062,6 +1066,7 @@ impl Core {
     /// until then, and ends as `done` (or `failed` for a non-zero exit).
     pub fn request_once(&mut self, i: Idx) {
         self.units[i].spec.restart = crate::config::Restart::Never;
+        self.units[i].switched_off = true;
     }
 
     /// Control (s6-svscanctl -t, halt): stop the container. With CMD running the exit code
@@ -1241,6 +1246,49 @@ mod tests {
                 assert!(!core.shutting_down());
             }
         }
+    }
+
+    #[test]
+    fn a_longrun_switched_off_by_control_and_done_is_healthy() {
+        // s6-svc -O from a run script, then exit 0: the image's HEALTHCHECK must stay healthy
+        // (a helper that has nothing to do, like an ACME renewer without a CA). A longrun that
+        // ends by itself without the request is still unhealthy.
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("helper", Kind::Longrun, &[]), Role::Service),
+                (svc("web", Kind::Longrun, &[]), Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_spawned(1, 11, t0);
+        core.request_once(0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        assert!(
+            spawned(&core.step(t0)).is_empty(),
+            "switched off: not restarted"
+        );
+        assert_eq!(core.unit(0).phase, Phase::Done);
+        assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
+        let mut core = Core::new(
+            vec![(
+                {
+                    let mut s = svc("helper", Kind::Longrun, &[]);
+                    s.restart = crate::config::Restart::Never;
+                    s
+                },
+                Role::Service,
+            )],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.step(t0);
+        assert_eq!(core.unit(0).phase, Phase::Done);
+        assert!(matches!(core.health(&[]), Ok(HealthVerdict::Unhealthy(_))));
     }
 
     #[test]
