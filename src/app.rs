@@ -19,6 +19,13 @@ pub fn main(args: Vec<String>) -> i32 {
         Some("s6-run-scripts") => return crate::s6::run_scripts(&args[1..]),
         // internal: a longrun with a finish script (see s6::finish)
         Some("s6-finish-wrap") => return crate::s6::finish::wrap(&args[1..]),
+        // `docker exec C /init s6-svc -d /run/service/x`: the control shims answer as
+        // subcommands too (as a CMD they make no sense, and starting a second pidone with
+        // them as its CMD was what happened). with-contenv, s6-setuidgid and halt are only
+        // answered by their own name: `CMD ["with-contenv", ...]` must stay a CMD.
+        Some(shim @ ("s6-svc" | "s6-svscanctl" | "s6-svwait" | "s6-svstat")) => {
+            return crate::s6::shims::dispatch(shim, &args[1..]).unwrap_or(exit::SOFTWARE);
+        }
         _ => {}
     }
     let env_lookup = |k: &str| std::env::var(k).ok();
@@ -405,6 +412,10 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::RUN_DIR;
         }
     };
+    if let Some(e) = control::live_server(&run_dir) {
+        log::error(format!("refusing to start: {e}"));
+        return exit::RUN_DIR;
+    }
 
     if let Some(s6) = &s6 {
         // The shims (s6-svc, halt, ...) find the control socket and the runtime files here.

@@ -88,6 +88,20 @@ impl Client {
     }
 }
 
+/// `Some(message)` when a pidone already serves `run_dir` (its socket answers). Checked at
+/// start before anything runs, because a second pidone in the same container (`docker exec C
+/// /init CMD`) would otherwise run every oneshot again and start a second set of daemons
+/// before the bind found the first one.
+pub fn live_server(run_dir: &Path) -> Option<String> {
+    let path = run_dir.join(SOCKET_NAME);
+    UnixStream::connect(&path).ok().map(|_| {
+        format!(
+            "{} answers: another pidone already runs with this run dir; talk to it with `pidone status` (or start this one with another --run-dir)",
+            path.display()
+        )
+    })
+}
+
 pub struct Server {
     listener: UnixListener,
     path: PathBuf,
@@ -101,11 +115,8 @@ impl Server {
     pub fn bind(run_dir: &Path) -> Result<Server, String> {
         let path = run_dir.join(SOCKET_NAME);
         if path.exists() {
-            if UnixStream::connect(&path).is_ok() {
-                return Err(format!(
-                    "{} answers: another pidone uses this run dir (set --run-dir)",
-                    path.display()
-                ));
+            if let Some(e) = live_server(run_dir) {
+                return Err(e);
             }
             std::fs::remove_file(&path)
                 .map_err(|e| format!("cannot remove stale {}: {e}", path.display()))?;

@@ -577,3 +577,67 @@ fn check_and_start_agree_on_an_empty_path_entry() {
         .finish(LONG);
     assert_eq!(done.code, 0, "start: {}", done.stderr);
 }
+
+// ------------------------------------------------------------------------------------------
+// A second pidone in the same container (`docker exec C /init CMD`) runs nothing.
+// ------------------------------------------------------------------------------------------
+
+/// Before, a second pidone with the same run dir ran every oneshot again and started a
+/// second set of services, and only found the first pidone when it bound the socket.
+#[test]
+fn a_second_pidone_with_the_same_run_dir_refuses_before_running_anything() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "init",
+        "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"echo $$ >> @D@/starts_init\"]\n",
+    );
+    svc(&s, "web", &counted("web", "after = [\"init\"]"));
+    let run = start(&s, &[]);
+    status_until(&s, "web", "running", |r| r["state"] == "running");
+    let (out, _) = common::run_with_timeout(s.pid1(&["--", "true"]), LONG);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(err.contains("another pidone already runs"), "{err}");
+    // The kernel's and the services' own record: one run of each, one sleep in the first
+    // pidone's namespace, and nothing of the second one left.
+    assert_eq!(s.lines("starts_init").len(), 1);
+    assert_eq!(s.lines("starts_web").len(), 1);
+    let sleeps = common::namespace_processes(run.pid)
+        .into_iter()
+        .filter(|p| p.cmdline.starts_with("sleep"))
+        .count();
+    assert_eq!(sleeps, 1);
+    drop(run);
+}
+
+/// `docker exec C /init s6-svc -d /run/service/web` reaches the running pidone (before, it
+/// started a second pidone with `s6-svc` as its CMD).
+#[test]
+fn control_shims_answer_as_subcommands() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "web", &counted("web", ""));
+    let run = start(&s, &[]);
+    status_until(&s, "web", "running", |r| r["state"] == "running");
+    let sleeping = || {
+        common::namespace_processes(run.pid)
+            .into_iter()
+            .filter(|p| p.cmdline.starts_with("sleep"))
+            .count()
+    };
+    assert_eq!(sleeping(), 1);
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["s6-svc", "-d", "/run/service/web"])
+        .env("PIDONE_RUN_DIR", s.join("run"));
+    let (out, _) = common::run_with_timeout(cmd, LONG);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
+    assert!(
+        wait_until(LONG, || sleeping() == 0),
+        "the service still runs"
+    );
+    assert_eq!(s.lines("starts_web").len(), 1);
+    drop(run);
+}
