@@ -18,6 +18,7 @@ pub mod probe;
 pub mod render;
 pub mod rundir;
 pub mod safe_read;
+pub mod schedule;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;
