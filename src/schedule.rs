@@ -144,9 +144,9 @@ impl Cron {
     pub fn next_after(&self, after: i64, offset: Offset) -> Option<i64> {
         let local = after + i64::from(offset);
         let first = local.div_euclid(60) + 1;
-        let mut day = first.div_euclid(1440);
+        let first_day = first.div_euclid(1440);
         let mut from = first.rem_euclid(1440);
-        for _ in 0..SEARCH_DAYS {
+        for day in first_day..first_day + SEARCH_DAYS {
             let (_, month, dom) = civil_from_days(day);
             // 1970-01-01 was a Thursday (4).
             let weekday = (day + 4).rem_euclid(7) as u32;
@@ -155,7 +155,6 @@ impl Cron {
             {
                 return Some(day * 86400 + m * 60 - i64::from(offset));
             }
-            day += 1;
             from = 0;
         }
         None
