@@ -102,6 +102,10 @@ pub struct RawService {
     pub stop_timeout: Option<RawDuration>,
     pub max_runtime: Option<RawDuration>,
     pub timeout: Option<RawDuration>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub jitter: Option<RawDuration>,
+    pub then_reload: Option<Vec<String>>,
     pub reload_on: Option<Vec<PathBuf>>,
     pub reload_signal: Option<String>,
     pub log_prefix: Option<bool>,
@@ -223,6 +227,10 @@ fn read_service(mut t: Fields, r: &mut Reader) -> RawService {
         stop_timeout: RawDuration::read(&mut t, r, "stop_timeout"),
         max_runtime: RawDuration::read(&mut t, r, "max_runtime"),
         timeout: RawDuration::read(&mut t, r, "timeout"),
+        schedule: t.string(r, "schedule"),
+        timezone: t.string(r, "timezone"),
+        jitter: RawDuration::read(&mut t, r, "jitter"),
+        then_reload: t.strings(r, "then_reload"),
         reload_on: t.paths(r, "reload_on"),
         reload_signal: t.string(r, "reload_signal"),
         log_prefix: t.bool(r, "log_prefix"),
@@ -451,6 +459,10 @@ pub struct Service {
     pub max_runtime: Option<Duration>,
     /// A oneshot still running after this long is stopped and fails (None: no limit).
     pub timeout: Option<Duration>,
+    /// A scheduled oneshot runs at these times instead of once at start.
+    pub schedule: Option<Scheduled>,
+    /// Services reloaded (their `reload_signal`, or restarted) after a scheduled run exits 0.
+    pub then_reload: Vec<String>,
     pub reload_on: Vec<PathBuf>,
     pub reload: Reload,
     pub log_prefix: bool,
@@ -460,6 +472,16 @@ pub struct Service {
     pub export_env: bool,
     pub ready: Option<Ready>,
     pub health: Option<Health>,
+}
+
+/// When a scheduled oneshot runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub when: crate::schedule::Schedule,
+    /// Seconds east of UTC the cron fields are read in.
+    pub offset: crate::schedule::Offset,
+    /// Each run starts up to this much later than its tick, chosen at random per tick.
+    pub jitter: Duration,
 }
 
 impl Service {
@@ -504,12 +526,26 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
     let (mut global, lines, read_errors) = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, &lines, Some("defaults"));
-    for key in ["command", "kind", "after", "ready", "health"] {
+    for key in [
+        "command",
+        "kind",
+        "after",
+        "ready",
+        "health",
+        "schedule",
+        "timezone",
+        "jitter",
+        "then_reload",
+    ] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
             "kind" => global.defaults.kind.is_some(),
             "after" => global.defaults.after.is_some(),
             "ready" => global.defaults.ready.is_some(),
+            "schedule" => global.defaults.schedule.is_some(),
+            "timezone" => global.defaults.timezone.is_some(),
+            "jitter" => global.defaults.jitter.is_some(),
+            "then_reload" => global.defaults.then_reload.is_some(),
             _ => global.defaults.health.is_some(),
         };
         if present {
@@ -671,6 +707,34 @@ fn check_graph(
                         "unknown service {dep:?}; services are the file names in the services directory: {}",
                         if known.is_empty() { "(none)".into() } else { known.join(", ") }
                     ),
+                });
+            } else if services[index[dep.as_str()]].schedule.is_some() {
+                // A scheduled oneshot is never "done" for good: it runs again at its next
+                // tick, so nothing could ever know when to start after it.
+                errors.push(ConfigError {
+                    file: path.clone(),
+                    line: lines.get("after").copied(),
+                    key: Some("after".into()),
+                    message: format!(
+                        "{dep:?} is a scheduled oneshot; nothing can wait for it (drop it from `after`, or give it no `schedule` to run once at start)"
+                    ),
+                });
+            }
+        }
+        for target in &svc.then_reload {
+            let problem = match index.get(target.as_str()) {
+                None => Some("is not a service in the services directory"),
+                Some(&t) if services[t].kind == Kind::Oneshot => {
+                    Some("is a oneshot; only a longrun can be reloaded")
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                errors.push(ConfigError {
+                    file: path.clone(),
+                    line: lines.get("then_reload").copied(),
+                    key: Some("then_reload".into()),
+                    message: format!("{target:?} {problem}"),
                 });
             }
         }
@@ -983,6 +1047,7 @@ fn build_service(
             "a oneshot cannot have a health check".into(),
         );
     }
+    let schedule = build_schedule(raw, kind, errors, &duration);
     Service {
         name: name.to_string(),
         command,
@@ -1031,6 +1096,8 @@ fn build_service(
             ))
             .filter(|d| !d.is_zero()),
         },
+        schedule,
+        then_reload: raw.then_reload.clone().unwrap_or_default(),
         reload_on: pick!(reload_on).unwrap_or_default(),
         reload,
         log_prefix: pick!(log_prefix).unwrap_or(true),
@@ -1040,6 +1107,69 @@ fn build_service(
         ready,
         health,
     }
+}
+
+/// `schedule`, `timezone`, `jitter` and `then_reload` (service files only: [defaults]
+/// refuses them). Only a oneshot can be scheduled: a longrun runs all the time anyway.
+fn build_schedule(
+    raw: &RawService,
+    kind: Kind,
+    errors: &mut Errors,
+    duration: &DurationFn,
+) -> Option<Scheduled> {
+    let Some(text) = &raw.schedule else {
+        for (present, key) in [
+            (raw.timezone.is_some(), "timezone"),
+            (raw.jitter.is_some(), "jitter"),
+            (raw.then_reload.is_some(), "then_reload"),
+        ] {
+            if present {
+                errors.push(
+                    None,
+                    key,
+                    "applies only to a scheduled oneshot; add `schedule = \"0 3 * * *\"` or remove it".into(),
+                );
+            }
+        }
+        return None;
+    };
+    if kind != Kind::Oneshot {
+        errors.push(
+            None,
+            "schedule",
+            "only a oneshot can be scheduled; add `kind = \"oneshot\"`".into(),
+        );
+        return None;
+    }
+    let when = match crate::schedule::Schedule::parse(text) {
+        Ok(w) => w,
+        Err(e) => {
+            errors.push(None, "schedule", e);
+            return None;
+        }
+    };
+    let offset = match raw.timezone.as_deref().map(crate::schedule::parse_offset) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            errors.push(None, "timezone", e);
+            0
+        }
+    };
+    if raw.timezone.is_some() && matches!(when, crate::schedule::Schedule::Every(_)) {
+        errors.push(
+            None,
+            "timezone",
+            "`@every` counts from pidone's start; a time zone applies to cron expressions only"
+                .into(),
+        );
+    }
+    let jitter = duration(errors, None, "jitter", raw.jitter.clone(), Duration::ZERO);
+    Some(Scheduled {
+        when,
+        offset,
+        jitter,
+    })
 }
 
 /// Range checks for `[limits]`, so that a value the kernel would refuse is reported by
@@ -1946,6 +2076,83 @@ on_failure = "stop"
         assert!(errs[0].starts_with("services.d/init.toml:3: key `max_runtime`: a oneshot has no max_runtime; use `timeout`"), "{errs:?}");
         assert!(
             errs[1].starts_with("services.d/web.toml:2: key `timeout`: "),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn schedules_parse_and_bad_ones_are_located() {
+        let svcs = parse(&[
+            (
+                "renew",
+                "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"0 3 * * *\"\ntimezone = \"+02:00\"\njitter = \"30s\"\nthen_reload = [\"web\"]\n",
+            ),
+            ("web", "command = [\"true\"]\n"),
+        ])
+        .unwrap();
+        let renew = svcs.iter().find(|s| s.name == "renew").unwrap();
+        let sched = renew.schedule.as_ref().unwrap();
+        assert_eq!(sched.offset, 7200);
+        assert_eq!(sched.jitter, Duration::from_secs(30));
+        assert_eq!(renew.then_reload, vec!["web".to_string()]);
+        let errs = errors(&[
+            ("a", "command = [\"true\"]\nschedule = \"@daily\"\n"),
+            (
+                "b",
+                "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"0 25 * * *\"\n",
+            ),
+            (
+                "c",
+                "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@hourly\"\ntimezone = \"Europe/Berlin\"\nthen_reload = [\"nope\"]\n",
+            ),
+            (
+                "d",
+                "command = [\"true\"]\njitter = \"1s\"\nafter = [\"c\"]\n",
+            ),
+        ]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(
+            errs[0].starts_with("services.d/a.toml:2: key `schedule`: only a oneshot"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1]
+                .starts_with("services.d/b.toml:3: key `schedule`: hour field: 25 is out of range"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].starts_with(
+                "services.d/c.toml:4: key `timezone`: `Europe/Berlin` is not a supported time zone"
+            ),
+            "{errs:?}"
+        );
+        assert!(
+            errs[3].starts_with(
+                "services.d/d.toml:2: key `jitter`: applies only to a scheduled oneshot"
+            ),
+            "{errs:?}"
+        );
+        // Checks across files, between services that are valid on their own.
+        let errs = errors(&[
+            (
+                "c",
+                "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@hourly\"\nthen_reload = [\"nope\", \"init\"]\n",
+            ),
+            ("d", "command = [\"true\"]\nafter = [\"c\"]\n"),
+            ("init", "command = [\"true\"]\nkind = \"oneshot\"\n"),
+        ]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0]
+                .starts_with("services.d/c.toml:4: key `then_reload`: \"nope\" is not a service"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("services.d/c.toml:4: key `then_reload`: \"init\" is a oneshot"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[2].starts_with("services.d/d.toml:2: key `after`: \"c\" is a scheduled oneshot"),
             "{errs:?}"
         );
     }
