@@ -1164,6 +1164,13 @@ fn build_schedule(
                 .into(),
         );
     }
+    if raw.critical == Some(true) {
+        errors.push(
+            None,
+            "critical",
+            "a failed scheduled run is logged and tried again at the next tick; it never ends the container, so it cannot be critical".into(),
+        );
+    }
     let jitter = duration(errors, None, "jitter", raw.jitter.clone(), Duration::ZERO);
     Some(Scheduled {
         when,

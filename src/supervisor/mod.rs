@@ -10,6 +10,7 @@
 //! included) gets SIGTERM, then SIGKILL after the grace period, and all are reaped.
 
 pub mod state;
+mod ticks;
 
 use crate::config::{ReadyCheck, Service};
 use crate::control;
@@ -346,6 +347,8 @@ impl Supervisor {
                 Level::Info => log::info(msg),
                 Level::Debug => log::debug(msg),
             },
+            Action::ArmTick(i) => self.arm_tick(i, now),
+            Action::TickDue(i) => self.tick_due(i, now),
         }
     }
 

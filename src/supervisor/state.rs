@@ -41,6 +41,8 @@ pub enum Phase {
     Failed,
     /// Stopped on request (control `stop` or shutdown).
     Stopped,
+    /// A scheduled oneshot between runs, waiting for its next tick.
+    Scheduled,
 }
 
 impl Phase {
@@ -55,6 +57,7 @@ impl Phase {
             Phase::Done => "done",
             Phase::Failed => "failed",
             Phase::Stopped => "stopped",
+            Phase::Scheduled => "scheduled",
         }
     }
 }
@@ -134,6 +137,18 @@ struct ProbeSchedule {
     running_until: Option<Instant>,
 }
 
+/// The next run of a scheduled oneshot, as the loop computed it from its clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// When to run (the tick plus any jitter), on the monotonic clock the loop sleeps on.
+    pub at: Instant,
+    /// The tick itself, before jitter: `@every` counts its next tick from this one.
+    pub nominal: Instant,
+    /// A cron tick's wall-clock time (Unix seconds): the loop checks the clock against it
+    /// when `at` comes, so a clock set back does not run it early.
+    pub wall: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Unit {
     pub spec: Service,
@@ -154,6 +169,14 @@ pub struct Unit {
     health_failures: u32,
     ready_probe: ProbeSchedule,
     health_probe: ProbeSchedule,
+    /// A scheduled oneshot's next run (set by the loop through `arm_tick`).
+    pub next_tick: Option<Tick>,
+    /// The tick that came last; `@every` counts from it.
+    pub last_tick: Option<Tick>,
+    /// Control `start` on a scheduled oneshot: run now instead of waiting for the tick.
+    run_now: bool,
+    /// Services to reload after a scheduled run exits 0 (`then_reload`, resolved).
+    then_reload: Vec<Idx>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +188,10 @@ pub enum Action {
     /// A probe overran its timeout: kill it (its result then counts as a failure).
     KillProbe(Idx, ProbeKind),
     Log(crate::log::Level, String),
+    /// Compute the next tick of a scheduled oneshot and `arm_tick` it.
+    ArmTick(Idx),
+    /// A tick's time came on the monotonic clock: check the wall clock, then `on_tick`.
+    TickDue(Idx),
 }
 
 pub struct Core {
@@ -209,6 +236,14 @@ impl Core {
                 health_failures: 0,
                 ready_probe: ProbeSchedule::default(),
                 health_probe: ProbeSchedule::default(),
+                next_tick: None,
+                last_tick: None,
+                run_now: false,
+                then_reload: spec
+                    .then_reload
+                    .iter()
+                    .filter_map(|d| names.iter().position(|n| n == d))
+                    .collect(),
                 spec,
                 role,
             })
@@ -281,6 +316,12 @@ impl Core {
 
     fn dep_state(&self, unit: Idx, dep: Idx) -> DepState {
         let d = &self.units[dep];
+        // A scheduled oneshot runs at its ticks, not before its dependants: waiting for it
+        // would mean waiting for hours (CMD waits for every service, render's `after` may
+        // name one). Config refuses it in a service's `after`.
+        if d.spec.schedule.is_some() {
+            return DepState::Satisfied;
+        }
         let ended = match d.phase {
             Phase::Failed | Phase::Stopped => true,
             Phase::Done => d.spec.kind == Kind::Longrun,
@@ -351,7 +392,12 @@ impl Core {
                             self.fail(i, why, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
-                            self.start(i, now);
+                            if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
+                                self.enter_scheduled(i);
+                            } else {
+                                self.units[i].run_now = false;
+                                self.start(i, now);
+                            }
                             changed = true;
                         }
                     }
@@ -380,13 +426,55 @@ impl Core {
         self.actions.push(Action::Spawn(i));
     }
 
+    /// Between runs: wait for the next tick, asking the loop to compute it if none is armed.
+    fn enter_scheduled(&mut self, i: Idx) {
+        self.units[i].phase = Phase::Scheduled;
+        if self.units[i].next_tick.is_none() {
+            self.actions.push(Action::ArmTick(i));
+        }
+    }
+
+    /// The loop computed the next tick of scheduled oneshot `i`.
+    pub fn arm_tick(&mut self, i: Idx, tick: Tick) {
+        self.units[i].next_tick = Some(tick);
+    }
+
+    /// A tick came (the loop checked the wall clock): run, or skip while the last run is
+    /// still going, then have the next tick armed. Ticks missed while pidone was not
+    /// running are never made up: there is no state kept across runs.
+    pub fn on_tick(&mut self, i: Idx, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let name = self.units[i].spec.name.clone();
+        match self.units[i].phase {
+            Phase::Scheduled => {
+                self.log(crate::log::Level::Info, format!("{name}: scheduled run"));
+                self.start(i, now);
+            }
+            Phase::Starting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {
+                self.log(
+                    crate::log::Level::Warn,
+                    format!(
+                        "{name} is still running at its next scheduled time; skipping that run"
+                    ),
+                );
+            }
+            // Stopped on request, or waiting for a dependency: no more runs until started.
+            _ => return,
+        }
+        self.actions.push(Action::ArmTick(i));
+    }
+
     /// Stop signals in reverse dependency order: a unit is stopped once no dependant of it
     /// still has a process. Units not started yet simply never start.
     fn step_shutdown(&mut self, now: Instant) {
         for i in 0..self.units.len() {
             let u = &self.units[i];
             match u.phase {
-                Phase::Waiting | Phase::Backoff { .. } => self.units[i].phase = Phase::Stopped,
+                Phase::Waiting | Phase::Backoff { .. } | Phase::Scheduled => {
+                    self.units[i].phase = Phase::Stopped
+                }
                 Phase::Starting { .. } | Phase::Up { .. } => {
                     let blocked = u.dependants.iter().any(|&d| self.running(d));
                     if !blocked {
@@ -414,6 +502,14 @@ impl Core {
 
     fn step_timers(&mut self, now: Instant) {
         for i in 0..self.units.len() {
+            if self.shutdown.is_none()
+                && let Some(tick) = self.units[i].next_tick
+                && tick.at <= now
+            {
+                self.units[i].next_tick = None;
+                self.units[i].last_tick = Some(tick);
+                self.actions.push(Action::TickDue(i));
+            }
             let phase = self.units[i].phase;
             match phase {
                 Phase::Stopping {
@@ -734,6 +830,47 @@ impl Core {
         } else {
             Some(status)
         };
+        if spec.schedule.is_some() {
+            // A scheduled run that fails is logged and tried again at the next tick; it never
+            // ends the container (a certificate renewal failing once must not take the
+            // service down; config refuses `critical` here).
+            if failed {
+                self.units[i].reason = Some(format!("oneshot {name} {what}"));
+                self.log(
+                    crate::log::Level::Error,
+                    format!("scheduled oneshot {name} {what}; it runs again at its next tick"),
+                );
+            } else {
+                self.log(crate::log::Level::Info, format!("{name} finished"));
+                for t in self.units[i].then_reload.clone() {
+                    let target = self.units[t].spec.name.clone();
+                    match self.on_reload(t, now) {
+                        Some(sig) => {
+                            self.log(
+                                crate::log::Level::Info,
+                                format!(
+                                    "{name} succeeded: reloading {target} ({})",
+                                    crate::units::signal_name(sig)
+                                ),
+                            );
+                            self.actions.push(Action::Signal(t, sig));
+                        }
+                        None if matches!(self.units[t].phase, Phase::Stopping { .. }) => self.log(
+                            crate::log::Level::Info,
+                            format!("{name} succeeded: restarting {target}"),
+                        ),
+                        None => self.log(
+                            crate::log::Level::Info,
+                            format!(
+                                "{name} succeeded; {target} is not running, so it is not reloaded"
+                            ),
+                        ),
+                    }
+                }
+            }
+            self.enter_scheduled(i);
+            return;
+        }
         if spec.kind == Kind::Oneshot {
             if failed {
                 self.fail(i, format!("oneshot {name} {what}"), code_from);
@@ -841,11 +978,17 @@ impl Core {
                 self.units[i].phase = Phase::Stopped;
                 oneshot.then(|| "the oneshot had not started; it will not run".to_string())
             }
+            Phase::Scheduled => {
+                self.units[i].phase = Phase::Stopped;
+                Some("no more scheduled runs until `start`".into())
+            }
             Phase::Done if oneshot => Some(
                 "the oneshot already finished; nothing to stop (what it did stays done)".into(),
             ),
             _ => None,
         };
+        // A stopped scheduled oneshot runs no more: `start` arms its schedule again.
+        self.units[i].next_tick = None;
         // A stopped unit has no current health verdict.
         if self.units[i].pid.is_none() {
             self.units[i].health = HealthStatus::None;
@@ -861,12 +1004,14 @@ impl Core {
             return None;
         }
         match self.units[i].phase {
-            Phase::Stopped | Phase::Failed | Phase::Done => {
+            Phase::Stopped | Phase::Failed | Phase::Done | Phase::Scheduled => {
                 let u = &mut self.units[i];
                 u.phase = Phase::Waiting;
                 u.restart_times.clear();
                 u.delay = None;
                 u.reason = None;
+                // A scheduled oneshot runs once now, then keeps to its schedule.
+                u.run_now = u.spec.schedule.is_some();
                 None
             }
             Phase::Stopping { .. } => {
@@ -899,6 +1044,11 @@ impl Core {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
         for u in &self.units {
+            if let Some(tick) = u.next_tick
+                && self.shutdown.is_none()
+            {
+                consider(tick.at);
+            }
             match u.phase {
                 Phase::Backoff { until } if self.shutdown.is_none() => consider(until),
                 Phase::Stopping {
@@ -1347,6 +1497,102 @@ mod tests {
         assert!(core.request_start(0).is_some());
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t0);
         assert_eq!(spawned(&core.step(t0)), vec![0]);
+    }
+
+    fn scheduled(name: &str, then_reload: &[&str]) -> Service {
+        let mut s = svc(name, Kind::Oneshot, &[]);
+        s.schedule = Some(crate::config::Scheduled {
+            when: crate::schedule::Schedule::Every(Duration::from_secs(10)),
+            offset: 0,
+            jitter: Duration::ZERO,
+        });
+        s.critical = false;
+        s.then_reload = then_reload.iter().map(|t| t.to_string()).collect();
+        s
+    }
+
+    fn tick(at: Instant) -> Tick {
+        Tick {
+            at,
+            nominal: at,
+            wall: None,
+        }
+    }
+
+    #[test]
+    fn scheduled_oneshot_runs_at_ticks_skips_overlaps_and_reloads_on_success() {
+        let t0 = Instant::now();
+        let mut web = svc("web", Kind::Longrun, &[]);
+        web.reload = crate::config::Reload::Signal(libc::SIGHUP);
+        let main = svc("main", Kind::Longrun, &["web", "renew"]);
+        let mut core = Core::new(
+            vec![
+                (scheduled("renew", &["web"]), Role::Service),
+                (web, Role::Service),
+                (main, Role::Main),
+            ],
+            false,
+        );
+        // Nothing runs at start; the loop is asked for the first tick, and CMD does not wait
+        // for the scheduled oneshot.
+        let first = core.step(t0);
+        assert!(first.contains(&Action::ArmTick(0)), "{first:?}");
+        assert_eq!(spawned(&first), vec![1]);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        core.on_spawned(1, 11, t0);
+        assert_eq!(spawned(&core.step(t0)), vec![2]);
+        core.on_spawned(2, 12, t0);
+        assert_eq!(core.next_deadline(), None, "idle with nothing armed");
+        let t1 = t0 + Duration::from_secs(10);
+        core.arm_tick(0, tick(t1));
+        assert_eq!(core.next_deadline(), Some(t1));
+        assert!(core.step(t1 - Duration::from_millis(1)).is_empty());
+        assert_eq!(core.step(t1), vec![Action::TickDue(0)]);
+        core.on_tick(0, t1);
+        let run = core.step(t1);
+        assert_eq!(spawned(&run), vec![0]);
+        assert!(run.contains(&Action::ArmTick(0)), "{run:?}");
+        core.on_spawned(0, 10, t1);
+        // Still running at the next tick: skipped, and the tick after is armed.
+        let t2 = t1 + Duration::from_secs(10);
+        core.arm_tick(0, tick(t2));
+        assert_eq!(core.step(t2), vec![Action::TickDue(0)]);
+        core.on_tick(0, t2);
+        let skipped = core.step(t2);
+        assert!(spawned(&skipped).is_empty(), "{skipped:?}");
+        assert!(skipped.contains(&Action::ArmTick(0)));
+        assert!(
+            skipped
+                .iter()
+                .any(|a| matches!(a, Action::Log(_, m) if m.contains("skipping")))
+        );
+        core.arm_tick(0, tick(t2 + Duration::from_secs(10)));
+        // Exit 0: web gets its reload signal; back to waiting for the armed tick.
+        core.on_exit(0, ExitStatus::Code(0), t2);
+        let after = core.step(t2);
+        assert_eq!(signals(&after), vec![(1, libc::SIGHUP)]);
+        assert!(!after.contains(&Action::ArmTick(0)), "already armed");
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        // A failed run is logged; no shutdown, no reload, still scheduled.
+        core.on_tick(0, t2);
+        core.step(t2);
+        core.on_spawned(0, 13, t2);
+        core.on_exit(0, ExitStatus::Code(3), t2);
+        let failed = core.step(t2);
+        assert!(signals(&failed).is_empty(), "{failed:?}");
+        assert!(!core.shutting_down());
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        // Control `start` runs one now; `stop` ends the schedule.
+        assert_eq!(core.request_start(0), None);
+        assert_eq!(spawned(&core.step(t2)), vec![0]);
+        core.on_spawned(0, 14, t2);
+        core.on_exit(0, ExitStatus::Code(0), t2);
+        core.step(t2);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        core.request_stop(0, t2);
+        assert_eq!(core.units[0].phase, Phase::Stopped);
+        assert_eq!(core.units[0].next_tick, None);
+        assert_eq!(core.next_deadline(), None);
     }
 
     #[test]

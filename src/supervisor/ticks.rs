@@ -1,0 +1,129 @@
+//! The clocks behind scheduled oneshots: the state machine asks for a tick (`ArmTick`),
+//! this computes it from the wall clock and arms it on the monotonic clock the loop sleeps
+//! on; when it comes (`TickDue`), the wall clock is checked again before the run.
+//!
+//! Why both clocks: cron times are wall-clock times, but poll's timeout is a monotonic
+//! interval. The tick is computed in wall-clock time and converted to a monotonic deadline
+//! once, so between ticks the loop sleeps with one timeout and no wake-ups. If the clock is
+//! set back meanwhile, the deadline comes before the wall-clock time: the check re-arms for
+//! the rest, so a tick never runs early. If the clock is set forward, the tick runs late by
+//! the size of the step at most (at its monotonic deadline); ticks jumped over are not made up.
+
+use super::Supervisor;
+use super::state::{Idx, Tick};
+use crate::log;
+use crate::schedule::Schedule;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The wall clock as seconds since 1970 (fractional), or 0 before 1970.
+fn wall_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// A random delay in [0, max): spreads many containers' runs of the same schedule.
+fn random_below(max: Duration) -> Duration {
+    if max.is_zero() {
+        return Duration::ZERO;
+    }
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `len` bytes into the buffer we own. It cannot block
+    // once the kernel's pool is initialised, which it is long before a container starts.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    let r = if n == bytes.len() as isize {
+        u64::from_ne_bytes(bytes)
+    } else {
+        // No getrandom (seccomp): the clock's sub-second part is random enough for jitter.
+        (wall_now().fract() * 1e9) as u64
+    };
+    Duration::from_nanos(r % max.as_nanos().max(1) as u64)
+}
+
+impl Supervisor {
+    /// Compute and arm the next tick of scheduled oneshot `i`.
+    pub(super) fn arm_tick(&mut self, i: Idx, now: Instant) {
+        let unit = &self.core.units[i];
+        let Some(sched) = unit.spec.schedule.clone() else {
+            return;
+        };
+        let name = unit.spec.name.clone();
+        let last = unit.last_tick;
+        let first = last.is_none();
+        let wall = wall_now();
+        let (nominal, wall_tick) = match &sched.when {
+            Schedule::Every(every) => {
+                // Counted from the last tick, not from the end of the run, so runs keep to
+                // a fixed rhythm; ticks that passed (a long sleep) are skipped, not bunched.
+                let mut next = last.map_or(now, |t| t.nominal) + *every;
+                while next <= now {
+                    next += *every;
+                }
+                (next, None)
+            }
+            Schedule::Cron(cron) => {
+                // After the tick that came last too, so a tick checked a little early on the
+                // wall clock is not chosen twice.
+                let from = (wall.floor() as i64).max(last.and_then(|t| t.wall).unwrap_or(i64::MIN));
+                let Some(next) = cron.next_after(from, sched.offset) else {
+                    log::error(format!(
+                        "{name}: its schedule has no time left; it will not run again"
+                    ));
+                    return;
+                };
+                let wait = Duration::from_secs_f64((next as f64 - wall).max(0.0));
+                (now + wait, Some(next))
+            }
+        };
+        let at = nominal + random_below(sched.jitter);
+        let in_words = crate::units::format_duration(at.saturating_duration_since(now));
+        let when = match wall_tick {
+            Some(w) => format!("{} (in {in_words})", crate::schedule::format_utc(w)),
+            None => format!("in {in_words}"),
+        };
+        let msg = format!("{name}: next scheduled run {when}");
+        // The first line says the schedule is armed; later ones would repeat every tick.
+        if first {
+            log::info(msg);
+        } else {
+            log::debug(msg);
+        }
+        self.core.arm_tick(
+            i,
+            Tick {
+                at,
+                nominal,
+                wall: wall_tick,
+            },
+        );
+    }
+
+    /// The monotonic deadline of a tick came: run it if the wall clock agrees.
+    pub(super) fn tick_due(&mut self, i: Idx, now: Instant) {
+        let Some(tick) = self.core.units[i].last_tick else {
+            return;
+        };
+        if let Some(w) = tick.wall {
+            let early = w as f64 - wall_now();
+            // Half a second of slack: poll's timeout is rounded, and a tick a moment early
+            // is not worth a second wake-up.
+            if early > 0.5 {
+                log::debug(format!(
+                    "{}: the clock is behind its next tick by {early:.1}s (set back?); waiting",
+                    self.core.units[i].spec.name
+                ));
+                let wait = Duration::from_secs_f64(early);
+                self.core.arm_tick(
+                    i,
+                    Tick {
+                        at: now + wait,
+                        nominal: tick.nominal + wait,
+                        wall: Some(w),
+                    },
+                );
+                return;
+            }
+        }
+        self.core.on_tick(i, now);
+    }
+}
