@@ -362,10 +362,23 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         main.stop_timeout = settings.grace;
         main.restart = config::Restart::Never;
         main.critical = true;
+        main.max_runtime = opts.max_runtime.filter(|d| !d.is_zero());
+        main.idle_timeout = opts.idle_timeout;
+        main.warn_before = opts.warn_before;
+        main.warn_signal = opts.warn_signal;
+        main.warn_command = opts
+            .warn_command
+            .clone()
+            .map(|c| vec!["/bin/sh".into(), "-c".into(), c]);
         main
     });
     // SAFETY: isatty on fd 0.
     let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
+    if let Some(main) = &cmd_unit
+        && let Err(code) = check_cmd_limits(main, tty)
+    {
+        return code;
+    }
     let units = supervisor::build_units(services, render_unit, cmd_unit);
     // The control socket is bound by the supervisor right after the first spawns (see run).
     let control_dir = Some(run_dir.clone());
@@ -400,6 +413,34 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 /// render dir, with every missing parent, owned by the target user, so that they are usable
 /// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
 /// resolved, nothing is done here: `privilege::apply` reports that.
+/// CMD's session-limit options make sense together, and `--idle-timeout` has something to
+/// observe: CMD's output goes to the container's stdout, not through pidone, so only on a
+/// TTY (whose activity the kernel records) can pidone tell that CMD is idle.
+fn check_cmd_limits(main: &Service, tty: bool) -> Result<(), i32> {
+    let mut problems = crate::session::limit_problems(
+        true,
+        main.max_runtime,
+        main.idle_timeout,
+        main.warn_before,
+        main.warn_signal.is_some() || main.warn_command.is_some(),
+    );
+    if main.idle_timeout.is_some() && !tty {
+        problems.push((
+            "idle_timeout",
+            "needs CMD on a terminal (docker run -t): CMD writes to the container's output itself, so pidone can only tell it is idle from the terminal's activity".into(),
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for (key, message) in problems {
+        let option = key.replace('_', "-");
+        let var = format!("PIDONE_{}", key.to_uppercase());
+        log::error(format!("--{option} / {var}: {message}"));
+    }
+    Err(exit::USAGE)
+}
+
 fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
     // SAFETY: geteuid cannot fail.
     if unsafe { libc::geteuid() } != 0 || settings.allow_root {

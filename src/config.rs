@@ -102,6 +102,10 @@ pub struct RawService {
     pub stop_timeout: Option<RawDuration>,
     pub max_runtime: Option<RawDuration>,
     pub timeout: Option<RawDuration>,
+    pub idle_timeout: Option<RawDuration>,
+    pub warn_before: Option<RawDuration>,
+    pub warn_signal: Option<String>,
+    pub warn_command: Option<Vec<String>>,
     pub schedule: Option<String>,
     pub timezone: Option<String>,
     pub jitter: Option<RawDuration>,
@@ -227,6 +231,10 @@ fn read_service(mut t: Fields, r: &mut Reader) -> RawService {
         stop_timeout: RawDuration::read(&mut t, r, "stop_timeout"),
         max_runtime: RawDuration::read(&mut t, r, "max_runtime"),
         timeout: RawDuration::read(&mut t, r, "timeout"),
+        idle_timeout: RawDuration::read(&mut t, r, "idle_timeout"),
+        warn_before: RawDuration::read(&mut t, r, "warn_before"),
+        warn_signal: t.string(r, "warn_signal"),
+        warn_command: t.strings(r, "warn_command"),
         schedule: t.string(r, "schedule"),
         timezone: t.string(r, "timezone"),
         jitter: RawDuration::read(&mut t, r, "jitter"),
@@ -459,6 +467,12 @@ pub struct Service {
     pub max_runtime: Option<Duration>,
     /// A oneshot still running after this long is stopped and fails (None: no limit).
     pub timeout: Option<Duration>,
+    /// (longrun, CMD) No output for this long ends the session, like `max_runtime`.
+    pub idle_timeout: Option<Duration>,
+    /// How long before a session limit ends it to warn (`warn_signal`, `warn_command`).
+    pub warn_before: Option<Duration>,
+    pub warn_signal: Option<i32>,
+    pub warn_command: Option<Vec<String>>,
     /// A scheduled oneshot runs at these times instead of once at start.
     pub schedule: Option<Scheduled>,
     /// Services reloaded (their `reload_signal`, or restarted) after a scheduled run exits 0.
@@ -536,6 +550,10 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         "timezone",
         "jitter",
         "then_reload",
+        "idle_timeout",
+        "warn_before",
+        "warn_signal",
+        "warn_command",
     ] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
@@ -546,6 +564,10 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
             "timezone" => global.defaults.timezone.is_some(),
             "jitter" => global.defaults.jitter.is_some(),
             "then_reload" => global.defaults.then_reload.is_some(),
+            "idle_timeout" => global.defaults.idle_timeout.is_some(),
+            "warn_before" => global.defaults.warn_before.is_some(),
+            "warn_signal" => global.defaults.warn_signal.is_some(),
+            "warn_command" => global.defaults.warn_command.is_some(),
             _ => global.defaults.health.is_some(),
         };
         if present {
@@ -1048,6 +1070,35 @@ fn build_service(
         );
     }
     let schedule = build_schedule(raw, kind, errors, &duration);
+    let idle_timeout = raw
+        .idle_timeout
+        .clone()
+        .map(|v| duration(errors, None, "idle_timeout", Some(v), Duration::ZERO));
+    let warn_before = raw
+        .warn_before
+        .clone()
+        .map(|v| duration(errors, None, "warn_before", Some(v), Duration::ZERO));
+    let warn_signal = raw
+        .warn_signal
+        .clone()
+        .map(|v| signal(errors, "warn_signal", Some(v), libc::SIGUSR1));
+    let max_runtime_value = if kind == Kind::Longrun {
+        raw.max_runtime
+            .clone()
+            .or_else(|| defaults.max_runtime.clone())
+            .and_then(|v| v.parse().ok())
+    } else {
+        None
+    };
+    for problem in crate::session::limit_problems(
+        kind == Kind::Longrun,
+        max_runtime_value,
+        idle_timeout,
+        warn_before,
+        warn_signal.is_some() || raw.warn_command.is_some(),
+    ) {
+        errors.push(None, problem.0, problem.1);
+    }
     Service {
         name: name.to_string(),
         command,
@@ -1096,6 +1147,10 @@ fn build_service(
             ))
             .filter(|d| !d.is_zero()),
         },
+        idle_timeout,
+        warn_before,
+        warn_signal,
+        warn_command: raw.warn_command.clone(),
         schedule,
         then_reload: raw.then_reload.clone().unwrap_or_default(),
         reload_on: pick!(reload_on).unwrap_or_default(),

@@ -19,6 +19,7 @@ pub mod render;
 pub mod rundir;
 pub mod safe_read;
 pub mod schedule;
+pub mod session;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;

@@ -105,6 +105,8 @@ pub struct Supervisor {
     /// Directories with inotify events not acted on yet, and when to act.
     reload_dirs: Vec<PathBuf>,
     reload_due: Option<Instant>,
+    /// CMD, when it has an `idle_timeout` and the terminal: its activity is read from the tty.
+    tty_idle_unit: Option<Idx>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -202,7 +204,14 @@ impl Supervisor {
             old_groups: HashMap::new(),
             reload_dirs: Vec::new(),
             reload_due: None,
+            tty_idle_unit: None,
         };
+        sup.tty_idle_unit = sup
+            .core
+            .units
+            .iter()
+            .position(|u| u.role == Role::Main && u.spec.idle_timeout.is_some())
+            .filter(|_| sup.ctx.tty);
         sup.setup_notify_sockets()?;
         sup.setup_watches();
         Ok(sup)
@@ -288,6 +297,7 @@ impl Supervisor {
             // Let the state machine act until it has nothing more to do right now.
             loop {
                 let now = Instant::now();
+                self.observe_terminal(now);
                 let actions = self.core.step(now);
                 if actions.is_empty() {
                     break;
@@ -349,6 +359,7 @@ impl Supervisor {
             },
             Action::ArmTick(i) => self.arm_tick(i, now),
             Action::TickDue(i) => self.tick_due(i, now),
+            Action::Warn(i, limit, left) => self.warn(i, limit, left),
         }
     }
 
@@ -575,6 +586,8 @@ impl Supervisor {
             match token {
                 Token::Signals => self.handle_signals(now),
                 Token::Reader(n) => {
+                    // Output is activity, for `idle_timeout`.
+                    self.core.on_activity(self.readers[n].unit, now);
                     let r = &mut self.readers[n];
                     let name = &self.core.units[r.unit].spec.name;
                     let prefix = self.core.units[r.unit].spec.log_prefix;

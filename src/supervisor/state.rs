@@ -102,7 +102,8 @@ enum AfterStop {
     Unhealthy,
     /// Stay stopped (control `stop`, shutdown).
     Stay,
-    /// Stopped at `max_runtime`: a clean end, whatever the exit status of the stop signal.
+    /// Stopped at a session limit (`max_runtime` or `idle_timeout`): a clean end, whatever
+    /// the exit status of the stop signal; CMD ends the run with SESSION_LIMIT_EXIT.
     MaxRuntime,
 }
 
@@ -177,6 +178,21 @@ pub struct Unit {
     run_now: bool,
     /// Services to reload after a scheduled run exits 0 (`then_reload`, resolved).
     then_reload: Vec<Idx>,
+    /// The last output (or, for CMD on a TTY, terminal activity) seen, for `idle_timeout`.
+    activity: Option<Instant>,
+    /// The session end the last warning was about (a later end, after activity, warns again).
+    warned_for: Option<Instant>,
+}
+
+/// The exit code of a run whose CMD was ended by `max_runtime` or `idle_timeout`, as
+/// `timeout(1)` uses it: a script can tell a session limit from the command's own exit.
+pub const SESSION_LIMIT_EXIT: i32 = 124;
+
+/// Which session limit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLimit {
+    MaxRuntime,
+    Idle,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,6 +208,8 @@ pub enum Action {
     ArmTick(Idx),
     /// A tick's time came on the monotonic clock: check the wall clock, then `on_tick`.
     TickDue(Idx),
+    /// A session limit is `warn_before` away: send `warn_signal` / run `warn_command`.
+    Warn(Idx, SessionLimit, Duration),
 }
 
 pub struct Core {
@@ -239,6 +257,8 @@ impl Core {
                 next_tick: None,
                 last_tick: None,
                 run_now: false,
+                activity: None,
+                warned_for: None,
                 then_reload: spec
                     .then_reload
                     .iter()
@@ -420,10 +440,51 @@ impl Core {
         u.ready_probe = ProbeSchedule::default();
         u.health_probe = ProbeSchedule::default();
         u.health_failures = 0;
+        u.activity = None;
+        u.warned_for = None;
         if u.spec.health.is_some() {
             u.health = HealthStatus::Starting;
         }
         self.actions.push(Action::Spawn(i));
+    }
+
+    /// When the unit's session ends, and by which limit: the earlier of `max_runtime` from
+    /// the start and `idle_timeout` from the last activity (or the start).
+    fn session_end(&self, i: Idx, since: Instant) -> Option<(Instant, SessionLimit)> {
+        let u = &self.units[i];
+        let max = u
+            .spec
+            .max_runtime
+            .map(|m| (since + m, SessionLimit::MaxRuntime));
+        let idle = u.spec.idle_timeout.map(|d| {
+            (
+                u.activity.unwrap_or(since).max(since) + d,
+                SessionLimit::Idle,
+            )
+        });
+        match (max, idle) {
+            (Some(m), Some(d)) => Some(if d.0 < m.0 { d } else { m }),
+            (m, d) => m.or(d),
+        }
+    }
+
+    /// When to warn about a session ending at `end`; None when there is no warning to give
+    /// (none configured, or this end was warned about already).
+    fn warn_at(&self, i: Idx, end: Instant) -> Option<Instant> {
+        let u = &self.units[i];
+        let before = u.spec.warn_before?;
+        if u.warned_for == Some(end) {
+            return None;
+        }
+        Some(end.checked_sub(before).unwrap_or(end))
+    }
+
+    /// Output from the unit (or, for CMD on a TTY, activity on the terminal) at `at`.
+    pub fn on_activity(&mut self, i: Idx, at: Instant) {
+        let u = &mut self.units[i];
+        if u.activity.is_none_or(|a| a < at) {
+            u.activity = Some(at);
+        }
     }
 
     /// Between runs: wait for the next tick, asking the loop to compute it if none is armed.
@@ -562,16 +623,45 @@ impl Core {
                     }
                 }
                 Phase::Up { since } if self.shutdown.is_none() => {
-                    if let Some(max) = self.units[i].spec.max_runtime
-                        && since + max <= now
-                    {
+                    if let Some((end, limit)) = self.session_end(i, since) {
                         let name = self.units[i].spec.name.clone();
-                        self.log(
-                            crate::log::Level::Info,
-                            format!("{name} reached its max_runtime; stopping it"),
-                        );
-                        self.send_stop(i, now, AfterStop::MaxRuntime);
-                        continue;
+                        if end <= now {
+                            let why = match limit {
+                                SessionLimit::MaxRuntime => format!(
+                                    "{name} reached its max_runtime ({})",
+                                    crate::units::format_duration(
+                                        self.units[i].spec.max_runtime.unwrap_or_default()
+                                    )
+                                ),
+                                SessionLimit::Idle => format!(
+                                    "{name} was idle for its idle_timeout ({})",
+                                    crate::units::format_duration(
+                                        self.units[i].spec.idle_timeout.unwrap_or_default()
+                                    )
+                                ),
+                            };
+                            self.log(crate::log::Level::Info, format!("{why}; stopping it"));
+                            self.send_stop(i, now, AfterStop::MaxRuntime);
+                            continue;
+                        }
+                        if let Some(warn) = self.warn_at(i, end)
+                            && warn <= now
+                        {
+                            self.units[i].warned_for = Some(end);
+                            let left = end.saturating_duration_since(now);
+                            self.log(
+                                crate::log::Level::Info,
+                                format!(
+                                    "{name}: {} ends the session in {}; warning it",
+                                    match limit {
+                                        SessionLimit::MaxRuntime => "max_runtime",
+                                        SessionLimit::Idle => "idle_timeout",
+                                    },
+                                    crate::units::format_duration(left)
+                                ),
+                            );
+                            self.actions.push(Action::Warn(i, limit, left));
+                        }
                     }
                     if self.units[i].spec.health.is_some() {
                         self.schedule_probe(i, ProbeKind::Health, now);
@@ -787,7 +877,17 @@ impl Core {
         }
         if self.units[i].role == Role::Main {
             self.units[i].phase = Phase::Done;
-            self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+            if after == AfterStop::MaxRuntime {
+                self.begin_shutdown(
+                    SESSION_LIMIT_EXIT,
+                    &format!(
+                        "CMD {} after a session limit (exit code {SESSION_LIMIT_EXIT})",
+                        status.describe()
+                    ),
+                );
+            } else {
+                self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+            }
             return;
         }
         match after {
@@ -1043,7 +1143,7 @@ impl Core {
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for u in &self.units {
+        for (i, u) in self.units.iter().enumerate() {
             if let Some(tick) = u.next_tick
                 && self.shutdown.is_none()
             {
@@ -1066,8 +1166,11 @@ impl Core {
                     }
                 }
                 Phase::Up { since } if self.shutdown.is_none() => {
-                    if let Some(m) = u.spec.max_runtime {
-                        consider(since + m);
+                    if let Some((end, _)) = self.session_end(i, since) {
+                        consider(end);
+                        if let Some(w) = self.warn_at(i, end) {
+                            consider(w);
+                        }
                     }
                 }
                 _ => {}
@@ -1593,6 +1696,67 @@ mod tests {
         assert_eq!(core.units[0].phase, Phase::Stopped);
         assert_eq!(core.units[0].next_tick, None);
         assert_eq!(core.next_deadline(), None);
+    }
+
+    fn warns(actions: &[Action]) -> Vec<(Idx, SessionLimit, Duration)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Warn(i, l, d) => Some((*i, *l, *d)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn session_limits_warn_first_activity_defers_idle_and_cmd_exits_124() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut main = svc("main", Kind::Longrun, &[]);
+        main.max_runtime = Some(Duration::from_secs(100));
+        main.idle_timeout = Some(Duration::from_secs(30));
+        main.warn_before = Some(Duration::from_secs(10));
+        main.warn_signal = Some(libc::SIGUSR1);
+        let mut core = Core::new(vec![(main, Role::Main)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        // Idle ends first (30 s), so the warning is due at 20 s.
+        assert_eq!(core.next_deadline(), Some(s(20)));
+        assert!(warns(&core.step(s(19))).is_empty());
+        assert_eq!(
+            warns(&core.step(s(20))),
+            vec![(0, SessionLimit::Idle, Duration::from_secs(10))]
+        );
+        // Warned once for that end; next comes the end itself.
+        assert!(warns(&core.step(s(21))).is_empty());
+        assert_eq!(core.next_deadline(), Some(s(30)));
+        // Activity at 25 s: idle now ends at 55 s, warned again at 45 s.
+        core.on_activity(0, s(25));
+        assert_eq!(core.next_deadline(), Some(s(45)));
+        assert_eq!(
+            warns(&core.step(s(45))),
+            vec![(0, SessionLimit::Idle, Duration::from_secs(10))]
+        );
+        // Busy from then on: max_runtime (100 s) comes first; warned at 90 s.
+        core.on_activity(0, s(80));
+        assert_eq!(core.next_deadline(), Some(s(90)));
+        assert_eq!(
+            warns(&core.step(s(90))),
+            vec![(0, SessionLimit::MaxRuntime, Duration::from_secs(10))]
+        );
+        core.on_activity(0, s(95));
+        let end = core.step(s(100));
+        assert_eq!(signals(&end), vec![(0, libc::SIGTERM)]);
+        assert!(
+            end.iter().any(
+                |a| matches!(a, Action::Log(_, m) if m.contains("reached its max_runtime (1m40s"))
+            ),
+            "{end:?}"
+        );
+        // The stop signal killed it; still the run ends with the session-limit code.
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), s(101));
+        assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), SESSION_LIMIT_EXIT);
     }
 
     #[test]

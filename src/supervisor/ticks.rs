@@ -10,9 +10,10 @@
 //! the size of the step at most (at its monotonic deadline); ticks jumped over are not made up.
 
 use super::Supervisor;
-use super::state::{Idx, Tick};
+use super::state::{Idx, SessionLimit, Tick};
 use crate::log;
 use crate::schedule::Schedule;
+use crate::spawn::{Output, SpawnRequest, spawn};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The wall clock as seconds since 1970 (fractional), or 0 before 1970.
@@ -125,5 +126,67 @@ impl Supervisor {
             }
         }
         self.core.on_tick(i, now);
+    }
+}
+
+impl Supervisor {
+    /// A session limit is near: tell the unit (its process group gets `warn_signal`) and run
+    /// `warn_command`, with `PIDONE_SESSION_LIMIT` (which limit) and `PIDONE_SESSION_LEFT`
+    /// (seconds) in its environment. The command shares pidone's stdout and stderr: for CMD
+    /// on a TTY that is the user's terminal, which is where a web terminal's notice belongs.
+    /// It is not waited for; it is reaped like any child, and drained at shutdown.
+    pub(super) fn warn(&mut self, i: Idx, limit: SessionLimit, left: Duration) {
+        let unit = &self.core.units[i];
+        if let (Some(sig), Some(pid)) = (unit.spec.warn_signal, unit.pid) {
+            super::signal_group(pid, sig);
+        }
+        let Some(argv) = unit.spec.warn_command.clone() else {
+            return;
+        };
+        let name = unit.spec.name.clone();
+        let mut env = self.unit_env(i);
+        env.insert(
+            "PIDONE_SESSION_LIMIT".into(),
+            match limit {
+                SessionLimit::MaxRuntime => "max_runtime",
+                SessionLimit::Idle => "idle_timeout",
+            }
+            .into(),
+        );
+        env.insert("PIDONE_SESSION_LEFT".into(), left.as_secs().to_string());
+        let req = SpawnRequest {
+            argv: &argv,
+            env: &env,
+            working_dir: None,
+            umask: None,
+            limits: &Default::default(),
+            output: Output::Inherit,
+            take_tty: false,
+            notify_fd: None,
+        };
+        if let Err(e) = spawn(&req) {
+            log::warn(format!("{name}: warn_command: {}", e.message));
+        }
+    }
+
+    /// CMD on a TTY with `idle_timeout`: pidone does not see its output (CMD writes to the
+    /// terminal itself), so the terminal's own times count: the kernel sets the pts's atime
+    /// when the shell reads input and its mtime when anything writes output (in 8-second
+    /// steps, so keystroke timing does not leak; `w`'s IDLE column reads the same). One
+    /// fstat per loop iteration, only in this setup; the timer still comes from the state
+    /// machine, which re-checks at its deadline.
+    pub(super) fn observe_terminal(&mut self, now: Instant) {
+        let Some(main) = self.tty_idle_unit else {
+            return;
+        };
+        // SAFETY: fstat of fd 0 into a zeroed stat buffer we own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(0, &mut st) } != 0 {
+            return;
+        }
+        let last = st.st_atime.max(st.st_mtime) as f64;
+        let ago = (wall_now() - last).max(0.0);
+        let at = now.checked_sub(Duration::from_secs_f64(ago)).unwrap_or(now);
+        self.core.on_activity(main, at);
     }
 }
