@@ -107,6 +107,8 @@ pub struct Supervisor {
     reload_due: Option<Instant>,
     /// CMD, when it has an `idle_timeout` and the terminal: its activity is read from the tty.
     tty_idle_unit: Option<Idx>,
+    /// The terminal's atime (seconds) last seen by `observe_terminal`.
+    tty_last_input: Option<i64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -205,6 +207,7 @@ impl Supervisor {
             reload_dirs: Vec::new(),
             reload_due: None,
             tty_idle_unit: None,
+            tty_last_input: None,
         };
         sup.tty_idle_unit = sup
             .core

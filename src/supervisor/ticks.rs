@@ -153,7 +153,9 @@ impl Supervisor {
             }
             .into(),
         );
-        env.insert("PIDONE_SESSION_LEFT".into(), left.as_secs().to_string());
+        // Whole seconds, rounded up: "0" would read as "already over".
+        let secs = left.as_millis().div_ceil(1000);
+        env.insert("PIDONE_SESSION_LEFT".into(), secs.to_string());
         let req = SpawnRequest {
             argv: &argv,
             env: &env,
@@ -170,11 +172,13 @@ impl Supervisor {
     }
 
     /// CMD on a TTY with `idle_timeout`: pidone does not see its output (CMD writes to the
-    /// terminal itself), so the terminal's own times count: the kernel sets the pts's atime
-    /// when the shell reads input and its mtime when anything writes output (in 8-second
-    /// steps, so keystroke timing does not leak; `w`'s IDLE column reads the same). One
-    /// fstat per loop iteration, only in this setup; the timer still comes from the state
-    /// machine, which re-checks at its deadline.
+    /// terminal itself), so the terminal's own record counts: the kernel sets the pts's
+    /// atime when a program reads input from it, i.e. when the user typed something (in
+    /// 8-second steps, so keystroke timing does not leak; `w`'s IDLE column reads the same).
+    /// Not the mtime (output): pidone's own log lines and the warning go to the same
+    /// terminal and would count as activity, so a warning would postpone the end it warns
+    /// of. One fstat per loop iteration, only in this setup; the timer still comes from the
+    /// state machine, which re-checks at its deadline.
     pub(super) fn observe_terminal(&mut self, now: Instant) {
         let Some(main) = self.tty_idle_unit else {
             return;
@@ -184,7 +188,13 @@ impl Supervisor {
         if unsafe { libc::fstat(0, &mut st) } != 0 {
             return;
         }
-        let last = st.st_atime.max(st.st_mtime) as f64;
+        // Only a new value is news: converting the same second again would move the
+        // activity by the clocks' jitter, and every move re-arms the warning.
+        if self.tty_last_input == Some(st.st_atime) {
+            return;
+        }
+        self.tty_last_input = Some(st.st_atime);
+        let last = st.st_atime as f64;
         let ago = (wall_now() - last).max(0.0);
         let at = now.checked_sub(Duration::from_secs_f64(ago)).unwrap_or(now);
         self.core.on_activity(main, at);
