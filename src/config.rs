@@ -1097,7 +1097,15 @@ fn build_service(
         warn_before,
         warn_signal.is_some() || raw.warn_command.is_some(),
     ) {
-        errors.push(None, problem.0, problem.1);
+        // A missing warn_before is reported at the key that needs it, which has a line.
+        let key = match problem.0 {
+            "warn_before" if raw.warn_before.is_none() && raw.warn_signal.is_some() => {
+                "warn_signal"
+            }
+            "warn_before" if raw.warn_before.is_none() => "warn_command",
+            k => k,
+        };
+        errors.push(None, key, problem.1);
     }
     Service {
         name: name.to_string(),
@@ -2215,6 +2223,47 @@ on_failure = "stop"
         );
         assert!(
             errs[2].starts_with("services.d/d.toml:2: key `after`: \"c\" is a scheduled oneshot"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn session_limit_keys() {
+        let svcs = parse(&[(
+            "term",
+            "command = [\"true\"]\nmax_runtime = \"30m\"\nidle_timeout = \"10m\"\nwarn_before = \"1m\"\nwarn_signal = \"USR1\"\nwarn_command = [\"wall\", \"bye\"]\n",
+        )])
+        .unwrap();
+        assert_eq!(svcs[0].idle_timeout, Some(Duration::from_secs(600)));
+        assert_eq!(svcs[0].warn_before, Some(Duration::from_secs(60)));
+        assert_eq!(svcs[0].warn_signal, Some(libc::SIGUSR1));
+        assert_eq!(
+            svcs[0].warn_command.as_deref(),
+            Some(&["wall".to_string(), "bye".to_string()][..])
+        );
+        let errs = errors(&[
+            (
+                "a",
+                "command = [\"true\"]\nkind = \"oneshot\"\nidle_timeout = \"1m\"\n",
+            ),
+            (
+                "b",
+                "command = [\"true\"]\nmax_runtime = \"1m\"\nwarn_before = \"2m\"\nwarn_signal = \"USR1\"\n",
+            ),
+            ("c", "command = [\"true\"]\nwarn_signal = \"USR1\"\n"),
+        ]);
+        assert_eq!(errs.len(), 3, "{errs:?}");
+        assert!(
+            errs[0].starts_with(
+                "services.d/a.toml:3: key `idle_timeout`: a oneshot has no idle_timeout"
+            ),
+            "{errs:?}"
+        );
+        assert!(errs[1].starts_with("services.d/b.toml:3: key `warn_before`: (2m0s) must be shorter than max_runtime (1m0s)"), "{errs:?}");
+        assert!(
+            errs[2].starts_with(
+                "services.d/c.toml:2: key `warn_signal`: warn_before is needed with warn_signal"
+            ),
             "{errs:?}"
         );
     }

@@ -30,7 +30,7 @@ pub fn limit_problems(
         if has_warning {
             out.push((
                 "warn_before",
-                "is needed with warn_signal or warn_command: how long before the end to warn, e.g. \"1m\"".into(),
+                "warn_before is needed with warn_signal or warn_command: how long before the end to warn, e.g. \"1m\"".into(),
             ));
         }
         return out;
