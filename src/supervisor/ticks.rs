@@ -200,3 +200,21 @@ impl Supervisor {
         self.core.on_activity(main, at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_below_its_bound_and_varies() {
+        assert_eq!(random_below(Duration::ZERO), Duration::ZERO);
+        let max = Duration::from_secs(30);
+        let draws: Vec<Duration> = (0..64).map(|_| random_below(max)).collect();
+        assert!(draws.iter().all(|d| *d < max), "{draws:?}");
+        let first = draws[0];
+        assert!(
+            draws.iter().any(|d| *d != first),
+            "64 equal draws: {first:?}"
+        );
+    }
+}
