@@ -1,9 +1,10 @@
 //! The path of one container start, in order: cli → config → privilege → render →
 //! supervise (+ control) → shutdown. Also the short-lived subcommands.
 
-use crate::cli::{self, Command, Options, Settings, exit};
-use crate::config::{self, ConfigError, GlobalFile, Kind, Service};
+use crate::cli::{self, Command, Options};
+use crate::config::{self, ConfigError, DEFAULT_RUN_DIR, GlobalFile, Kind, Service, Settings};
 use crate::control;
+use crate::exit;
 use crate::log;
 use crate::privilege::{self, PrivilegeSettings};
 use crate::render::{self, Mode, RenderRequest};
@@ -56,16 +57,7 @@ pub fn main(args: Vec<String>) -> i32 {
 
 /// Load the global file and resolve settings; errors are printed.
 fn settings(opts: &Options) -> Result<(Settings, GlobalFile), i32> {
-    let explicit = opts.config.is_some();
-    let path = opts
-        .config
-        .clone()
-        .unwrap_or_else(|| cli::DEFAULT_CONFIG.into());
-    let file = config::load_global(&path, explicit).map_err(|errs| report(&errs))?;
-    let settings = cli::resolve(opts, &file).map_err(|e| {
-        log::error(format!("{}: {e}", path.display()));
-        exit::CONFIG
-    })?;
+    let (settings, file) = config::settings::load(opts).map_err(|errs| report(&errs))?;
     log::configure(settings.log_level, settings.log_format);
     Ok((settings, file))
 }
@@ -229,7 +221,10 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
     // from reaching the socket, so fall back to the option or the default.
     let run_dir = match settings(opts) {
         Ok((s, _)) => s.run_dir,
-        Err(_) => opts.run_dir.clone().unwrap_or_else(|| "/run/pidone".into()),
+        Err(_) => opts
+            .run_dir
+            .clone()
+            .unwrap_or_else(|| DEFAULT_RUN_DIR.into()),
     };
     match control::request(&run_dir, words) {
         Ok(reply) => {
@@ -273,7 +268,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 
     // Privilege: the run and render dirs are created (and handed to the target user) while
     // still root.
-    if let Err(e) = prepare_dirs_as_root(&settings) {
+    if let Err(e) =
+        privilege::prepare_dirs_as_root(&settings, has_templates(&settings.templates_dir))
+    {
         log::error(format!("refusing to start: {e}"));
         return exit::RUN_DIR;
     }
@@ -397,7 +394,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     };
     let code = supervisor.run();
-    let mapped = cli::map_exit_code(code, &settings.map_exit);
+    let mapped = exit::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
         if mapped != code {
@@ -409,10 +406,6 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     mapped
 }
 
-/// Started as root (and dropping): create the run dir and, when there are templates, the
-/// render dir, with every missing parent, owned by the target user, so that they are usable
-/// after the drop (a root-owned 0700 directory would not be). When the target user cannot be
-/// resolved, nothing is done here: `privilege::apply` reports that.
 /// CMD's session-limit options make sense together, and `--idle-timeout` has something to
 /// observe: CMD's output goes to the container's stdout, not through pidone, so only on a
 /// TTY (whose activity the kernel records) can pidone tell that CMD is idle.
@@ -441,29 +434,6 @@ fn check_cmd_limits(main: &Service, tty: bool) -> Result<(), i32> {
     Err(exit::USAGE)
 }
 
-fn prepare_dirs_as_root(settings: &Settings) -> Result<(), String> {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 || settings.allow_root {
-        return Ok(());
-    }
-    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
-    let read =
-        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
-    let spec = settings.user.as_deref().unwrap_or(privilege::DEFAULT_USER);
-    let Ok(id) = crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) else {
-        return Ok(());
-    };
-    let owner = Some((id.uid, id.gid));
-    // The render dir first: it is often the run dir's parent (the demo's target/demo), and
-    // then gets its own mode rather than that of a created parent.
-    if has_templates(&settings.templates_dir) {
-        // 0750, as the render step creates directories under it.
-        crate::rundir::create_all(&settings.render_dir, 0o750, owner)?;
-    }
-    crate::rundir::create_all(&settings.run_dir, crate::rundir::RUN_DIR_MODE, owner)?;
-    Ok(())
-}
-
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours
 /// (see `rundir`). Only when it is the default `/run/pidone` and cannot be created (a
 /// non-root user on a laptop) is the per-user directory used instead, verified the same way.
@@ -486,6 +456,3 @@ fn usable_run_dir(configured: &Path) -> Result<PathBuf, String> {
     ));
     Ok(fallback)
 }
-
-/// The run dir when none is configured.
-const DEFAULT_RUN_DIR: &str = "/run/pidone";

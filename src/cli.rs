@@ -1,38 +1,13 @@
 //! Stage 1 of the data flow: arguments and `PIDONE_*` environment variables.
 //!
 //! Every option has an environment form because `docker run --init`-style launchers pass
-//! no arguments (tini #100). Precedence: argument > environment > global file > default.
+//! no arguments (tini #100). Precedence: argument > environment > global file > default; the
+//! merge with the global file is `config::settings`.
 
-use crate::config::GlobalFile;
 use crate::log::{Format, Level};
-use crate::units::{parse_duration, parse_signal};
+use crate::values::{parse_duration, parse_signal};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// pidone's own exit codes (sysexits.h values, so they are unlikely to be confused with a
-/// service's ordinary failures). A child's exit code is passed through unchanged otherwise.
-pub mod exit {
-    /// Bad command line or `PIDONE_*` variable.
-    pub const USAGE: i32 = 64;
-    /// A template failed to render (undefined variable, syntax, `required`, `_FILE` problem).
-    pub const TEMPLATE: i32 = 65;
-    /// Internal error (a syscall that cannot fail did).
-    pub const SOFTWARE: i32 = 70;
-    /// The privilege drop failed or could not be verified.
-    pub const PRIVILEGE: i32 = 77;
-    /// The run dir cannot be created, or is not pidone's own (owner, mode, symlink).
-    pub const RUN_DIR: i32 = 73;
-    /// A configuration file is invalid.
-    pub const CONFIG: i32 = 78;
-    /// CMD exists but cannot be executed.
-    pub const CANNOT_EXECUTE: i32 = 126;
-    /// CMD was not found.
-    pub const NOT_FOUND: i32 = 127;
-    /// `healthcheck`: not healthy (or still starting).
-    pub const UNHEALTHY: i32 = 1;
-    /// Control commands: pidone is not running / not reachable.
-    pub const UNREACHABLE: i32 = 69;
-}
 
 /// Options as given on the command line or in the environment (unset = not given).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -376,124 +351,6 @@ pub fn parse_map_exit(text: &str) -> Result<(u8, u8), String> {
     Ok((code(from)?, code(to)?))
 }
 
-/// Apply `--map-exit` rules to a final exit code.
-pub fn map_exit_code(code: i32, rules: &[(u8, u8)]) -> i32 {
-    rules
-        .iter()
-        .find(|(from, _)| i32::from(*from) == code)
-        .map_or(code, |(_, to)| i32::from(*to))
-}
-
-pub const DEFAULT_CONFIG: &str = "/etc/pidone/pidone.toml";
-
-/// Everything resolved: the values the rest of pidone uses.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub user: Option<String>,
-    /// `user` came from the global file (the image's "when started as root" answer), not from
-    /// `--user`/`PIDONE_USER`: a non-root start then overrides it as documented, silently.
-    pub user_from_file: bool,
-    pub allow_root: bool,
-    pub allow_dangerous_caps: bool,
-    pub keep_caps: Vec<String>,
-    pub grace: Duration,
-    pub stop_signal: i32,
-    pub map_exit: Vec<(u8, u8)>,
-    pub once: bool,
-    pub log_format: Format,
-    pub log_level: Level,
-    pub config: PathBuf,
-    pub services_dir: PathBuf,
-    pub templates_dir: PathBuf,
-    pub render_dir: PathBuf,
-    pub run_dir: PathBuf,
-}
-
-/// Merge options with the global file; file values are validated here too.
-pub fn resolve(opts: &Options, file: &GlobalFile) -> Result<Settings, String> {
-    fn in_file<T>(key: &str, r: Result<T, String>) -> Result<T, String> {
-        r.map_err(|e| format!("key `{key}`: {e}"))
-    }
-    let grace = match (&opts.grace, &file.grace) {
-        (Some(g), _) => *g,
-        (None, Some(raw)) => in_file(
-            "grace",
-            match raw {
-                crate::config::RawDuration::Text(t) => parse_duration(t),
-                crate::config::RawDuration::Seconds(s) => parse_duration(&s.to_string()),
-            },
-        )?,
-        (None, None) => Duration::from_secs(5),
-    };
-    let stop_signal = match (opts.stop_signal, &file.stop_signal) {
-        (Some(s), _) => s,
-        (None, Some(s)) => in_file("stop_signal", parse_signal(s))?,
-        (None, None) => libc::SIGTERM,
-    };
-    let mut map_exit = opts.map_exit.clone();
-    if map_exit.is_empty()
-        && let Some(map) = &file.map_exit
-    {
-        for (from, to) in map {
-            let from: u8 = in_file(
-                "map_exit",
-                from.parse()
-                    .map_err(|_| format!("{from:?} is not an exit code")),
-            )?;
-            map_exit.push((from, *to));
-        }
-    }
-    Ok(Settings {
-        user: opts.user.clone().or_else(|| file.user.clone()),
-        user_from_file: opts.user.is_none() && file.user.is_some(),
-        allow_root: opts.allow_root || file.allow_root.unwrap_or(false),
-        allow_dangerous_caps: opts.allow_dangerous_caps,
-        keep_caps: if opts.keep_caps.is_empty() {
-            file.keep_caps.clone().unwrap_or_default()
-        } else {
-            opts.keep_caps.clone()
-        },
-        grace,
-        stop_signal,
-        map_exit,
-        once: opts.once,
-        log_format: match (opts.log_format, &file.log_format) {
-            (Some(f), _) => f,
-            (None, Some(f)) => in_file("log_format", Format::parse(f))?,
-            (None, None) => Format::Text,
-        },
-        log_level: match (opts.log_level, &file.log_level) {
-            (Some(l), _) => l,
-            (None, Some(l)) => in_file("log_level", Level::parse(l))?,
-            (None, None) => Level::Info,
-        },
-        config: opts
-            .config
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG)),
-        services_dir: opts
-            .services_dir
-            .clone()
-            .or_else(|| file.services_dir.clone())
-            .unwrap_or_else(|| "/etc/pidone/services.d".into()),
-        templates_dir: opts
-            .templates_dir
-            .clone()
-            .or_else(|| file.templates_dir.clone())
-            .unwrap_or_else(|| "/etc/pidone/templates".into()),
-        render_dir: opts
-            .render_dir
-            .clone()
-            .or_else(|| file.render_dir.clone())
-            .unwrap_or_else(|| "/run".into()),
-        run_dir: opts
-            .run_dir
-            .clone()
-            .or_else(|| file.run_dir.clone())
-            .unwrap_or_else(|| "/run/pidone".into()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -595,26 +452,5 @@ mod tests {
     #[test]
     fn exit_mapping() {
         assert_eq!(parse_map_exit("143=0").unwrap(), (143, 0));
-        assert_eq!(map_exit_code(143, &[(143, 0)]), 0);
-        assert_eq!(map_exit_code(1, &[(143, 0)]), 1);
-    }
-
-    #[test]
-    fn resolve_merges_file() {
-        let file = crate::config::parse_global(
-            std::path::Path::new("g.toml"),
-            "user = \"app\"\ngrace = 3\nstop_signal = \"QUIT\"\nmap_exit = { \"143\" = 0 }\n",
-        )
-        .unwrap();
-        let s = resolve(&Options::default(), &file).unwrap();
-        assert_eq!(s.user.as_deref(), Some("app"));
-        assert_eq!(s.grace, Duration::from_secs(3));
-        assert_eq!(s.stop_signal, libc::SIGQUIT);
-        assert_eq!(s.map_exit, vec![(143, 0)]);
-        let o = Options {
-            grace: Some(Duration::from_secs(1)),
-            ..Default::default()
-        };
-        assert_eq!(resolve(&o, &file).unwrap().grace, Duration::from_secs(1));
     }
 }

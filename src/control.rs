@@ -1,4 +1,6 @@
-//! Stage 6 of the data flow: the control socket and its clients.
+//! Stage 6 of the data flow: the control socket's transport and its clients. What a request
+//! means (status, health, start/stop/restart, signal) is answered by `supervisor::requests`
+//! against the state machine; this file only frames, checks peers and keeps deadlines.
 //!
 //! A unix stream socket `<run_dir>/control.sock`, mode 0600. Each peer's uid is checked with
 //! SO_PEERCRED on accept: only pidone's own uid and root may talk to it (file mode alone is
@@ -11,8 +13,6 @@
 //! connections held open cannot lock out `healthcheck`. The client trusts an answer only
 //! from a server whose SO_PEERCRED uid owns the socket's directory (`rundir::verify_server`).
 
-use crate::json::{self, Object};
-use crate::supervisor::state::{Core, HealthStatus, Phase, Role};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -50,7 +50,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn new(code: i32, text: impl Into<String>) -> Reply {
+    pub fn new(code: i32, text: impl Into<String>) -> Reply {
         Reply {
             code,
             text: text.into(),
@@ -186,7 +186,7 @@ impl Server {
                         other.map_or("unknown".into(), |u| u.to_string())
                     ));
                     client.output = encode(&Reply::new(
-                        crate::cli::exit::PRIVILEGE,
+                        crate::exit::PRIVILEGE,
                         "permission denied: wrong uid",
                     ));
                     client.answered = true;
@@ -244,7 +244,7 @@ impl Server {
                     requests.push((n, request));
                 }
                 Incoming::TooLong => {
-                    c.output = encode(&Reply::new(crate::cli::exit::USAGE, "request too long"));
+                    c.output = encode(&Reply::new(crate::exit::USAGE, "request too long"));
                     c.answered = true;
                     c.deadline = Instant::now() + REPLY_WITHIN;
                 }
@@ -348,216 +348,13 @@ fn peer_uid(stream: &UnixStream) -> Option<u32> {
     (r == 0).then_some(cred.uid)
 }
 
-/// Answer a request against the live state (called from the event loop).
-pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
-    let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
-    let find = |core: &Core, name: &str| {
-        core.index(name)
-            .filter(|&i| core.units[i].role == Role::Service)
-    };
-    match words.as_slice() {
-        ["status"] => status(core, now),
-        ["health", names @ ..] => health(core, names),
-        [verb @ ("start" | "stop" | "restart"), name] => {
-            let Some(i) = find(core, name) else {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
-            };
-            if core.shutting_down() {
-                return Reply::new(1, "pidone is shutting down");
-            }
-            let note = match *verb {
-                "start" => core.request_start(i),
-                "stop" => core.request_stop(i, now),
-                _ => core.request_restart(i, now),
-            };
-            let note = note.map_or(String::new(), |n| format!(" ({n})"));
-            Reply::new(0, format!("{verb} {name}: ok{note}"))
-        }
-        ["signal", name, sig] => {
-            let Some(i) = find(core, name) else {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
-            };
-            let sig = match crate::units::parse_signal(sig) {
-                Ok(s) => s,
-                Err(e) => return Reply::new(crate::cli::exit::USAGE, e),
-            };
-            match core.units[i].pid {
-                Some(pid) => {
-                    // SAFETY: kill(2) to the service's process group.
-                    unsafe { libc::kill(-pid, sig) };
-                    Reply::new(
-                        0,
-                        format!("sent {} to {name}", crate::units::signal_name(sig)),
-                    )
-                }
-                None => Reply::new(1, format!("{name} is not running")),
-            }
-        }
-        _ => Reply::new(
-            crate::cli::exit::USAGE,
-            format!("unknown request {:?}", req.words.join(" ")),
-        ),
-    }
-}
-
-fn status(core: &Core, now: Instant) -> Reply {
-    let mut rows = Vec::new();
-    // Columns under a header row, as `docker ps` prints them; `--json` is for scripts.
-    let row =
-        |name: &str, state: &str, pid: &str, up: &str, restarts: &str, exit: &str, health: &str| {
-            format!("{name:<20} {state:<9} {pid:<7} {up:<8} {restarts:<8} {exit:<9} {health:<9}")
-        };
-    let mut text = row(
-        "NAME",
-        "STATE",
-        "PID",
-        "UP",
-        "RESTARTS",
-        "LAST_EXIT",
-        "HEALTH",
-    );
-    text.push('\n');
-    for u in &core.units {
-        let since = match u.phase {
-            Phase::Up { since } | Phase::Starting { since } => {
-                Some(now.saturating_duration_since(since))
-            }
-            _ => None,
-        };
-        let health = match u.health {
-            HealthStatus::None => "none",
-            HealthStatus::Starting => "starting",
-            HealthStatus::Healthy => "healthy",
-            HealthStatus::Unhealthy => "unhealthy",
-        };
-        let last_exit = u.last_exit.map(|e| e.code());
-        let kind = match u.role {
-            Role::Main => "cmd",
-            Role::Render => "render",
-            Role::Service => match u.spec.kind {
-                crate::config::Kind::Oneshot => "oneshot",
-                crate::config::Kind::Longrun => "longrun",
-            },
-        };
-        rows.push(
-            Object::new()
-                .str("name", &u.spec.name)
-                .str("kind", kind)
-                .str("state", u.phase.name())
-                .opt_num("pid", u.pid)
-                .opt_num("uptime_seconds", since.map(|d| d.as_secs_f64()))
-                .num("restarts", u.restarts)
-                .opt_num("last_exit", last_exit)
-                .str("health", health)
-                .opt_str("reason", u.reason.as_deref())
-                .finish(),
-        );
-        let line = row(
-            &u.spec.name,
-            u.phase.name(),
-            &u.pid.map_or("-".into(), |p| p.to_string()),
-            &since.map_or("-".into(), crate::units::format_duration),
-            &u.restarts.to_string(),
-            &last_exit.map_or("-".into(), |c| c.to_string()),
-            health,
-        );
-        let reason = u
-            .reason
-            .as_ref()
-            .map_or(String::new(), |r| format!(" ({r})"));
-        text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
-        text.push('\n');
-    }
-    Reply {
-        code: 0,
-        text: text.trim_end().to_string(),
-        data: Object::new()
-            .raw("services", &json::array(&rows))
-            .bool("shutting_down", core.shutting_down())
-            .finish(),
-    }
-}
-
-/// Healthy when every (named) unit is where it should be: longruns ready and passing their
-/// check, oneshots finished. The reason names the first unit that is not.
-fn health(core: &Core, names: &[&str]) -> Reply {
-    if core.shutting_down() {
-        return Reply::new(1, "stopping");
-    }
-    let mut selected = Vec::new();
-    for name in names {
-        match core.index(name) {
-            Some(i) => selected.push(i),
-            None => {
-                return Reply::new(
-                    crate::cli::exit::USAGE,
-                    format!("no service named {name:?}"),
-                );
-            }
-        }
-    }
-    if selected.is_empty() {
-        selected = (0..core.units.len()).collect();
-    }
-    let mut starting = Vec::new();
-    for i in selected {
-        let u = &core.units[i];
-        let name = &u.spec.name;
-        let oneshot = u.spec.kind == crate::config::Kind::Oneshot;
-        match (u.phase, u.health) {
-            (Phase::Done, _) if oneshot => {}
-            (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
-            (Phase::Up { .. }, HealthStatus::Starting)
-            | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
-            (Phase::Up { .. }, HealthStatus::Unhealthy) => {
-                return Reply::new(
-                    1,
-                    format!(
-                        "unhealthy: {name}: {}",
-                        u.reason.clone().unwrap_or_default()
-                    ),
-                );
-            }
-            (phase, _) => {
-                let why = u
-                    .reason
-                    .clone()
-                    .or_else(|| u.last_exit.map(|e| e.describe()))
-                    .unwrap_or_default();
-                return Reply::new(
-                    1,
-                    format!(
-                        "unhealthy: {name} is {}{}",
-                        phase.name(),
-                        if why.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({why})")
-                        }
-                    ),
-                );
-            }
-        }
-    }
-    if !starting.is_empty() {
-        return Reply::new(1, format!("starting: {}", starting.join(", ")));
-    }
-    Reply::new(0, "healthy")
-}
-
 /// "permission denied on /run/pidone (owned by uid 4242): run as that uid".
 fn permission_denied(path: &Path) -> Reply {
     use std::os::unix::fs::MetadataExt;
     let owner =
         std::fs::metadata(path).map_or("another uid".into(), |m| format!("uid {}", m.uid()));
     Reply::new(
-        crate::cli::exit::PRIVILEGE,
+        crate::exit::PRIVILEGE,
         format!(
             "permission denied on {} (owned by {owner}): run as that uid (e.g. docker exec -u {}), or as root with CAP_DAC_OVERRIDE",
             path.display(),

@@ -84,7 +84,7 @@ fn fork_check(check: impl FnOnce() -> i32) -> Started {
 }
 
 fn connect(address: &str, timeout: Duration) -> Option<TcpStream> {
-    let addr = crate::config::socket_addr(address).ok()?;
+    let addr = crate::values::parse_socket_addr(address).ok()?;
     TcpStream::connect_timeout(&addr, timeout).ok()
 }
 
@@ -157,11 +157,8 @@ fn http_check(address: &str, path: &str, timeout: Duration) -> i32 {
 }
 
 /// Turn a probe child's exit into (passed, human detail).
-pub fn describe_exit(
-    probe: &Probe,
-    status: crate::supervisor::state::ExitStatus,
-) -> (bool, String) {
-    use crate::supervisor::state::ExitStatus;
+pub fn describe_exit(probe: &Probe, status: crate::spawn::ExitStatus) -> (bool, String) {
+    use crate::spawn::ExitStatus;
     let ok = status.success();
     let detail = match (probe, status) {
         (_, ExitStatus::Signal(libc::SIGKILL)) => "timed out".to_string(),

@@ -50,7 +50,7 @@ impl Schedule {
     pub fn parse(text: &str) -> Result<Schedule, String> {
         let text = text.trim();
         if let Some(rest) = text.strip_prefix("@every") {
-            let d = crate::units::parse_duration(rest.trim())
+            let d = crate::values::parse_duration(rest.trim())
                 .map_err(|e| format!("`@every` needs a duration like \"15m\": {e}"))?;
             if d < Duration::from_secs(1) {
                 return Err("`@every` needs at least 1s".into());

@@ -56,8 +56,8 @@ pub fn limit_problems(
                 "warn_before",
                 format!(
                     "({}) must be shorter than {key} ({})",
-                    crate::units::format_duration(before),
-                    crate::units::format_duration(l)
+                    crate::values::format_duration(before),
+                    crate::values::format_duration(l)
                 ),
             ));
         }

@@ -1,4 +1,4 @@
-//! Starting a child process the way a PID 1 must.
+//! Starting a child process the way a PID 1 must, and how it ended (`ExitStatus`).
 //!
 //! Two paths, chosen per spawn:
 //! - `spawn_posix`, the common one: `posix_spawn`, which glibc implements with
@@ -26,6 +26,34 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::config::Limits;
+use crate::program::Unrunnable;
+use std::os::unix::ffi::OsStringExt;
+
+/// How a process ended, as waitpid reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// The shell convention: the code, or 128 + the signal number.
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+    pub fn describe(self) -> String {
+        match self {
+            ExitStatus::Code(c) => format!("exited with code {c}"),
+            ExitStatus::Signal(s) => format!("was killed by {}", crate::values::signal_name(s)),
+        }
+    }
+}
 
 /// How the child's stdout/stderr are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,8 +158,8 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     // Both paths report a missing working directory as ENOENT, which would read as "program
     // not found"; say what is actually missing.
     result.map_err(|e| match req.working_dir {
-        Some(dir) if e.code == crate::cli::exit::NOT_FOUND && !dir.is_dir() => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+        Some(dir) if e.code == crate::exit::NOT_FOUND && !dir.is_dir() => SpawnError {
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!(
                 "cannot run {:?}: its working_dir {} does not exist",
                 req.argv[0],
@@ -230,38 +258,19 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
 }
 
 /// The program posix_spawn should exec: a name without a slash is looked up in the child's
-/// PATH (falling back to pidone's, then to /usr/local/bin:/usr/bin:/bin), as execvp would
-/// with the child's environment. Not found anywhere is ENOENT (exit 127); found but not
+/// PATH (else pidone's, else the fallback) by `program::resolve`, the rule `pidone check`
+/// uses too, so check and start agree. Not found anywhere is ENOENT (exit 127); found but not
 /// executable is EACCES (exit 126).
 fn resolve_program(program: &str, env: &BTreeMap<String, String>) -> io::Result<CString> {
     if program.contains('/') {
         return cstring(program);
     }
-    let search = env
-        .get("PATH")
-        .cloned()
-        .or_else(|| std::env::var("PATH").ok())
-        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    let mut denied = false;
-    for dir in search.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let candidate = cstring(&format!("{dir}/{program}"))?;
-        let is_file = std::fs::metadata(std::ffi::OsStr::from_bytes(candidate.as_bytes()))
-            .is_ok_and(|m| m.is_file());
-        if !is_file {
-            continue;
-        }
-        // SAFETY: access() on a NUL-terminated path.
-        if unsafe { libc::access(candidate.as_ptr(), libc::X_OK) } == 0 {
-            return Ok(candidate);
-        }
-        denied = true;
+    let search = crate::program::search_path(env.get("PATH").map(String::as_str));
+    match crate::program::resolve(program, &search) {
+        Ok(path) => CString::new(path.into_os_string().into_vec()).map_err(|_| nul_error()),
+        Err(Unrunnable::NotFound) => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        Err(Unrunnable::NotExecutable) => Err(io::Error::from_raw_os_error(libc::EACCES)),
     }
-    Err(io::Error::from_raw_os_error(if denied {
-        libc::EACCES
-    } else {
-        libc::ENOENT
-    }))
 }
 
 fn cstring(text: &str) -> io::Result<CString> {
@@ -407,7 +416,7 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 
     let notify_pipe = match req.notify_fd {
         Some(_) => Some(pipe_cloexec().map_err(|e| SpawnError {
-            code: crate::cli::exit::SOFTWARE,
+            code: crate::exit::SOFTWARE,
             message: format!("cannot create the readiness pipe: {e}"),
         })?),
         None => None,
@@ -497,7 +506,7 @@ fn limits_error(
         return None;
     }
     Some(SpawnError {
-        code: crate::cli::exit::CANNOT_EXECUTE,
+        code: crate::exit::CANNOT_EXECUTE,
         message: format!(
             "cannot apply [limits]: {} ({e}); lower it, or raise the container's limit (docker run --ulimit)",
             too_high.join(", ")
@@ -508,17 +517,17 @@ fn limits_error(
 fn spawn_error(program: &str, e: &io::Error) -> SpawnError {
     match e.raw_os_error() {
         Some(libc::ENOENT) => SpawnError {
-            code: crate::cli::exit::NOT_FOUND,
+            code: crate::exit::NOT_FOUND,
             message: format!("cannot run {program:?}: not found (check PATH or the path)"),
         },
         Some(libc::EACCES) | Some(libc::ENOEXEC) | Some(libc::EPERM) => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!(
                 "cannot run {program:?}: {e} (is it executable, and not on a noexec mount such as Docker's --tmpfs /run?)"
             ),
         },
         _ => SpawnError {
-            code: crate::cli::exit::CANNOT_EXECUTE,
+            code: crate::exit::CANNOT_EXECUTE,
             message: format!("cannot run {program:?}: {e}"),
         },
     }

@@ -544,3 +544,36 @@ fn status_from_another_uid_says_permission_denied() {
     assert!(text.contains(&want), "{text}");
     drop(run);
 }
+
+/// `pidone check` and the start find a command's program with the same lookup: an empty
+/// PATH entry is the current directory, as for execvp. (Check used to skip empty entries and
+/// reject a program that the start then found.)
+#[test]
+fn check_and_start_agree_on_an_empty_path_entry() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Reachable only through the empty entry: pidone runs with the scratch dir as its cwd.
+    s.write("here-only", "#!/bin/sh\nexit 0\n");
+    std::fs::set_permissions(
+        s.join("here-only"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    s.service(
+        "local",
+        "kind = \"oneshot\"\ncommand = [\"here-only\"]\nenv = { PATH = \"/nonexistent:\" }\n",
+    );
+    s.write("pidone.toml", "");
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.current_dir(s.path()).args(s.dir_args()).arg("check");
+    let (out, _) = common::run_with_timeout(cmd, LONG);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "check: {err}");
+    // The real start runs it (a critical oneshot that fails would end the run non-zero).
+    let done = s
+        .spawn_pid1_with(&["--", "true"], |c| {
+            c.current_dir(s.path());
+        })
+        .finish(LONG);
+    assert_eq!(done.code, 0, "start: {}", done.stderr);
+}

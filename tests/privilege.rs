@@ -18,7 +18,7 @@ use caps::{CapSet, Capability, CapsHashSet};
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Uid, fork, pipe2, setresuid};
-use pidone::privilege::{self, DirAction, Mode, PrivilegeSettings};
+use pidone::privilege::{self, DirAction, DropMode, PrivilegeSettings};
 use pidone::users::Identity;
 use std::ffi::CString;
 use std::fs;
@@ -226,7 +226,7 @@ fn become_non_root_with_net_bind(saved_uid: u32) -> Result<(), String> {
 fn drop_to_named_user_clears_everything(f: &Files) -> Result<(), String> {
     let c = in_child(|_| {
         let o = f.apply(Some("appuser"), false, &[])?;
-        if o.mode != Mode::Dropped || o.identity.uid != 1500 || !o.kept_caps.is_empty() {
+        if o.mode != DropMode::Dropped || o.identity.uid != 1500 || !o.kept_caps.is_empty() {
             return Err(format!("unexpected outcome {o:?}"));
         }
         Ok(o.identity.home.unwrap_or_default())
@@ -412,7 +412,7 @@ fn allow_root_stays_root_with_warning(f: &Files) -> Result<(), String> {
     );
     let c = in_child(|_| {
         let o = f.apply(None, true, &[])?;
-        if o.mode != Mode::StayedRoot
+        if o.mode != DropMode::StayedRoot
             || !o.stayed_root()
             || o.warnings.is_empty()
             || o.identity.uid != 0
@@ -441,7 +441,7 @@ fn allow_root_stays_root_with_warning(f: &Files) -> Result<(), String> {
 fn allow_root_with_keep_cap_restricts_root(f: &Files) -> Result<(), String> {
     let c = in_child(|_| {
         let o = f.apply(Some("root"), true, &["NET_BIND_SERVICE"])?;
-        if o.mode != Mode::StayedRoot {
+        if o.mode != DropMode::StayedRoot {
             return Err(format!("unexpected outcome {o:?}"));
         }
         Ok(String::new())
@@ -469,7 +469,7 @@ fn non_root_start_is_hardened_in_place(f: &Files) -> Result<(), String> {
             return Err("setup: ambient set is empty before apply".to_string());
         }
         let o = f.apply(Some("appuser"), false, &[])?;
-        if o.mode != Mode::NonRoot || o.dropped_to.is_some() || o.identity.uid != 4242 {
+        if o.mode != DropMode::NonRoot || o.dropped_to.is_some() || o.identity.uid != 4242 {
             return Err(format!("unexpected outcome {o:?}"));
         }
         // --user cannot be honoured without root: it must be reported, not silently dropped.

@@ -4,7 +4,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pidone::config::{Kind, Service};
-use pidone::control::{Incoming, answer, parse_reply, parse_request};
+use pidone::control::{Incoming, parse_reply, parse_request};
+use pidone::supervisor::requests::answer;
 use pidone::supervisor::state::{Core, Role};
 use std::time::Instant;
 

@@ -20,70 +20,11 @@ mod write;
 
 pub use helpers::{b64decode, b64encode, go_parse_bool, go_splitn, parse_int, quote};
 
-use crate::tomlread::{Fields, Reader};
+pub use crate::config::{RenderConfig, TemplateSetting};
 use report::{Scrubber, Source};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use tera::{Context, Tera};
-
-/// `[render]` table of the global file (docs/configuration.md).
-#[derive(Debug, Clone, Default)]
-pub struct RenderConfig {
-    pub after: Vec<String>,
-    pub mode: Option<String>,
-    /// The `[[render.template]]` entries.
-    pub templates: Vec<TemplateSetting>,
-}
-
-/// One `[[render.template]]` entry.
-#[derive(Debug, Clone)]
-pub struct TemplateSetting {
-    pub source: String,
-    pub destination: Option<String>,
-    pub mode: Option<String>,
-    pub skip_empty: bool,
-}
-
-impl RenderConfig {
-    /// Reads the `[render]` table (see `crate::tomlread`).
-    pub(crate) fn read(mut t: Fields, r: &mut Reader) -> RenderConfig {
-        let config = RenderConfig {
-            after: t.strings(r, "after").unwrap_or_default(),
-            mode: t.string(r, "mode"),
-            templates: t
-                .tables(r, "template")
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| TemplateSetting::read(t, r))
-                .collect(),
-        };
-        t.finish(r);
-        config
-    }
-}
-
-impl TemplateSetting {
-    /// `None` when `source` is missing or not a string (reported to `r`).
-    fn read(mut t: Fields, r: &mut Reader) -> Option<TemplateSetting> {
-        let source = match t.get(r, "source") {
-            Some(item) => r.string(&item),
-            None => {
-                t.required(r, "source", "the template's path under the templates dir");
-                None
-            }
-        };
-        let destination = t.string(r, "destination");
-        let mode = t.string(r, "mode");
-        let skip_empty = t.bool(r, "skip_empty").unwrap_or(false);
-        t.finish(r);
-        Some(TemplateSetting {
-            source: source?,
-            destination,
-            mode,
-            skip_empty,
-        })
-    }
-}
 
 /// What to render, from where, with which environment.
 pub struct RenderRequest<'a> {
@@ -125,7 +66,7 @@ pub const TEMPLATE_SUFFIX: &str = ".tera";
 /// (no setuid/setgid/sticky), and never world-writable: these are config files, often with
 /// secrets in them.
 pub fn parse_mode(s: &str) -> Result<u32, String> {
-    let mode = crate::units::parse_mode(s)
+    let mode = crate::values::parse_mode(s)
         .map_err(|_| format!("mode {s:?} is not an octal permission like \"0640\""))?;
     if mode > 0o777 {
         return Err(format!(

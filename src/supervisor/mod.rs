@@ -5,10 +5,20 @@
 //! own stdout/stderr when log lines are queued. The timeout comes from the state machine's
 //! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
 //!
-//! `state.rs` decides; this file only performs syscalls and translates their results into
-//! events for it. Shutdown ends with the drain: every process still alive (adopted orphans
-//! included) gets SIGTERM, then SIGKILL after the grace period, and all are reaped.
+//! `state.rs` decides; this file performs the loop's syscalls and translates their results
+//! into events for it. Shutdown ends with the drain: every process still alive (adopted
+//! orphans included) gets SIGTERM, then SIGKILL after the grace period, and all are reaped.
+//!
+//! Files:
+//! - `mod.rs`: the loop (poll, spawning, reaping, signals, notify fds, the drain);
+//! - `state.rs`: the pure state machine (`Core::step(now) -> Vec<Action>`);
+//! - `requests.rs`: answers to control requests (the socket itself is `crate::control`);
+//! - `reload.rs`: `reload_on` (inotify and the quiet period before a reload);
+//! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree).
 
+mod procfs;
+mod reload;
+pub mod requests;
 pub mod state;
 mod ticks;
 
@@ -19,11 +29,9 @@ use crate::output::{LineReader, ReadState};
 use crate::probe;
 use crate::signals::Signals;
 use crate::spawn::{Output, SpawnRequest, spawn};
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use state::{Action, Core, ExitStatus, Idx, ProbeKind, Role};
 use std::collections::{BTreeMap, HashMap};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -45,31 +53,10 @@ enum Owner {
     Probe(Idx, ProbeKind),
 }
 
-struct Reader {
+struct ServiceOutput {
     unit: Idx,
     stream: Stream,
     lines: LineReader,
-}
-
-/// A watched file's identity; a change of any field means "reload".
-type FileStamp = Option<(u64, u64, i64, i64, u64)>;
-
-fn stamp(path: &Path) -> FileStamp {
-    std::fs::metadata(path).ok().map(|m| {
-        (
-            m.dev(),
-            m.ino(),
-            m.mtime_nsec() + m.mtime() * 1_000_000_000,
-            m.ctime(),
-            m.size(),
-        )
-    })
-}
-
-struct Watch {
-    unit: Idx,
-    path: PathBuf,
-    stamp: FileStamp,
 }
 
 /// The drain after the last unit stopped.
@@ -88,23 +75,19 @@ pub struct Supervisor {
     /// does not wait for it (start-up latency is on every container's critical path).
     control_dir: Option<PathBuf>,
     children: HashMap<i32, Owner>,
-    readers: Vec<Reader>,
+    readers: Vec<ServiceOutput>,
     /// s6-style readiness pipes, by unit.
     notify_pipes: HashMap<Idx, OwnedFd>,
     /// systemd-style notify sockets, by unit (bound once, reused across restarts).
     notify_sockets: HashMap<Idx, (UnixDatagram, PathBuf)>,
-    inotify: Option<Inotify>,
-    watch_dirs: HashMap<WatchDescriptor, PathBuf>,
-    watches: Vec<Watch>,
+    /// `reload_on`: inotify and the quiet period before a reload.
+    reload: reload::Watcher,
     control: Option<control::Server>,
     drain: Drain,
     /// Where `release_startup_pages` stands (it runs once, after the first quiet second).
     trim: Trim,
     /// Process groups of exited longruns that were sent SIGTERM, by unit.
     old_groups: HashMap<Idx, i32>,
-    /// Directories with inotify events not acted on yet, and when to act.
-    reload_dirs: Vec<PathBuf>,
-    reload_due: Option<Instant>,
     /// CMD, when it has an `idle_timeout` and the terminal: its activity is read from the tty.
     tty_idle_unit: Option<Idx>,
     /// The terminal's atime (seconds) last seen by `observe_terminal`.
@@ -122,9 +105,6 @@ enum Trim {
 
 /// Quiet time after start-up before `release_startup_pages`.
 const QUIET_BEFORE_TRIM_MS: i32 = 1000;
-
-/// Quiet time after the last change of a watched file before the service is reloaded.
-const RELOAD_SETTLE: Duration = Duration::from_millis(250);
 
 /// Build the unit list: the services, the implicit render step, and CMD.
 ///
@@ -196,39 +176,47 @@ impl Supervisor {
             readers: Vec::new(),
             notify_pipes: HashMap::new(),
             notify_sockets: HashMap::new(),
-            inotify: None,
-            watch_dirs: HashMap::new(),
-            watches: Vec::new(),
+            reload: reload::Watcher::default(),
             control: None,
             control_dir,
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
-            reload_dirs: Vec::new(),
-            reload_due: None,
             tty_idle_unit: None,
             tty_last_input: None,
         };
         sup.tty_idle_unit = sup
             .core
-            .units
+            .units()
             .iter()
-            .position(|u| u.role == Role::Main && u.spec.idle_timeout.is_some())
+            .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
             .filter(|_| sup.ctx.tty);
         sup.setup_notify_sockets()?;
-        sup.setup_watches();
+        let wanted: Vec<(Idx, &Path, &str)> = sup
+            .core
+            .units()
+            .iter()
+            .enumerate()
+            .flat_map(|(i, u)| {
+                u.spec()
+                    .reload_on
+                    .iter()
+                    .map(move |p| (i, p.as_path(), u.spec().name.as_str()))
+            })
+            .collect();
+        sup.reload = reload::Watcher::new(&wanted);
         Ok(sup)
     }
 
     fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
-        for (i, u) in self.core.units.iter().enumerate() {
+        for (i, u) in self.core.units().iter().enumerate() {
             if matches!(
-                u.spec.ready.as_ref().map(|r| &r.check),
+                u.spec().ready.as_ref().map(|r| &r.check),
                 Some(ReadyCheck::NotifySocket)
             ) {
                 let dir = self.ctx.run_dir.join("notify");
                 std::fs::create_dir_all(&dir)?;
-                let path = dir.join(format!("{}.sock", u.spec.name));
+                let path = dir.join(format!("{}.sock", u.spec().name));
                 let _ = std::fs::remove_file(&path);
                 let sock = UnixDatagram::bind(&path)?;
                 sock.set_nonblocking(true)?;
@@ -236,61 +224,6 @@ impl Supervisor {
             }
         }
         Ok(())
-    }
-
-    /// inotify on the parent directory of each `reload_on` path: certificates are usually
-    /// replaced by rename (and Kubernetes swaps a symlinked directory), which a watch on the
-    /// file itself would miss. Any event in the directory re-checks the file's stamp.
-    fn setup_watches(&mut self) {
-        let wanted: Vec<(Idx, PathBuf)> = self
-            .core
-            .units
-            .iter()
-            .enumerate()
-            .flat_map(|(i, u)| u.spec.reload_on.iter().map(move |p| (i, p.clone())))
-            .collect();
-        if wanted.is_empty() {
-            return;
-        }
-        let inotify = match Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC) {
-            Ok(i) => i,
-            Err(e) => {
-                log::warn(format!("reload_on disabled: inotify is unavailable: {e}"));
-                return;
-            }
-        };
-        // No IN_MODIFY: an in-place rewrite raises it at the truncation and at every write,
-        // and the service would be told to reload a half-written file. IN_CLOSE_WRITE
-        // comes once the writer is done.
-        let flags = AddWatchFlags::IN_CLOSE_WRITE
-            | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_CREATE
-            | AddWatchFlags::IN_DELETE
-            | AddWatchFlags::IN_ATTRIB;
-        for (unit, path) in wanted {
-            let dir = path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| "/".into());
-            if !self.watch_dirs.values().any(|d| *d == dir) {
-                match inotify.add_watch(&dir, flags) {
-                    Ok(wd) => {
-                        self.watch_dirs.insert(wd, dir.clone());
-                    }
-                    Err(e) => {
-                        log::warn(format!(
-                            "{}: cannot watch {} for reload_on: {e}",
-                            self.core.units[unit].spec.name,
-                            dir.display()
-                        ));
-                        continue;
-                    }
-                }
-            }
-            let stamp = stamp(&path);
-            self.watches.push(Watch { unit, path, stamp });
-        }
-        self.inotify = Some(inotify);
     }
 
     /// Run until everything stopped and every process is reaped; returns the exit code.
@@ -325,8 +258,8 @@ impl Supervisor {
         }
         // Hand-off files may hold secrets: none outlives the run (one is normally removed
         // when its oneshot exits; this covers a shutdown while it was still running).
-        for i in 0..self.core.units.len() {
-            if self.core.units[i].spec.export_env {
+        for i in 0..self.core.units().len() {
+            if self.core.unit(i).spec().export_env {
                 crate::handoff::remove(&self.env_file(i));
             }
         }
@@ -339,7 +272,7 @@ impl Supervisor {
         match action {
             Action::Spawn(i) => self.spawn_unit(i, now),
             Action::Signal(i, sig) => {
-                if let Some(pid) = self.core.units[i].pid {
+                if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
                 }
             }
@@ -367,7 +300,7 @@ impl Supervisor {
     }
 
     fn unit_env(&self, i: Idx) -> BTreeMap<String, String> {
-        let spec = &self.core.units[i].spec;
+        let spec = &self.core.unit(i).spec();
         let mut env = self.ctx.env.clone();
         env.extend(spec.env.iter().cloned());
         if let Some((_, path)) = self.notify_sockets.get(&i) {
@@ -386,7 +319,7 @@ impl Supervisor {
         self.ctx
             .run_dir
             .join("env")
-            .join(format!("{}.env", self.core.units[i].spec.name))
+            .join(format!("{}.env", self.core.unit(i).spec().name))
     }
 
     fn spawn_unit(&mut self, i: Idx, now: Instant) {
@@ -399,13 +332,13 @@ impl Supervisor {
         {
             log::warn(format!(
                 "{}: killing what the previous instance left in its process group",
-                self.core.units[i].spec.name
+                self.core.unit(i).spec().name
             ));
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
         let env = self.unit_env(i);
-        let unit = &self.core.units[i];
-        let spec = &unit.spec;
+        let unit = self.core.unit(i);
+        let spec = &unit.spec();
         if spec.export_env {
             let file = self.env_file(i);
             if let Err(e) = crate::handoff::create(&file) {
@@ -420,7 +353,7 @@ impl Supervisor {
             Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
             _ => None,
         };
-        let is_main = unit.role == Role::Main;
+        let is_main = unit.role() == Role::Main;
         let req = SpawnRequest {
             argv: &spec.command,
             env: &env,
@@ -445,7 +378,7 @@ impl Supervisor {
                     (spawned.stderr, Stream::Stderr),
                 ] {
                     if let Some(fd) = fd {
-                        self.readers.push(Reader {
+                        self.readers.push(ServiceOutput {
                             unit: i,
                             stream,
                             lines: LineReader::new(fd),
@@ -459,15 +392,14 @@ impl Supervisor {
             }
             Err(e) => {
                 let msg = format!("{name}: {}", e.message);
+                // No process: the state machine treats it as an exit (and has no pid for it).
                 self.core.on_spawn_failed(i, e.code, msg, now);
-                // No process: the state machine already treated it as an exit.
-                self.core.units[i].pid = None;
             }
         }
     }
 
     fn run_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let Some((probe, timeout)) = probe_of(&self.core.units[i].spec, kind) else {
+        let Some((probe, timeout)) = probe_of(self.core.unit(i).spec(), kind) else {
             return;
         };
         let env = self.unit_env(i);
@@ -519,8 +451,8 @@ impl Supervisor {
         for (i, (sock, _)) in &self.notify_sockets {
             add(sock.as_raw_fd(), libc::POLLIN, Token::NotifySocket(*i));
         }
-        if let Some(ino) = &self.inotify {
-            add(ino.as_fd().as_raw_fd(), libc::POLLIN, Token::Inotify);
+        if let Some(fd) = self.reload.fd() {
+            add(fd, libc::POLLIN, Token::Inotify);
         }
         if let Some(ctl) = &self.control {
             // Keep answering while stopping: `healthcheck` then says "stopping" at once
@@ -540,7 +472,7 @@ impl Supervisor {
         };
         let deadline = [
             deadline,
-            self.reload_due,
+            self.reload.due(),
             self.control.as_ref().and_then(|c| c.next_deadline()),
         ]
         .into_iter()
@@ -562,7 +494,7 @@ impl Supervisor {
         let timeout_ms = match self.trim {
             Trim::Pending if long_sleep => QUIET_BEFORE_TRIM_MS,
             Trim::Due => {
-                release_startup_pages();
+                procfs::release_startup_pages();
                 self.trim = Trim::Done;
                 timeout_ms
             }
@@ -574,7 +506,7 @@ impl Supervisor {
             self.trim = Trim::Due;
         }
         let now = Instant::now();
-        if self.reload_due.is_some_and(|due| due <= now) {
+        if self.reload.due().is_some_and(|due| due <= now) {
             self.apply_reloads(now);
         }
         if n <= 0 {
@@ -592,11 +524,11 @@ impl Supervisor {
                     // Output is activity, for `idle_timeout`.
                     self.core.on_activity(self.readers[n].unit, now);
                     let r = &mut self.readers[n];
-                    let name = &self.core.units[r.unit].spec.name;
-                    let prefix = self.core.units[r.unit].spec.log_prefix;
+                    let name = &self.core.unit(r.unit).spec().name;
+                    let prefix = self.core.unit(r.unit).spec().log_prefix;
                     // The render step is pidone itself (`pidone render`, same log format):
                     // its lines are pidone's own and pass through unwrapped.
-                    let own = self.core.units[r.unit].role == Role::Render;
+                    let own = self.core.unit(r.unit).role() == Role::Render;
                     let stream = r.stream;
                     if let ReadState::Closed = r.lines.read(|line, cut| {
                         // (in JSON, only what is a JSON object: a panic message stays wrapped)
@@ -615,7 +547,7 @@ impl Supervisor {
                 }
                 Token::NotifyPipe(i) => self.read_notify_pipe(i, now),
                 Token::NotifySocket(i) => self.read_notify_socket(i, now),
-                Token::Inotify => self.handle_inotify(now),
+                Token::Inotify => self.reload.read_events(now),
                 Token::Control => {
                     if let Some(ctl) = &mut self.control {
                         ctl.accept(now);
@@ -633,7 +565,7 @@ impl Supervisor {
         {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
-                let reply = control::answer(&mut self.core, &request, now);
+                let reply = requests::answer(&mut self.core, &request, now);
                 ctl.reply(client, reply);
             }
             ctl.gc();
@@ -646,7 +578,7 @@ impl Supervisor {
             match sig {
                 libc::SIGCHLD => self.reap(now),
                 libc::SIGTERM | libc::SIGINT | libc::SIGQUIT => {
-                    let name = crate::units::signal_name(sig);
+                    let name = crate::values::signal_name(sig);
                     self.core
                         .begin_shutdown_on_signal(&format!("received {name}"));
                 }
@@ -657,14 +589,14 @@ impl Supervisor {
 
     /// Send a forwarded signal to CMD's and every running service's process group.
     fn forward(&self, sig: i32) {
-        log::debug(format!("forwarding {}", crate::units::signal_name(sig)));
-        for u in &self.core.units {
-            let Some(pid) = u.pid else { continue };
-            if u.role == Role::Render || (!u.spec.forward_signals && u.role != Role::Main) {
+        log::debug(format!("forwarding {}", crate::values::signal_name(sig)));
+        for u in self.core.units() {
+            let Some(pid) = u.pid() else { continue };
+            if u.role() == Role::Render || (!u.spec().forward_signals && u.role() != Role::Main) {
                 continue;
             }
             let mapped = u
-                .spec
+                .spec()
                 .signal_map
                 .iter()
                 .find(|(from, _)| *from == sig)
@@ -690,7 +622,7 @@ impl Supervisor {
             match self.children.remove(&pid) {
                 Some(Owner::Unit(i)) => {
                     let mut exit = exit;
-                    if self.core.units[i].spec.export_env {
+                    if self.core.unit(i).spec().export_env {
                         if exit.success() && !self.merge_env_file(i) {
                             // What it meant to hand on is unknown: starting the services
                             // after it without that environment would be a silent failure.
@@ -699,14 +631,14 @@ impl Supervisor {
                         crate::handoff::remove(&self.env_file(i));
                     }
                     self.notify_pipes.remove(&i);
-                    let name = &self.core.units[i].spec.name;
+                    let name = &self.core.unit(i).spec().name;
                     log::debug(format!("{name} (pid {pid}) {}", exit.describe()));
                     // What a longrun left behind in its process group goes with it (TERM now;
                     // the final drain KILLs stragglers), so restarts cannot pile up leftover
                     // children. A oneshot's background processes are left alone: init tasks
                     // may start helpers on purpose; they are drained at shutdown.
                     // kill() of an empty group just fails with ESRCH.
-                    let longrun = self.core.units[i].spec.kind == crate::config::Kind::Longrun;
+                    let longrun = self.core.unit(i).spec().kind == crate::config::Kind::Longrun;
                     // SAFETY: kill(2) to the group the exited leader created.
                     if longrun && unsafe { libc::kill(-pid, libc::SIGTERM) } == 0 {
                         unsafe { libc::kill(-pid, libc::SIGCONT) };
@@ -718,7 +650,7 @@ impl Supervisor {
                     self.core.on_exit(i, exit, now);
                 }
                 Some(Owner::Probe(i, kind)) => {
-                    if let Some((p, _)) = probe_of(&self.core.units[i].spec, kind) {
+                    if let Some((p, _)) = probe_of(self.core.unit(i).spec(), kind) {
                         let (ok, detail) = probe::describe_exit(&p, exit);
                         self.core.on_probe_result(i, kind, ok, detail, now);
                     }
@@ -733,7 +665,7 @@ impl Supervisor {
     /// service replaced it with a FIFO, a symlink or something over the size limit.
     fn merge_env_file(&mut self, i: Idx) -> bool {
         let path = self.env_file(i);
-        let name = self.core.units[i].spec.name.clone();
+        let name = self.core.unit(i).spec().name.clone();
         let (vars, bad) = match crate::handoff::read(&path) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -792,53 +724,17 @@ impl Supervisor {
         }
     }
 
-    /// Note which watched directories changed; the reload waits for RELOAD_SETTLE of quiet,
-    /// so a certificate and its key written one after the other (or a file created and then
-    /// filled) cause one reload with both complete, not one per write.
-    fn handle_inotify(&mut self, now: Instant) {
-        let Some(ino) = &self.inotify else { return };
-        while let Ok(events) = ino.read_events() {
-            if events.is_empty() {
-                break;
-            }
-            for e in events {
-                if let Some(d) = self.watch_dirs.get(&e.wd)
-                    && !self.reload_dirs.contains(d)
-                {
-                    self.reload_dirs.push(d.clone());
-                }
-            }
-        }
-        if !self.reload_dirs.is_empty() {
-            self.reload_due = Some(now + RELOAD_SETTLE);
-        }
-    }
-
     /// The quiet period is over: reload every service whose watched file really changed.
     fn apply_reloads(&mut self, now: Instant) {
-        self.reload_due = None;
-        let dirs = std::mem::take(&mut self.reload_dirs);
-        let mut reload = Vec::new();
-        for w in &mut self.watches {
-            if !dirs.iter().any(|d| w.path.parent() == Some(d.as_path())) {
-                continue;
-            }
-            let new = stamp(&w.path);
-            if new != w.stamp && new.is_some() {
-                w.stamp = new;
-                reload.push((w.unit, w.path.clone()));
-            }
-        }
-        reload.dedup_by_key(|(u, _)| *u);
-        for (i, path) in reload {
-            let name = self.core.units[i].spec.name.clone();
+        for (i, path) in self.reload.changed() {
+            let name = self.core.unit(i).spec().name.clone();
             if let Some(sig) = self.core.on_reload(i, now) {
                 log::info(format!(
                     "{} changed: sending {} to {name}",
                     path.display(),
-                    crate::units::signal_name(sig)
+                    crate::values::signal_name(sig)
                 ));
-                if let Some(pid) = self.core.units[i].pid {
+                if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
                 }
             } else {
@@ -856,7 +752,7 @@ impl Supervisor {
                 }
                 log::info(format!(
                     "sending SIGTERM to remaining processes (SIGKILL in {})",
-                    crate::units::format_duration(self.ctx.grace)
+                    crate::values::format_duration(self.ctx.grace)
                 ));
                 self.signal_leftovers(libc::SIGTERM);
                 self.drain = Drain::Terminating {
@@ -902,7 +798,7 @@ impl Supervisor {
         let targets: Vec<i32> = if self.is_pid1 {
             vec![-1]
         } else {
-            descendants(std::process::id() as i32)
+            procfs::descendants(std::process::id() as i32)
         };
         for pid in targets {
             // SAFETY: kill(2).
@@ -916,90 +812,16 @@ impl Supervisor {
     }
 }
 
-/// Give the kernel back the pages of our own binary that only start-up needed.
-///
-/// Start-up (argument and TOML parsing, the privilege checks) runs code from all over the
-/// binary, and the kernel maps file pages around each fault in whole page-cache folios, so
-/// after start nearly all of pidone's text is resident and, being the only process mapping
-/// it, counted in full in its PSS. MADV_PAGEOUT on the read-only mappings of the binary drops
-/// those pages when no one else maps them; the event loop's few pages fault back in on the
-/// next event. It never changes contents: relocated (written) pages are anonymous and stay.
-fn release_startup_pages() {
-    let Ok(exe) = std::fs::read_link("/proc/self/exe") else {
-        return;
-    };
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    for line in maps.lines() {
-        // "start-end perms offset dev inode path"
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields.len() < 6
-            || fields[1].as_bytes().get(1) == Some(&b'w')
-            || Path::new(fields[5]) != exe
-        {
-            continue;
-        }
-        let Some((start, end)) = fields[0].split_once('-') else {
-            continue;
-        };
-        if let (Ok(start), Ok(end)) = (
-            usize::from_str_radix(start, 16),
-            usize::from_str_radix(end, 16),
-        ) {
-            // SAFETY: advice on our own mapping; MADV_PAGEOUT does not alter memory contents.
-            unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT) };
-        }
-    }
-}
-
 /// The probe a unit runs for readiness or health, with its timeout.
 fn probe_of(spec: &Service, kind: ProbeKind) -> Option<(crate::config::Probe, Duration)> {
-    match kind {
+    let probe = match kind {
         ProbeKind::Ready => match spec.ready.as_ref().map(|r| &r.check) {
-            Some(ReadyCheck::Probe(p)) => Some((p.clone(), state::READY_PROBE_TIMEOUT)),
-            _ => None,
+            Some(ReadyCheck::Probe(p)) => p,
+            _ => return None,
         },
-        ProbeKind::Health => spec.health.as_ref().map(|h| (h.probe.clone(), h.timeout)),
-    }
-}
-
-/// Every process below `root` (by parent pid, from /proc), deepest last.
-fn descendants(root: i32) -> Vec<i32> {
-    let mut parent_of: Vec<(i32, i32)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<i32>().ok())
-            else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // The command name may contain spaces and parentheses: parse after the last ')'.
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-                continue;
-            };
-            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
-            if let Some(ppid) = ppid {
-                parent_of.push((pid, ppid));
-            }
-        }
-    }
-    let mut out = vec![];
-    let mut frontier = vec![root];
-    while let Some(p) = frontier.pop() {
-        for &(child, parent) in &parent_of {
-            if parent == p && !out.contains(&child) {
-                out.push(child);
-                frontier.push(child);
-            }
-        }
-    }
-    out
+        ProbeKind::Health => &spec.health.as_ref()?.probe,
+    };
+    Some((probe.clone(), state::probe_timeout(spec, kind)))
 }
 
 /// Signal a unit's process group; fall back to the pid if the group is gone.

@@ -1,6 +1,6 @@
 //! The service lifecycle as a pure state machine: no syscalls, no clocks of its own.
 //!
-//! The event loop (`supervisor::runtime`) feeds it events (`on_spawned`, `on_exit`, `on_ready`,
+//! The event loop (`supervisor/mod.rs`) feeds it events (`on_spawned`, `on_exit`, `on_ready`,
 //! `on_probe_result`, control requests, shutdown) with the current time, and calls `step(now)`
 //! to learn what to do: spawn a unit, signal a process group, run a probe. `next_deadline()`
 //! tells the loop how long it may sleep; `None` means "nothing is due: block forever".
@@ -62,31 +62,7 @@ impl Phase {
     }
 }
 
-/// How a process ended, as waitpid reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Code(i32),
-    Signal(i32),
-}
-
-impl ExitStatus {
-    /// The shell convention: the code, or 128 + the signal number.
-    pub fn code(self) -> i32 {
-        match self {
-            ExitStatus::Code(c) => c,
-            ExitStatus::Signal(s) => 128 + s,
-        }
-    }
-    pub fn success(self) -> bool {
-        self == ExitStatus::Code(0)
-    }
-    pub fn describe(self) -> String {
-        match self {
-            ExitStatus::Code(c) => format!("exited with code {c}"),
-            ExitStatus::Signal(s) => format!("was killed by {}", crate::units::signal_name(s)),
-        }
-    }
-}
+pub use crate::spawn::ExitStatus;
 
 /// What the unit should do once its current process is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +79,7 @@ enum AfterStop {
     /// Stay stopped (control `stop`, shutdown).
     Stay,
     /// Stopped at a session limit (`max_runtime` or `idle_timeout`): a clean end, whatever
-    /// the exit status of the stop signal; CMD ends the run with SESSION_LIMIT_EXIT.
+    /// the exit status of the stop signal; CMD ends the run with crate::exit::SESSION_LIMIT.
     MaxRuntime,
 }
 
@@ -152,28 +128,28 @@ pub struct Tick {
 
 #[derive(Debug, Clone)]
 pub struct Unit {
-    pub spec: Service,
-    pub role: Role,
-    pub deps: Vec<Idx>,
-    pub dependants: Vec<Idx>,
-    pub phase: Phase,
-    pub pid: Option<i32>,
-    pub started_at: Option<Instant>,
+    spec: Service,
+    role: Role,
+    deps: Vec<Idx>,
+    dependants: Vec<Idx>,
+    phase: Phase,
+    pid: Option<i32>,
+    started_at: Option<Instant>,
     /// Restarts counted for the crash-loop limit (times within the window).
     restart_times: Vec<Instant>,
-    pub restarts: u32,
+    restarts: u32,
     delay: Option<Duration>,
-    pub last_exit: Option<ExitStatus>,
+    last_exit: Option<ExitStatus>,
     after_stop: AfterStop,
-    pub reason: Option<String>,
-    pub health: HealthStatus,
+    reason: Option<String>,
+    health: HealthStatus,
     health_failures: u32,
     ready_probe: ProbeSchedule,
     health_probe: ProbeSchedule,
     /// A scheduled oneshot's next run (set by the loop through `arm_tick`).
-    pub next_tick: Option<Tick>,
+    next_tick: Option<Tick>,
     /// The tick that came last; `@every` counts from it.
-    pub last_tick: Option<Tick>,
+    last_tick: Option<Tick>,
     /// Control `start` on a scheduled oneshot: run now instead of waiting for the tick.
     run_now: bool,
     /// Services to reload after a scheduled run exits 0 (`then_reload`, resolved).
@@ -184,15 +160,32 @@ pub struct Unit {
     warned_for: Option<Instant>,
 }
 
-/// The exit code of a run whose CMD was ended by `max_runtime` or `idle_timeout`, as
-/// `timeout(1)` uses it: a script can tell a session limit from the command's own exit.
-pub const SESSION_LIMIT_EXIT: i32 = 124;
-
 /// Which session limit comes first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionLimit {
     MaxRuntime,
     Idle,
+}
+
+impl Unit {
+    /// The service definition this unit runs.
+    pub fn spec(&self) -> &Service {
+        &self.spec
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The running process (its process group has the same id), if any.
+    pub fn pid(&self) -> Option<i32> {
+        self.pid
+    }
+
+    /// The tick that came last (a scheduled oneshot): `@every` counts the next from it.
+    pub fn last_tick(&self) -> Option<Tick> {
+        self.last_tick
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,8 +205,37 @@ pub enum Action {
     Warn(Idx, SessionLimit, Duration),
 }
 
+/// One unit as `status` reports it: plain data read from the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnitStatus<'a> {
+    pub name: &'a str,
+    /// `cmd`, `render`, `oneshot` or `longrun`.
+    pub kind: &'static str,
+    pub state: &'static str,
+    pub pid: Option<i32>,
+    /// Since the unit started (starting) or became ready (up).
+    pub uptime: Option<Duration>,
+    pub restarts: u32,
+    pub last_exit: Option<i32>,
+    pub health: &'static str,
+    pub reason: Option<&'a str>,
+}
+
+/// The verdict of `health [NAMES]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthVerdict {
+    /// Every (named) unit is where it should be: longruns ready and passing their check,
+    /// oneshots finished.
+    Healthy,
+    /// Not there yet: these are still starting.
+    Starting(Vec<String>),
+    /// The first unit that is not as it should be, and why.
+    Unhealthy(String),
+    Stopping,
+}
+
 pub struct Core {
-    pub units: Vec<Unit>,
+    units: Vec<Unit>,
     once: bool,
     shutdown: Option<i32>,
     /// Shutdown by signal with CMD running: the exit code is CMD's, once it has exited.
@@ -223,6 +245,18 @@ pub struct Core {
 
 /// How long a readiness probe may run before it is killed.
 pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a unit's probe of `kind` may run: one rule for the schedule here and for the
+/// loop that starts the probe.
+pub fn probe_timeout(spec: &Service, kind: ProbeKind) -> Duration {
+    match kind {
+        ProbeKind::Ready => READY_PROBE_TIMEOUT,
+        ProbeKind::Health => spec
+            .health
+            .as_ref()
+            .map_or(READY_PROBE_TIMEOUT, |h| h.timeout),
+    }
+}
 
 impl Core {
     /// `units` in any order; `deps` are resolved from each spec's `after` by name.
@@ -282,8 +316,105 @@ impl Core {
         }
     }
 
+    /// Every unit, in start order (read-only: the state machine alone changes them).
+    pub fn units(&self) -> &[Unit] {
+        &self.units
+    }
+
+    pub fn unit(&self, i: Idx) -> &Unit {
+        &self.units[i]
+    }
+
     pub fn index(&self, name: &str) -> Option<Idx> {
         self.units.iter().position(|u| u.spec.name == name)
+    }
+
+    /// Every unit as `status` reports it, in start order.
+    pub fn status(&self, now: Instant) -> Vec<UnitStatus<'_>> {
+        self.units
+            .iter()
+            .map(|u| UnitStatus {
+                name: &u.spec.name,
+                kind: match u.role {
+                    Role::Main => "cmd",
+                    Role::Render => "render",
+                    Role::Service => match u.spec.kind {
+                        Kind::Oneshot => "oneshot",
+                        Kind::Longrun => "longrun",
+                    },
+                },
+                state: u.phase.name(),
+                pid: u.pid,
+                uptime: match u.phase {
+                    Phase::Up { since } | Phase::Starting { since } => {
+                        Some(now.saturating_duration_since(since))
+                    }
+                    _ => None,
+                },
+                restarts: u.restarts,
+                last_exit: u.last_exit.map(|e| e.code()),
+                health: match u.health {
+                    HealthStatus::None => "none",
+                    HealthStatus::Starting => "starting",
+                    HealthStatus::Healthy => "healthy",
+                    HealthStatus::Unhealthy => "unhealthy",
+                },
+                reason: u.reason.as_deref(),
+            })
+            .collect()
+    }
+
+    /// The health of the named units (all when `names` is empty); `Err` names an unknown one.
+    pub fn health(&self, names: &[&str]) -> Result<HealthVerdict, String> {
+        if self.shutting_down() {
+            return Ok(HealthVerdict::Stopping);
+        }
+        let mut selected = Vec::new();
+        for name in names {
+            selected.push(self.index(name).ok_or_else(|| name.to_string())?);
+        }
+        if selected.is_empty() {
+            selected = (0..self.units.len()).collect();
+        }
+        let mut starting = Vec::new();
+        for i in selected {
+            let u = &self.units[i];
+            let name = &u.spec.name;
+            let oneshot = u.spec.kind == Kind::Oneshot;
+            match (u.phase, u.health) {
+                (Phase::Done, _) if oneshot => {}
+                (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
+                (Phase::Up { .. }, HealthStatus::Starting)
+                | (Phase::Waiting | Phase::Starting { .. }, _) => starting.push(name.clone()),
+                (Phase::Up { .. }, HealthStatus::Unhealthy) => {
+                    return Ok(HealthVerdict::Unhealthy(format!(
+                        "{name}: {}",
+                        u.reason.clone().unwrap_or_default()
+                    )));
+                }
+                (phase, _) => {
+                    let why = u
+                        .reason
+                        .clone()
+                        .or_else(|| u.last_exit.map(|e| e.describe()))
+                        .unwrap_or_default();
+                    return Ok(HealthVerdict::Unhealthy(format!(
+                        "{name} is {}{}",
+                        phase.name(),
+                        if why.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({why})")
+                        }
+                    )));
+                }
+            }
+        }
+        if starting.is_empty() {
+            Ok(HealthVerdict::Healthy)
+        } else {
+            Ok(HealthVerdict::Starting(starting))
+        }
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -598,7 +729,7 @@ impl Core {
                         // the exit that follows is a failure whatever its status.
                         let name = self.units[i].spec.name.clone();
                         let why =
-                            format!("timed out after {}", crate::units::format_duration(limit));
+                            format!("timed out after {}", crate::values::format_duration(limit));
                         self.log(
                             crate::log::Level::Warn,
                             format!("oneshot {name} {why}; stopping it"),
@@ -612,7 +743,7 @@ impl Core {
                             let name = self.units[i].spec.name.clone();
                             let why = format!(
                                 "{name} was not ready within {}",
-                                crate::units::format_duration(ready.timeout)
+                                crate::values::format_duration(ready.timeout)
                             );
                             self.log(crate::log::Level::Warn, why.clone());
                             self.units[i].reason = Some(why);
@@ -629,13 +760,13 @@ impl Core {
                             let why = match limit {
                                 SessionLimit::MaxRuntime => format!(
                                     "{name} reached its max_runtime ({})",
-                                    crate::units::format_duration(
+                                    crate::values::format_duration(
                                         self.units[i].spec.max_runtime.unwrap_or_default()
                                     )
                                 ),
                                 SessionLimit::Idle => format!(
                                     "{name} was idle for its idle_timeout ({})",
-                                    crate::units::format_duration(
+                                    crate::values::format_duration(
                                         self.units[i].spec.idle_timeout.unwrap_or_default()
                                     )
                                 ),
@@ -657,7 +788,7 @@ impl Core {
                                         SessionLimit::MaxRuntime => "max_runtime",
                                         SessionLimit::Idle => "idle_timeout",
                                     },
-                                    crate::units::format_duration(left)
+                                    crate::values::format_duration(left)
                                 ),
                             );
                             self.actions.push(Action::Warn(i, limit, left));
@@ -686,15 +817,11 @@ impl Core {
     /// check right at the start failed any service slow to listen, and with `retries = 1`
     /// restarted it before it ever could. Later checks follow `interval` after each result.
     fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
-        let (timeout, first) = match kind {
-            ProbeKind::Ready => (READY_PROBE_TIMEOUT, Duration::ZERO),
-            ProbeKind::Health => self.units[i]
-                .spec
-                .health
-                .as_ref()
-                .map_or((READY_PROBE_TIMEOUT, Duration::ZERO), |h| {
-                    (h.timeout, h.interval)
-                }),
+        let spec = &self.units[i].spec;
+        let timeout = probe_timeout(spec, kind);
+        let first = match kind {
+            ProbeKind::Ready => Duration::ZERO,
+            ProbeKind::Health => spec.health.as_ref().map_or(Duration::ZERO, |h| h.interval),
         };
         let sched = self.schedule(i, kind);
         if let Some(until) = sched.running_until {
@@ -724,7 +851,6 @@ impl Core {
     pub fn on_spawn_failed(&mut self, i: Idx, code: i32, why: String, now: Instant) {
         self.units[i].reason = Some(why.clone());
         self.log(crate::log::Level::Error, why);
-        self.units[i].pid = Some(-1);
         self.on_exit(i, ExitStatus::Code(code), now);
     }
 
@@ -739,7 +865,7 @@ impl Core {
             let name = u.spec.name.clone();
             self.log(
                 crate::log::Level::Info,
-                format!("{name} is ready ({})", crate::units::format_duration(took)),
+                format!("{name} is ready ({})", crate::values::format_duration(took)),
             );
         }
     }
@@ -879,10 +1005,11 @@ impl Core {
             self.units[i].phase = Phase::Done;
             if after == AfterStop::MaxRuntime {
                 self.begin_shutdown(
-                    SESSION_LIMIT_EXIT,
+                    crate::exit::SESSION_LIMIT,
                     &format!(
-                        "CMD {} after a session limit (exit code {SESSION_LIMIT_EXIT})",
-                        status.describe()
+                        "CMD {} after a session limit (exit code {})",
+                        status.describe(),
+                        crate::exit::SESSION_LIMIT
                     ),
                 );
             } else {
@@ -950,7 +1077,7 @@ impl Core {
                                 crate::log::Level::Info,
                                 format!(
                                     "{name} succeeded: reloading {target} ({})",
-                                    crate::units::signal_name(sig)
+                                    crate::values::signal_name(sig)
                                 ),
                             );
                             self.actions.push(Action::Signal(t, sig));
@@ -1015,7 +1142,7 @@ impl Core {
         if u.restart_times.len() as u32 >= max {
             let why = format!(
                 "{name} {what}; it restarted {max} times within {}, giving up",
-                crate::units::format_duration(window)
+                crate::values::format_duration(window)
             );
             self.fail(i, why, code_from);
             return;
@@ -1033,7 +1160,7 @@ impl Core {
             crate::log::Level::Warn,
             format!(
                 "{name} {what}; restarting in {}",
-                crate::units::format_duration(delay)
+                crate::values::format_duration(delay)
             ),
         );
     }
@@ -1062,7 +1189,7 @@ impl Core {
     /// services waiting for it).
     pub fn request_stop(&mut self, i: Idx, now: Instant) -> Option<String> {
         let oneshot = self.units[i].spec.kind == Kind::Oneshot;
-        let stop_signal = crate::units::signal_name(self.units[i].spec.stop_signal);
+        let stop_signal = crate::values::signal_name(self.units[i].spec.stop_signal);
         let waiting = !self.units[i].dependants.is_empty();
         let note = match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
@@ -1124,6 +1251,16 @@ impl Core {
     }
 
     /// Control: restart (start if not running).
+    /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
+    /// False when the unit has no process to signal.
+    pub fn request_signal(&mut self, i: Idx, sig: i32) -> bool {
+        if self.units[i].pid.is_none() {
+            return false;
+        }
+        self.actions.push(Action::Signal(i, sig));
+        true
+    }
+
     pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
@@ -1245,6 +1382,45 @@ mod tests {
         assert_eq!(spawned(&core.step(t0)), vec![1]);
         core.on_spawned(1, 11, t0);
         assert_eq!(spawned(&core.step(t0)), vec![2]);
+    }
+
+    #[test]
+    fn read_api_reports_status_and_health_as_data() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (svc("web", Kind::Longrun, &["init"]), Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        assert_eq!(
+            core.health(&[]),
+            Ok(HealthVerdict::Starting(vec!["init".into(), "web".into()]))
+        );
+        assert_eq!(core.health(&["nope"]), Err("nope".into()));
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
+        // No process for a unit that is done: a signal request is refused, not queued.
+        assert!(!core.request_signal(0, libc::SIGUSR1));
+        assert!(core.request_signal(1, libc::SIGUSR1));
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGUSR1)]);
+        let later = t0 + Duration::from_secs(3);
+        let status = core.status(later);
+        assert_eq!(status[1].name, "web");
+        assert_eq!(status[1].kind, "longrun");
+        assert_eq!(status[1].pid, Some(11));
+        assert_eq!(status[1].uptime, Some(Duration::from_secs(3)));
+        assert_eq!(status[0].last_exit, Some(0));
+        core.on_exit(1, ExitStatus::Signal(libc::SIGKILL), later);
+        match core.health(&["web"]) {
+            Ok(HealthVerdict::Unhealthy(why)) => assert!(why.starts_with("web is "), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -1756,7 +1932,7 @@ mod tests {
         // The stop signal killed it; still the run ends with the session-limit code.
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), s(101));
         assert!(core.shutting_down());
-        assert_eq!(core.exit_code(), SESSION_LIMIT_EXIT);
+        assert_eq!(core.exit_code(), crate::exit::SESSION_LIMIT);
     }
 
     #[test]

@@ -44,12 +44,12 @@ fn random_below(max: Duration) -> Duration {
 impl Supervisor {
     /// Compute and arm the next tick of scheduled oneshot `i`.
     pub(super) fn arm_tick(&mut self, i: Idx, now: Instant) {
-        let unit = &self.core.units[i];
-        let Some(sched) = unit.spec.schedule.clone() else {
+        let unit = self.core.unit(i);
+        let Some(sched) = unit.spec().schedule.clone() else {
             return;
         };
-        let name = unit.spec.name.clone();
-        let last = unit.last_tick;
+        let name = unit.spec().name.clone();
+        let last = unit.last_tick();
         let first = last.is_none();
         let wall = wall_now();
         let (nominal, wall_tick) = match &sched.when {
@@ -77,7 +77,7 @@ impl Supervisor {
             }
         };
         let at = nominal + random_below(sched.jitter);
-        let in_words = crate::units::format_duration(at.saturating_duration_since(now));
+        let in_words = crate::values::format_duration(at.saturating_duration_since(now));
         let when = match wall_tick {
             Some(w) => format!("{} (in {in_words})", crate::schedule::format_utc(w)),
             None => format!("in {in_words}"),
@@ -101,7 +101,7 @@ impl Supervisor {
 
     /// The monotonic deadline of a tick came: run it if the wall clock agrees.
     pub(super) fn tick_due(&mut self, i: Idx, now: Instant) {
-        let Some(tick) = self.core.units[i].last_tick else {
+        let Some(tick) = self.core.unit(i).last_tick() else {
             return;
         };
         if let Some(w) = tick.wall {
@@ -111,7 +111,7 @@ impl Supervisor {
             if early > 0.5 {
                 log::debug(format!(
                     "{}: the clock is behind its next tick by {early:.1}s (set back?); waiting",
-                    self.core.units[i].spec.name
+                    self.core.unit(i).spec().name
                 ));
                 let wait = Duration::from_secs_f64(early);
                 self.core.arm_tick(
@@ -136,14 +136,14 @@ impl Supervisor {
     /// on a TTY that is the user's terminal, which is where a web terminal's notice belongs.
     /// It is not waited for; it is reaped like any child, and drained at shutdown.
     pub(super) fn warn(&mut self, i: Idx, limit: SessionLimit, left: Duration) {
-        let unit = &self.core.units[i];
-        if let (Some(sig), Some(pid)) = (unit.spec.warn_signal, unit.pid) {
+        let unit = self.core.unit(i);
+        if let (Some(sig), Some(pid)) = (unit.spec().warn_signal, unit.pid()) {
             super::signal_group(pid, sig);
         }
-        let Some(argv) = unit.spec.warn_command.clone() else {
+        let Some(argv) = unit.spec().warn_command.clone() else {
             return;
         };
-        let name = unit.spec.name.clone();
+        let name = unit.spec().name.clone();
         let mut env = self.unit_env(i);
         env.insert(
             "PIDONE_SESSION_LIMIT".into(),

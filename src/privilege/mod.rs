@@ -24,16 +24,26 @@
 //! capset(2) and prctl(2) act on the calling thread only, so `apply` must run while the
 //! process is single-threaded (pidone's design: one event loop thread). It refuses
 //! otherwise, because other threads would silently keep root's capabilities.
+//!
+//! # Files
+//! - `mod.rs`: the policy above (what to drop, what to refuse) and its verification;
+//! - `caps.rs`: the raw capability syscalls (capget/capset, bounding, ambient);
+//! - `dirs.rs`: directories created and handed to the target user before the drop.
+
+mod caps;
+mod dirs;
+
+pub use dirs::{DirAction, prepare_dirs, prepare_dirs_as_root};
 
 use crate::users::{self, Identity};
-use caps::Capability;
-use nix::errno::Errno;
-use nix::fcntl::{OFlag, openat};
-use nix::sys::stat::{Mode as FileMode, fchmod, fstat, mkdirat};
-use nix::unistd::{Gid, Uid, fchown, getresgid, getresuid, setgroups, setresgid, setresuid};
+use ::caps::Capability;
+use caps::{
+    CapSets, ambient_mask, bounding_mask, capget, caps_of, capset, clear_ambient, describe,
+    drop_bounding_except, keepable, mask_of, raise_ambient,
+};
+use nix::unistd::{Gid, Uid, getresgid, getresuid, setgroups, setresgid, setresuid};
 use std::cell::OnceCell;
-use std::os::fd::OwnedFd;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 /// The user spec used when started as root with neither `--user` nor `--allow-root`.
 pub const DEFAULT_USER: &str = "65534:65534";
@@ -76,7 +86,7 @@ pub const DANGEROUS_CAPS: &[Capability] = &[
 
 /// Which path `apply` took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub enum DropMode {
     /// Started as root and switched to a non-zero uid.
     Dropped,
     /// Started as root and still uid 0 because `allow_root` was given.
@@ -88,16 +98,17 @@ pub enum Mode {
 /// What `apply` did, for the log line and for exporting `HOME`/`USER` to children.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub mode: Mode,
-    /// `Some` when started as root and switched to a `--user` (possibly root itself, with
-    /// allow_root): the caller then sets HOME/USER/LOGNAME from it. `None` when the ids were
-    /// left as they were (allow_root without `--user`, or a non-root start).
+    pub mode: DropMode,
+    /// `Some` when started as root and switched to the target user (`--user`, else the
+    /// default 65534:65534; possibly root itself, with allow_root): the caller then sets
+    /// HOME/USER/LOGNAME from it. `None` when the ids were left as they were (allow_root
+    /// without `--user`, or a non-root start).
     pub dropped_to: Option<Identity>,
     /// The identity in effect now (for non-root starts: the current ids, named from
     /// /etc/passwd when the uid has an entry).
     pub identity: Identity,
     /// Capabilities left in the effective, permitted, inheritable and ambient sets
-    /// (for `Mode::StayedRoot` without a keep-list: root's sets were left untouched).
+    /// (for `DropMode::StayedRoot` without a keep-list: root's sets were left untouched).
     pub kept_caps: Vec<Capability>,
     /// Messages the caller must log as warnings: staying root, an ignored `--user`,
     /// keep-list entries that the process did not have to begin with.
@@ -107,7 +118,7 @@ pub struct Outcome {
 impl Outcome {
     /// True when pidone (and therefore every service) still runs as uid 0.
     pub fn stayed_root(&self) -> bool {
-        self.mode == Mode::StayedRoot
+        self.mode == DropMode::StayedRoot
     }
 }
 
@@ -118,7 +129,7 @@ pub fn parse_caps(names: &[String]) -> Result<Vec<Capability>, String> {
     let mut out: Vec<Capability> = Vec::new();
     let mut unknown = Vec::new();
     for name in names {
-        match caps::to_canonical(name.trim()).parse::<Capability>() {
+        match ::caps::to_canonical(name.trim()).parse::<Capability>() {
             Ok(c) if !out.contains(&c) => out.push(c),
             Ok(_) => {}
             Err(_) => unknown.push(format!("{name:?}")),
@@ -264,11 +275,8 @@ fn apply_as_root(
         ));
     }
 
-    let before = capget()?;
-    let bounding_before = bounding_mask()?;
-    // A capability can only be kept if we have it: permitted (to raise it again after
-    // setuid) and bounding (inheritable/ambient may not exceed it).
-    let keep = requested & before.permitted & bounding_before;
+    // A capability can only be kept if we have it (see `keepable`).
+    let (before, bounding_before, keep) = keepable(requested)?;
     note_unavailable(
         requested & !keep,
         "the runtime did not grant it",
@@ -385,9 +393,9 @@ fn apply_as_root(
 
     Ok(Outcome {
         mode: if to_root {
-            Mode::StayedRoot
+            DropMode::StayedRoot
         } else {
-            Mode::Dropped
+            DropMode::Dropped
         },
         dropped_to: target.as_ref().map(|_| identity.clone()),
         identity,
@@ -446,11 +454,9 @@ fn apply_as_non_root(
         }
     }
 
-    let before = capget()?;
-    let bounding_before = bounding_mask()?;
     // A non-root process can only keep what it has; it cannot add to permitted, and
     // inheritable may not exceed the bounding set.
-    let keep = requested & before.permitted & bounding_before;
+    let (before, bounding_before, keep) = keepable(requested)?;
     note_unavailable(
         requested & !keep,
         "a non-root start only has capabilities granted through file capabilities or the runtime's ambient set",
@@ -492,7 +498,7 @@ fn apply_as_non_root(
     })?;
 
     Ok(Outcome {
-        mode: Mode::NonRoot,
+        mode: DropMode::NonRoot,
         dropped_to: None,
         identity,
         kept_caps: caps_of(keep),
@@ -689,335 +695,6 @@ fn ensure_single_threaded() -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Raw capability access. The `caps` crate supplies names; the masks are handled here as
-// 64-bit words so that capabilities newer than the crate's list are dropped and verified
-// too, and so that all three base sets change in one capset(2) call (effective must stay a
-// subset of permitted at every step, which set-by-set updates would break).
-// ---------------------------------------------------------------------------------------
-
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct CapSets {
-    effective: u64,
-    permitted: u64,
-    inheritable: u64,
-}
-
-fn capget() -> Result<CapSets, String> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and a two-element data array, the layout capget(2) expects for v3.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut hdr, data.as_mut_ptr()) };
-    if r != 0 {
-        return Err(format!("capget: {}", std::io::Error::last_os_error()));
-    }
-    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
-    Ok(CapSets {
-        effective: join(data[0].effective, data[1].effective),
-        permitted: join(data[0].permitted, data[1].permitted),
-        inheritable: join(data[0].inheritable, data[1].inheritable),
-    })
-}
-
-fn capset(sets: CapSets) -> Result<(), String> {
-    let mut hdr = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let split = |m: u64| (m as u32, (m >> 32) as u32);
-    let (e0, e1) = split(sets.effective);
-    let (p0, p1) = split(sets.permitted);
-    let (i0, i1) = split(sets.inheritable);
-    let data = [
-        CapData {
-            effective: e0,
-            permitted: p0,
-            inheritable: i0,
-        },
-        CapData {
-            effective: e1,
-            permitted: p1,
-            inheritable: i1,
-        },
-    ];
-    // SAFETY: as in capget; the kernel only reads `data`.
-    let r = unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) };
-    if r != 0 {
-        return Err(format!(
-            "capset(effective={}, permitted={}, inheritable={}): {}",
-            describe(sets.effective),
-            describe(sets.permitted),
-            describe(sets.inheritable),
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
-fn prctl(
-    option: libc::c_int,
-    arg2: libc::c_ulong,
-    arg3: libc::c_ulong,
-) -> Result<libc::c_int, Errno> {
-    // SAFETY: the capability prctls used here take integer arguments only.
-    let r = unsafe { libc::prctl(option, arg2, arg3, 0 as libc::c_ulong, 0 as libc::c_ulong) };
-    if r < 0 { Err(Errno::last()) } else { Ok(r) }
-}
-
-/// The bounding set, probed index by index until the kernel says EINVAL (past its last
-/// capability), so it also covers capabilities newer than the `caps` crate.
-fn bounding_mask() -> Result<u64, String> {
-    let mut mask = 0;
-    for i in 0..64u32 {
-        match prctl(libc::PR_CAPBSET_READ, i.into(), 0) {
-            Ok(1) => mask |= 1 << i,
-            Ok(_) => {}
-            Err(Errno::EINVAL) => break,
-            Err(e) => return Err(format!("PR_CAPBSET_READ({i}): {e}")),
-        }
-    }
-    Ok(mask)
-}
-
-fn drop_bounding_except(keep: u64, current: u64) -> Result<(), String> {
-    for i in (0..64u32).filter(|i| current & !keep & (1 << i) != 0) {
-        prctl(libc::PR_CAPBSET_DROP, i.into(), 0).map_err(|e| {
-            format!(
-                "dropping {} from the bounding set: {e} (is CAP_SETPCAP missing? a root start needs it to clear the bounding set; or start non-root with the runtime's --user)",
-                describe(1 << i)
-            )
-        })?;
-    }
-    Ok(())
-}
-
-fn ambient_mask() -> Result<u64, String> {
-    let mut mask = 0;
-    for i in 0..64u32 {
-        match prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
-            i.into(),
-        ) {
-            Ok(1) => mask |= 1 << i,
-            Ok(_) => {}
-            Err(Errno::EINVAL) => break,
-            Err(e) => return Err(format!("PR_CAP_AMBIENT_IS_SET({i}): {e}")),
-        }
-    }
-    Ok(mask)
-}
-
-fn clear_ambient() -> Result<(), String> {
-    prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-        0,
-    )
-    .map(|_| ())
-    .map_err(|e| format!("PR_CAP_AMBIENT_CLEAR_ALL: {e} (kernel older than 4.3?)"))
-}
-
-fn raise_ambient(mask: u64) -> Result<(), String> {
-    for i in (0..64u32).filter(|i| mask & (1 << i) != 0) {
-        prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
-            i.into(),
-        )
-        .map_err(|e| format!("raising {} into the ambient set: {e}", describe(1 << i)))?;
-    }
-    Ok(())
-}
-
-fn mask_of(caps: &[Capability]) -> u64 {
-    caps.iter().fold(0, |m, c| m | c.bitmask())
-}
-
-fn caps_of(mask: u64) -> Vec<Capability> {
-    let mut v: Vec<Capability> = caps::all()
-        .into_iter()
-        .filter(|c| mask & c.bitmask() != 0)
-        .collect();
-    v.sort_by_key(|c| c.index());
-    v
-}
-
-/// `0x0000000000000400 (CAP_NET_BIND_SERVICE)`, the hex as in /proc/PID/status.
-fn describe(mask: u64) -> String {
-    if mask == 0 {
-        return "0x0000000000000000 (none)".to_string();
-    }
-    let names: Vec<String> = (0..64u8)
-        .filter(|i| mask & (1 << i) != 0)
-        .map(|i| {
-            caps::all()
-                .into_iter()
-                .find(|c| c.index() == i)
-                .map_or_else(|| format!("cap_{i}"), |c| c.to_string())
-        })
-        .collect();
-    format!("{mask:#018x} ({})", names.join(", "))
-}
-
-// ---------------------------------------------------------------------------------------
-// Optional root-only preparation.
-// ---------------------------------------------------------------------------------------
-
-/// What [`prepare_dirs`] did with one path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DirAction {
-    /// Did not exist: created with mode 0750, owned by the target uid/gid.
-    Created,
-    /// Existed as an empty root-owned directory: now owned by the target uid/gid.
-    Chowned,
-    /// Already owned by the target uid: nothing to do.
-    AlreadyOwned,
-    /// Left untouched (the reason says why); the caller should log it.
-    LeftAlone(String),
-}
-
-/// While still root, create the directories the unprivileged user will need and give them
-/// to it. Call before [`apply`].
-///
-/// Only the last component is created (the parent must exist); it gets mode 0750 and the
-/// target uid/gid. An existing directory is chowned only if it is root-owned and empty:
-/// anything else may be shared with other users or hold data whose ownership matters, so
-/// it is left alone and reported. Symlinks are never followed, in any component: a volume
-/// written by an earlier (unprivileged) run could hold `cache -> /etc`, and root must not
-/// be tricked into chowning the target of such a link. Every step works on directory file
-/// descriptors (openat with O_NOFOLLOW, fchown, fchmod), so nothing is resolved twice.
-pub fn prepare_dirs(paths: &[&Path], id: &Identity) -> Result<Vec<(PathBuf, DirAction)>, String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(
-            "preparing directories needs root (call prepare_dirs before dropping privileges)"
-                .to_string(),
-        );
-    }
-    paths
-        .iter()
-        .map(|p| {
-            prepare_dir(p, id)
-                .map(|a| (p.to_path_buf(), a))
-                .map_err(|e| format!("preparing {}: {e}", p.display()))
-        })
-        .collect()
-}
-
-fn prepare_dir(path: &Path, id: &Identity) -> Result<DirAction, String> {
-    if !path.is_absolute() {
-        return Err("the path must be absolute".to_string());
-    }
-    let mut names = Vec::new();
-    for c in path.components() {
-        match c {
-            Component::RootDir | Component::CurDir => {}
-            Component::Normal(n) => names.push(n),
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err("'..' is not allowed".to_string());
-            }
-        }
-    }
-    let Some((last, parents)) = names.split_last() else {
-        return Err("refusing to change /".to_string());
-    };
-    let dir_flags = OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_RDONLY;
-    let mut dir: OwnedFd =
-        nix::fcntl::open("/", dir_flags, FileMode::empty()).map_err(|e| format!("open /: {e}"))?;
-    for name in parents {
-        dir = openat(&dir, *name, dir_flags, FileMode::empty()).map_err(|e| match e {
-            Errno::ELOOP | Errno::ENOTDIR => {
-                format!("{name:?} is a symlink or not a directory; refusing to follow")
-            }
-            Errno::ENOENT => format!("parent {name:?} does not exist"),
-            e => format!("opening {name:?}: {e}"),
-        })?;
-    }
-    let mode = FileMode::from_bits_truncate(0o750);
-    let created = match mkdirat(&dir, *last, mode) {
-        Ok(()) => true,
-        Err(Errno::EEXIST) => false,
-        Err(e) => return Err(format!("mkdir: {e}")),
-    };
-    let fd = openat(&dir, *last, dir_flags, FileMode::empty()).map_err(|e| match e {
-        Errno::ELOOP | Errno::ENOTDIR => {
-            "it is a symlink or not a directory; refusing to follow".to_string()
-        }
-        e => format!("open: {e}"),
-    })?;
-    let uid = Some(Uid::from_raw(id.uid));
-    let gid = Some(Gid::from_raw(id.gid));
-    if created {
-        fchown(&fd, uid, gid).map_err(|e| format!("chown: {e}"))?;
-        // Explicitly, because mkdir's mode was filtered through the umask.
-        fchmod(&fd, mode).map_err(|e| format!("chmod: {e}"))?;
-        return Ok(DirAction::Created);
-    }
-    let st = fstat(&fd).map_err(|e| format!("stat: {e}"))?;
-    if st.st_uid == id.uid {
-        return Ok(DirAction::AlreadyOwned);
-    }
-    if st.st_uid != 0 {
-        return Ok(DirAction::LeftAlone(format!(
-            "owned by uid {}, not root",
-            st.st_uid
-        )));
-    }
-    if !is_empty_dir(&fd)? {
-        return Ok(DirAction::LeftAlone("root-owned and not empty".to_string()));
-    }
-    fchown(&fd, uid, gid).map_err(|e| format!("chown: {e}"))?;
-    Ok(DirAction::Chowned)
-}
-
-/// Whether the directory open at `fd` has no entries besides `.` and `..`.
-fn is_empty_dir(fd: &OwnedFd) -> Result<bool, String> {
-    // fdopendir takes ownership of the descriptor it is given, so give it a duplicate.
-    let dup = nix::unistd::dup(fd).map_err(|e| format!("dup: {e}"))?;
-    // SAFETY: `dup` is a valid directory descriptor; ownership passes to the DIR stream,
-    // which closedir releases below.
-    let dirp = unsafe { libc::fdopendir(std::os::fd::IntoRawFd::into_raw_fd(dup)) };
-    if dirp.is_null() {
-        return Err(format!("fdopendir: {}", std::io::Error::last_os_error()));
-    }
-    let mut empty = true;
-    loop {
-        // SAFETY: `dirp` is a valid, open DIR stream used by this thread only.
-        let ent = unsafe { libc::readdir(dirp) };
-        if ent.is_null() {
-            break;
-        }
-        // SAFETY: readdir returned a valid dirent whose d_name is NUL-terminated.
-        let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
-        if name.to_bytes() != b"." && name.to_bytes() != b".." {
-            empty = false;
-            break;
-        }
-    }
-    // SAFETY: closes the stream (and the duplicated descriptor) exactly once.
-    unsafe { libc::closedir(dirp) };
-    Ok(empty)
 }
 
 #[cfg(test)]

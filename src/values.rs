@@ -1,5 +1,5 @@
 //! Parsing of the small value types every configuration source shares:
-//! durations, signals and octal modes. Pure functions, unit-tested below.
+//! durations, signals, octal modes and local addresses. Pure functions, unit-tested below.
 
 use std::time::Duration;
 
@@ -137,6 +137,39 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
         Ok(m) if octal => Ok(m),
         _ => Err(format!("{text:?} is not an octal mode (use e.g. \"0640\")")),
     }
+}
+
+/// Parse `IP:PORT`, `[IPv6]:PORT` or `localhost:PORT`. Host names are not resolved: the
+/// binary is static, and glibc's getaddrinfo would need NSS modules that hardened images do
+/// not ship; probes are for services in the same container anyway.
+pub fn parse_socket_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text.trim();
+    let local = text
+        .strip_prefix("localhost:")
+        .map(|port| format!("127.0.0.1:{port}"));
+    local.as_deref().unwrap_or(text).parse().map_err(|_| {
+        format!(
+            "{text:?} is not IP:PORT (e.g. \"127.0.0.1:5222\"), localhost:PORT or a port number; host names are not resolved"
+        )
+    })
+}
+
+/// `http://HOST:PORT/path` → ("HOST:PORT", "/path"). Only plain HTTP to a local service.
+pub fn parse_http_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url:?} must start with http:// (plain HTTP to a local port)"))?;
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let hostport = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    parse_socket_addr(&hostport)?;
+    Ok((hostport, path.to_string()))
 }
 
 #[cfg(test)]

@@ -1,0 +1,127 @@
+//! Answers to control requests, the one job of this file: what `status`, `health`,
+//! `start`/`stop`/`restart` and `signal` mean, read from and applied to the state machine.
+//! Pure (no syscalls): a signal is queued as an `Action` for the loop to send. The socket
+//! transport is `crate::control`.
+
+use super::state::{Core, HealthVerdict, Role};
+use crate::control::{Reply, Request};
+use crate::json::{self, Object};
+use std::time::Instant;
+
+/// Answer a request against the live state (called from the event loop).
+pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
+    let words: Vec<&str> = req.words.iter().map(String::as_str).collect();
+    let find = |core: &Core, name: &str| {
+        core.index(name)
+            .filter(|&i| core.unit(i).role() == Role::Service)
+    };
+    match words.as_slice() {
+        ["status"] => status(core, now),
+        ["health", names @ ..] => health(core, names),
+        [verb @ ("start" | "stop" | "restart"), name] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
+            };
+            if core.shutting_down() {
+                return Reply::new(1, "pidone is shutting down");
+            }
+            let note = match *verb {
+                "start" => core.request_start(i),
+                "stop" => core.request_stop(i, now),
+                _ => core.request_restart(i, now),
+            };
+            let note = note.map_or(String::new(), |n| format!(" ({n})"));
+            Reply::new(0, format!("{verb} {name}: ok{note}"))
+        }
+        ["signal", name, sig] => {
+            let Some(i) = find(core, name) else {
+                return Reply::new(crate::exit::USAGE, format!("no service named {name:?}"));
+            };
+            let sig = match crate::values::parse_signal(sig) {
+                Ok(s) => s,
+                Err(e) => return Reply::new(crate::exit::USAGE, e),
+            };
+            // The loop sends it (Action::Signal, to the process group) right after this
+            // request, like every other signal to a service.
+            if core.request_signal(i, sig) {
+                Reply::new(
+                    0,
+                    format!("sent {} to {name}", crate::values::signal_name(sig)),
+                )
+            } else {
+                Reply::new(1, format!("{name} is not running"))
+            }
+        }
+        _ => Reply::new(
+            crate::exit::USAGE,
+            format!("unknown request {:?}", req.words.join(" ")),
+        ),
+    }
+}
+
+fn status(core: &Core, now: Instant) -> Reply {
+    let mut rows = Vec::new();
+    // Columns under a header row, as `docker ps` prints them; `--json` is for scripts.
+    let row =
+        |name: &str, state: &str, pid: &str, up: &str, restarts: &str, exit: &str, health: &str| {
+            format!("{name:<20} {state:<9} {pid:<7} {up:<8} {restarts:<8} {exit:<9} {health:<9}")
+        };
+    let mut text = row(
+        "NAME",
+        "STATE",
+        "PID",
+        "UP",
+        "RESTARTS",
+        "LAST_EXIT",
+        "HEALTH",
+    );
+    text.push('\n');
+    for u in core.status(now) {
+        rows.push(
+            Object::new()
+                .str("name", u.name)
+                .str("kind", u.kind)
+                .str("state", u.state)
+                .opt_num("pid", u.pid)
+                .opt_num("uptime_seconds", u.uptime.map(|d| d.as_secs_f64()))
+                .num("restarts", u.restarts)
+                .opt_num("last_exit", u.last_exit)
+                .str("health", u.health)
+                .opt_str("reason", u.reason)
+                .finish(),
+        );
+        let line = row(
+            u.name,
+            u.state,
+            &u.pid.map_or("-".into(), |p| p.to_string()),
+            &u.uptime.map_or("-".into(), crate::values::format_duration),
+            &u.restarts.to_string(),
+            &u.last_exit.map_or("-".into(), |c| c.to_string()),
+            u.health,
+        );
+        let reason = u.reason.map_or(String::new(), |r| format!(" ({r})"));
+        text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
+        text.push('\n');
+    }
+    Reply {
+        code: 0,
+        text: text.trim_end().to_string(),
+        data: Object::new()
+            .raw("services", &json::array(&rows))
+            .bool("shutting_down", core.shutting_down())
+            .finish(),
+    }
+}
+
+/// `health [NAMES]`: exit 0 only when healthy; the text names the first unit that is not.
+fn health(core: &Core, names: &[&str]) -> Reply {
+    match core.health(names) {
+        Ok(HealthVerdict::Healthy) => Reply::new(0, "healthy"),
+        Ok(HealthVerdict::Starting(names)) => {
+            Reply::new(1, format!("starting: {}", names.join(", ")))
+        }
+        Ok(HealthVerdict::Unhealthy(why)) => Reply::new(1, format!("unhealthy: {why}")),
+        Ok(HealthVerdict::Stopping) => Reply::new(1, "stopping"),
+        Err(name) => Reply::new(crate::exit::USAGE, format!("no service named {name:?}")),
+    }
+}
