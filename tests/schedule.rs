@@ -176,6 +176,11 @@ command = ["sh", "-c", "date +%s%N >> @D@/runs; exit 3"]
     );
     let run = start(&s, &["--", "sleep", "1000"]);
     assert!(wait_until(LONG, || s.status_row("yearly")["state"] == "scheduled"));
+    // Status says when; health is not held by a task waiting for its tick.
+    let next = s.status_row("yearly")["next_run_seconds"].as_f64().unwrap();
+    assert!(next > 60.0, "next run in {next} s");
+    let (code, out) = s.client(&["healthcheck"]);
+    assert_eq!(code, 0, "{out}");
     // Let the one quiet-second wake-up (start-up pages released) pass, then measure.
     std::thread::sleep(Duration::from_millis(1300));
     let before = ctxt_switches(run.pid);
@@ -188,6 +193,11 @@ command = ["sh", "-c", "date +%s%N >> @D@/runs; exit 3"]
     assert_eq!(code, 0, "{out}");
     assert!(wait_until(LONG, || nanos(&s, "runs").len() == 1));
     assert!(wait_until(LONG, || s.status_row("yearly")["state"] == "scheduled"));
+    // Its failed run leaves the container healthy.
+    let (code, out) = s.client(&["healthcheck"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, out) = s.client(&["status"]);
+    assert!(out.contains("next run in"), "{out}");
     let mut run = run;
     assert!(run.alive());
     let fin = run.stop(LONG);

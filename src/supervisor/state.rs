@@ -219,6 +219,8 @@ pub struct UnitStatus<'a> {
     pub last_exit: Option<i32>,
     pub health: &'static str,
     pub reason: Option<&'a str>,
+    /// A scheduled oneshot: how long until its next run.
+    pub next_run: Option<Duration>,
 }
 
 /// The verdict of `health [NAMES]`.
@@ -360,6 +362,7 @@ impl Core {
                     HealthStatus::Unhealthy => "unhealthy",
                 },
                 reason: u.reason.as_deref(),
+                next_run: u.next_tick.map(|t| t.at.saturating_duration_since(now)),
             })
             .collect()
     }
@@ -381,6 +384,12 @@ impl Core {
             let u = &self.units[i];
             let name = &u.spec.name;
             let oneshot = u.spec.kind == Kind::Oneshot;
+            // A scheduled oneshot says nothing about the container's health: between runs
+            // it is not "finished", a run is not "starting", and a failed run is logged and
+            // retried at the next tick without holding anything.
+            if u.spec.schedule.is_some() {
+                continue;
+            }
             match (u.phase, u.health) {
                 (Phase::Done, _) if oneshot => {}
                 (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
