@@ -670,6 +670,13 @@ fn build_schedule(
                 .into(),
         );
     }
+    if raw.export_env == Some(true) {
+        errors.push(
+            None,
+            "export_env",
+            "a scheduled oneshot cannot hand environment on: the services it would go to started long before its runs".into(),
+        );
+    }
     if raw.critical == Some(true) {
         errors.push(
             None,

@@ -735,8 +735,20 @@ fn schedules_parse_and_bad_ones_are_located() {
             "d",
             "command = [\"true\"]\njitter = \"1s\"\nafter = [\"c\"]\n",
         ),
+        (
+            "e",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@daily\"\nexport_env = true\ncritical = true\n",
+        ),
     ]);
-    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert_eq!(errs.len(), 6, "{errs:?}");
+    assert!(
+        errs[4].starts_with("services.d/e.toml:4: key `export_env`: a scheduled oneshot cannot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[5].starts_with("services.d/e.toml:5: key `critical`: a failed scheduled run"),
+        "{errs:?}"
+    );
     assert!(
         errs[0].starts_with("services.d/a.toml:2: key `schedule`: only a oneshot"),
         "{errs:?}"
