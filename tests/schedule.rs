@@ -215,3 +215,43 @@ command = ["sh", "-c", "date +%s%N >> @D@/runs; exit 3"]
     );
     assert_eq!(nanos(&s, "runs").len(), 1);
 }
+
+#[test]
+fn a_scheduled_run_is_supervised_like_any_oneshot_prefix_env_and_timeout() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Each run prints, records its env and pid, then hangs past its timeout.
+    svc(
+        &s,
+        "hung",
+        r#"kind = "oneshot"
+schedule = "@every 1s"
+timeout = "500ms"
+stop_timeout = "300ms"
+env = { GREETING = "hello-from-env" }
+command = ["sh", "-c", "echo \"run says $GREETING\"; echo $$ >> @D@/pids; exec sleep 30"]
+"#,
+    );
+    let run = s.spawn_pid1(&["--", "sleep", "1000"]);
+    assert!(
+        wait_until(LONG, || s.lines("pids").len() >= 2),
+        "fewer than 2 runs\n{}",
+        run.stderr()
+    );
+    // The first run's process is gone (stopped at its timeout), not left behind.
+    let first: i32 = s.lines("pids")[0].trim().parse().unwrap();
+    let ns_pids: Vec<i32> = run.processes().iter().map(|p| p.ns_pid).collect();
+    assert!(
+        !ns_pids.contains(&first),
+        "run 1 ({first}) still alive: {ns_pids:?}"
+    );
+    let fin = run.stop(LONG);
+    let out = format!("{}{}", fin.stdout, fin.stderr);
+    assert!(out.contains("[hung] run says hello-from-env"), "{out}");
+    assert!(
+        out.contains("scheduled oneshot hung timed out after 500ms"),
+        "{out}"
+    );
+    // The timeouts did not end the container: it ended by our SIGTERM.
+    assert_eq!(fin.code, 143, "{out}");
+}
