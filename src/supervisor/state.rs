@@ -1945,6 +1945,31 @@ mod tests {
     }
 
     #[test]
+    fn then_reload_restarts_a_service_whose_reload_is_restart() {
+        let t0 = Instant::now();
+        let mut web = svc("web", Kind::Longrun, &[]);
+        web.reload = crate::config::Reload::Restart;
+        let mut core = Core::new(
+            vec![
+                (scheduled("renew", &["web"]), Role::Service),
+                (web, Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        core.request_start(0);
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        // web gets its stop signal, and starts again once it is gone.
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGTERM)]);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![1]);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+    }
+
+    #[test]
     fn max_runtime_is_a_clean_end() {
         let t0 = Instant::now();
         let mut s = svc("session", Kind::Longrun, &[]);
