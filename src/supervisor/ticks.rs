@@ -130,15 +130,19 @@ impl Supervisor {
 }
 
 impl Supervisor {
-    /// A session limit is near: tell the unit (its process group gets `warn_signal`) and run
+    /// A session limit is near: tell the unit (its main process gets `warn_signal`) and run
     /// `warn_command`, with `PIDONE_SESSION_LIMIT` (which limit) and `PIDONE_SESSION_LEFT`
     /// (seconds) in its environment. The command shares pidone's stdout and stderr: for CMD
     /// on a TTY that is the user's terminal, which is where a web terminal's notice belongs.
     /// It is not waited for; it is reaped like any child, and drained at shutdown.
     pub(super) fn warn(&mut self, i: Idx, limit: SessionLimit, left: Duration) {
         let unit = self.core.unit(i);
+        // To the main process only, not its group: USR1's default action is to terminate, so
+        // a group signal would end every helper that has no handler (and their deaths, which
+        // a shell reports on its output, would count as activity and move the end).
         if let (Some(sig), Some(pid)) = (unit.spec().warn_signal, unit.pid()) {
-            super::signal_group(pid, sig);
+            // SAFETY: kill(2) to our own child.
+            unsafe { libc::kill(pid, sig) };
         }
         let Some(argv) = unit.spec().warn_command.clone() else {
             return;
