@@ -198,7 +198,7 @@ impl Supervisor {
             return;
         }
         self.tty_last_input = Some(st.st_atime);
-        let last = st.st_atime as f64;
+        let last = st.st_atime as f64 + st.st_atime_nsec as f64 / 1e9;
         let ago = (wall_now() - last).max(0.0);
         let at = now.checked_sub(Duration::from_secs_f64(ago)).unwrap_or(now);
         self.core.on_activity(main, at);
