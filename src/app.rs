@@ -305,6 +305,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         log::warn(w);
     }
     let mut env = container_env();
+    warn_about_tz(&services, env.get("TZ").map(String::as_str));
     if let Some(id) = &outcome.dropped_to {
         if let Some(home) = &id.home {
             env.insert("HOME".into(), home.clone());
@@ -404,6 +405,34 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     ));
     mapped
+}
+
+/// A container with `TZ=Europe/Berlin` whose cron expressions are read in UTC would run its
+/// tasks at hours nobody meant, in silence: say so once at start. Named zones are not
+/// supported (tzdata is often missing, and DST makes times happen twice or never); a cron
+/// schedule without `timezone` is UTC.
+fn warn_about_tz(services: &[Service], tz: Option<&str>) {
+    let Some(tz) = tz.map(|t| t.trim_start_matches(':')) else {
+        return;
+    };
+    if tz.is_empty() || crate::schedule::parse_offset(tz) == Ok(0) || tz == "UTC0" {
+        return;
+    }
+    let utc: Vec<&str> = services
+        .iter()
+        .filter(|s| {
+            s.schedule.as_ref().is_some_and(|sch| {
+                !sch.zone_given && matches!(sch.when, crate::schedule::Schedule::Cron(_))
+            })
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if !utc.is_empty() {
+        log::warn(format!(
+            "TZ={tz} is not used for schedules: {} run on UTC times; give them `timezone` (\"UTC\" or an offset like \"+01:00\") to say which",
+            utc.join(", ")
+        ));
+    }
 }
 
 /// CMD's session-limit options make sense together, and `--idle-timeout` has something to

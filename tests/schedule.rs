@@ -255,3 +255,35 @@ command = ["sh", "-c", "echo \"run says $GREETING\"; echo $$ >> @D@/pids; exec s
     // The timeouts did not end the container: it ended by our SIGTERM.
     assert_eq!(fin.code, 143, "{out}");
 }
+
+#[test]
+fn a_named_tz_is_not_used_and_says_so_once() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "nightly",
+        "kind = \"oneshot\"\nschedule = \"0 3 * * *\"\ncommand = [\"true\"]\n",
+    );
+    svc(
+        &s,
+        "offset",
+        "kind = \"oneshot\"\nschedule = \"0 3 * * *\"\ntimezone = \"+01:00\"\ncommand = [\"true\"]\n",
+    );
+    let run = s.spawn_pid1_with(&["--", "sleep", "1000"], |c| {
+        c.env("TZ", "Europe/Berlin");
+    });
+    assert!(wait_until(LONG, || run
+        .stderr()
+        .contains("next scheduled run")));
+    let fin = run.stop(LONG);
+    let warnings: Vec<&str> = fin.stderr.lines().filter(|l| l.contains("TZ=")).collect();
+    assert_eq!(
+        warnings,
+        [
+            "pidone: warning: TZ=Europe/Berlin is not used for schedules: nightly run on UTC times; give them `timezone` (\"UTC\" or an offset like \"+01:00\") to say which"
+        ],
+        "{}",
+        fin.stderr
+    );
+}

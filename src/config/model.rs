@@ -135,6 +135,8 @@ pub struct Scheduled {
     pub offset: crate::schedule::Offset,
     /// Each run starts up to this much later than its tick, chosen at random per tick.
     pub jitter: Duration,
+    /// `timezone` was given (otherwise UTC by default).
+    pub zone_given: bool,
 }
 
 impl Service {

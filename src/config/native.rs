@@ -689,6 +689,7 @@ fn build_schedule(
         when,
         offset,
         jitter,
+        zone_given: raw.timezone.is_some(),
     })
 }
 

@@ -1793,6 +1793,7 @@ mod tests {
             when: crate::schedule::Schedule::Every(Duration::from_secs(10)),
             offset: 0,
             jitter: Duration::ZERO,
+            zone_given: false,
         });
         s.critical = false;
         s.then_reload = then_reload.iter().map(|t| t.to_string()).collect();
