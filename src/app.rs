@@ -388,6 +388,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         log::warn(w);
     }
     let mut env = container_env();
+    warn_about_tz(&services, env.get("TZ").map(String::as_str));
     if let Some(id) = &outcome.dropped_to {
         if let Some(home) = &id.home {
             env.insert("HOME".into(), home.clone());
@@ -475,10 +476,23 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         main.restart = config::Restart::Never;
         main.critical = true;
         main.dependency_wait = s6.as_ref().and_then(|s6| s6.loaded.cmd_wait);
+        main.max_runtime = opts.max_runtime.filter(|d| !d.is_zero());
+        main.idle_timeout = opts.idle_timeout;
+        main.warn_before = opts.warn_before;
+        main.warn_signal = opts.warn_signal;
+        main.warn_command = opts
+            .warn_command
+            .clone()
+            .map(|c| vec!["/bin/sh".into(), "-c".into(), c]);
         main
     });
     // SAFETY: isatty on fd 0.
     let tty = cmd_unit.is_some() && unsafe { libc::isatty(0) } == 1;
+    if let Some(main) = &cmd_unit
+        && let Err(code) = check_cmd_limits(main, tty)
+    {
+        return code;
+    }
     let units = supervisor::build_units(services, render_unit, cmd_unit);
     // The control socket is bound by the supervisor right after the first spawns (see run).
     let control_dir = Some(run_dir.clone());
@@ -593,6 +607,62 @@ fn s6_shims(args: &[String]) -> i32 {
             exit::CANNOT_EXECUTE
         }
     }
+}
+
+/// A container with `TZ=Europe/Berlin` whose cron expressions are read in UTC would run its
+/// tasks at hours nobody meant, in silence: say so once at start. Named zones are not
+/// supported (tzdata is often missing, and DST makes times happen twice or never); a cron
+/// schedule without `timezone` is UTC.
+fn warn_about_tz(services: &[Service], tz: Option<&str>) {
+    let Some(tz) = tz.map(|t| t.trim_start_matches(':')) else {
+        return;
+    };
+    if tz.is_empty() || crate::schedule::parse_offset(tz) == Ok(0) || tz == "UTC0" {
+        return;
+    }
+    let utc: Vec<&str> = services
+        .iter()
+        .filter(|s| {
+            s.schedule.as_ref().is_some_and(|sch| {
+                !sch.zone_given && matches!(sch.when, crate::schedule::Schedule::Cron(_))
+            })
+        })
+        .map(|s| s.name.as_str())
+        .collect();
+    if !utc.is_empty() {
+        log::warn(format!(
+            "TZ={tz} is not used for schedules: {} run on UTC times; give them `timezone` (\"UTC\" or an offset like \"+01:00\") to say which",
+            utc.join(", ")
+        ));
+    }
+}
+
+/// CMD's session-limit options make sense together, and `--idle-timeout` has something to
+/// observe: CMD's output goes to the container's stdout, not through pidone, so only on a
+/// TTY (whose activity the kernel records) can pidone tell that CMD is idle.
+fn check_cmd_limits(main: &Service, tty: bool) -> Result<(), i32> {
+    let mut problems = crate::session::limit_problems(
+        true,
+        main.max_runtime,
+        main.idle_timeout,
+        main.warn_before,
+        main.warn_signal.is_some() || main.warn_command.is_some(),
+    );
+    if main.idle_timeout.is_some() && !tty {
+        problems.push((
+            "idle_timeout",
+            "needs CMD on a terminal (docker run -t): CMD writes to the container's output itself, so pidone can only tell it is idle from the terminal's activity".into(),
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for (key, message) in problems {
+        let option = key.replace('_', "-");
+        let var = format!("PIDONE_{}", key.to_uppercase());
+        log::error(format!("--{option} / {var}: {message}"));
+    }
+    Err(exit::USAGE)
 }
 
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours

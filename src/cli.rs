@@ -33,6 +33,13 @@ pub struct Options {
     pub s6_root: Option<PathBuf>,
     /// Base of the s6 runtime files (`/run`): `s6/container_environment`, `service/`, ...
     pub s6_run_dir: Option<PathBuf>,
+    /// CMD's session limits (see `session`).
+    pub max_runtime: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub warn_before: Option<Duration>,
+    pub warn_signal: Option<i32>,
+    /// Run with `/bin/sh -c`.
+    pub warn_command: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +89,12 @@ options (environment form in brackets):
   --stop-signal SIGNAL         signal CMD gets on shutdown [PIDONE_STOP_SIGNAL] (TERM)
   --map-exit FROM=TO           rewrite an exit code, repeatable [PIDONE_MAP_EXIT=143=0,130=0]
   --once                       no restarts; the first exit ends the run [PIDONE_ONCE=1]
+  --max-runtime DURATION       stop CMD after this long; exit 124 [PIDONE_MAX_RUNTIME]
+  --idle-timeout DURATION      stop CMD after this long without terminal activity (needs a
+                               TTY); exit 124 [PIDONE_IDLE_TIMEOUT]
+  --warn-before DURATION       warn this long before either limit [PIDONE_WARN_BEFORE]
+  --warn-signal SIGNAL         the warning: a signal to CMD [PIDONE_WARN_SIGNAL]
+  --warn-command 'SHELL CMD'   the warning: run with /bin/sh -c [PIDONE_WARN_COMMAND]
   --log-format text|json       [PIDONE_LOG_FORMAT] (text)
   --log-level LEVEL            error, warn, info, debug [PIDONE_LOG] (info)
   --config FILE                global file [PIDONE_CONFIG] (/etc/pidone/pidone.toml)
@@ -169,6 +182,19 @@ pub fn parse(
                     .get_or_insert_with(Vec::new)
                     .push(parse_map_exit(&value()?)?),
                 "once" => opts.once = true,
+                "max-runtime" | "idle-timeout" | "warn-before" => {
+                    let d = parse_duration(&value()?).map_err(|e| format!("--{name}: {e}"))?;
+                    match name {
+                        "max-runtime" => opts.max_runtime = Some(d),
+                        "idle-timeout" => opts.idle_timeout = Some(d),
+                        _ => opts.warn_before = Some(d),
+                    }
+                }
+                "warn-signal" => {
+                    opts.warn_signal =
+                        Some(parse_signal(&value()?).map_err(|e| format!("--warn-signal: {e}"))?)
+                }
+                "warn-command" => opts.warn_command = Some(value()?),
                 "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
                 "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
                 "config" => opts.config = Some(value()?.into()),
@@ -315,6 +341,19 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         s6: flag("PIDONE_S6")?,
         s6_root: get("PIDONE_S6_ROOT").map(PathBuf::from),
         s6_run_dir: get("PIDONE_S6_RUN_DIR").map(PathBuf::from),
+        max_runtime: get("PIDONE_MAX_RUNTIME")
+            .map(|v| with_name("PIDONE_MAX_RUNTIME", parse_duration(&v)))
+            .transpose()?,
+        idle_timeout: get("PIDONE_IDLE_TIMEOUT")
+            .map(|v| with_name("PIDONE_IDLE_TIMEOUT", parse_duration(&v)))
+            .transpose()?,
+        warn_before: get("PIDONE_WARN_BEFORE")
+            .map(|v| with_name("PIDONE_WARN_BEFORE", parse_duration(&v)))
+            .transpose()?,
+        warn_signal: get("PIDONE_WARN_SIGNAL")
+            .map(|v| with_name("PIDONE_WARN_SIGNAL", parse_signal(&v)))
+            .transpose()?,
+        warn_command: get("PIDONE_WARN_COMMAND"),
     })
 }
 

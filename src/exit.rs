@@ -22,6 +22,9 @@ pub const NOT_FOUND: i32 = 127;
 pub const UNHEALTHY: i32 = 1;
 /// Control commands: pidone is not running / not reachable.
 pub const UNREACHABLE: i32 = 69;
+/// CMD was ended by a session limit (`--max-runtime`, `--idle-timeout`), as `timeout(1)`
+/// reports a timeout: a script can tell it from the command's own exit.
+pub const SESSION_LIMIT: i32 = 124;
 
 /// Apply `--map-exit` rules to a final exit code.
 pub fn map_exit_code(code: i32, rules: &[(u8, u8)]) -> i32 {

@@ -25,6 +25,8 @@ pub mod render;
 pub mod rundir;
 pub mod s6;
 pub mod safe_read;
+pub mod schedule;
+pub mod session;
 pub mod signals;
 pub mod spawn;
 pub mod supervisor;
@@ -46,6 +48,8 @@ const RANKS: &[(&str, u8)] = &[
     ("users", 0),
     ("rundir", 0),
     ("handoff", 0),
+    ("schedule", 0),
+    ("session", 0),
     ("cli", 1),
     ("config", 2),
     ("privilege", 3),

@@ -94,3 +94,54 @@ pub fn check_graph(
     }
     errors
 }
+
+/// Where service `name` sets `key`: its file, and the line when there is one.
+pub type KeyLocator<'a> = dyn Fn(&str, &str) -> (PathBuf, Option<usize>) + 'a;
+
+/// Links that involve scheduled oneshots: `after` naming one (it is never done for good, so
+/// nothing could know when to start), and `then_reload` targets (must be longruns that
+/// exist). `locate(name, key)` says where service `name` sets `key`.
+pub fn check_schedule_links(services: &[Service], locate: &KeyLocator<'_>) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    let index: HashMap<&str, usize> = services
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    for svc in services {
+        for dep in &svc.after {
+            if let Some(&d) = index.get(dep.as_str())
+                && services[d].schedule.is_some()
+            {
+                let (file, line) = locate(&svc.name, "after");
+                errors.push(ConfigError {
+                    file,
+                    line,
+                    key: Some("after".into()),
+                    message: format!(
+                        "{dep:?} is a scheduled oneshot; nothing can wait for it (drop it from `after`, or give it no `schedule` to run once at start)"
+                    ),
+                });
+            }
+        }
+        for target in &svc.then_reload {
+            let problem = match index.get(target.as_str()) {
+                None => Some("is not a service in the services directory"),
+                Some(&t) if services[t].kind == super::Kind::Oneshot => {
+                    Some("is a oneshot; only a longrun can be reloaded")
+                }
+                Some(_) => None,
+            };
+            if let Some(problem) = problem {
+                let (file, line) = locate(&svc.name, "then_reload");
+                errors.push(ConfigError {
+                    file,
+                    line,
+                    key: Some("then_reload".into()),
+                    message: format!("{target:?} {problem}"),
+                });
+            }
+        }
+    }
+    errors
+}

@@ -106,6 +106,16 @@ pub struct Service {
     pub max_runtime: Option<Duration>,
     /// A oneshot still running after this long is stopped and fails (None: no limit).
     pub timeout: Option<Duration>,
+    /// (longrun, CMD) No output for this long ends the session, like `max_runtime`.
+    pub idle_timeout: Option<Duration>,
+    /// How long before a session limit ends it to warn (`warn_signal`, `warn_command`).
+    pub warn_before: Option<Duration>,
+    pub warn_signal: Option<i32>,
+    pub warn_command: Option<Vec<String>>,
+    /// A scheduled oneshot runs at these times instead of once at start.
+    pub schedule: Option<Scheduled>,
+    /// Services reloaded (their `reload_signal`, or restarted) after a scheduled run exits 0.
+    pub then_reload: Vec<String>,
     pub reload_on: Vec<PathBuf>,
     pub reload: Reload,
     pub log_prefix: bool,
@@ -126,6 +136,18 @@ pub struct DependencyWait {
     pub limit: Duration,
     /// Fail instead of starting (S6_BEHAVIOUR_IF_STAGE2_FAILS=2).
     pub fail: bool,
+}
+
+/// When a scheduled oneshot runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    pub when: crate::schedule::Schedule,
+    /// Seconds east of UTC the cron fields are read in.
+    pub offset: crate::schedule::Offset,
+    /// Each run starts up to this much later than its tick, chosen at random per tick.
+    pub jitter: Duration,
+    /// `timezone` was given (otherwise UTC by default).
+    pub zone_given: bool,
 }
 
 impl Service {
@@ -151,6 +173,12 @@ impl Service {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             max_runtime: None,
             timeout: (kind == Kind::Oneshot).then_some(DEFAULT_ONESHOT_TIMEOUT),
+            idle_timeout: None,
+            warn_before: None,
+            warn_signal: None,
+            warn_command: None,
+            schedule: None,
+            then_reload: Vec::new(),
             reload_on: Vec::new(),
             reload: Reload::Signal(libc::SIGHUP),
             log_prefix: true,

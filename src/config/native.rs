@@ -33,12 +33,34 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
     let (mut global, lines, read_errors) = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, &lines, Some("defaults"));
-    for key in ["command", "kind", "after", "ready", "health"] {
+    for key in [
+        "command",
+        "kind",
+        "after",
+        "ready",
+        "health",
+        "schedule",
+        "timezone",
+        "jitter",
+        "then_reload",
+        "idle_timeout",
+        "warn_before",
+        "warn_signal",
+        "warn_command",
+    ] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
             "kind" => global.defaults.kind.is_some(),
             "after" => global.defaults.after.is_some(),
             "ready" => global.defaults.ready.is_some(),
+            "schedule" => global.defaults.schedule.is_some(),
+            "timezone" => global.defaults.timezone.is_some(),
+            "jitter" => global.defaults.jitter.is_some(),
+            "then_reload" => global.defaults.then_reload.is_some(),
+            "idle_timeout" => global.defaults.idle_timeout.is_some(),
+            "warn_before" => global.defaults.warn_before.is_some(),
+            "warn_signal" => global.defaults.warn_signal.is_some(),
+            "warn_command" => global.defaults.warn_command.is_some(),
             _ => global.defaults.health.is_some(),
         };
         if present {
@@ -168,6 +190,13 @@ pub fn parse_services(
         }
     }
     // A service's dependency errors point at its file and its `after` line.
+    all_errors.extend(super::graph::check_schedule_links(
+        &services,
+        &|name: &str, key: &str| {
+            let (path, lines) = &files[name];
+            (path.clone(), lines.get(key).copied())
+        },
+    ));
     all_errors.extend(check_graph(&services, &|name: &str| {
         let (path, lines) = &files[name];
         (path.clone(), lines.get("after").copied())
@@ -452,6 +481,44 @@ fn build_service(
             "a oneshot cannot have a health check".into(),
         );
     }
+    let schedule = build_schedule(raw, kind, errors, &duration);
+    let idle_timeout = raw
+        .idle_timeout
+        .clone()
+        .map(|v| duration(errors, None, "idle_timeout", Some(v), Duration::ZERO));
+    let warn_before = raw
+        .warn_before
+        .clone()
+        .map(|v| duration(errors, None, "warn_before", Some(v), Duration::ZERO));
+    let warn_signal = raw
+        .warn_signal
+        .clone()
+        .map(|v| signal(errors, "warn_signal", Some(v), libc::SIGUSR1));
+    let max_runtime_value = if kind == Kind::Longrun {
+        raw.max_runtime
+            .clone()
+            .or_else(|| defaults.max_runtime.clone())
+            .and_then(|v| v.parse().ok())
+    } else {
+        None
+    };
+    for problem in crate::session::limit_problems(
+        kind == Kind::Longrun,
+        max_runtime_value,
+        idle_timeout,
+        warn_before,
+        warn_signal.is_some() || raw.warn_command.is_some(),
+    ) {
+        // A missing warn_before is reported at the key that needs it, which has a line.
+        let key = match problem.0 {
+            "warn_before" if raw.warn_before.is_none() && raw.warn_signal.is_some() => {
+                "warn_signal"
+            }
+            "warn_before" if raw.warn_before.is_none() => "warn_command",
+            k => k,
+        };
+        errors.push(None, key, problem.1);
+    }
     Service {
         name: name.to_string(),
         command,
@@ -500,6 +567,12 @@ fn build_service(
             ))
             .filter(|d| !d.is_zero()),
         },
+        idle_timeout,
+        warn_before,
+        warn_signal,
+        warn_command: raw.warn_command.clone(),
+        schedule,
+        then_reload: raw.then_reload.clone().unwrap_or_default(),
         reload_on: pick!(reload_on).unwrap_or_default(),
         reload,
         log_prefix: pick!(log_prefix).unwrap_or(true),
@@ -542,6 +615,84 @@ fn check_limits(limits: &RawLimits, errors: &mut Errors) {
         );
     }
     // RLIM_INFINITY is u64::MAX; any other byte count is a valid core size limit.
+}
+
+/// `schedule`, `timezone`, `jitter` and `then_reload` (service files only: [defaults]
+/// refuses them). Only a oneshot can be scheduled: a longrun runs all the time anyway.
+fn build_schedule(
+    raw: &RawService,
+    kind: Kind,
+    errors: &mut Errors,
+    duration: &DurationFn,
+) -> Option<Scheduled> {
+    let Some(text) = &raw.schedule else {
+        for (present, key) in [
+            (raw.timezone.is_some(), "timezone"),
+            (raw.jitter.is_some(), "jitter"),
+            (raw.then_reload.is_some(), "then_reload"),
+        ] {
+            if present {
+                errors.push(
+                    None,
+                    key,
+                    "applies only to a scheduled oneshot; add `schedule = \"0 3 * * *\"` or remove it".into(),
+                );
+            }
+        }
+        return None;
+    };
+    if kind != Kind::Oneshot {
+        errors.push(
+            None,
+            "schedule",
+            "only a oneshot can be scheduled; add `kind = \"oneshot\"`".into(),
+        );
+        return None;
+    }
+    let when = match crate::schedule::Schedule::parse(text) {
+        Ok(w) => w,
+        Err(e) => {
+            errors.push(None, "schedule", e);
+            return None;
+        }
+    };
+    let offset = match raw.timezone.as_deref().map(crate::schedule::parse_offset) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            errors.push(None, "timezone", e);
+            0
+        }
+    };
+    if raw.timezone.is_some() && matches!(when, crate::schedule::Schedule::Every(_)) {
+        errors.push(
+            None,
+            "timezone",
+            "`@every` counts from pidone's start; a time zone applies to cron expressions only"
+                .into(),
+        );
+    }
+    if raw.export_env == Some(true) {
+        errors.push(
+            None,
+            "export_env",
+            "a scheduled oneshot cannot hand environment on: the services it would go to started long before its runs".into(),
+        );
+    }
+    if raw.critical == Some(true) {
+        errors.push(
+            None,
+            "critical",
+            "a failed scheduled run is logged and tried again at the next tick; it never ends the container, so it cannot be critical".into(),
+        );
+    }
+    let jitter = duration(errors, None, "jitter", raw.jitter.clone(), Duration::ZERO);
+    Some(Scheduled {
+        when,
+        offset,
+        jitter,
+        zone_given: raw.timezone.is_some(),
+    })
 }
 
 type DurationFn<'f> =

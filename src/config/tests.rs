@@ -705,3 +705,134 @@ fn graph_check_takes_services_from_any_source() {
         "{texts:?}"
     );
 }
+
+#[test]
+fn schedules_parse_and_bad_ones_are_located() {
+    let svcs = parse(&[
+        (
+            "renew",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"0 3 * * *\"\ntimezone = \"+02:00\"\njitter = \"30s\"\nthen_reload = [\"web\"]\n",
+        ),
+        ("web", "command = [\"true\"]\n"),
+    ])
+    .unwrap();
+    let renew = svcs.iter().find(|s| s.name == "renew").unwrap();
+    let sched = renew.schedule.as_ref().unwrap();
+    assert_eq!(sched.offset, 7200);
+    assert_eq!(sched.jitter, Duration::from_secs(30));
+    assert_eq!(renew.then_reload, vec!["web".to_string()]);
+    let errs = errors(&[
+        ("a", "command = [\"true\"]\nschedule = \"@daily\"\n"),
+        (
+            "b",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"0 25 * * *\"\n",
+        ),
+        (
+            "c",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@hourly\"\ntimezone = \"Europe/Berlin\"\nthen_reload = [\"nope\"]\n",
+        ),
+        (
+            "d",
+            "command = [\"true\"]\njitter = \"1s\"\nafter = [\"c\"]\n",
+        ),
+        (
+            "e",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@daily\"\nexport_env = true\ncritical = true\n",
+        ),
+    ]);
+    assert_eq!(errs.len(), 6, "{errs:?}");
+    assert!(
+        errs[4].starts_with("services.d/e.toml:4: key `export_env`: a scheduled oneshot cannot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[5].starts_with("services.d/e.toml:5: key `critical`: a failed scheduled run"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[0].starts_with("services.d/a.toml:2: key `schedule`: only a oneshot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("services.d/b.toml:3: key `schedule`: hour field: 25 is out of range"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with(
+            "services.d/c.toml:4: key `timezone`: `Europe/Berlin` is not a supported time zone"
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3]
+            .starts_with("services.d/d.toml:2: key `jitter`: applies only to a scheduled oneshot"),
+        "{errs:?}"
+    );
+    // Checks across files, between services that are valid on their own.
+    let errs = errors(&[
+        (
+            "c",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@hourly\"\nthen_reload = [\"nope\", \"init\"]\n",
+        ),
+        ("d", "command = [\"true\"]\nafter = [\"c\"]\n"),
+        ("init", "command = [\"true\"]\nkind = \"oneshot\"\n"),
+    ]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("services.d/c.toml:4: key `then_reload`: \"nope\" is not a service"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("services.d/c.toml:4: key `then_reload`: \"init\" is a oneshot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("services.d/d.toml:2: key `after`: \"c\" is a scheduled oneshot"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn session_limit_keys() {
+    let svcs = parse(&[(
+        "term",
+        "command = [\"true\"]\nmax_runtime = \"30m\"\nidle_timeout = \"10m\"\nwarn_before = \"1m\"\nwarn_signal = \"USR1\"\nwarn_command = [\"wall\", \"bye\"]\n",
+    )])
+    .unwrap();
+    assert_eq!(svcs[0].idle_timeout, Some(Duration::from_secs(600)));
+    assert_eq!(svcs[0].warn_before, Some(Duration::from_secs(60)));
+    assert_eq!(svcs[0].warn_signal, Some(libc::SIGUSR1));
+    assert_eq!(
+        svcs[0].warn_command.as_deref(),
+        Some(&["wall".to_string(), "bye".to_string()][..])
+    );
+    let errs = errors(&[
+        (
+            "a",
+            "command = [\"true\"]\nkind = \"oneshot\"\nidle_timeout = \"1m\"\n",
+        ),
+        (
+            "b",
+            "command = [\"true\"]\nmax_runtime = \"1m\"\nwarn_before = \"2m\"\nwarn_signal = \"USR1\"\n",
+        ),
+        ("c", "command = [\"true\"]\nwarn_signal = \"USR1\"\n"),
+    ]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0]
+            .starts_with("services.d/a.toml:3: key `idle_timeout`: a oneshot has no idle_timeout"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with(
+            "services.d/b.toml:3: key `warn_before`: (2m0s) must be shorter than max_runtime (1m0s)"
+        ),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with(
+            "services.d/c.toml:2: key `warn_signal`: warn_before is needed with warn_signal"
+        ),
+        "{errs:?}"
+    );
+}

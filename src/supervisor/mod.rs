@@ -20,6 +20,7 @@ mod procfs;
 mod reload;
 pub mod requests;
 pub mod state;
+mod ticks;
 
 use crate::config::{ReadyCheck, Service};
 use crate::control;
@@ -87,6 +88,10 @@ pub struct Supervisor {
     trim: Trim,
     /// Process groups of exited longruns that were sent SIGTERM, by unit.
     old_groups: HashMap<Idx, i32>,
+    /// CMD, when it has an `idle_timeout` and the terminal: its activity is read from the tty.
+    tty_idle_unit: Option<Idx>,
+    /// The terminal's atime (seconds) last seen by `observe_terminal`.
+    tty_last_input: Option<i64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -177,7 +182,15 @@ impl Supervisor {
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
+            tty_idle_unit: None,
+            tty_last_input: None,
         };
+        sup.tty_idle_unit = sup
+            .core
+            .units()
+            .iter()
+            .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
+            .filter(|_| sup.ctx.tty);
         sup.setup_notify_sockets()?;
         let wanted: Vec<(Idx, &Path, &str)> = sup
             .core
@@ -220,6 +233,7 @@ impl Supervisor {
             // Let the state machine act until it has nothing more to do right now.
             loop {
                 let now = Instant::now();
+                self.observe_terminal(now);
                 let actions = self.core.step(now);
                 if actions.is_empty() {
                     break;
@@ -279,6 +293,9 @@ impl Supervisor {
                 Level::Info => log::info(msg),
                 Level::Debug => log::debug(msg),
             },
+            Action::ArmTick(i) => self.arm_tick(i, now),
+            Action::TickDue(i) => self.tick_due(i, now),
+            Action::Warn(i, limit, left) => self.warn(i, limit, left),
         }
     }
 
@@ -504,6 +521,8 @@ impl Supervisor {
             match token {
                 Token::Signals => self.handle_signals(now),
                 Token::Reader(n) => {
+                    // Output is activity, for `idle_timeout`.
+                    self.core.on_activity(self.readers[n].unit, now);
                     let r = &mut self.readers[n];
                     let name = &self.core.unit(r.unit).spec().name;
                     let prefix = self.core.unit(r.unit).spec().log_prefix;

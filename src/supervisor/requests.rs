@@ -126,6 +126,7 @@ fn status(core: &Core, now: Instant) -> Reply {
                 .opt_num("last_exit", u.last_exit)
                 .str("health", u.health)
                 .opt_str("reason", u.reason)
+                .opt_num("next_run_seconds", u.next_run.map(|d| d.as_secs_f64()))
                 .finish(),
         );
         let line = row(
@@ -137,7 +138,13 @@ fn status(core: &Core, now: Instant) -> Reply {
             &u.last_exit.map_or("-".into(), |c| c.to_string()),
             u.health,
         );
-        let reason = u.reason.map_or(String::new(), |r| format!(" ({r})"));
+        let mut reason = u.reason.map_or(String::new(), |r| format!(" ({r})"));
+        if let Some(next) = u.next_run {
+            reason.push_str(&format!(
+                " (next run in {})",
+                crate::values::format_duration(next)
+            ));
+        }
         text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
         text.push('\n');
     }

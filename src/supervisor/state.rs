@@ -41,6 +41,8 @@ pub enum Phase {
     Failed,
     /// Stopped on request (control `stop` or shutdown).
     Stopped,
+    /// A scheduled oneshot between runs, waiting for its next tick.
+    Scheduled,
 }
 
 impl Phase {
@@ -55,6 +57,7 @@ impl Phase {
             Phase::Done => "done",
             Phase::Failed => "failed",
             Phase::Stopped => "stopped",
+            Phase::Scheduled => "scheduled",
         }
     }
 }
@@ -75,7 +78,8 @@ enum AfterStop {
     Unhealthy,
     /// Stay stopped (control `stop`, shutdown).
     Stay,
-    /// Stopped at `max_runtime`: a clean end, whatever the exit status of the stop signal.
+    /// Stopped at a session limit (`max_runtime` or `idle_timeout`): a clean end, whatever
+    /// the exit status of the stop signal; CMD ends the run with crate::exit::SESSION_LIMIT.
     MaxRuntime,
 }
 
@@ -110,6 +114,18 @@ struct ProbeSchedule {
     running_until: Option<Instant>,
 }
 
+/// The next run of a scheduled oneshot, as the loop computed it from its clocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tick {
+    /// When to run (the tick plus any jitter), on the monotonic clock the loop sleeps on.
+    pub at: Instant,
+    /// The tick itself, before jitter: `@every` counts its next tick from this one.
+    pub nominal: Instant,
+    /// A cron tick's wall-clock time (Unix seconds): the loop checks the clock against it
+    /// when `at` comes, so a clock set back does not run it early.
+    pub wall: Option<i64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Unit {
     spec: Service,
@@ -135,6 +151,25 @@ pub struct Unit {
     /// Control asked not to restart it (s6-svc -O): once its process ended, `done` is where
     /// it was told to be, not a health failure.
     switched_off: bool,
+    /// A scheduled oneshot's next run (set by the loop through `arm_tick`).
+    next_tick: Option<Tick>,
+    /// The tick that came last; `@every` counts from it.
+    last_tick: Option<Tick>,
+    /// Control `start` on a scheduled oneshot: run now instead of waiting for the tick.
+    run_now: bool,
+    /// Services to reload after a scheduled run exits 0 (`then_reload`, resolved).
+    then_reload: Vec<Idx>,
+    /// The last output (or, for CMD on a TTY, terminal activity) seen, for `idle_timeout`.
+    activity: Option<Instant>,
+    /// The session end the last warning was about (a later end, after activity, warns again).
+    warned_for: Option<Instant>,
+}
+
+/// Which session limit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionLimit {
+    MaxRuntime,
+    Idle,
 }
 
 impl Unit {
@@ -160,6 +195,11 @@ impl Unit {
             _ => (false, false),
         }
     }
+
+    /// The tick that came last (a scheduled oneshot): `@every` counts the next from it.
+    pub fn last_tick(&self) -> Option<Tick> {
+        self.last_tick
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +211,12 @@ pub enum Action {
     /// A probe overran its timeout: kill it (its result then counts as a failure).
     KillProbe(Idx, ProbeKind),
     Log(crate::log::Level, String),
+    /// Compute the next tick of a scheduled oneshot and `arm_tick` it.
+    ArmTick(Idx),
+    /// A tick's time came on the monotonic clock: check the wall clock, then `on_tick`.
+    TickDue(Idx),
+    /// A session limit is `warn_before` away: send `warn_signal` / run `warn_command`.
+    Warn(Idx, SessionLimit, Duration),
 }
 
 /// One unit as `status` reports it: plain data read from the state machine.
@@ -187,6 +233,8 @@ pub struct UnitStatus<'a> {
     pub last_exit: Option<i32>,
     pub health: &'static str,
     pub reason: Option<&'a str>,
+    /// A scheduled oneshot: how long until its next run.
+    pub next_run: Option<Duration>,
 }
 
 /// The verdict of `health [NAMES]`.
@@ -258,6 +306,16 @@ impl Core {
                 health_probe: ProbeSchedule::default(),
                 waiting_since: None,
                 switched_off: false,
+                next_tick: None,
+                last_tick: None,
+                run_now: false,
+                activity: None,
+                warned_for: None,
+                then_reload: spec
+                    .then_reload
+                    .iter()
+                    .filter_map(|d| names.iter().position(|n| n == d))
+                    .collect(),
                 spec,
                 role,
             })
@@ -320,6 +378,7 @@ impl Core {
                     HealthStatus::Unhealthy => "unhealthy",
                 },
                 reason: u.reason.as_deref(),
+                next_run: u.next_tick.map(|t| t.at.saturating_duration_since(now)),
             })
             .collect()
     }
@@ -341,6 +400,12 @@ impl Core {
             let u = &self.units[i];
             let name = &u.spec.name;
             let oneshot = u.spec.kind == Kind::Oneshot;
+            // A scheduled oneshot says nothing about the container's health: between runs
+            // it is not "finished", a run is not "starting", and a failed run is logged and
+            // retried at the next tick without holding anything.
+            if u.spec.schedule.is_some() {
+                continue;
+            }
             match (u.phase, u.health) {
                 (Phase::Done, _) if oneshot || u.switched_off => {}
                 (Phase::Up { .. }, HealthStatus::None | HealthStatus::Healthy) => {}
@@ -427,6 +492,12 @@ impl Core {
 
     fn dep_state(&self, unit: Idx, dep: Idx) -> DepState {
         let d = &self.units[dep];
+        // A scheduled oneshot runs at its ticks, not before its dependants: waiting for it
+        // would mean waiting for hours (CMD waits for every service, render's `after` may
+        // name one). Config refuses it in a service's `after`.
+        if d.spec.schedule.is_some() {
+            return DepState::Satisfied;
+        }
         let ended = match d.phase {
             Phase::Failed | Phase::Stopped => true,
             Phase::Done => d.spec.kind == Kind::Longrun,
@@ -498,7 +569,12 @@ impl Core {
                             self.fail(i, why, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
-                            self.start(i, now);
+                            if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
+                                self.enter_scheduled(i);
+                            } else {
+                                self.units[i].run_now = false;
+                                self.start(i, now);
+                            }
                             changed = true;
                         } else if let Some(wait) = self.units[i].spec.dependency_wait
                             && since + wait.limit <= now
@@ -563,10 +639,91 @@ impl Core {
         u.ready_probe = ProbeSchedule::default();
         u.health_probe = ProbeSchedule::default();
         u.health_failures = 0;
+        u.activity = None;
+        u.warned_for = None;
         if u.spec.health.is_some() {
             u.health = HealthStatus::Starting;
         }
         self.actions.push(Action::Spawn(i));
+    }
+
+    /// When the unit's session ends, and by which limit: the earlier of `max_runtime` from
+    /// the start and `idle_timeout` from the last activity (or the start).
+    fn session_end(&self, i: Idx, since: Instant) -> Option<(Instant, SessionLimit)> {
+        let u = &self.units[i];
+        let max = u
+            .spec
+            .max_runtime
+            .map(|m| (since + m, SessionLimit::MaxRuntime));
+        let idle = u.spec.idle_timeout.map(|d| {
+            (
+                u.activity.unwrap_or(since).max(since) + d,
+                SessionLimit::Idle,
+            )
+        });
+        match (max, idle) {
+            (Some(m), Some(d)) => Some(if d.0 < m.0 { d } else { m }),
+            (m, d) => m.or(d),
+        }
+    }
+
+    /// When to warn about a session ending at `end`; None when there is no warning to give
+    /// (none configured, or this end was warned about already).
+    fn warn_at(&self, i: Idx, end: Instant) -> Option<Instant> {
+        let u = &self.units[i];
+        let before = u.spec.warn_before?;
+        if u.warned_for == Some(end) {
+            return None;
+        }
+        Some(end.checked_sub(before).unwrap_or(end))
+    }
+
+    /// Output from the unit (or, for CMD on a TTY, activity on the terminal) at `at`.
+    pub fn on_activity(&mut self, i: Idx, at: Instant) {
+        let u = &mut self.units[i];
+        if u.activity.is_none_or(|a| a < at) {
+            u.activity = Some(at);
+        }
+    }
+
+    /// Between runs: wait for the next tick, asking the loop to compute it if none is armed.
+    fn enter_scheduled(&mut self, i: Idx) {
+        self.units[i].phase = Phase::Scheduled;
+        if self.units[i].next_tick.is_none() {
+            self.actions.push(Action::ArmTick(i));
+        }
+    }
+
+    /// The loop computed the next tick of scheduled oneshot `i`.
+    pub fn arm_tick(&mut self, i: Idx, tick: Tick) {
+        self.units[i].next_tick = Some(tick);
+    }
+
+    /// A tick came (the loop checked the wall clock): run, or skip while the last run is
+    /// still going, then have the next tick armed. Ticks missed while pidone was not
+    /// running are never made up: there is no state kept across runs.
+    pub fn on_tick(&mut self, i: Idx, now: Instant) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        let name = self.units[i].spec.name.clone();
+        match self.units[i].phase {
+            Phase::Scheduled => {
+                self.log(crate::log::Level::Info, format!("{name}: scheduled run"));
+                self.start(i, now);
+            }
+            Phase::Starting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {
+                self.log(
+                    crate::log::Level::Warn,
+                    format!(
+                        "{name} is still running at its next scheduled time; skipping that run"
+                    ),
+                );
+            }
+            // Stopped on request, or waiting for a dependency: no more runs until started.
+            _ => return,
+        }
+        self.actions.push(Action::ArmTick(i));
     }
 
     /// Stop signals in reverse dependency order: a unit is stopped once no dependant of it
@@ -575,7 +732,9 @@ impl Core {
         for i in 0..self.units.len() {
             let u = &self.units[i];
             match u.phase {
-                Phase::Waiting | Phase::Backoff { .. } => self.units[i].phase = Phase::Stopped,
+                Phase::Waiting | Phase::Backoff { .. } | Phase::Scheduled => {
+                    self.units[i].phase = Phase::Stopped
+                }
                 Phase::Starting { .. } | Phase::Up { .. } => {
                     let blocked = u.dependants.iter().any(|&d| self.running(d));
                     if !blocked {
@@ -603,6 +762,14 @@ impl Core {
 
     fn step_timers(&mut self, now: Instant) {
         for i in 0..self.units.len() {
+            if self.shutdown.is_none()
+                && let Some(tick) = self.units[i].next_tick
+                && tick.at <= now
+            {
+                self.units[i].next_tick = None;
+                self.units[i].last_tick = Some(tick);
+                self.actions.push(Action::TickDue(i));
+            }
             let phase = self.units[i].phase;
             match phase {
                 Phase::Stopping {
@@ -655,16 +822,45 @@ impl Core {
                     }
                 }
                 Phase::Up { since } if self.shutdown.is_none() => {
-                    if let Some(max) = self.units[i].spec.max_runtime
-                        && since + max <= now
-                    {
+                    if let Some((end, limit)) = self.session_end(i, since) {
                         let name = self.units[i].spec.name.clone();
-                        self.log(
-                            crate::log::Level::Info,
-                            format!("{name} reached its max_runtime; stopping it"),
-                        );
-                        self.send_stop(i, now, AfterStop::MaxRuntime);
-                        continue;
+                        if end <= now {
+                            let why = match limit {
+                                SessionLimit::MaxRuntime => format!(
+                                    "{name} reached its max_runtime ({})",
+                                    crate::values::format_duration(
+                                        self.units[i].spec.max_runtime.unwrap_or_default()
+                                    )
+                                ),
+                                SessionLimit::Idle => format!(
+                                    "{name} was idle for its idle_timeout ({})",
+                                    crate::values::format_duration(
+                                        self.units[i].spec.idle_timeout.unwrap_or_default()
+                                    )
+                                ),
+                            };
+                            self.log(crate::log::Level::Info, format!("{why}; stopping it"));
+                            self.send_stop(i, now, AfterStop::MaxRuntime);
+                            continue;
+                        }
+                        if let Some(warn) = self.warn_at(i, end)
+                            && warn <= now
+                        {
+                            self.units[i].warned_for = Some(end);
+                            let left = end.saturating_duration_since(now);
+                            self.log(
+                                crate::log::Level::Info,
+                                format!(
+                                    "{name}: {} ends the session in {}; warning it",
+                                    match limit {
+                                        SessionLimit::MaxRuntime => "max_runtime",
+                                        SessionLimit::Idle => "idle_timeout",
+                                    },
+                                    crate::values::format_duration(left)
+                                ),
+                            );
+                            self.actions.push(Action::Warn(i, limit, left));
+                        }
                     }
                     if self.units[i].spec.health.is_some() {
                         self.schedule_probe(i, ProbeKind::Health, now);
@@ -875,7 +1071,18 @@ impl Core {
         }
         if self.units[i].role == Role::Main {
             self.units[i].phase = Phase::Done;
-            self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+            if after == AfterStop::MaxRuntime {
+                self.begin_shutdown(
+                    crate::exit::SESSION_LIMIT,
+                    &format!(
+                        "CMD {} after a session limit (exit code {})",
+                        status.describe(),
+                        crate::exit::SESSION_LIMIT
+                    ),
+                );
+            } else {
+                self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+            }
             return;
         }
         match after {
@@ -918,6 +1125,47 @@ impl Core {
         } else {
             Some(status)
         };
+        if spec.schedule.is_some() {
+            // A scheduled run that fails is logged and tried again at the next tick; it never
+            // ends the container (a certificate renewal failing once must not take the
+            // service down; config refuses `critical` here).
+            if failed {
+                self.units[i].reason = Some(format!("oneshot {name} {what}"));
+                self.log(
+                    crate::log::Level::Error,
+                    format!("scheduled oneshot {name} {what}; it runs again at its next tick"),
+                );
+            } else {
+                self.log(crate::log::Level::Info, format!("{name} finished"));
+                for t in self.units[i].then_reload.clone() {
+                    let target = self.units[t].spec.name.clone();
+                    match self.on_reload(t, now) {
+                        Some(sig) => {
+                            self.log(
+                                crate::log::Level::Info,
+                                format!(
+                                    "{name} succeeded: reloading {target} ({})",
+                                    crate::values::signal_name(sig)
+                                ),
+                            );
+                            self.actions.push(Action::Signal(t, sig));
+                        }
+                        None if matches!(self.units[t].phase, Phase::Stopping { .. }) => self.log(
+                            crate::log::Level::Info,
+                            format!("{name} succeeded: restarting {target}"),
+                        ),
+                        None => self.log(
+                            crate::log::Level::Info,
+                            format!(
+                                "{name} succeeded; {target} is not running, so it is not reloaded"
+                            ),
+                        ),
+                    }
+                }
+            }
+            self.enter_scheduled(i);
+            return;
+        }
         if spec.kind == Kind::Oneshot {
             if failed {
                 self.fail(i, format!("oneshot {name} {what}"), code_from);
@@ -1025,11 +1273,17 @@ impl Core {
                 self.units[i].phase = Phase::Stopped;
                 oneshot.then(|| "the oneshot had not started; it will not run".to_string())
             }
+            Phase::Scheduled => {
+                self.units[i].phase = Phase::Stopped;
+                Some("no more scheduled runs until `start`".into())
+            }
             Phase::Done if oneshot => Some(
                 "the oneshot already finished; nothing to stop (what it did stays done)".into(),
             ),
             _ => None,
         };
+        // A stopped scheduled oneshot runs no more: `start` arms its schedule again.
+        self.units[i].next_tick = None;
         // A stopped unit has no current health verdict.
         if self.units[i].pid.is_none() {
             self.units[i].health = HealthStatus::None;
@@ -1045,12 +1299,14 @@ impl Core {
             return None;
         }
         match self.units[i].phase {
-            Phase::Stopped | Phase::Failed | Phase::Done => {
+            Phase::Stopped | Phase::Failed | Phase::Done | Phase::Scheduled => {
                 let u = &mut self.units[i];
                 u.phase = Phase::Waiting;
                 u.restart_times.clear();
                 u.delay = None;
                 u.reason = None;
+                // A scheduled oneshot runs once now, then keeps to its schedule.
+                u.run_now = u.spec.schedule.is_some();
                 None
             }
             Phase::Stopping { .. } => {
@@ -1108,7 +1364,12 @@ impl Core {
     pub fn next_deadline(&self) -> Option<Instant> {
         let mut next: Option<Instant> = None;
         let mut consider = |t: Instant| next = Some(next.map_or(t, |n: Instant| n.min(t)));
-        for u in &self.units {
+        for (i, u) in self.units.iter().enumerate() {
+            if let Some(tick) = u.next_tick
+                && self.shutdown.is_none()
+            {
+                consider(tick.at);
+            }
             match u.phase {
                 Phase::Backoff { until } if self.shutdown.is_none() => consider(until),
                 Phase::Waiting if self.shutdown.is_none() => {
@@ -1131,8 +1392,11 @@ impl Core {
                     }
                 }
                 Phase::Up { since } if self.shutdown.is_none() => {
-                    if let Some(m) = u.spec.max_runtime {
-                        consider(since + m);
+                    if let Some((end, _)) = self.session_end(i, since) {
+                        consider(end);
+                        if let Some(w) = self.warn_at(i, end) {
+                            consider(w);
+                        }
                     }
                 }
                 _ => {}
@@ -1683,6 +1947,189 @@ mod tests {
         assert!(core.request_start(0).is_some());
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t0);
         assert_eq!(spawned(&core.step(t0)), vec![0]);
+    }
+
+    fn scheduled(name: &str, then_reload: &[&str]) -> Service {
+        let mut s = svc(name, Kind::Oneshot, &[]);
+        s.schedule = Some(crate::config::Scheduled {
+            when: crate::schedule::Schedule::Every(Duration::from_secs(10)),
+            offset: 0,
+            jitter: Duration::ZERO,
+            zone_given: false,
+        });
+        s.critical = false;
+        s.then_reload = then_reload.iter().map(|t| t.to_string()).collect();
+        s
+    }
+
+    fn tick(at: Instant) -> Tick {
+        Tick {
+            at,
+            nominal: at,
+            wall: None,
+        }
+    }
+
+    #[test]
+    fn scheduled_oneshot_runs_at_ticks_skips_overlaps_and_reloads_on_success() {
+        let t0 = Instant::now();
+        let mut web = svc("web", Kind::Longrun, &[]);
+        web.reload = crate::config::Reload::Signal(libc::SIGHUP);
+        let main = svc("main", Kind::Longrun, &["web", "renew"]);
+        let mut core = Core::new(
+            vec![
+                (scheduled("renew", &["web"]), Role::Service),
+                (web, Role::Service),
+                (main, Role::Main),
+            ],
+            false,
+        );
+        // Nothing runs at start; the loop is asked for the first tick, and CMD does not wait
+        // for the scheduled oneshot.
+        let first = core.step(t0);
+        assert!(first.contains(&Action::ArmTick(0)), "{first:?}");
+        assert_eq!(spawned(&first), vec![1]);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        core.on_spawned(1, 11, t0);
+        assert_eq!(spawned(&core.step(t0)), vec![2]);
+        core.on_spawned(2, 12, t0);
+        assert_eq!(core.next_deadline(), None, "idle with nothing armed");
+        let t1 = t0 + Duration::from_secs(10);
+        core.arm_tick(0, tick(t1));
+        assert_eq!(core.next_deadline(), Some(t1));
+        assert!(core.step(t1 - Duration::from_millis(1)).is_empty());
+        assert_eq!(core.step(t1), vec![Action::TickDue(0)]);
+        core.on_tick(0, t1);
+        let run = core.step(t1);
+        assert_eq!(spawned(&run), vec![0]);
+        assert!(run.contains(&Action::ArmTick(0)), "{run:?}");
+        core.on_spawned(0, 10, t1);
+        // Still running at the next tick: skipped, and the tick after is armed.
+        let t2 = t1 + Duration::from_secs(10);
+        core.arm_tick(0, tick(t2));
+        assert_eq!(core.step(t2), vec![Action::TickDue(0)]);
+        core.on_tick(0, t2);
+        let skipped = core.step(t2);
+        assert!(spawned(&skipped).is_empty(), "{skipped:?}");
+        assert!(skipped.contains(&Action::ArmTick(0)));
+        assert!(
+            skipped
+                .iter()
+                .any(|a| matches!(a, Action::Log(_, m) if m.contains("skipping")))
+        );
+        core.arm_tick(0, tick(t2 + Duration::from_secs(10)));
+        // Exit 0: web gets its reload signal; back to waiting for the armed tick.
+        core.on_exit(0, ExitStatus::Code(0), t2);
+        let after = core.step(t2);
+        assert_eq!(signals(&after), vec![(1, libc::SIGHUP)]);
+        assert!(!after.contains(&Action::ArmTick(0)), "already armed");
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        // A failed run is logged; no shutdown, no reload, still scheduled.
+        core.on_tick(0, t2);
+        core.step(t2);
+        core.on_spawned(0, 13, t2);
+        core.on_exit(0, ExitStatus::Code(3), t2);
+        let failed = core.step(t2);
+        assert!(signals(&failed).is_empty(), "{failed:?}");
+        assert!(!core.shutting_down());
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        // Control `start` runs one now; `stop` ends the schedule.
+        assert_eq!(core.request_start(0), None);
+        assert_eq!(spawned(&core.step(t2)), vec![0]);
+        core.on_spawned(0, 14, t2);
+        core.on_exit(0, ExitStatus::Code(0), t2);
+        core.step(t2);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
+        core.request_stop(0, t2);
+        assert_eq!(core.units[0].phase, Phase::Stopped);
+        assert_eq!(core.units[0].next_tick, None);
+        assert_eq!(core.next_deadline(), None);
+    }
+
+    fn warns(actions: &[Action]) -> Vec<(Idx, SessionLimit, Duration)> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Warn(i, l, d) => Some((*i, *l, *d)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn session_limits_warn_first_activity_defers_idle_and_cmd_exits_124() {
+        let t0 = Instant::now();
+        let s = |n: u64| t0 + Duration::from_secs(n);
+        let mut main = svc("main", Kind::Longrun, &[]);
+        main.max_runtime = Some(Duration::from_secs(100));
+        main.idle_timeout = Some(Duration::from_secs(30));
+        main.warn_before = Some(Duration::from_secs(10));
+        main.warn_signal = Some(libc::SIGUSR1);
+        let mut core = Core::new(vec![(main, Role::Main)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        // Idle ends first (30 s), so the warning is due at 20 s.
+        assert_eq!(core.next_deadline(), Some(s(20)));
+        assert!(warns(&core.step(s(19))).is_empty());
+        assert_eq!(
+            warns(&core.step(s(20))),
+            vec![(0, SessionLimit::Idle, Duration::from_secs(10))]
+        );
+        // Warned once for that end; next comes the end itself.
+        assert!(warns(&core.step(s(21))).is_empty());
+        assert_eq!(core.next_deadline(), Some(s(30)));
+        // Activity at 25 s: idle now ends at 55 s, warned again at 45 s.
+        core.on_activity(0, s(25));
+        assert_eq!(core.next_deadline(), Some(s(45)));
+        assert_eq!(
+            warns(&core.step(s(45))),
+            vec![(0, SessionLimit::Idle, Duration::from_secs(10))]
+        );
+        // Busy from then on: max_runtime (100 s) comes first; warned at 90 s.
+        core.on_activity(0, s(80));
+        assert_eq!(core.next_deadline(), Some(s(90)));
+        assert_eq!(
+            warns(&core.step(s(90))),
+            vec![(0, SessionLimit::MaxRuntime, Duration::from_secs(10))]
+        );
+        core.on_activity(0, s(95));
+        let end = core.step(s(100));
+        assert_eq!(signals(&end), vec![(0, libc::SIGTERM)]);
+        assert!(
+            end.iter().any(
+                |a| matches!(a, Action::Log(_, m) if m.contains("reached its max_runtime (1m40s"))
+            ),
+            "{end:?}"
+        );
+        // The stop signal killed it; still the run ends with the session-limit code.
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), s(101));
+        assert!(core.shutting_down());
+        assert_eq!(core.exit_code(), crate::exit::SESSION_LIMIT);
+    }
+
+    #[test]
+    fn then_reload_restarts_a_service_whose_reload_is_restart() {
+        let t0 = Instant::now();
+        let mut web = svc("web", Kind::Longrun, &[]);
+        web.reload = crate::config::Reload::Restart;
+        let mut core = Core::new(
+            vec![
+                (scheduled("renew", &["web"]), Role::Service),
+                (web, Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        core.request_start(0);
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        // web gets its stop signal, and starts again once it is gone.
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGTERM)]);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![1]);
+        assert_eq!(core.units[0].phase, Phase::Scheduled);
     }
 
     #[test]

@@ -1,0 +1,244 @@
+//! Session limits (issue 15): `idle_timeout`, `max_runtime`, `warn_before` on real processes.
+//!
+//! Services: the warning and the stop arrive at the service's own signal traps, which write
+//! timestamps. CMD: an interactive shell on a pseudo-terminal (util-linux `script`), as in a
+//! web terminal; what the user would see is script's output, the end is pidone's exit code.
+//! In service files `@D@` stands for the scratch directory.
+
+mod common;
+
+use common::{Scratch, bin, unshare_prefix, wait_until};
+use std::io::{Read, Write};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn svc(s: &Scratch, name: &str, toml: &str) {
+    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
+}
+
+fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
+    s.lines(rel)
+        .iter()
+        .map(|l| {
+            l.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{rel}: bad line {l:?}"))
+        })
+        .collect()
+}
+
+fn ms_between(a: u128, b: u128) -> i64 {
+    (b as i64 - a as i64) / 1_000_000
+}
+
+#[test]
+fn idle_service_is_warned_then_stopped_cleanly_while_a_chatty_one_runs_on() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Prints once, then is silent: idle after 2 s, warned 1 s before.
+    svc(
+        &s,
+        "quiet",
+        r#"command = ["sh", "-c", "trap 'date +%s%N >> @D@/warned' USR1; trap 'date +%s%N >> @D@/termed; exit 0' TERM; date +%s%N > @D@/spoke; echo hello; while :; do sleep 1000 & wait $!; done"]
+idle_timeout = "2s"
+warn_before = "1s"
+warn_signal = "USR1"
+"#,
+    );
+    // Prints every 300 ms: never idle.
+    svc(
+        &s,
+        "chatty",
+        r#"command = ["sh", "-c", "trap 'date +%s%N >> @D@/chatty-termed; exit 0' TERM; while :; do echo tick; sleep 0.3; done"]
+idle_timeout = "2s"
+"#,
+    );
+    let mut run = s.spawn_pid1(&["--", "sleep", "1000"]);
+    assert!(
+        wait_until(LONG, || !s.lines("termed").is_empty()),
+        "quiet was never stopped\n{}",
+        run.stderr()
+    );
+    let spoke = nanos(&s, "spoke")[0];
+    let warned = nanos(&s, "warned");
+    let termed = nanos(&s, "termed")[0];
+    assert_eq!(warned.len(), 1, "one warning for one end: {warned:?}");
+    let warn_ms = ms_between(spoke, warned[0]);
+    let end_ms = ms_between(spoke, termed);
+    assert!(
+        (900..=1700).contains(&warn_ms),
+        "warned {warn_ms} ms after its last output"
+    );
+    assert!(
+        (1900..=2800).contains(&end_ms),
+        "stopped {end_ms} ms after its last output"
+    );
+    // It exited 0 on the stop signal and stays done (a clean end, not a failure).
+    assert!(wait_until(LONG, || s.status_row("quiet")["state"] == "done"));
+    // The chatty one outlived the quiet one's idle time twice over.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(s.lines("chatty-termed").is_empty(), "chatty was stopped");
+    assert_eq!(s.status_row("chatty")["state"], "running");
+    assert!(run.alive());
+    let fin = run.stop(LONG);
+    assert!(
+        fin.stderr
+            .contains("quiet was idle for its idle_timeout (2.0s); stopping it"),
+        "{}",
+        fin.stderr
+    );
+}
+
+/// pidone as PID 1 of a fresh namespace on a pseudo-terminal, CMD after `--`; stdin is what
+/// the user types, stdout what the terminal shows.
+fn on_a_terminal(s: &Scratch, options: &str, cmd: &str) -> Child {
+    s.write("pidone.toml", "");
+    let inner = format!(
+        "{} {} {} --allow-root {options} -- {cmd}",
+        unshare_prefix().join(" "),
+        bin(),
+        s.dir_args().join(" "),
+    );
+    std::process::Command::new("script")
+        .args(["-qfec", &inner, "/dev/null"])
+        .env("PATH", common::SAFE_PATH)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Wait for the child; (exit code, everything the terminal showed).
+fn finish(mut child: Child, within: Duration) -> (i32, String) {
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            start.elapsed() < within,
+            "pidone did not end within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    (status.code().unwrap_or(-1), out)
+}
+
+fn have_script() -> bool {
+    std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+#[test]
+fn web_terminal_max_runtime_warns_the_user_then_ends_with_124() {
+    require_namespaces!();
+    if !have_script() {
+        skip!("util-linux `script` not available");
+    }
+    let s = Scratch::new();
+    let warned = s.join("warned").display().to_string();
+    let started = Instant::now();
+    let mut child = on_a_terminal(
+        &s,
+        &format!(
+            "--stop-signal HUP --max-runtime 4s --warn-before 2s --warn-command 'date +%s%N > {warned}; echo \"*** session ends in $PIDONE_SESSION_LEFT s ($PIDONE_SESSION_LIMIT) ***\"'"
+        ),
+        "sh -i",
+    );
+    // The user is active all along: max_runtime ends the session anyway.
+    let mut stdin = child.stdin.take().unwrap();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(500));
+        stdin.write_all(b"echo typed\n").unwrap();
+    }
+    let (code, out) = finish(child, LONG);
+    let took = started.elapsed();
+    drop(stdin);
+    assert_eq!(code, 124, "{out}");
+    assert!(took >= Duration::from_secs(4), "ended after {took:?}");
+    let warn = out
+        .find("*** session ends in 2 s (max_runtime) ***")
+        .unwrap_or_else(|| panic!("no warning on the terminal:\n{out}"));
+    let end = out
+        .find("main reached its max_runtime (4.0s); stopping it")
+        .unwrap_or_else(|| panic!("no end line:\n{out}"));
+    assert!(warn < end, "the warning came after the end:\n{out}");
+    assert!(out.contains("typed"), "{out}");
+    assert!(!s.read("warned").is_empty());
+}
+
+#[test]
+fn web_terminal_idle_timeout_counts_typing_and_ends_an_idle_shell() {
+    require_namespaces!();
+    if !have_script() {
+        skip!("util-linux `script` not available");
+    }
+    let s = Scratch::new();
+    let started = Instant::now();
+    let mut child = on_a_terminal(
+        &s,
+        "--stop-signal HUP --idle-timeout 12s --warn-before 3s --warn-command 'echo \"*** idle: session ends in $PIDONE_SESSION_LEFT s ***\"'",
+        "sh -i",
+    );
+    let mut stdin = child.stdin.take().unwrap();
+    // Typing for 16 s: longer than the idle timeout, so only the typing kept it alive.
+    while started.elapsed() < Duration::from_secs(16) {
+        stdin.write_all(b"true\n").unwrap();
+        std::thread::sleep(Duration::from_millis(1000));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "ended while the user typed"
+        );
+    }
+    let last_input = Instant::now();
+    // Then nothing: the kernel updates the terminal's access time only when it moves to
+    // another 8-second step, so the recorded input may be up to 8 s older than the last key:
+    // the end comes 12 - 8 = 4 s (3 s with the test's own timing slack) to 12 s (plus the
+    // stop) after it.
+    let (code, out) = finish(child, Duration::from_secs(30));
+    let idle_for = last_input.elapsed();
+    drop(stdin);
+    assert_eq!(code, 124, "{out}");
+    assert!(
+        (Duration::from_secs(3)..=Duration::from_secs(14)).contains(&idle_for),
+        "ended {idle_for:?} after the last input"
+    );
+    assert_eq!(
+        out.matches("idle_timeout ends the session in").count(),
+        1,
+        "one warning for one end:\n{out}"
+    );
+    let warn = out
+        .find("*** idle: session ends in 3 s ***")
+        .unwrap_or_else(|| panic!("no warning on the terminal:\n{out}"));
+    let end = out
+        .find("main was idle for its idle_timeout (12.0s); stopping it")
+        .unwrap_or_else(|| panic!("no end line:\n{out}"));
+    assert!(warn < end, "{out}");
+}
+
+#[test]
+fn idle_timeout_for_cmd_without_a_terminal_is_refused() {
+    let s = Scratch::new();
+    let run = s.spawn_pid1(&["--idle-timeout", "1m", "--", "true"]);
+    let fin = run.finish(LONG);
+    assert_eq!(fin.code, 64, "{}", fin.stderr);
+    assert!(
+        fin.stderr
+            .contains("--idle-timeout / PIDONE_IDLE_TIMEOUT: needs CMD on a terminal"),
+        "{}",
+        fin.stderr
+    );
+}
