@@ -7,27 +7,13 @@
 
 mod common;
 
-use common::{Running, Scratch, wait_until};
+use common::{Running, Scratch, start, svc, wait_until};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn svc(s: &Scratch, name: &str, toml: &str) {
-    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
-}
-
-fn start(s: &Scratch, args: &[&str]) -> Running {
-    let run = s.spawn_pid1(args);
-    assert!(
-        wait_until(LONG, || s.join("run/control.sock").exists()),
-        "no control socket\n{}",
-        run.stderr()
-    );
-    run
-}
 
 /// VmRSS of a process in KiB, from /proc.
 fn rss_kib(pid: i32) -> u64 {

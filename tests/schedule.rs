@@ -7,25 +7,10 @@
 
 mod common;
 
-use common::{Running, Scratch, wait_until};
+use common::{Scratch, nanos, start, svc, wait_until};
 use std::time::Duration;
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn svc(s: &Scratch, name: &str, toml: &str) {
-    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
-}
-
-fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
-    s.lines(rel)
-        .iter()
-        .map(|l| {
-            l.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{rel}: bad line {l:?}"))
-        })
-        .collect()
-}
 
 fn now_ns() -> u128 {
     std::time::SystemTime::now()
@@ -43,16 +28,6 @@ fn ctxt_switches(pid: i32) -> u64 {
                 .unwrap_or_else(|| panic!("no {f} for {pid}"))
         })
         .sum()
-}
-
-fn start(s: &Scratch, args: &[&str]) -> Running {
-    let run = s.spawn_pid1(args);
-    assert!(
-        wait_until(LONG, || s.join("run/control.sock").exists()),
-        "no control socket\n{}",
-        run.stderr()
-    );
-    run
 }
 
 #[test]

@@ -11,30 +11,15 @@
 
 mod common;
 
-use common::{Running, Scratch, send, status_field, wait_until};
+use common::{Running, Scratch, nanos, send, status_field, svc, wait_until};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
 
 /// Write `services.d/NAME.toml`, with `@D@` replaced by the scratch dir.
-fn svc(s: &Scratch, name: &str, toml: &str) {
-    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
-}
-
 /// A shell command line with `@D@` replaced.
 fn sh(s: &Scratch, script: &str) -> String {
     script.replace("@D@", &s.path().display().to_string())
-}
-
-fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
-    s.lines(rel)
-        .iter()
-        .map(|l| {
-            l.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{rel}: bad timestamp {l:?}"))
-        })
-        .collect()
 }
 
 fn ms(a: u128, b: u128) -> i64 {

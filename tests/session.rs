@@ -7,27 +7,12 @@
 
 mod common;
 
-use common::{Scratch, bin, unshare_prefix, wait_until};
+use common::{Scratch, bin, nanos, svc, unshare_prefix, wait_until};
 use std::io::{Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn svc(s: &Scratch, name: &str, toml: &str) {
-    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
-}
-
-fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
-    s.lines(rel)
-        .iter()
-        .map(|l| {
-            l.trim()
-                .parse()
-                .unwrap_or_else(|_| panic!("{rel}: bad line {l:?}"))
-        })
-        .collect()
-}
 
 fn ms_between(a: u128, b: u128) -> i64 {
     (b as i64 - a as i64) / 1_000_000

@@ -136,6 +136,36 @@ impl Scratch {
     }
 }
 
+/// Write a service file, with `@D@` replaced by the scratch dir.
+pub fn svc(s: &Scratch, name: &str, toml: &str) {
+    s.service(name, &toml.replace("@D@", &s.path().display().to_string()));
+}
+
+/// Run pidone as PID 1 with `args` and wait until its control socket exists.
+pub fn start(s: &Scratch, args: &[&str]) -> Running {
+    let run = s.spawn_pid1(args);
+    assert!(
+        wait_until(Duration::from_secs(20), || s
+            .join("run/control.sock")
+            .exists()),
+        "no control socket\n{}",
+        run.stderr()
+    );
+    run
+}
+
+/// A file of one number per line (timestamps services wrote), parsed.
+pub fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
+    s.lines(rel)
+        .iter()
+        .map(|l| {
+            l.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{rel}: bad line {l:?}"))
+        })
+        .collect()
+}
+
 /// Run to completion with a timeout; panics (with output) if it hangs.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> (Output, Duration) {
     cmd.stdout(Stdio::piped())
