@@ -61,7 +61,9 @@ pub fn write<'a>(
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            // O_NONBLOCK: a FIFO planted here would otherwise block PID 1 in open(2) until
+            // someone reads it; with it, the open fails (ENXIO) and the start says why.
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(&path)
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         f.write_all(value.as_bytes())
@@ -106,5 +108,27 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/dev/zero", t.path().join("Z")).unwrap();
         assert!(read(t.path()).unwrap_err().contains("Z"));
+    }
+
+    #[test]
+    fn a_fifo_in_the_way_fails_the_write_instead_of_blocking() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("container_environment");
+        std::fs::create_dir(&dir).unwrap();
+        let fifo = std::ffi::CString::new(dir.join("A").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        // Without O_NONBLOCK the open would wait for a reader for ever: run it in a thread
+        // and give it a few seconds.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut vars = BTreeMap::new();
+            vars.insert("A".to_string(), "x".to_string());
+            let _ = tx.send(write(&dir, &vars));
+        });
+        let got = rx
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .expect("writing over a FIFO blocked");
+        assert!(got.unwrap_err().contains("cannot write"));
     }
 }
