@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Running, Scratch, start, svc, wait_until};
+use common::{Running, Scratch, start, status_until, svc, wait_until};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -29,22 +29,6 @@ fn healthcheck_until(s: &Scratch, args: &[&str], code: i32) -> String {
         "healthcheck {args:?}: wanted exit {code}, last {last:?}"
     );
     last.1
-}
-
-/// Poll `status --json` until `pred` holds for the row of `name`; returns that row.
-fn status_until(
-    s: &Scratch,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let mut row = serde_json::Value::Null;
-    let ok = wait_until(LONG, || {
-        row = s.status_row(name);
-        pred(&row)
-    });
-    assert!(ok, "{name}: never {what}; last status row {row}");
-    row
 }
 
 fn ns_pid(row: &serde_json::Value) -> i32 {

@@ -10,26 +10,11 @@
 
 mod common;
 
-use common::{Scratch, start, svc, wait_until};
+use common::{Scratch, start, status_until, svc, wait_until};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
-
-fn status_until(
-    s: &Scratch,
-    name: &str,
-    what: &str,
-    pred: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let mut row = serde_json::Value::Null;
-    let ok = wait_until(LONG, || {
-        row = s.status_row(name);
-        pred(&row)
-    });
-    assert!(ok, "{name}: never {what}; last status row {row}");
-    row
-}
 
 /// utime + stime of `pid`, in clock ticks (1/100 s).
 fn cpu_ticks(pid: i32) -> u64 {

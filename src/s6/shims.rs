@@ -234,6 +234,19 @@ fn wait_for(tool: &str, names: &[String], want: Want, any: bool, timeout: Option
 }
 
 /// `s6-svc [-wu|-wU|-wd|-wD|-wr|-wR] [-T ms] -udoOrtkhaiq12pcx DIR...`
+/// The milliseconds of `-T`/`-t`: the rest of the option word (`-T500`) or the next argument
+/// (`-T 500`, which advances `i`). `Some(None)` for 0 (no limit), `None` when not a number.
+fn millis_arg(rest: String, args: &[String], i: &mut usize) -> Option<Option<Duration>> {
+    let v = if rest.is_empty() {
+        *i += 1;
+        args.get(*i).cloned().unwrap_or_default()
+    } else {
+        rest
+    };
+    let ms = v.parse::<u64>().ok()?;
+    Some((ms > 0).then(|| Duration::from_millis(ms)))
+}
+
 fn s6_svc(args: &[String]) -> i32 {
     const TOOL: &str = "s6-svc";
     let mut actions: Vec<char> = Vec::new();
@@ -259,19 +272,10 @@ fn s6_svc(args: &[String]) -> i32 {
                         }
                     }
                 }
-                'T' => {
-                    let rest: String = chars.by_ref().collect();
-                    let v = if rest.is_empty() {
-                        i += 1;
-                        args.get(i).cloned().unwrap_or_default()
-                    } else {
-                        rest
-                    };
-                    match v.parse::<u64>() {
-                        Ok(ms) => timeout = (ms > 0).then(|| Duration::from_millis(ms)),
-                        Err(_) => return fail(TOOL, EXIT_USAGE, "-T needs milliseconds"),
-                    }
-                }
+                'T' => match millis_arg(chars.by_ref().collect(), args, &mut i) {
+                    Some(t) => timeout = t,
+                    None => return fail(TOOL, EXIT_USAGE, "-T needs milliseconds"),
+                },
                 'u' | 'd' | 'o' | 'O' | 'r' | 't' | 'k' | 'h' | 'a' | 'i' | 'q' | '1' | '2'
                 | 'p' | 'c' => actions.push(c),
                 'x' | 'X' => {
@@ -393,19 +397,10 @@ fn s6_svwait(args: &[String]) -> i32 {
                 'D' => want = Want::Finished,
                 'a' => any = false,
                 'o' => any = true,
-                't' => {
-                    let rest: String = chars.by_ref().collect();
-                    let v = if rest.is_empty() {
-                        i += 1;
-                        args.get(i).cloned().unwrap_or_default()
-                    } else {
-                        rest
-                    };
-                    match v.parse::<u64>() {
-                        Ok(ms) => timeout = (ms > 0).then(|| Duration::from_millis(ms)),
-                        Err(_) => return fail(TOOL, EXIT_USAGE, "-t needs milliseconds"),
-                    }
-                }
+                't' => match millis_arg(chars.by_ref().collect(), args, &mut i) {
+                    Some(t) => timeout = t,
+                    None => return fail(TOOL, EXIT_USAGE, "-t needs milliseconds"),
+                },
                 other => return fail(TOOL, EXIT_USAGE, format!("unknown option -{other}")),
             }
         }

@@ -154,6 +154,22 @@ pub fn start(s: &Scratch, args: &[&str]) -> Running {
     run
 }
 
+/// Poll `status --json` until `pred` holds for the row of `name`; returns that row.
+pub fn status_until(
+    s: &Scratch,
+    name: &str,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let mut row = serde_json::Value::Null;
+    let ok = wait_until(Duration::from_secs(20), || {
+        row = s.status_row(name);
+        pred(&row)
+    });
+    assert!(ok, "{name}: never {what}; last status row {row}");
+    row
+}
+
 /// A file of one number per line (timestamps services wrote), parsed.
 pub fn nanos(s: &Scratch, rel: &str) -> Vec<u128> {
     s.lines(rel)
