@@ -661,6 +661,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn millis_option_in_the_word_or_the_next_argument() {
+        let args: Vec<String> = ["-t", "250", "x"].map(String::from).to_vec();
+        let mut i = 0;
+        assert_eq!(
+            millis_arg(String::new(), &args, &mut i),
+            Some(Some(Duration::from_millis(250)))
+        );
+        assert_eq!(i, 1, "the value's argument is consumed");
+        assert_eq!(millis_arg("0".into(), &args, &mut i), Some(None));
+        assert_eq!(millis_arg("soon".into(), &args, &mut i), None);
+        assert_eq!(i, 1);
+    }
+
+    #[test]
     fn service_names_from_directories() {
         let cwd = Path::new("/etc/s6-overlay/s6-rc.d/web");
         assert_eq!(service_name(".", cwd).as_deref(), Some("web"));
