@@ -494,7 +494,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         return code;
     }
     let units = supervisor::build_units(services, render_unit, cmd_unit);
-    // The control socket is bound by the supervisor right after the first spawns (see run).
+    // The control socket is bound by Supervisor::new, before the first spawn.
     let control_dir = Some(run_dir.clone());
     let ctx = RunContext {
         env,

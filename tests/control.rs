@@ -666,3 +666,37 @@ interval = "50ms"
     status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
     drop(run);
 }
+
+/// A service may talk to pidone in its first line (`pidone status`, an s6 run script's
+/// `s6-svc -O .`), so the socket exists before the first spawn. Forty services that start
+/// at once look for it first thing; each one that found it leaves a mark. (Bound after the
+/// first spawns, the early ones found nothing: CI saw `s6-svc -O .` fail this way.)
+#[test]
+fn control_socket_exists_before_the_first_service_starts() {
+    require_namespaces!();
+    let s = Scratch::new();
+    for n in 0..40 {
+        svc(
+            &s,
+            &format!("s{n:02}"),
+            &format!(
+                "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", 'test -S @D@/run/control.sock && touch @D@/saw-{n}; touch @D@/ran-{n}']\n"
+            ),
+        );
+    }
+    svc(&s, "stay", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    let ran = wait_until(LONG, || {
+        (0..40).all(|n| s.join(&format!("ran-{n}")).exists())
+    });
+    assert!(ran, "not all 40 oneshots ran: {}", run.stderr());
+    let missing: Vec<usize> = (0..40)
+        .filter(|n| !s.join(&format!("saw-{n}")).exists())
+        .collect();
+    let done = run.stop(LONG);
+    assert!(
+        missing.is_empty(),
+        "no socket for {missing:?}: {}",
+        done.stderr
+    );
+}

@@ -71,9 +71,6 @@ pub struct Supervisor {
     ctx: RunContext,
     is_pid1: bool,
     signals: Signals,
-    /// Where to bind the control socket: done after the first spawns, so that CMD's start
-    /// does not wait for it (start-up latency is on every container's critical path).
-    control_dir: Option<PathBuf>,
     children: HashMap<i32, Owner>,
     readers: Vec<ServiceOutput>,
     /// s6-style readiness pipes, by unit.
@@ -152,6 +149,19 @@ pub fn build_units(
     units
 }
 
+/// The control socket is bound before the first spawn: a service may call `pidone status`
+/// or an s6 shim (`s6-svc -O .`) as its first line, and would otherwise find no socket
+/// (seen in CI). It costs three syscalls (bind, chmod, fcntl) before CMD starts.
+fn bind_control(dir: &Path) -> Option<control::Server> {
+    match control::Server::bind(dir) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            log::warn(format!("control socket disabled: {e}"));
+            None
+        }
+    }
+}
+
 impl Supervisor {
     pub fn new(
         units: Vec<(Service, Role)>,
@@ -177,8 +187,7 @@ impl Supervisor {
             notify_pipes: HashMap::new(),
             notify_sockets: HashMap::new(),
             reload: reload::Watcher::default(),
-            control: None,
-            control_dir,
+            control: control_dir.and_then(|dir| bind_control(&dir)),
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
@@ -241,15 +250,6 @@ impl Supervisor {
                 for action in actions {
                     self.execute(action, now);
                 }
-            }
-            if let Some(dir) = self.control_dir.take() {
-                self.control = match control::Server::bind(&dir) {
-                    Ok(server) => Some(server),
-                    Err(e) => {
-                        log::warn(format!("control socket disabled: {e}"));
-                        None
-                    }
-                };
             }
             if self.core.finished() && self.advance_drain() {
                 break;
