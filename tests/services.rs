@@ -1095,3 +1095,51 @@ fn a_missing_working_dir_is_named_as_such() {
         );
     }
 }
+
+/// Oneshots do not get forwarded signals unless they ask: a HUP meant for the daemons'
+/// reload must not kill a migration that happens to be running. One without the key finishes
+/// its work through the HUP; one with `forward_signals = true` is killed by it.
+#[test]
+fn oneshots_opt_in_to_forwarded_signals() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let slow_oneshot = |name: &str, extra: &str| {
+        format!(
+            "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"touch @D@/up_{name}; sleep 2; touch @D@/done_{name}\"]\n{extra}"
+        )
+    };
+    svc(&s, "job", &slow_oneshot("job", ""));
+    svc(
+        &s,
+        "jobin",
+        &slow_oneshot("jobin", "forward_signals = true\ncritical = false\n"),
+    );
+    svc(
+        &s,
+        "stay",
+        "command = [\"sleep\", \"1000\"]\nforward_signals = false\n",
+    );
+    let run = s.spawn_pid1(&[]);
+    for n in ["job", "jobin"] {
+        assert!(wait_file(&s, &format!("up_{n}")), "{n} did not start");
+    }
+    run.signal(libc::SIGHUP);
+    assert!(
+        wait_file(&s, "done_job"),
+        "a oneshot was killed by a forwarded HUP: {}",
+        run.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !s.join("done_jobin").exists(),
+        "forward_signals = true on a oneshot: HUP did not reach it"
+    );
+    let jobin = s.status_row("jobin");
+    let done = run.stop(LONG);
+    assert!(
+        jobin.to_string().contains("SIGHUP"),
+        "jobin's status does not say SIGHUP: {jobin}"
+    );
+    // A non-critical oneshot that failed does not decide the code of a clean stop.
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}

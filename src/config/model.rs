@@ -182,7 +182,9 @@ impl Service {
             reload_on: Vec::new(),
             reload: Reload::Signal(libc::SIGHUP),
             log_prefix: true,
-            forward_signals: true,
+            // A HUP meant for the daemons' reload must not kill a migration or a renewal
+            // that happens to be running: oneshots opt in.
+            forward_signals: kind == Kind::Longrun,
             signal_map: Vec::new(),
             export_env: false,
             ready: None,

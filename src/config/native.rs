@@ -576,7 +576,7 @@ fn build_service(
         reload_on: pick!(reload_on).unwrap_or_default(),
         reload,
         log_prefix: pick!(log_prefix).unwrap_or(true),
-        forward_signals: pick!(forward_signals).unwrap_or(true),
+        forward_signals: pick!(forward_signals).unwrap_or(kind == Kind::Longrun),
         signal_map,
         export_env,
         ready,
