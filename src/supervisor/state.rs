@@ -1309,10 +1309,7 @@ impl Core {
                 u.run_now = u.spec.schedule.is_some();
                 None
             }
-            Phase::Stopping { .. } => {
-                self.units[i].after_stop = AfterStop::Restart;
-                Some("it is stopping; it will start again once its process is gone".into())
-            }
+            Phase::Stopping { .. } => Some(self.start_after_stop(i)),
             Phase::Starting { .. } | Phase::Up { .. } => Some("already running".into()),
             Phase::Waiting | Phase::Backoff { .. } => None,
         }
@@ -1334,7 +1331,6 @@ impl Core {
         }
     }
 
-    /// Control: restart (start if not running).
     /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
     /// False when the unit has no process to signal.
     pub fn request_signal(&mut self, i: Idx, sig: i32) -> bool {
@@ -1345,6 +1341,7 @@ impl Core {
         true
     }
 
+    /// Control: restart (start if not running).
     pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
@@ -1352,11 +1349,25 @@ impl Core {
                 self.send_stop(i, now, AfterStop::Restart);
                 None
             }
-            Phase::Stopping { .. } => {
-                self.units[i].after_stop = AfterStop::Restart;
-                None
-            }
+            Phase::Stopping { .. } => Some(self.start_after_stop(i)),
             _ => self.request_start(i),
+        }
+    }
+
+    /// `start`/`restart` of a unit that is stopping. After an explicit `stop` it starts again
+    /// as soon as its process is gone. A stop for a cause (failed health check, a session
+    /// limit, a timeout) keeps its cause: the restart policy, backoff and crash-loop limit
+    /// still apply, or a script calling `restart` in a loop would bypass `max_restarts`.
+    fn start_after_stop(&mut self, i: Idx) -> String {
+        let u = &mut self.units[i];
+        match u.after_stop {
+            AfterStop::Stay | AfterStop::Restart => {
+                u.after_stop = AfterStop::Restart;
+                "it is stopping; it will start again once its process is gone".into()
+            }
+            AfterStop::Unhealthy | AfterStop::Policy | AfterStop::MaxRuntime => {
+                "it is stopping for a cause (health check, limit or timeout); its restart policy and backoff decide when it starts again (`start` it once it has stopped to override)".into()
+            }
         }
     }
 
@@ -1945,6 +1956,52 @@ mod tests {
         assert!(core.request_stop(0, t0).is_none());
         assert_eq!(signals(&core.step(t0)), vec![(0, libc::SIGTERM)]);
         assert!(core.request_start(0).is_some());
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![0]);
+    }
+
+    #[test]
+    fn restart_during_an_unhealthy_stop_keeps_the_backoff_and_the_limit() {
+        let t0 = Instant::now();
+        let sec = Duration::from_secs(1);
+        let mut s = checked(1, Duration::ZERO);
+        s.max_restarts = 1;
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = t0;
+        for round in 0..2 {
+            assert_eq!(spawned(&core.step(now)), vec![0], "round {round}");
+            core.on_spawned(0, 100 + round, now);
+            core.step(now);
+            now += sec;
+            assert_eq!(
+                signals(&check_at(&mut core, now, false)),
+                vec![(0, libc::SIGTERM)]
+            );
+            // A script asks for a restart while the unhealthy stop is under way.
+            assert!(core.request_restart(0, now).is_some());
+            core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), now);
+            if round == 0 {
+                // Not at once: after the backoff, as for any health failure.
+                assert!(spawned(&core.step(now)).is_empty());
+                let Phase::Backoff { until } = core.units[0].phase else {
+                    panic!("no backoff: {:?}", core.units[0].phase);
+                };
+                now = until;
+            }
+        }
+        // The second failure is past max_restarts = 1: it gives up.
+        assert_eq!(core.units[0].phase, Phase::Failed);
+    }
+
+    #[test]
+    fn restart_during_a_control_stop_starts_at_once() {
+        let t0 = Instant::now();
+        let mut core = Core::new(vec![(svc("web", Kind::Longrun, &[]), Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        assert!(core.request_stop(0, t0).is_none());
+        assert_eq!(signals(&core.step(t0)), vec![(0, libc::SIGTERM)]);
+        assert!(core.request_restart(0, t0).is_some());
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t0);
         assert_eq!(spawned(&core.step(t0)), vec![0]);
     }
