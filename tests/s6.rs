@@ -534,3 +534,123 @@ fn runtime_tree_works_on_a_noexec_tmpfs() {
     let err = common::text(&o.stderr);
     assert_eq!(o.status.code(), Some(9), "{err}");
 }
+
+/// The events the teardown fixture's scripts wrote (`NAME NANOSECONDS` lines), by name.
+fn events(s: &Scratch) -> Vec<(String, u128)> {
+    out(s, "events")
+        .lines()
+        .map(|l| {
+            let (name, at) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (name.to_string(), at.parse().unwrap())
+        })
+        .collect()
+}
+
+fn at(events: &[(String, u128)], name: &str) -> u128 {
+    events
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+        .1
+}
+
+/// s6-rc's stop: oneshots init-a → init-b (init-b depends on init-a) with `down` scripts and
+/// a longrun on init-b. At stop the longrun is gone (the kernel says so, asked from init-b's
+/// down) before init-b's down runs, init-b's down before init-a's; then the cont-finish.d
+/// scripts in name order (the last through `with-contenv`), after every down. A oneshot whose
+/// `up` failed runs no down. The container's exit code stays CMD's.
+#[test]
+fn s6_down_scripts_and_cont_finish_run_in_stop_order() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[],
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "while [ ! -e \"$OUT/go\" ]; do sleep 0.05; done; exit 3",
+        ],
+    );
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(wait_until(LONG, || events(&s).len() >= 4), "{}", p.stderr());
+    // Nothing of the stop ran at start.
+    assert!(
+        events(&s).iter().all(|(n, _)| n.starts_with("up-")),
+        "{:?}",
+        events(&s)
+    );
+    std::fs::write(s.join("out/go"), "").unwrap();
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 3, "{}", f.stderr);
+    let ev = events(&s);
+    assert_eq!(out(&s, "svc-at-down-b").trim(), "gone", "{ev:?}");
+    assert!(at(&ev, "svc-stopping") < at(&ev, "down-b"), "{ev:?}");
+    assert!(at(&ev, "down-b") < at(&ev, "down-a"), "{ev:?}");
+    let last_down = at(&ev, "down-a").max(at(&ev, "down-slow"));
+    assert!(last_down < at(&ev, "finish-10"), "{ev:?}");
+    assert!(at(&ev, "finish-10") < at(&ev, "finish-15"), "{ev:?}");
+    assert!(at(&ev, "finish-15") < at(&ev, "finish-20"), "{ev:?}");
+    assert!(ev.iter().any(|(n, _)| n == "up-fail"), "{ev:?}");
+    assert!(!ev.iter().any(|(n, _)| n == "down-fail"), "{ev:?}");
+    // Every down and finish script ran once.
+    for name in ["down-a", "down-b", "down-slow", "finish-10", "finish-20"] {
+        assert_eq!(ev.iter().filter(|(n, _)| n == name).count(), 1, "{ev:?}");
+    }
+}
+
+/// A `down` that hangs is killed at its `timeout-down` (800 ms) and a cont-finish.d script
+/// that hangs at S6_KILL_FINISH_MAXTIME (400 ms): the next steps run and the stop ends. Without
+/// CMD the exit code is the exitcode file's, as before.
+#[test]
+fn s6_hanging_down_and_finish_scripts_are_cut_at_their_limits() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[
+            ("HANG", "1"),
+            ("S6_KILL_FINISH_MAXTIME", "400"),
+            ("WRITE_EXITCODE", "6"),
+        ],
+        &[],
+    );
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(wait_until(LONG, || events(&s).len() >= 4), "{}", p.stderr());
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 6, "{}", f.stderr);
+    let ev = events(&s);
+    let slow = at(&ev, "down-slow");
+    // cont-finish.d waited for the hanging down until its timeout-down (less the moment
+    // between the down's start and its first line), not for ever.
+    let waited = at(&ev, "finish-10") - slow;
+    assert!(
+        (700_000_000..5_000_000_000).contains(&waited),
+        "{waited} ns: {ev:?}\n{}",
+        f.stderr
+    );
+    let cut = at(&ev, "finish-20") - at(&ev, "finish-15");
+    assert!(
+        (300_000_000..5_000_000_000).contains(&cut),
+        "{cut} ns: {ev:?}\n{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains("init-slow: stop command still running after 800ms; sending SIGKILL"),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains("15-hang: still running after 400 ms; killed"),
+        "{}",
+        f.stderr
+    );
+    assert!(f.elapsed < Duration::from_secs(8), "{:?}", f.elapsed);
+}

@@ -58,6 +58,7 @@ const KNOWN_VARS: &[&str] = &[
     "S6_STAGE2_HOOK",
     "S6_READ_ONLY_ROOT",
     "S6_CMD_ARG0",
+    "S6_KILL_FINISH_MAXTIME",
 ];
 
 /// Read the layout under `root` and translate it. `env` is the container's environment.
@@ -100,6 +101,10 @@ pub fn load(
     };
     if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
         settings.services_grace = d;
+    }
+    if let Some(d) = ms("S6_KILL_FINISH_MAXTIME", &mut warnings) {
+        // 0: no limit, as s6's own time limits read it.
+        settings.finish_maxtime = (!d.is_zero()).then_some(d);
     }
     let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
     let cmd_wait_limit =
