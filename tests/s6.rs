@@ -654,3 +654,100 @@ fn s6_hanging_down_and_finish_scripts_are_cut_at_their_limits() {
     );
     assert!(f.elapsed < Duration::from_secs(8), "{:?}", f.elapsed);
 }
+
+/// S6_STAGE2_HOOK runs before the layout is read, so its edit of the s6-rc.d tree counts:
+/// the service it drops from the `user` bundle never starts.
+#[test]
+fn s6_stage2_hook_edits_the_tree_before_it_is_read() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let root = s.join("root").display().to_string();
+    let hook = "rm \"$HOOK_ROOT/etc/s6-overlay/user-bundles.d/user/contents.d/init-fail\" && touch \"$OUT/hook-ran\"";
+    let p = start(&s, &[("S6_STAGE2_HOOK", hook), ("HOOK_ROOT", &root)], &[]);
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(s.join("out/hook-ran").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let ev = events(&s);
+    assert!(ev.iter().any(|(n, _)| n == "up-a"), "{ev:?}");
+    assert!(!ev.iter().any(|(n, _)| n == "up-fail"), "{ev:?}");
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("init-fail: not in the user or user2 bundle"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// A failing hook is named with its exit code; with S6_BEHAVIOUR_IF_STAGE2_FAILS=2 nothing
+/// starts and the container ends with that code, otherwise the start goes on.
+#[test]
+fn s6_failing_stage2_hook_follows_behaviour() {
+    require_namespaces!();
+    for behaviour in ["0", "2"] {
+        let s = Scratch::new();
+        copy_fixture(&s, "teardown");
+        let p = start(
+            &s,
+            &[
+                ("S6_STAGE2_HOOK", "/bin/false || exit 7"),
+                ("S6_BEHAVIOUR_IF_STAGE2_FAILS", behaviour),
+            ],
+            &[],
+        );
+        let f = if behaviour == "2" {
+            p.finish(LONG)
+        } else {
+            assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+            p.stop(LONG)
+        };
+        assert!(
+            f.stderr
+                .contains("S6_STAGE2_HOOK (/bin/false ...) exited with code 7"),
+            "{}",
+            f.stderr
+        );
+        if behaviour == "2" {
+            assert_eq!(f.code, 7, "{}", f.stderr);
+            assert!(out(&s, "events").is_empty(), "{}", out(&s, "events"));
+        } else {
+            assert_eq!(f.code, 0, "{}", f.stderr);
+        }
+    }
+}
+
+/// While PID 1 waits for the hook every signal is blocked; a TERM still ends the run at once
+/// (the hook is killed), not after the hook's five-minute limit.
+#[test]
+fn s6_sigterm_during_stage2_hook_ends_promptly() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[("S6_STAGE2_HOOK", "touch \"$OUT/hook-started\"; sleep 1000")],
+        &[],
+    );
+    assert!(
+        wait_until(LONG, || s.join("out/hook-started").exists()),
+        "{}",
+        p.stderr()
+    );
+    let sleeper = p
+        .processes()
+        .into_iter()
+        .find(|q| q.cmdline == "sleep 1000")
+        .expect("the hook's sleep");
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(f.elapsed < Duration::from_secs(3), "{:?}", f.elapsed);
+    assert!(
+        f.stderr.contains("received SIGTERM while S6_STAGE2_HOOK"),
+        "{}",
+        f.stderr
+    );
+    assert!(!Path::new(&format!("/proc/{}", sleeper.host_pid)).exists());
+    assert!(out(&s, "events").is_empty());
+}

@@ -7,6 +7,7 @@
 //!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
 
 pub mod finish;
+pub mod hook;
 pub mod shims;
 
 use crate::config::s6::layout;

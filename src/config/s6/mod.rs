@@ -113,11 +113,6 @@ pub fn load(
         limit: cmd_wait_limit,
         fail: behaviour >= 2,
     });
-    if let Some(hook) = env.get("S6_STAGE2_HOOK").filter(|v| !v.is_empty()) {
-        warnings.push(format!(
-            "S6_STAGE2_HOOK={hook:?} is not run: it edits s6-rc's compiled database, which pidone does not use"
-        ));
-    }
     for name in env.keys().filter(|k| k.starts_with("S6_")) {
         if !KNOWN_VARS.contains(&name.as_str()) {
             warnings.push(format!(
@@ -183,6 +178,12 @@ pub fn load(
         log_level,
         execlineb,
     })
+}
+
+/// S6_BEHAVIOUR_IF_STAGE2_FAILS=2: a failure in stage 2 (S6_STAGE2_HOOK included) stops the
+/// container. (`load` also warns about a value that is not 0, 1 or 2.)
+pub fn stage2_failure_stops(env: &std::collections::BTreeMap<String, String>) -> bool {
+    env.get("S6_BEHAVIOUR_IF_STAGE2_FAILS").map(|v| v.trim()) == Some("2")
 }
 
 /// An executable `name` in `first` or on `path`.
