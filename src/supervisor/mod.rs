@@ -270,8 +270,8 @@ impl Supervisor {
 
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
-            Action::Spawn(i) => self.spawn_unit(i, now),
-            Action::SpawnStopCommand(i) => self.spawn_unit(i, now),
+            // (the unit's phase tells which of its commands)
+            Action::Spawn(i) | Action::SpawnStopCommand(i) => self.spawn_unit(i, now),
             Action::Signal(i, sig) => {
                 if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);

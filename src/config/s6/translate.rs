@@ -86,8 +86,11 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         svc.critical = false;
         svc.stop_command = Some(StopCommand {
             argv: run_scripts(false, settings.finish_maxtime, &layout.cont_finish),
-            // Each script is bounded by S6_KILL_FINISH_MAXTIME in the runner.
-            timeout: None,
+            // Each script is bounded by S6_KILL_FINISH_MAXTIME in the runner; this bounds the
+            // runner too (its group holds the scripts), with a second to spare.
+            timeout: settings
+                .finish_maxtime
+                .map(|t| t * layout.cont_finish.len() as u32 + Duration::from_secs(1)),
         });
         out.push(svc);
         first_stage.push(CONT_FINISH.into());
@@ -470,7 +473,9 @@ mod tests {
         assert_eq!(by("cont-init.d").after, [CONT_FINISH]);
         let finish = by(CONT_FINISH);
         assert!(finish.command.is_empty() && finish.after.is_empty());
-        let argv = &finish.stop_command.as_ref().unwrap().argv;
+        let stop = finish.stop_command.as_ref().unwrap();
+        assert_eq!(stop.timeout, Some(Duration::from_millis(2 * 700 + 1000)));
+        let argv = &stop.argv;
         assert_eq!(argv[1..4], ["s6-run-scripts", "--stop-on-failure", "no"]);
         let limit = argv.iter().position(|a| a == "--time-limit").unwrap();
         assert_eq!(argv[limit + 1], "700");
