@@ -191,6 +191,9 @@ fn check(opts: &Options) -> i32 {
             for n in &s6.loaded.notes {
                 log::warn(n);
             }
+            if std::env::var_os("S6_STAGE2_HOOK").is_some_and(|h| !h.is_empty()) {
+                log::info("S6_STAGE2_HOOK is not run by check: this is the layout before it");
+            }
             println!("s6-overlay layout in {}:", s6.root.display());
             for svc in &s6.loaded.services {
                 println!("  {}", crate::config::s6::translate::describe(svc));
@@ -288,6 +291,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::CONFIG;
         }
     };
+    if let Some(code) = stage2_hook(opts, services.len()) {
+        return code;
+    }
     let s6 = match load_s6(opts, services.len()) {
         Ok(s6) => s6,
         Err(code) => return code,
@@ -531,6 +537,53 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
     ));
     mapped
+}
+
+/// S6_STAGE2_HOOK (s6 mode): run before the layout is read, so its edits of the s6-rc.d tree
+/// count. Some(exit code) when the container ends here: a stop signal while it ran, or its
+/// failure with S6_BEHAVIOUR_IF_STAGE2_FAILS=2.
+fn stage2_hook(opts: &Options, native_services: usize) -> Option<i32> {
+    use crate::s6::hook::{self, HookEnd};
+    let env = container_env();
+    let hook = env.get("S6_STAGE2_HOOK").filter(|h| !h.trim().is_empty())?;
+    let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
+    if !crate::config::s6::wanted(opts.s6, native_services, &root) {
+        return None;
+    }
+    // Its first word names it in the log; the rest may hold values that are nobody's business.
+    let first = hook.split_whitespace().next().unwrap_or_default();
+    let what = format!("S6_STAGE2_HOOK ({first} ...)");
+    let limit = crate::values::format_duration(hook::HOOK_TIME_LIMIT);
+    log::info(format!(
+        "running {what} before reading the s6 layout (time limit {limit})"
+    ));
+    let (why, code) = match hook::run(hook, &env, hook::HOOK_TIME_LIMIT) {
+        Ok(HookEnd::Exited(status)) if status.success() => return None,
+        Ok(HookEnd::Exited(status)) => (status.describe(), status.code()),
+        Ok(HookEnd::TimedOut) => (
+            format!("was still running after {limit}; killed"),
+            128 + libc::SIGKILL,
+        ),
+        Ok(HookEnd::StopSignal(sig)) => {
+            log::info(format!(
+                "received {} while {what} ran: stopped it; nothing was started",
+                crate::values::signal_name(sig)
+            ));
+            return Some(0);
+        }
+        Err(e) => (format!("could not be started: {e}"), exit::CANNOT_EXECUTE),
+    };
+    if crate::config::s6::stage2_failure_stops(&env) {
+        log::error(format!(
+            "{what} {why}; S6_BEHAVIOUR_IF_STAGE2_FAILS=2: nothing is started"
+        ));
+        Some(code.max(1))
+    } else {
+        log::warn(format!(
+            "{what} {why}; starting anyway (S6_BEHAVIOUR_IF_STAGE2_FAILS=2 would stop here)"
+        ));
+        None
+    }
 }
 
 /// The s6 layout, when pidone runs one (see `s6::wanted`).

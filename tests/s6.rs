@@ -534,3 +534,221 @@ fn runtime_tree_works_on_a_noexec_tmpfs() {
     let err = common::text(&o.stderr);
     assert_eq!(o.status.code(), Some(9), "{err}");
 }
+
+/// The events the teardown fixture's scripts wrote (`NAME NANOSECONDS` lines), by name.
+fn events(s: &Scratch) -> Vec<(String, u128)> {
+    out(s, "events")
+        .lines()
+        .map(|l| {
+            let (name, at) = l
+                .rsplit_once(' ')
+                .unwrap_or_else(|| panic!("bad line {l:?}"));
+            (name.to_string(), at.parse().unwrap())
+        })
+        .collect()
+}
+
+fn at(events: &[(String, u128)], name: &str) -> u128 {
+    events
+        .iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no {name} event in {events:?}"))
+        .1
+}
+
+/// s6-rc's stop: oneshots init-a → init-b (init-b depends on init-a) with `down` scripts and
+/// a longrun on init-b. At stop the longrun is gone (the kernel says so, asked from init-b's
+/// down) before init-b's down runs, init-b's down before init-a's; then the cont-finish.d
+/// scripts in name order (the last through `with-contenv`), after every down. A oneshot whose
+/// `up` failed runs no down. The container's exit code stays CMD's.
+#[test]
+fn s6_down_scripts_and_cont_finish_run_in_stop_order() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[],
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "while [ ! -e \"$OUT/go\" ]; do sleep 0.05; done; exit 3",
+        ],
+    );
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(wait_until(LONG, || events(&s).len() >= 4), "{}", p.stderr());
+    // Nothing of the stop ran at start.
+    assert!(
+        events(&s).iter().all(|(n, _)| n.starts_with("up-")),
+        "{:?}",
+        events(&s)
+    );
+    std::fs::write(s.join("out/go"), "").unwrap();
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 3, "{}", f.stderr);
+    let ev = events(&s);
+    assert_eq!(out(&s, "svc-at-down-b").trim(), "gone", "{ev:?}");
+    assert!(at(&ev, "svc-stopping") < at(&ev, "down-b"), "{ev:?}");
+    assert!(at(&ev, "down-b") < at(&ev, "down-a"), "{ev:?}");
+    let last_down = at(&ev, "down-a").max(at(&ev, "down-slow"));
+    assert!(last_down < at(&ev, "finish-10"), "{ev:?}");
+    assert!(at(&ev, "finish-10") < at(&ev, "finish-15"), "{ev:?}");
+    assert!(at(&ev, "finish-15") < at(&ev, "finish-20"), "{ev:?}");
+    assert!(ev.iter().any(|(n, _)| n == "up-fail"), "{ev:?}");
+    assert!(!ev.iter().any(|(n, _)| n == "down-fail"), "{ev:?}");
+    // Every down and finish script ran once.
+    for name in ["down-a", "down-b", "down-slow", "finish-10", "finish-20"] {
+        assert_eq!(ev.iter().filter(|(n, _)| n == name).count(), 1, "{ev:?}");
+    }
+}
+
+/// A `down` that hangs is killed at its `timeout-down` (800 ms) and a cont-finish.d script
+/// that hangs at S6_KILL_FINISH_MAXTIME (400 ms): the next steps run and the stop ends. Without
+/// CMD the exit code is the exitcode file's, as before.
+#[test]
+fn s6_hanging_down_and_finish_scripts_are_cut_at_their_limits() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[
+            ("HANG", "1"),
+            ("S6_KILL_FINISH_MAXTIME", "400"),
+            ("WRITE_EXITCODE", "6"),
+        ],
+        &[],
+    );
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(wait_until(LONG, || events(&s).len() >= 4), "{}", p.stderr());
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 6, "{}", f.stderr);
+    let ev = events(&s);
+    let slow = at(&ev, "down-slow");
+    // cont-finish.d waited for the hanging down until its timeout-down (less the moment
+    // between the down's start and its first line, which a loaded machine stretches), not for
+    // ever. Without the wait it would follow the other downs, about 0.3 s after down-slow.
+    let waited = at(&ev, "finish-10") - slow;
+    assert!(
+        (600_000_000..5_000_000_000).contains(&waited),
+        "{waited} ns: {ev:?}\n{}",
+        f.stderr
+    );
+    let cut = at(&ev, "finish-20") - at(&ev, "finish-15");
+    assert!(
+        (300_000_000..5_000_000_000).contains(&cut),
+        "{cut} ns: {ev:?}\n{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains("init-slow: stop command still running after 800ms; sending SIGKILL"),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr
+            .contains("15-hang: still running after 400 ms; killed"),
+        "{}",
+        f.stderr
+    );
+    assert!(f.elapsed < Duration::from_secs(8), "{:?}", f.elapsed);
+}
+
+/// S6_STAGE2_HOOK runs before the layout is read, so its edit of the s6-rc.d tree counts:
+/// the service it drops from the `user` bundle never starts.
+#[test]
+fn s6_stage2_hook_edits_the_tree_before_it_is_read() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let root = s.join("root").display().to_string();
+    let hook = "rm \"$HOOK_ROOT/etc/s6-overlay/user-bundles.d/user/contents.d/init-fail\" && touch \"$OUT/hook-ran\"";
+    let p = start(&s, &[("S6_STAGE2_HOOK", hook), ("HOOK_ROOT", &root)], &[]);
+    assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+    assert!(s.join("out/hook-ran").exists());
+    std::thread::sleep(Duration::from_millis(500));
+    let ev = events(&s);
+    assert!(ev.iter().any(|(n, _)| n == "up-a"), "{ev:?}");
+    assert!(!ev.iter().any(|(n, _)| n == "up-fail"), "{ev:?}");
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("init-fail: not in the user or user2 bundle"),
+        "{}",
+        f.stderr
+    );
+}
+
+/// A failing hook is named with its exit code; with S6_BEHAVIOUR_IF_STAGE2_FAILS=2 nothing
+/// starts and the container ends with that code, otherwise the start goes on.
+#[test]
+fn s6_failing_stage2_hook_follows_behaviour() {
+    require_namespaces!();
+    for behaviour in ["0", "2"] {
+        let s = Scratch::new();
+        copy_fixture(&s, "teardown");
+        let p = start(
+            &s,
+            &[
+                ("S6_STAGE2_HOOK", "/bin/false || exit 7"),
+                ("S6_BEHAVIOUR_IF_STAGE2_FAILS", behaviour),
+            ],
+            &[],
+        );
+        let f = if behaviour == "2" {
+            p.finish(LONG)
+        } else {
+            assert!(wait_out(&s, "svc-pid"), "{}", p.stderr());
+            p.stop(LONG)
+        };
+        assert!(
+            f.stderr
+                .contains("S6_STAGE2_HOOK (/bin/false ...) exited with code 7"),
+            "{}",
+            f.stderr
+        );
+        if behaviour == "2" {
+            assert_eq!(f.code, 7, "{}", f.stderr);
+            assert!(out(&s, "events").is_empty(), "{}", out(&s, "events"));
+        } else {
+            assert_eq!(f.code, 0, "{}", f.stderr);
+        }
+    }
+}
+
+/// While PID 1 waits for the hook every signal is blocked; a TERM still ends the run at once
+/// (the hook is killed), not after the hook's five-minute limit.
+#[test]
+fn s6_sigterm_during_stage2_hook_ends_promptly() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "teardown");
+    let p = start(
+        &s,
+        &[("S6_STAGE2_HOOK", "touch \"$OUT/hook-started\"; sleep 1000")],
+        &[],
+    );
+    assert!(
+        wait_until(LONG, || s.join("out/hook-started").exists()),
+        "{}",
+        p.stderr()
+    );
+    let sleeper = p
+        .processes()
+        .into_iter()
+        .find(|q| q.cmdline == "sleep 1000")
+        .expect("the hook's sleep");
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert!(f.elapsed < Duration::from_secs(3), "{:?}", f.elapsed);
+    assert!(
+        f.stderr.contains("received SIGTERM while S6_STAGE2_HOOK"),
+        "{}",
+        f.stderr
+    );
+    assert!(!Path::new(&format!("/proc/{}", sleeper.host_pid)).exists());
+    assert!(out(&s, "events").is_empty());
+}

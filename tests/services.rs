@@ -1143,3 +1143,41 @@ fn oneshots_opt_in_to_forwarded_signals() {
     // A non-critical oneshot that failed does not decide the code of a clean stop.
     assert_eq!(done.code, 0, "{}", done.stderr);
 }
+
+/// `stop_command`: at shutdown the oneshot's clean-up runs once the longrun that waits for it
+/// has stopped (its TERM handler takes 0.3 s), as the service user, and CMD's exit code
+/// stays the container's.
+#[test]
+fn oneshot_stop_command_runs_after_its_dependants_stopped() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "mount",
+        r#"kind = "oneshot"
+command = ["sh", "-c", "touch @D@/mounted"]
+stop_command = ["sh", "-c", "date +%s%N > @D@/undo_at; id -u > @D@/undo_uid"]
+"#,
+    );
+    svc(
+        &s,
+        "web",
+        r#"after = ["mount"]
+command = ["sh", "-c", '''trap 'sleep 0.3; date +%s%N > @D@/web_stopped_at; exit 0' TERM; touch @D@/up_web; sleep 1000 & wait''']
+"#,
+    );
+    let cmd = sh(&s, "while [ ! -e @D@/go ]; do sleep 0.05; done; exit 5");
+    let run = s.spawn_pid1(&["--", "sh", "-c", &cmd]);
+    assert!(wait_file(&s, "up_web"), "{}", run.stderr());
+    assert!(s.join("mounted").exists());
+    assert!(!s.join("undo_at").exists(), "stop command ran at start");
+    std::fs::write(s.join("go"), "").unwrap();
+    let done = run.finish(LONG);
+    assert_eq!(done.code, 5, "{}", done.stderr);
+    let undo = nanos(&s, "undo_at");
+    let web = nanos(&s, "web_stopped_at");
+    assert!(undo[0] > web[0], "undo ran before web stopped");
+    if common::is_root() {
+        assert_eq!(s.read("undo_uid").trim(), "65534");
+    }
+}

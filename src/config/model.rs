@@ -129,6 +129,19 @@ pub struct Service {
     /// `fail`, fails): s6-overlay's `S6_CMD_WAIT_FOR_SERVICES_MAXTIME` for CMD. None: as long
     /// as they take (a dependency that fails or ends is decided as usual).
     pub dependency_wait: Option<DependencyWait>,
+    /// (oneshot) The clean-up of what the oneshot set up (s6-rc's `down`): run at shutdown,
+    /// once every unit that waits for it has stopped (and run its own), when its last run
+    /// had succeeded. An empty `command` (from an s6 layout only) means "nothing to run at
+    /// start": such a oneshot is done at once and exists for its stop command.
+    pub stop_command: Option<StopCommand>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StopCommand {
+    pub argv: Vec<String>,
+    /// SIGKILL to its process group after this long; None: no limit (s6-rc's `timeout-down`
+    /// absent or 0), said in the log when it starts.
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -190,6 +203,7 @@ impl Service {
             ready: None,
             health: None,
             dependency_wait: None,
+            stop_command: None,
         }
     }
 }

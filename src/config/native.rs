@@ -47,6 +47,7 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         "warn_before",
         "warn_signal",
         "warn_command",
+        "stop_command",
     ] {
         let present = match key {
             "command" => global.defaults.command.is_some(),
@@ -61,6 +62,7 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
             "warn_before" => global.defaults.warn_before.is_some(),
             "warn_signal" => global.defaults.warn_signal.is_some(),
             "warn_command" => global.defaults.warn_command.is_some(),
+            "stop_command" => global.defaults.stop_command.is_some(),
             _ => global.defaults.health.is_some(),
         };
         if present {
@@ -482,6 +484,34 @@ fn build_service(
         );
     }
     let schedule = build_schedule(raw, kind, errors, &duration);
+    let stop_timeout = duration(
+        errors,
+        None,
+        "stop_timeout",
+        pick!(stop_timeout),
+        DEFAULT_STOP_TIMEOUT,
+    );
+    let stop_command = raw.stop_command.as_ref().and_then(|argv| {
+        let problem = if kind != Kind::Oneshot {
+            Some("only a oneshot has a stop command (run at shutdown to undo what it set up); a longrun is stopped with its `stop_signal`".to_string())
+        } else if raw.schedule.is_some() {
+            Some("a scheduled oneshot has no stop command: it is not \"up\" between its runs".into())
+        } else if argv.first().is_none_or(|p| p.is_empty()) {
+            Some("must name a program: stop_command = [\"prog\", \"arg\"]".into())
+        } else {
+            check_program(&argv[0], &command_search_path(raw, defaults)).err()
+        };
+        match problem {
+            Some(p) => {
+                errors.push(None, "stop_command", p);
+                None
+            }
+            None => Some(StopCommand {
+                argv: argv.clone(),
+                timeout: Some(stop_timeout),
+            }),
+        }
+    });
     let idle_timeout = raw
         .idle_timeout
         .clone()
@@ -544,13 +574,7 @@ fn build_service(
         ),
         critical: pick!(critical).unwrap_or(kind == Kind::Oneshot),
         stop_signal: signal(errors, "stop_signal", pick!(stop_signal), libc::SIGTERM),
-        stop_timeout: duration(
-            errors,
-            None,
-            "stop_timeout",
-            pick!(stop_timeout),
-            DEFAULT_STOP_TIMEOUT,
-        ),
+        stop_timeout,
         // From [defaults], each of these two applies only to the kind it is meant for.
         max_runtime: pick!(max_runtime)
             .filter(|_| kind == Kind::Longrun)
@@ -583,6 +607,7 @@ fn build_service(
         health,
         // not a key of the native format (see Service)
         dependency_wait: None,
+        stop_command,
     }
 }
 

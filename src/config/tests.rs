@@ -836,3 +836,53 @@ fn session_limit_keys() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn stop_command_is_a_oneshot_key_bounded_by_stop_timeout() {
+    let svcs = parse(&[(
+        "mount",
+        "command = [\"true\"]\nkind = \"oneshot\"\nstop_command = [\"true\", \"undo\"]\nstop_timeout = \"3s\"\n",
+    )])
+    .unwrap();
+    assert_eq!(
+        svcs[0].stop_command,
+        Some(StopCommand {
+            argv: vec!["true".into(), "undo".into()],
+            timeout: Some(Duration::from_secs(3)),
+        })
+    );
+    let errs = errors(&[
+        ("web", "command = [\"true\"]\nstop_command = [\"true\"]\n"),
+        (
+            "tick",
+            "command = [\"true\"]\nkind = \"oneshot\"\nschedule = \"@every 1h\"\nstop_command = [\"true\"]\n",
+        ),
+        (
+            "typo",
+            "command = [\"true\"]\nkind = \"oneshot\"\nstop_command = [\"no-such-program-here\"]\n",
+        ),
+    ]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].starts_with("services.d/web.toml:2: key `stop_command`: only a oneshot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("services.d/tick.toml:4: key `stop_command`: a scheduled oneshot"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].starts_with("services.d/typo.toml:3: key `stop_command`: program"),
+        "{errs:?}"
+    );
+    // [defaults] cannot hold it: it is one service's clean-up.
+    let global = parse_global(
+        Path::new("pidone.toml"),
+        "[defaults]\nstop_command = [\"true\"]\n",
+    )
+    .unwrap_err();
+    assert!(
+        global[0].to_string().contains("belongs in a service file"),
+        "{global:?}"
+    );
+}

@@ -10,9 +10,9 @@
 //! daemon is in; the wrapper ignores those signals itself and resets them for its children.
 //! SIGKILL at the stop timeout ends both, as it ends s6-supervise's finish too.
 
-use super::{fork_exec, wait_child};
+use super::{fork_exec, wait_child, wait_child_within};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Exit code of `finish` that means "do not restart the service".
 pub const DO_NOT_RESTART: i32 = 125;
@@ -113,21 +113,14 @@ fn run_finish(
     } else {
         Duration::from_millis(timeout_ms)
     };
-    let start = Instant::now();
-    loop {
-        match wait_child(child, false) {
-            Some((code, _)) => return code,
-            None if start.elapsed() >= limit => {
-                eprintln!(
-                    "{name}: finish still running after {} ms; killed",
-                    limit.as_millis()
-                );
-                // SAFETY: our own child, not yet reaped.
-                unsafe { libc::kill(child, libc::SIGKILL) };
-                wait_child(child, true);
-                return None;
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
+    match wait_child_within(child, Some(limit)) {
+        Ok(status) => status.and_then(|(code, _)| code),
+        Err(limit) => {
+            eprintln!(
+                "{name}: finish still running after {} ms; killed",
+                limit.as_millis()
+            );
+            None
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
 
 pub mod finish;
+pub mod hook;
 pub mod shims;
 
 use crate::config::s6::layout;
@@ -52,17 +53,23 @@ pub fn write_runtime(
     Ok(())
 }
 
-/// `pidone s6-run-scripts --stop-on-failure yes|no --command-dir DIR -- SCRIPT...`: the
-/// cont-init.d stage, one script after the other in name order. A failure is reported and,
-/// with S6_BEHAVIOUR_IF_STAGE2_FAILS=2, stops the stage (the oneshot fails with its code).
+/// `pidone s6-run-scripts --stop-on-failure yes|no --command-dir DIR [--time-limit MS] --
+/// SCRIPT...`: the cont-init.d stage (and, at stop, cont-finish.d), one script after the other
+/// in name order. A failure is reported and, with S6_BEHAVIOUR_IF_STAGE2_FAILS=2, stops the
+/// stage (the oneshot fails with its code). With `--time-limit` (S6_KILL_FINISH_MAXTIME for
+/// cont-finish.d) a script still running after that long gets SIGKILL, and the next one runs.
 pub fn run_scripts(args: &[String]) -> i32 {
     let mut stop = false;
     let mut command_dir = PathBuf::from("/command");
+    let mut limit = None;
     let mut i = 0;
     while i < args.len() && args[i] != "--" {
         match (args[i].as_str(), args.get(i + 1)) {
             ("--stop-on-failure", Some(v)) => stop = v == "yes",
             ("--command-dir", Some(v)) => command_dir = v.into(),
+            ("--time-limit", Some(v)) if v.parse::<u64>().is_ok() => {
+                limit = v.parse().ok().map(std::time::Duration::from_millis)
+            }
             _ => {
                 eprintln!("s6-run-scripts: unknown argument {:?}", args[i]);
                 return crate::exit::USAGE;
@@ -84,10 +91,21 @@ pub fn run_scripts(args: &[String]) -> i32 {
             }
         };
         let code = match fork_exec(&script.argv, None, &[]) {
-            Ok(pid) => match wait_child(pid, true) {
-                Some((Some(c), _)) => c,
-                Some((None, Some(sig))) => 128 + sig,
-                _ => 1,
+            Ok(pid) => match wait_child_within(pid, limit) {
+                Ok(Some((Some(c), _))) => c,
+                Ok(Some((None, Some(sig)))) => 128 + sig,
+                Ok(_) => 1,
+                Err(limit) => {
+                    eprintln!(
+                        "{path}: still running after {} ms; killed",
+                        limit.as_millis()
+                    );
+                    worst = 128 + libc::SIGKILL;
+                    if stop {
+                        return worst;
+                    }
+                    continue;
+                }
             },
             Err(e) => {
                 eprintln!("{path}: cannot run it: {e}");
@@ -147,6 +165,34 @@ pub fn fork_exec(argv: &[String], dir: Option<&Path>, reset: &[i32]) -> std::io:
         pid => Ok(pid),
     }
 }
+
+/// Wait for child `pid` at most `limit` (None: as long as it takes); at the limit it gets
+/// SIGKILL and is reaped, and the limit comes back as the error. (These helpers are short-lived
+/// processes of their own, not PID 1's loop: a 20 ms poll of waitpid is their whole timer.)
+pub fn wait_child_within(
+    pid: i32,
+    limit: Option<std::time::Duration>,
+) -> Result<Option<ChildStatus>, std::time::Duration> {
+    let Some(limit) = limit else {
+        return Ok(wait_child(pid, true));
+    };
+    let start = std::time::Instant::now();
+    loop {
+        match wait_child(pid, false) {
+            Some(status) => return Ok(Some(status)),
+            None if start.elapsed() >= limit => {
+                // SAFETY: our own child, not yet reaped.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                wait_child(pid, true);
+                return Err(limit);
+            }
+            None => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// How a child ended: (exit code, signal), one of them meaningful.
+pub type ChildStatus = (Option<i32>, Option<i32>);
 
 /// waitpid; with `block` false, None while the child runs. The status is decoded to
 /// (exit code, signal): one of them is meaningful.

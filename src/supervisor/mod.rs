@@ -270,7 +270,8 @@ impl Supervisor {
 
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
-            Action::Spawn(i) => self.spawn_unit(i, now),
+            // (the unit's phase tells which of its commands)
+            Action::Spawn(i) | Action::SpawnStopCommand(i) => self.spawn_unit(i, now),
             Action::Signal(i, sig) => {
                 if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
@@ -306,7 +307,7 @@ impl Supervisor {
         if let Some((_, path)) = self.notify_sockets.get(&i) {
             env.insert("NOTIFY_SOCKET".into(), path.display().to_string());
         }
-        if spec.export_env {
+        if spec.export_env && !self.core.unit(i).running_stop_command() {
             env.insert(
                 "PIDONE_ENV_FILE".into(),
                 self.env_file(i).display().to_string(),
@@ -339,7 +340,13 @@ impl Supervisor {
         let env = self.unit_env(i);
         let unit = self.core.unit(i);
         let spec = &unit.spec();
-        if spec.export_env {
+        // The state machine put the unit in its stop phase before asking for this spawn.
+        let stop_command = unit.running_stop_command();
+        let argv = match (&spec.stop_command, stop_command) {
+            (Some(stop), true) => &stop.argv,
+            _ => &spec.command,
+        };
+        if spec.export_env && !stop_command {
             let file = self.env_file(i);
             if let Err(e) = crate::handoff::create(&file) {
                 log::warn(format!(
@@ -350,12 +357,13 @@ impl Supervisor {
             }
         }
         let notify_fd = match spec.ready.as_ref().map(|r| &r.check) {
+            _ if stop_command => None,
             Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
             _ => None,
         };
         let is_main = unit.role() == Role::Main;
         let req = SpawnRequest {
-            argv: &spec.command,
+            argv,
             env: &env,
             working_dir: spec.working_dir.as_ref(),
             umask: spec.umask,
@@ -592,7 +600,11 @@ impl Supervisor {
         log::debug(format!("forwarding {}", crate::values::signal_name(sig)));
         for u in self.core.units() {
             let Some(pid) = u.pid() else { continue };
-            if u.role() == Role::Render || (!u.spec().forward_signals && u.role() != Role::Main) {
+            // A stop command is a clean-up at shutdown, not the service the signal is for.
+            if u.role() == Role::Render
+                || u.running_stop_command()
+                || (!u.spec().forward_signals && u.role() != Role::Main)
+            {
                 continue;
             }
             let mapped = u
@@ -622,7 +634,9 @@ impl Supervisor {
             match self.children.remove(&pid) {
                 Some(Owner::Unit(i)) => {
                     let mut exit = exit;
-                    if self.core.unit(i).spec().export_env {
+                    if self.core.unit(i).spec().export_env
+                        && !self.core.unit(i).running_stop_command()
+                    {
                         if exit.success() && !self.merge_env_file(i) {
                             // What it meant to hand on is unknown: starting the services
                             // after it without that environment would be a silent failure.

@@ -43,6 +43,9 @@ pub enum Phase {
     Stopped,
     /// A scheduled oneshot between runs, waiting for its next tick.
     Scheduled,
+    /// Shutdown: a oneshot runs its `stop_command`; SIGKILL at `deadline` (None: no limit,
+    /// or killed already).
+    CleaningUp { deadline: Option<Instant> },
 }
 
 impl Phase {
@@ -52,7 +55,7 @@ impl Phase {
             Phase::Waiting => "waiting",
             Phase::Starting { .. } => "starting",
             Phase::Up { .. } => "running",
-            Phase::Stopping { .. } => "stopping",
+            Phase::Stopping { .. } | Phase::CleaningUp { .. } => "stopping",
             Phase::Backoff { .. } => "backoff",
             Phase::Done => "done",
             Phase::Failed => "failed",
@@ -163,6 +166,9 @@ pub struct Unit {
     activity: Option<Instant>,
     /// The session end the last warning was about (a later end, after activity, warns again).
     warned_for: Option<Instant>,
+    /// A oneshot with a `stop_command` whose last run succeeded: the stop command is owed at
+    /// shutdown (cleared when it starts, or when the oneshot runs again).
+    stop_owed: bool,
 }
 
 /// Which session limit comes first.
@@ -200,11 +206,18 @@ impl Unit {
     pub fn last_tick(&self) -> Option<Tick> {
         self.last_tick
     }
+
+    /// Its process is the `stop_command`, not the service's own command.
+    pub fn running_stop_command(&self) -> bool {
+        matches!(self.phase, Phase::CleaningUp { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Spawn(Idx),
+    /// Spawn the unit's `stop_command` (shutdown).
+    SpawnStopCommand(Idx),
     /// Send `signal` to the unit's process group.
     Signal(Idx, i32),
     RunProbe(Idx, ProbeKind),
@@ -311,6 +324,7 @@ impl Core {
                 run_now: false,
                 activity: None,
                 warned_for: None,
+                stop_owed: false,
                 then_reload: spec
                     .then_reload
                     .iter()
@@ -456,9 +470,9 @@ impl Core {
         self.shutdown.unwrap_or(0)
     }
 
-    /// True once shutdown began and no unit has a process left.
+    /// True once shutdown began, no unit has a process left and no stop command is owed.
     pub fn finished(&self) -> bool {
-        self.shutdown.is_some() && self.units.iter().all(|u| u.pid.is_none())
+        self.shutdown.is_some() && self.units.iter().all(|u| u.pid.is_none() && !u.stop_owed)
     }
 
     fn log(&mut self, level: crate::log::Level, msg: String) {
@@ -537,8 +551,10 @@ impl Core {
         }
     }
 
-    fn running(&self, i: Idx) -> bool {
-        self.units[i].pid.is_some()
+    /// At shutdown, unit `i` still holds what it depends on: it has a process (its own or
+    /// its stop command), or its stop command is still to run.
+    fn holds_dependencies(&self, i: Idx) -> bool {
+        self.units[i].pid.is_some() || self.units[i].stop_owed
     }
 
     /// Everything that is due at `now`. Call after every batch of events.
@@ -631,6 +647,14 @@ impl Core {
 
     fn start(&mut self, i: Idx, now: Instant) {
         let u = &mut self.units[i];
+        u.stop_owed = false;
+        if u.spec.command.is_empty() {
+            // Nothing to run at start (an s6 oneshot with only a `down`, cont-finish.d): done,
+            // and its stop command owed.
+            u.phase = Phase::Done;
+            u.stop_owed = u.spec.stop_command.is_some();
+            return;
+        }
         u.waiting_since = None;
         u.phase = Phase::Starting { since: now };
         u.after_stop = AfterStop::Policy;
@@ -727,22 +751,64 @@ impl Core {
     }
 
     /// Stop signals in reverse dependency order: a unit is stopped once no dependant of it
-    /// still has a process. Units not started yet simply never start.
+    /// still has a process or an owed stop command. Units not started yet simply never
+    /// start. A oneshot whose last run succeeded runs its `stop_command` when its turn
+    /// comes, as a unit being stopped, so what it depends on waits for it in turn.
     fn step_shutdown(&mut self, now: Instant) {
         for i in 0..self.units.len() {
             let u = &self.units[i];
+            let blocked = u.dependants.iter().any(|&d| self.holds_dependencies(d));
             match u.phase {
                 Phase::Waiting | Phase::Backoff { .. } | Phase::Scheduled => {
                     self.units[i].phase = Phase::Stopped
                 }
-                Phase::Starting { .. } | Phase::Up { .. } => {
-                    let blocked = u.dependants.iter().any(|&d| self.running(d));
-                    if !blocked {
-                        self.send_stop(i, now, AfterStop::Stay);
-                    }
+                Phase::Starting { .. } | Phase::Up { .. } if !blocked => {
+                    self.send_stop(i, now, AfterStop::Stay);
                 }
                 _ => {}
             }
+            if self.units[i].stop_owed && self.units[i].pid.is_none() && !blocked {
+                self.start_stop_command(i, now);
+            }
+        }
+    }
+
+    fn start_stop_command(&mut self, i: Idx, now: Instant) {
+        let u = &mut self.units[i];
+        u.stop_owed = false;
+        let Some(stop) = &u.spec.stop_command else {
+            return;
+        };
+        let name = u.spec.name.clone();
+        u.phase = Phase::CleaningUp {
+            deadline: stop.timeout.map(|t| now + t),
+        };
+        let limit = match stop.timeout {
+            Some(t) => format!("SIGKILL after {}", crate::values::format_duration(t)),
+            None => "no time limit".into(),
+        };
+        self.log(
+            crate::log::Level::Info,
+            format!("{name}: running its stop command ({limit})"),
+        );
+        self.actions.push(Action::SpawnStopCommand(i));
+    }
+
+    /// The stop command ended (or could not start): logged; shutdown goes on whatever it
+    /// did, and the exit code stays what it was.
+    fn on_stop_command_exit(&mut self, i: Idx, status: ExitStatus) {
+        let name = self.units[i].spec.name.clone();
+        self.units[i].phase = Phase::Stopped;
+        if status.success() {
+            self.log(
+                crate::log::Level::Info,
+                format!("{name}: stop command finished"),
+            );
+        } else {
+            self.log(
+                crate::log::Level::Error,
+                format!("{name}: stop command {}", status.describe()),
+            );
         }
     }
 
@@ -772,6 +838,26 @@ impl Core {
             }
             let phase = self.units[i].phase;
             match phase {
+                Phase::CleaningUp {
+                    deadline: Some(deadline),
+                } if deadline <= now => {
+                    let name = self.units[i].spec.name.clone();
+                    let limit = self.units[i]
+                        .spec
+                        .stop_command
+                        .as_ref()
+                        .and_then(|s| s.timeout)
+                        .unwrap_or_default();
+                    self.log(
+                        crate::log::Level::Warn,
+                        format!(
+                            "{name}: stop command still running after {}; sending SIGKILL",
+                            crate::values::format_duration(limit)
+                        ),
+                    );
+                    self.units[i].phase = Phase::CleaningUp { deadline: None };
+                    self.actions.push(Action::Signal(i, libc::SIGKILL));
+                }
                 Phase::Stopping {
                     deadline,
                     killed: false,
@@ -1049,6 +1135,11 @@ impl Core {
                 self.actions.push(Action::KillProbe(i, kind));
             }
         }
+        if self.units[i].running_stop_command() {
+            self.units[i].pid = None;
+            self.on_stop_command_exit(i, status);
+            return;
+        }
         let u = &mut self.units[i];
         u.pid = None;
         u.last_exit = Some(status);
@@ -1171,6 +1262,7 @@ impl Core {
                 self.fail(i, format!("oneshot {name} {what}"), code_from);
             } else {
                 self.units[i].phase = Phase::Done;
+                self.units[i].stop_owed = self.units[i].spec.stop_command.is_some();
                 self.log(crate::log::Level::Info, format!("{name} finished"));
             }
             return;
@@ -1311,7 +1403,8 @@ impl Core {
             }
             Phase::Stopping { .. } => Some(self.start_after_stop(i)),
             Phase::Starting { .. } | Phase::Up { .. } => Some("already running".into()),
-            Phase::Waiting | Phase::Backoff { .. } => None,
+            // (only at shutdown, answered above)
+            Phase::Waiting | Phase::Backoff { .. } | Phase::CleaningUp { .. } => None,
         }
     }
 
@@ -1391,6 +1484,9 @@ impl Core {
                 Phase::Stopping {
                     deadline,
                     killed: false,
+                }
+                | Phase::CleaningUp {
+                    deadline: Some(deadline),
                 } => consider(deadline),
                 Phase::Starting { since } if self.shutdown.is_none() => {
                     if let Some(r) = &u.spec.ready {
@@ -1720,6 +1816,135 @@ mod tests {
         core.step(late);
         assert!(core.finished());
         assert_eq!(core.exit_code(), 4);
+    }
+
+    fn stop_spawns(actions: &[Action]) -> Vec<Idx> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::SpawnStopCommand(i) => Some(*i),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn with_stop(mut s: Service, timeout: Option<Duration>) -> Service {
+        s.stop_command = Some(crate::config::StopCommand {
+            argv: vec!["down".into()],
+            timeout,
+        });
+        s
+    }
+
+    /// s6-rc's `down`: oneshot b depends on a, a longrun on b, CMD on all. At shutdown the
+    /// longrun stops first, then b's stop command runs, then a's (each only once the one
+    /// before has exited), then the unit with nothing to run at start (cont-finish.d, first
+    /// of all) runs its own last; the exit code stays CMD's.
+    #[test]
+    fn stop_commands_run_in_reverse_dependency_order_after_dependants() {
+        let t0 = Instant::now();
+        let mut finish = with_stop(svc("finish", Kind::Oneshot, &[]), None);
+        finish.command = Vec::new();
+        let mut core = Core::new(
+            vec![
+                (finish, Role::Service),
+                (
+                    with_stop(svc("a", Kind::Oneshot, &["finish"]), None),
+                    Role::Service,
+                ),
+                (
+                    with_stop(svc("b", Kind::Oneshot, &["a"]), None),
+                    Role::Service,
+                ),
+                (svc("web", Kind::Longrun, &["b"]), Role::Service),
+                (svc("main", Kind::Longrun, &["a", "b", "web"]), Role::Main),
+            ],
+            false,
+        );
+        // finish has nothing to run at start: done at once, a starts.
+        assert_eq!(spawned(&core.step(t0)), vec![1]);
+        core.on_spawned(1, 11, t0);
+        core.on_exit(1, ExitStatus::Code(0), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![2]);
+        core.on_spawned(2, 12, t0);
+        core.on_exit(2, ExitStatus::Code(0), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![3]);
+        core.on_spawned(3, 13, t0);
+        assert_eq!(spawned(&core.step(t0)), vec![4]);
+        core.on_spawned(4, 14, t0);
+        core.on_exit(4, ExitStatus::Code(3), t0);
+        // CMD ended: web gets its stop signal; no stop command while web runs.
+        let actions = core.step(t0);
+        assert_eq!(signals(&actions), vec![(3, libc::SIGTERM)]);
+        assert!(stop_spawns(&actions).is_empty());
+        core.on_exit(3, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(stop_spawns(&core.step(t0)), vec![2]);
+        assert!(core.unit(2).running_stop_command());
+        core.on_spawned(2, 22, t0);
+        // a waits for b's stop command; nothing to do meanwhile (no limit: no deadline).
+        assert!(stop_spawns(&core.step(t0)).is_empty());
+        assert_eq!(core.next_deadline(), None);
+        assert!(!core.finished());
+        // A failing stop command is logged; the stop goes on.
+        core.on_exit(2, ExitStatus::Code(1), t0);
+        let actions = core.step(t0);
+        assert_eq!(stop_spawns(&actions), vec![1]);
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Log(crate::log::Level::Error, m) if m.contains("b: stop command exited with code 1")
+        )));
+        core.on_spawned(1, 21, t0);
+        core.on_exit(1, ExitStatus::Code(0), t0);
+        assert_eq!(stop_spawns(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 20, t0);
+        assert!(!core.finished());
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        assert!(core.step(t0).iter().all(|a| matches!(a, Action::Log(..))));
+        assert!(core.finished());
+        assert_eq!(core.exit_code(), 3);
+    }
+
+    /// A stop command is bounded by its timeout (SIGKILL to it), and only a oneshot whose
+    /// run succeeded owes one: a failed oneshot, or one never started, runs none.
+    #[test]
+    fn stop_command_is_killed_at_its_timeout_and_owed_only_after_success() {
+        let t0 = Instant::now();
+        let lax = |name: &str, after: &[&str]| {
+            let mut s = with_stop(svc(name, Kind::Oneshot, after), None);
+            s.critical = false;
+            s
+        };
+        let mut core = Core::new(
+            vec![
+                (
+                    with_stop(
+                        svc("ok", Kind::Oneshot, &[]),
+                        Some(Duration::from_millis(300)),
+                    ),
+                    Role::Service,
+                ),
+                (lax("bad", &[]), Role::Service),
+                (lax("never", &["bad"]), Role::Service),
+            ],
+            false,
+        );
+        assert_eq!(spawned(&core.step(t0)), vec![0, 1]);
+        core.on_spawned(0, 10, t0);
+        core.on_spawned(1, 11, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.on_exit(1, ExitStatus::Code(2), t0);
+        core.step(t0);
+        core.begin_shutdown(0, "test");
+        assert_eq!(stop_spawns(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 20, t0);
+        let late = t0 + Duration::from_millis(300);
+        assert_eq!(core.next_deadline(), Some(late));
+        assert_eq!(signals(&core.step(late)), vec![(0, libc::SIGKILL)]);
+        assert_eq!(core.next_deadline(), None);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), late);
+        assert!(stop_spawns(&core.step(late)).is_empty());
+        assert!(core.finished());
+        assert_eq!(core.exit_code(), 0);
     }
 
     #[test]

@@ -55,11 +55,13 @@ pub struct Script {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum RcKind {
-    /// `up`: None when the file holds only comments (nothing to run; dependents still wait
-    /// for its dependencies). `down` is kept to be reported: pidone does not run it.
+    /// `up`, `down`: None when the file is absent or holds only comments (nothing to run).
+    /// `down` runs at stop when `up` succeeded, bounded by `timeout-down` (0 or absent: no
+    /// limit).
     Oneshot {
         up: Option<Vec<String>>,
-        down: Option<PathBuf>,
+        down: Option<Vec<String>>,
+        timeout_down: Option<Duration>,
     },
     Longrun {
         run: Script,
@@ -381,15 +383,19 @@ fn read_rc(
                     None
                 }
             };
+            // The same rules as `up`: one execline command line.
             let down_path = dir.join("down");
-            let down = down_path.exists().then_some(down_path);
-            if let Some(d) = &down {
-                unsupported.push(problem(
-                    d,
-                    "oneshot down scripts are not run at stop; move the clean-up into a cont-finish.d script",
-                ));
+            let down = optional_text(&down_path, errors).and_then(|text| {
+                parse_line(&text, env.execlineb)
+                    .map_err(|e| errors.push(problem(&down_path, e)))
+                    .ok()
+                    .flatten()
+            });
+            RcKind::Oneshot {
+                up,
+                down,
+                timeout_down: millis(&dir.join("timeout-down"), errors),
             }
-            RcKind::Oneshot { up, down }
         }
         "longrun" => {
             let run = match script_argv(&dir.join("run"), env.command_dir) {
@@ -823,7 +829,8 @@ mod tests {
             l.find("init-config").unwrap().kind,
             RcKind::Oneshot {
                 up: Some(vec!["/etc/s6-overlay/scripts/config".into()]),
-                down: None
+                down: None,
+                timeout_down: None,
             }
         );
         assert_eq!(expand(&l, "grp").unwrap(), vec!["web".to_string()]);

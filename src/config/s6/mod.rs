@@ -58,6 +58,7 @@ const KNOWN_VARS: &[&str] = &[
     "S6_STAGE2_HOOK",
     "S6_READ_ONLY_ROOT",
     "S6_CMD_ARG0",
+    "S6_KILL_FINISH_MAXTIME",
 ];
 
 /// Read the layout under `root` and translate it. `env` is the container's environment.
@@ -101,6 +102,10 @@ pub fn load(
     if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
         settings.services_grace = d;
     }
+    if let Some(d) = ms("S6_KILL_FINISH_MAXTIME", &mut warnings) {
+        // 0: no limit, as s6's own time limits read it.
+        settings.finish_maxtime = (!d.is_zero()).then_some(d);
+    }
     let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
     let cmd_wait_limit =
         ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(DEFAULT_CMD_WAIT);
@@ -108,11 +113,6 @@ pub fn load(
         limit: cmd_wait_limit,
         fail: behaviour >= 2,
     });
-    if let Some(hook) = env.get("S6_STAGE2_HOOK").filter(|v| !v.is_empty()) {
-        warnings.push(format!(
-            "S6_STAGE2_HOOK={hook:?} is not run: it edits s6-rc's compiled database, which pidone does not use"
-        ));
-    }
     for name in env.keys().filter(|k| k.starts_with("S6_")) {
         if !KNOWN_VARS.contains(&name.as_str()) {
             warnings.push(format!(
@@ -178,6 +178,12 @@ pub fn load(
         log_level,
         execlineb,
     })
+}
+
+/// S6_BEHAVIOUR_IF_STAGE2_FAILS=2: a failure in stage 2 (S6_STAGE2_HOOK included) stops the
+/// container. (`load` also warns about a value that is not 0, 1 or 2.)
+pub fn stage2_failure_stops(env: &std::collections::BTreeMap<String, String>) -> bool {
+    env.get("S6_BEHAVIOUR_IF_STAGE2_FAILS").map(|v| v.trim()) == Some("2")
 }
 
 /// An executable `name` in `first` or on `path`.

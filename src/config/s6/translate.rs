@@ -4,7 +4,7 @@
 //! (as every service does in pidone).
 
 use super::layout::{Layout, RcKind, RcService, Script};
-use crate::config::{Kind, Ready, ReadyCheck, Restart, Service};
+use crate::config::{Kind, Ready, ReadyCheck, Restart, Service, StopCommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -22,6 +22,8 @@ pub struct S6Settings {
     /// pidone's own shims (under the s6 run dir), first on `PATH`, so a bare `s6-svc` is
     /// pidone's even when the image still has s6-overlay's in `/command`.
     pub shim_dir: Option<PathBuf>,
+    /// S6_KILL_FINISH_MAXTIME: how long each cont-finish.d script may run (None: no limit).
+    pub finish_maxtime: Option<Duration>,
 }
 
 impl Default for S6Settings {
@@ -32,6 +34,7 @@ impl Default for S6Settings {
             command_dir: PathBuf::from("/command"),
             self_exe: "/proc/self/exe".into(),
             shim_dir: None,
+            finish_maxtime: Some(DEFAULT_FINISH_MAXTIME),
         }
     }
 }
@@ -39,8 +42,14 @@ impl Default for S6Settings {
 /// s6-supervise's default `timeout-finish`.
 pub const DEFAULT_FINISH_TIMEOUT: Duration = Duration::from_millis(5000);
 
+/// s6-overlay's default S6_KILL_FINISH_MAXTIME.
+pub const DEFAULT_FINISH_MAXTIME: Duration = Duration::from_millis(5000);
+
 /// Name of the oneshot that runs cont-init.d.
 pub const CONT_INIT: &str = "cont-init.d";
+/// Name of the oneshot that runs cont-finish.d at stop: nothing at start, first of all, so
+/// every service is ordered after it and at stop its scripts run after every other stop.
+pub const CONT_FINISH: &str = "cont-finish.d";
 /// A longrun's readiness (notification-fd) without a `timeout-up`: s6 waits without limit;
 /// pidone gives up after an hour rather than never, and says so.
 const READY_WITHOUT_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -52,26 +61,48 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
     let mut out = Vec::new();
     let critical = settings.behaviour >= 2;
     let mut first_stage: Vec<String> = Vec::new();
-    if !layout.cont_init.is_empty() {
+    // The runner of cont-init.d and cont-finish.d: one script after the other, in name order.
+    let run_scripts = |stop_on_failure: bool, time_limit: Option<Duration>, scripts: &[Script]| {
         let mut argv = vec![
             settings.self_exe.clone(),
             "s6-run-scripts".into(),
             "--stop-on-failure".into(),
-            if critical { "yes" } else { "no" }.into(),
+            if stop_on_failure { "yes" } else { "no" }.into(),
             "--command-dir".into(),
             settings.command_dir.display().to_string(),
-            "--".into(),
         ];
-        argv.extend(
-            layout
-                .cont_init
-                .iter()
-                .map(|s| s.path.display().to_string()),
-        );
+        if let Some(t) = time_limit {
+            argv.extend(["--time-limit".into(), t.as_millis().to_string()]);
+        }
+        argv.push("--".into());
+        argv.extend(scripts.iter().map(|s| s.path.display().to_string()));
+        argv
+    };
+    if !layout.cont_finish.is_empty() {
+        // s6-overlay runs cont-finish.d after every service is down, whatever the start did:
+        // a oneshot with nothing to run at start is done at once, and owes its stop command.
+        let mut svc = Service::with_defaults(CONT_FINISH, Vec::new(), Kind::Oneshot);
+        svc.timeout = None;
+        svc.critical = false;
+        svc.stop_command = Some(StopCommand {
+            argv: run_scripts(false, settings.finish_maxtime, &layout.cont_finish),
+            // Each script is bounded by S6_KILL_FINISH_MAXTIME in the runner; this bounds the
+            // runner too (its group holds the scripts), with a second to spare.
+            timeout: settings
+                .finish_maxtime
+                .map(|t| t * layout.cont_finish.len() as u32 + Duration::from_secs(1)),
+        });
+        out.push(svc);
+        first_stage.push(CONT_FINISH.into());
+    }
+    if !layout.cont_init.is_empty() {
+        let argv = run_scripts(critical, None, &layout.cont_init);
         let mut svc = Service::with_defaults(CONT_INIT, argv, Kind::Oneshot);
         // s6-overlay gives cont-init.d no time limit.
         svc.timeout = None;
         svc.critical = critical;
+        // After cont-finish.d, whose scripts must run after cont-init.d's stop.
+        svc.after = std::mem::take(&mut first_stage);
         out.push(svc);
         first_stage.push(CONT_INIT.into());
     }
@@ -100,12 +131,16 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         .filter(|n| !user.contains(n))
         .collect();
 
-    // Oneshots with comment-only `up` run nothing: their dependants wait for their
-    // dependencies instead.
+    // Oneshots with comment-only `up` and no `down` run nothing: their dependants wait for
+    // their dependencies instead. (With a `down`, the oneshot stays, to run it at stop.)
     let elided = |n: &str| {
         matches!(
             layout.find(n).map(|s| &s.kind),
-            Some(RcKind::Oneshot { up: None, .. })
+            Some(RcKind::Oneshot {
+                up: None,
+                down: None,
+                ..
+            })
         )
     };
     let resolve = |n: &str| -> Vec<String> {
@@ -185,12 +220,6 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         legacy_names.push(s.name.clone());
         out.push(s);
     }
-    for s in &layout.cont_finish {
-        notes.push(format!(
-            "{}: cont-finish.d scripts are not run at stop",
-            s.path.display()
-        ));
-    }
     let path = format!(
         "{}{}:{}",
         settings
@@ -254,11 +283,20 @@ fn longrun(
 
 fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Service {
     let mut s = match &svc.kind {
-        RcKind::Oneshot { up, .. } => {
-            let argv = up.clone().expect("elided oneshots are skipped");
+        RcKind::Oneshot {
+            up,
+            down,
+            timeout_down,
+        } => {
+            // No `up` (comments only) with a `down`: nothing to run at start.
+            let argv = up.clone().unwrap_or_default();
             let mut s = Service::with_defaults(&svc.name, argv, Kind::Oneshot);
             s.timeout = svc.timeout_up;
             s.critical = settings.behaviour >= 2;
+            s.stop_command = down.as_ref().map(|argv| StopCommand {
+                argv: argv.clone(),
+                timeout: *timeout_down,
+            });
             s
         }
         RcKind::Longrun {
@@ -298,11 +336,18 @@ pub fn describe(s: &Service) -> String {
         Some(_) => "probe".into(),
         None => "when started".into(),
     };
+    let command = if s.command.is_empty() {
+        "(nothing at start)".to_string()
+    } else {
+        s.command.join(" ")
+    };
+    let stop = s.stop_command.as_ref().map_or(String::new(), |c| {
+        format!(" ; at stop: {}", c.argv.join(" "))
+    });
     format!(
-        "{} ({kind}) after [{}]: {} ; ready {ready}",
+        "{} ({kind}) after [{}]: {command} ; ready {ready}{stop}",
         s.name,
         s.after.join(", "),
-        s.command.join(" ")
     )
 }
 
@@ -380,5 +425,61 @@ mod tests {
             by("cont-init.d").command[1..4],
             ["s6-run-scripts", "--stop-on-failure", "no"]
         );
+    }
+    /// `down` becomes the oneshot's stop command (bounded by `timeout-down`); a comment-only
+    /// `up` with a `down` stays, with nothing to run at start; cont-finish.d is a oneshot
+    /// every service is ordered after (through cont-init.d), so its scripts run last at stop.
+    #[test]
+    fn down_and_cont_finish() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let rc = "etc/s6-overlay/s6-rc.d";
+        write(r, "etc/cont-init.d/01-a", "#!/bin/sh\n");
+        write(r, "etc/cont-finish.d/20-b", "#!/bin/sh\n");
+        write(r, "etc/cont-finish.d/10-a", "#!/bin/sh\n");
+        write(r, &format!("{rc}/mount/type"), "oneshot");
+        write(r, &format!("{rc}/mount/up"), "/bin/mount-it\n");
+        write(
+            r,
+            &format!("{rc}/mount/down"),
+            "# undo\n/bin/umount-it --all\n",
+        );
+        write(r, &format!("{rc}/mount/timeout-down"), "1500");
+        write(r, &format!("{rc}/flag/type"), "oneshot");
+        write(r, &format!("{rc}/flag/up"), "# nothing at start\n");
+        write(r, &format!("{rc}/flag/down"), "/bin/clear-flag\n");
+        write(r, &format!("{rc}/flag/dependencies.d/mount"), "");
+        write(r, "etc/s6-overlay/user-bundles.d/user/contents.d/flag", "");
+        let env = Env {
+            execlineb: None,
+            command_dir: Path::new("/command"),
+        };
+        let layout = read(r, &env).unwrap();
+        let settings = S6Settings {
+            finish_maxtime: Some(Duration::from_millis(700)),
+            ..S6Settings::default()
+        };
+        let (svcs, _) = services(&layout, &settings);
+        let by = |n: &str| svcs.iter().find(|s| s.name == n).unwrap();
+        assert_eq!(
+            by("mount").stop_command,
+            Some(StopCommand {
+                argv: vec!["/bin/umount-it".into(), "--all".into()],
+                timeout: Some(Duration::from_millis(1500)),
+            })
+        );
+        assert!(by("flag").command.is_empty());
+        assert_eq!(by("flag").after, ["cont-init.d", "mount"]);
+        assert_eq!(by("cont-init.d").after, [CONT_FINISH]);
+        let finish = by(CONT_FINISH);
+        assert!(finish.command.is_empty() && finish.after.is_empty());
+        let stop = finish.stop_command.as_ref().unwrap();
+        assert_eq!(stop.timeout, Some(Duration::from_millis(2 * 700 + 1000)));
+        let argv = &stop.argv;
+        assert_eq!(argv[1..4], ["s6-run-scripts", "--stop-on-failure", "no"]);
+        let limit = argv.iter().position(|a| a == "--time-limit").unwrap();
+        assert_eq!(argv[limit + 1], "700");
+        assert!(argv[argv.len() - 2].ends_with("cont-finish.d/10-a"));
+        assert!(argv[argv.len() - 1].ends_with("cont-finish.d/20-b"));
     }
 }
