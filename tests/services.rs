@@ -663,6 +663,24 @@ fn bad_configs_are_refused_before_anything_starts() {
             &["bad.toml:4: key `ready.timeout`:"],
         ),
         (
+            &[("bad", "command = [\"true\"]\nstdout_to = \"nope\"\n")],
+            &["bad.toml:2: key `stdout_to`: \"nope\" is not a service"],
+        ),
+        (
+            &[
+                ("bad", "command = [\"true\"]\nstdout_to = \"once\"\n"),
+                ("once", "command = [\"true\"]\nkind = \"oneshot\"\n"),
+            ],
+            &["bad.toml:2: key `stdout_to`: \"once\" is a oneshot"],
+        ),
+        (
+            &[
+                ("a", "command = [\"true\"]\nstdout_to = \"b\"\n"),
+                ("b", "command = [\"true\"]\nstdout_to = \"a\"\n"),
+            ],
+            &["dependency cycle: a -> b -> a"],
+        ),
+        (
             &[("bad", "command = [\"true\"]\nstop_signal = \"TREM\"\n")],
             &["bad.toml:2: key `stop_signal`: unknown signal"],
         ),
@@ -704,6 +722,91 @@ fn bad_configs_are_refused_before_anything_starts() {
             "{files:?}: something started"
         );
     }
+}
+
+/// The kernel's name of a process's fd (`pipe:[inode]` for a pipe).
+fn fd_target(pid: i32, fd: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// Lines `line 1`, `line 2`, ... with none missing, none twice, none out of order.
+fn assert_contiguous(lines: &[String]) {
+    for (n, l) in lines.iter().enumerate() {
+        assert_eq!(l, &format!("line {}", n + 1), "in {lines:?}");
+    }
+}
+
+/// `stdout_to`: app's stdout is a pipe into logger's stdin (the same pipe inode in /proc), held
+/// by pidone: with logger stopped, app keeps writing into it (no SIGPIPE, same pid) and the
+/// lines arrive once logger is started again; a SIGKILLed logger is restarted on the same
+/// pipe. app's stderr stays pidone's prefixed capture.
+#[test]
+fn stdout_to_pipes_a_service_into_its_logger() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''while read l; do echo "$l" >> @D@/log; done''']
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''echo to-stderr >&2; i=0; while :; do i=$((i+1)); echo "line $i"; echo $i > @D@/count; sleep 0.05; done''']
+stdout_to = "logger"
+"#,
+    );
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 3), "{}", p.stderr());
+    let host = |name: &str| {
+        let ns = s.status_row(name)["pid"].as_i64().expect("a pid") as i32;
+        common::host_pid_of(p.pid, ns).expect("host pid")
+    };
+    let (app, logger) = (host("app"), host("logger"));
+    let pipe = fd_target(app, 1);
+    assert!(pipe.starts_with("pipe:["), "{pipe}");
+    assert_eq!(pipe, fd_target(logger, 0));
+    assert_ne!(fd_target(app, 2), pipe, "stderr must stay pidone's capture");
+    assert!(wait_until(LONG, || p.stderr().contains("to-stderr")));
+    assert!(!s.read("log").contains("to-stderr"));
+
+    // Logger stopped: app writes on into the pipe, nothing reads it, nothing is lost.
+    let (code, out) = s.client(&["stop", "logger"]);
+    assert_eq!(code, 0, "{out}");
+    common::status_until(&s, "logger", "stopped", |r| r["state"] == "stopped");
+    let count = || s.read("count").trim().parse::<usize>().unwrap_or(0);
+    let logged = s.lines("log").len();
+    let target = count() + 10;
+    assert!(wait_until(LONG, || count() >= target), "app stalled");
+    assert!(s.lines("log").len() <= logged + 1, "read while stopped");
+    let (code, out) = s.client(&["start", "logger"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(wait_lines(&s, "log", target), "{}", p.stderr());
+    assert_contiguous(&s.lines("log"));
+
+    // Logger killed: restarted on the same pipe; app never noticed.
+    let old_logger = host("logger");
+    send(old_logger, libc::SIGKILL);
+    let restarted = wait_until(LONG, || {
+        let row = s.status_row("logger");
+        row["state"] == "running"
+            && row["pid"]
+                .as_i64()
+                .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                .is_some_and(|h| h != old_logger && fd_target(h, 0) == pipe)
+    });
+    assert!(restarted, "{}", p.stderr());
+    let target = count() + 5;
+    assert!(wait_lines(&s, "log", target), "{}", p.stderr());
+    assert_contiguous(&s.lines("log"));
+    assert_eq!(host("app"), app, "app was restarted");
+    assert_eq!(fd_target(app, 1), pipe);
+
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
 }
 
 // ------------------------------------------------------------------------------------------

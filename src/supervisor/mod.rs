@@ -77,6 +77,11 @@ pub struct Supervisor {
     notify_pipes: HashMap<Idx, OwnedFd>,
     /// systemd-style notify sockets, by unit (bound once, reused across restarts).
     notify_sockets: HashMap<Idx, (UnixDatagram, PathBuf)>,
+    /// Log pipelines (`stdout_to`), by consumer: (read end, write end). Created once and held
+    /// for the whole run, so a restart of a producer or of the consumer loses nothing and the
+    /// other side sees neither EOF nor SIGPIPE. pidone never reads or writes them, so they
+    /// cannot block the loop: with the consumer down, a producer blocks on a full pipe.
+    pipelines: HashMap<Idx, (OwnedFd, OwnedFd)>,
     /// `reload_on`: inotify and the quiet period before a reload.
     reload: reload::Watcher,
     control: Option<control::Server>,
@@ -123,7 +128,7 @@ pub fn build_units(
                 continue;
             }
             if let Some(s) = services.iter().find(|s| s.name == n) {
-                todo.extend(s.after.iter().cloned());
+                todo.extend(s.waits_for().cloned());
             }
             before_render.push(n);
         }
@@ -186,6 +191,7 @@ impl Supervisor {
             readers: Vec::new(),
             notify_pipes: HashMap::new(),
             notify_sockets: HashMap::new(),
+            pipelines: HashMap::new(),
             reload: reload::Watcher::default(),
             control: control_dir.and_then(|dir| bind_control(&dir)),
             drain: Drain::NotStarted,
@@ -201,6 +207,7 @@ impl Supervisor {
             .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
             .filter(|_| sup.ctx.tty);
         sup.setup_notify_sockets()?;
+        sup.setup_pipelines()?;
         let wanted: Vec<(Idx, &Path, &str)> = sup
             .core
             .units()
@@ -231,6 +238,23 @@ impl Supervisor {
                 sock.set_nonblocking(true)?;
                 self.notify_sockets.insert(i, (sock, path));
             }
+        }
+        Ok(())
+    }
+
+    /// One pipe per consumer named by a `stdout_to`; all its producers share the write end.
+    fn setup_pipelines(&mut self) -> std::io::Result<()> {
+        for u in self.core.units() {
+            let Some(consumer) = u.spec().stdout_to.as_deref() else {
+                continue;
+            };
+            let Some(c) = self.core.index(consumer) else {
+                continue;
+            };
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.pipelines.entry(c) {
+                slot.insert(crate::spawn::pipe_cloexec()?);
+            }
+            log::debug(format!("{}: stdout piped into {consumer}", u.spec().name));
         }
         Ok(())
     }
@@ -354,6 +378,12 @@ impl Supervisor {
             _ => None,
         };
         let is_main = unit.role() == Role::Main;
+        let stdout_pipe = spec
+            .stdout_to
+            .as_deref()
+            .and_then(|c| self.core.index(c))
+            .and_then(|c| self.pipelines.get(&c))
+            .map(|(_, write)| write.as_raw_fd());
         let req = SpawnRequest {
             argv: &spec.command,
             env: &env,
@@ -367,6 +397,8 @@ impl Supervisor {
             },
             take_tty: is_main && self.ctx.tty,
             notify_fd,
+            stdin_pipe: self.pipelines.get(&i).map(|(read, _)| read.as_raw_fd()),
+            stdout_pipe,
         };
         let name = spec.name.clone();
         match spawn(&req) {
