@@ -731,11 +731,30 @@ fn fd_target(pid: i32, fd: i32) -> String {
         .unwrap_or_default()
 }
 
-/// Lines `line 1`, `line 2`, ... with none missing, none twice, none out of order.
-fn assert_contiguous(lines: &[String]) {
-    for (n, l) in lines.iter().enumerate() {
-        assert_eq!(l, &format!("line {}", n + 1), "in {lines:?}");
+/// `line 1`, `line 2`, ...: nothing doubled or reordered, and nothing lost except at most
+/// `cuts` lines (one per stop or kill of the consumer): a shell's `read` takes a line byte by
+/// byte, so a consumer stopped or killed in the middle of one, or between its read and its
+/// write, took those bytes with it. The pipe itself loses nothing.
+fn assert_contiguous(lines: &[String], cuts: usize) {
+    let mut damaged = 0;
+    let mut last = 0;
+    for l in lines {
+        if l.is_empty() {
+            damaged += 1; // only the newline of a line the killed consumer had read
+            continue;
+        }
+        let n: usize = l
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{l:?} in {lines:?}"));
+        assert!(n > last, "{l:?} repeated or out of order in {lines:?}");
+        let whole = format!("line {n}");
+        assert!(whole.ends_with(l.as_str()), "{l:?} in {lines:?}");
+        damaged += (n - last - 1) + usize::from(*l != whole);
+        last = n;
     }
+    assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
 }
 
 /// `stdout_to`: app's stdout is a pipe into logger's stdin (the same pipe inode in /proc), held
@@ -785,7 +804,7 @@ stdout_to = "logger"
     let (code, out) = s.client(&["start", "logger"]);
     assert_eq!(code, 0, "{out}");
     assert!(wait_lines(&s, "log", target), "{}", p.stderr());
-    assert_contiguous(&s.lines("log"));
+    assert_contiguous(&s.lines("log"), 1);
 
     // Logger killed: restarted on the same pipe; app never noticed.
     let old_logger = host("logger");
@@ -801,7 +820,7 @@ stdout_to = "logger"
     assert!(restarted, "{}", p.stderr());
     let target = count() + 5;
     assert!(wait_lines(&s, "log", target), "{}", p.stderr());
-    assert_contiguous(&s.lines("log"));
+    assert_contiguous(&s.lines("log"), 2);
     assert_eq!(host("app"), app, "app was restarted");
     assert_eq!(fd_target(app, 1), pipe);
 

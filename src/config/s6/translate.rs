@@ -182,6 +182,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         let mut s = longrun(&l.name, &l.dir, &l.run, finish, settings);
         s.after = first_stage.iter().chain(&stage_user).cloned().collect();
         s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
+        s.stdout_to = l.stdout_to.clone();
         legacy_names.push(s.name.clone());
         out.push(s);
     }
@@ -268,6 +269,8 @@ fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Ser
             notification_fd,
             down_signal,
             timeout_kill,
+            producer_for,
+            ..
         } => {
             let finish = finish.as_ref().map(|f| (f, *timeout_finish));
             let mut s = longrun(&svc.name, &svc.dir, run, finish, settings);
@@ -278,6 +281,7 @@ fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Ser
             if let Some(t) = timeout_kill {
                 s.stop_timeout = *t;
             }
+            s.stdout_to = producer_for.clone();
             s
         }
         RcKind::Bundle { .. } => unreachable!("bundles are expanded"),
@@ -298,8 +302,12 @@ pub fn describe(s: &Service) -> String {
         Some(_) => "probe".into(),
         None => "when started".into(),
     };
+    let pipe = s
+        .stdout_to
+        .as_ref()
+        .map_or(String::new(), |c| format!(" ; stdout piped into {c}"));
     format!(
-        "{} ({kind}) after [{}]: {} ; ready {ready}",
+        "{} ({kind}) after [{}]: {} ; ready {ready}{pipe}",
         s.name,
         s.after.join(", "),
         s.command.join(" ")
