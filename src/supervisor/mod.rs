@@ -59,6 +59,13 @@ struct ServiceOutput {
     lines: LineReader,
 }
 
+/// A log pipeline's pipe (`stdout_to`): its consumer reads `read`; its producers write `write`.
+struct Pipeline {
+    consumer: Idx,
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
 /// The drain after the last unit stopped.
 enum Drain {
     NotStarted,
@@ -80,8 +87,9 @@ pub struct Supervisor {
     /// Log pipelines (`stdout_to`), by consumer: (read end, write end). Created once and held
     /// for the whole run, so a restart of a producer or of the consumer loses nothing and the
     /// other side sees neither EOF nor SIGPIPE. pidone never reads or writes them, so they
-    /// cannot block the loop: with the consumer down, a producer blocks on a full pipe.
-    pipelines: HashMap<Idx, (OwnedFd, OwnedFd)>,
+    /// cannot block the loop: with the consumer down, a producer blocks on a full pipe. (A
+    /// vector: there are a few, and every new map type is code in the static binary.)
+    pipelines: Vec<Pipeline>,
     /// `reload_on`: inotify and the quiet period before a reload.
     reload: reload::Watcher,
     control: Option<control::Server>,
@@ -191,7 +199,7 @@ impl Supervisor {
             readers: Vec::new(),
             notify_pipes: HashMap::new(),
             notify_sockets: HashMap::new(),
-            pipelines: HashMap::new(),
+            pipelines: Vec::new(),
             reload: reload::Watcher::default(),
             control: control_dir.and_then(|dir| bind_control(&dir)),
             drain: Drain::NotStarted,
@@ -251,12 +259,21 @@ impl Supervisor {
             let Some(c) = self.core.index(consumer) else {
                 continue;
             };
-            if let std::collections::hash_map::Entry::Vacant(slot) = self.pipelines.entry(c) {
-                slot.insert(crate::spawn::pipe_cloexec()?);
+            if self.pipeline(c).is_none() {
+                let (read, write) = crate::spawn::pipe_cloexec()?;
+                self.pipelines.push(Pipeline {
+                    consumer: c,
+                    read,
+                    write,
+                });
             }
             log::debug(format!("{}: stdout piped into {consumer}", u.spec().name));
         }
         Ok(())
+    }
+
+    fn pipeline(&self, consumer: Idx) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.consumer == consumer)
     }
 
     /// Run until everything stopped and every process is reaped; returns the exit code.
@@ -382,8 +399,8 @@ impl Supervisor {
             .stdout_to
             .as_deref()
             .and_then(|c| self.core.index(c))
-            .and_then(|c| self.pipelines.get(&c))
-            .map(|(_, write)| write.as_raw_fd());
+            .and_then(|c| self.pipeline(c))
+            .map(|p| p.write.as_raw_fd());
         let req = SpawnRequest {
             argv: &spec.command,
             env: &env,
@@ -397,7 +414,7 @@ impl Supervisor {
             },
             take_tty: is_main && self.ctx.tty,
             notify_fd,
-            stdin_pipe: self.pipelines.get(&i).map(|(read, _)| read.as_raw_fd()),
+            stdin_pipe: self.pipeline(i).map(|p| p.read.as_raw_fd()),
             stdout_pipe,
         };
         let name = spec.name.clone();
