@@ -760,7 +760,8 @@ fn assert_contiguous(lines: &[String], cuts: usize) {
 /// `stdout_to`: app's stdout is a pipe into logger's stdin (the same pipe inode in /proc), held
 /// by pidone: with logger stopped, app keeps writing into it (no SIGPIPE, same pid) and the
 /// lines arrive once logger is started again; a SIGKILLed logger is restarted on the same
-/// pipe. app's stderr stays pidone's prefixed capture.
+/// pipe. app's stderr stays pidone's prefixed capture. Both have `[limits]`, so they are
+/// spawned by the fork path (the s6 tests cover the posix_spawn one).
 #[test]
 fn stdout_to_pipes_a_service_into_its_logger() {
     require_namespaces!();
@@ -769,6 +770,7 @@ fn stdout_to_pipes_a_service_into_its_logger() {
         &s,
         "logger",
         r#"command = ["sh", "-c", '''while read l; do echo "$l" >> @D@/log; done''']
+limits.nofile = 1000
 "#,
     );
     svc(
@@ -776,6 +778,7 @@ fn stdout_to_pipes_a_service_into_its_logger() {
         "app",
         r#"command = ["sh", "-c", '''echo to-stderr >&2; i=0; while :; do i=$((i+1)); echo "line $i"; echo $i > @D@/count; sleep 0.05; done''']
 stdout_to = "logger"
+limits.nofile = 1000
 "#,
     );
     let p = common::start(&s, &[]);
@@ -785,6 +788,13 @@ stdout_to = "logger"
         common::host_pid_of(p.pid, ns).expect("host pid")
     };
     let (app, logger) = (host("app"), host("logger"));
+    // The fork path really was taken (the limit is the service's, not pidone's).
+    let nofile = std::fs::read_to_string(format!("/proc/{app}/limits")).unwrap();
+    assert!(
+        nofile.lines().any(|l| l.starts_with("Max open files")
+            && l.split_whitespace().nth(3) == Some("1000")),
+        "{nofile}"
+    );
     let pipe = fd_target(app, 1);
     assert!(pipe.starts_with("pipe:["), "{pipe}");
     assert_eq!(pipe, fd_target(logger, 0));
@@ -824,6 +834,46 @@ stdout_to = "logger"
     assert_eq!(host("app"), app, "app was restarted");
     assert_eq!(fd_target(app, 1), pipe);
 
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}
+
+/// Two services with the same `stdout_to` share one pipe (s6-rc's funnel): both fd 1 are the
+/// logger's fd 0, and the logger gets the lines of both.
+#[test]
+fn stdout_to_funnel_shares_one_pipe() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''while read l; do echo "$l" >> @D@/log; done''']
+"#,
+    );
+    for name in ["one", "two"] {
+        svc(
+            &s,
+            name,
+            &format!(
+                r#"command = ["sh", "-c", "echo from-{name}; exec sleep 1000"]
+stdout_to = "logger"
+"#
+            ),
+        );
+    }
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 2), "{}", p.stderr());
+    let mut got = s.lines("log");
+    got.sort();
+    assert_eq!(got, ["from-one", "from-two"]);
+    let host = |name: &str| {
+        let ns = s.status_row(name)["pid"].as_i64().expect("a pid") as i32;
+        common::host_pid_of(p.pid, ns).expect("host pid")
+    };
+    let pipe = fd_target(host("logger"), 0);
+    assert!(pipe.starts_with("pipe:["), "{pipe}");
+    assert_eq!(fd_target(host("one"), 1), pipe);
+    assert_eq!(fd_target(host("two"), 1), pipe);
     let done = p.stop(LONG);
     assert_eq!(done.code, 0, "{}", done.stderr);
 }
