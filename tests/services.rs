@@ -838,6 +838,71 @@ limits.nofile = 1000
     assert_eq!(done.code, 0, "{}", done.stderr);
 }
 
+/// The logger starts first (app waits while the logger is not ready) and stops last (if both
+/// were signalled at once, app's slow TERM trap would make the order logger, app).
+#[test]
+fn stdout_to_logger_starts_first_and_stops_last() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''trap 'echo logger >> @D@/order; exit 0' TERM; while read -r l; do echo "$l" >> @D@/log; done''']
+ready.file = "@D@/go"
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''trap 'sleep 0.3; echo app >> @D@/order; exit 0' TERM; echo hello; sleep 1000 & wait''']
+stdout_to = "logger"
+"#,
+    );
+    let p = common::start(&s, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let app = s.status_row("app");
+    assert_eq!(app["state"], "waiting", "{app}");
+    std::fs::write(s.join("go"), "").unwrap();
+    assert!(wait_lines(&s, "log", 1), "{}", p.stderr());
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("order"), ["app", "logger"], "{}", done.stderr);
+}
+
+/// At shutdown, once the producer has exited (its last words written), pidone closes its
+/// write end: a logger that ignores TERM drains the pipe, gets EOF and exits on its own, long
+/// before its stop_timeout's SIGKILL.
+#[test]
+fn stdout_to_logger_drains_to_eof_at_shutdown() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''trap "" TERM; while read -r l; do echo "$l" >> @D@/log; done; echo eof >> @D@/log''']
+stop_timeout = "8s"
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''trap 'echo bye; exit 0' TERM; echo hello; sleep 1000 & wait''']
+stdout_to = "logger"
+"#,
+    );
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 1), "{}", p.stderr());
+    let stopping = Instant::now();
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("log"), ["hello", "bye", "eof"], "{}", done.stderr);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "took {:?}: the logger waited for SIGKILL",
+        stopping.elapsed()
+    );
+}
+
 /// Two services with the same `stdout_to` share one pipe (s6-rc's funnel): both fd 1 are the
 /// logger's fd 0, and the logger gets the lines of both.
 #[test]

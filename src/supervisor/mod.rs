@@ -62,8 +62,10 @@ struct ServiceOutput {
 /// A log pipeline's pipe (`stdout_to`): its consumer reads `read`; its producers write `write`.
 struct Pipeline {
     consumer: Idx,
+    producers: Vec<Idx>,
     read: OwnedFd,
-    write: OwnedFd,
+    /// Let go at shutdown once every producer has exited (`release_drained_pipelines`).
+    write: Option<OwnedFd>,
 }
 
 /// The drain after the last unit stopped.
@@ -252,24 +254,47 @@ impl Supervisor {
 
     /// One pipe per consumer named by a `stdout_to`; all its producers share the write end.
     fn setup_pipelines(&mut self) -> std::io::Result<()> {
-        for u in self.core.units() {
+        for (i, u) in self.core.units().iter().enumerate() {
             let Some(consumer) = u.spec().stdout_to.as_deref() else {
                 continue;
             };
             let Some(c) = self.core.index(consumer) else {
                 continue;
             };
-            if self.pipeline(c).is_none() {
-                let (read, write) = crate::spawn::pipe_cloexec()?;
-                self.pipelines.push(Pipeline {
-                    consumer: c,
-                    read,
-                    write,
-                });
+            match self.pipelines.iter_mut().find(|p| p.consumer == c) {
+                Some(p) => p.producers.push(i),
+                None => {
+                    let (read, write) = crate::spawn::pipe_cloexec()?;
+                    self.pipelines.push(Pipeline {
+                        consumer: c,
+                        producers: vec![i],
+                        read,
+                        write: Some(write),
+                    });
+                }
             }
             log::debug(format!("{}: stdout piped into {consumer}", u.spec().name));
         }
         Ok(())
+    }
+
+    /// At shutdown, once every producer of a pipeline has exited, pidone closes its write end:
+    /// the pipe then has no writer left, so the consumer reads what is still in it and gets
+    /// EOF. A logger that finishes its input before it exits (one that ignores or defers its
+    /// stop signal) ends with nothing lost instead of waiting for SIGKILL.
+    fn release_drained_pipelines(&mut self) {
+        if !self.core.shutting_down() {
+            return;
+        }
+        for p in &mut self.pipelines {
+            if p.write.is_some()
+                && p.producers
+                    .iter()
+                    .all(|&i| self.core.unit(i).pid().is_none())
+            {
+                p.write = None;
+            }
+        }
     }
 
     fn pipeline(&self, consumer: Idx) -> Option<&Pipeline> {
@@ -292,6 +317,7 @@ impl Supervisor {
                     self.execute(action, now);
                 }
             }
+            self.release_drained_pipelines();
             if self.core.finished() && self.advance_drain() {
                 break;
             }
@@ -400,7 +426,8 @@ impl Supervisor {
             .as_deref()
             .and_then(|c| self.core.index(c))
             .and_then(|c| self.pipeline(c))
-            .map(|p| p.write.as_raw_fd());
+            .and_then(|p| p.write.as_ref())
+            .map(|w| w.as_raw_fd());
         let req = SpawnRequest {
             argv: &spec.command,
             env: &env,
