@@ -427,7 +427,13 @@ fn read_rc(
             file.as_str(),
             "producer-for" | "consumer-for" | "pipeline-name"
         );
-        if !KNOWN_FILES.contains(&file.as_str()) {
+        if file == "log" {
+            // s6-rc-compile ignores it too; a services.d-style logger would silently not run.
+            unsupported.push(problem(
+                &dir.join(&file),
+                "not used (s6-rc ignores log/ too): define the logger as its own longrun, with producer-for here and consumer-for there",
+            ));
+        } else if !KNOWN_FILES.contains(&file.as_str()) {
             unsupported.push(problem(&dir.join(&file), "not used by pidone"));
         } else if pipeline_file && kind_text != "longrun" {
             // s6-rc-compile reads these for longruns only.
@@ -1191,6 +1197,12 @@ mod tests {
         let m = messages(&l.unsupported);
         assert!(
             m.contains("web/pipeline-name: ignored: only the last consumer"),
+            "{m}"
+        );
+        rc(r, "log", "log/run", "#!/bin/sh\n");
+        let m = messages(&read(r, &env()).unwrap().unsupported);
+        assert!(
+            m.contains("log/log: not used (s6-rc ignores log/ too)"),
             "{m}"
         );
         // producer-for with two names
