@@ -86,9 +86,9 @@ pub struct Supervisor {
     notify_pipes: HashMap<Idx, OwnedFd>,
     /// systemd-style notify sockets, by unit (bound once, reused across restarts).
     notify_sockets: HashMap<Idx, (UnixDatagram, PathBuf)>,
-    /// Log pipelines (`stdout_to`), by consumer: (read end, write end). Created once and held
-    /// for the whole run, so a restart of a producer or of the consumer loses nothing and the
-    /// other side sees neither EOF nor SIGPIPE. pidone never reads or writes them, so they
+    /// Log pipelines (`stdout_to`), one per consumer. Created once and held until shutdown,
+    /// so a restart of a producer or of the consumer loses nothing and the other side sees
+    /// neither EOF nor SIGPIPE. pidone never reads or writes them, so they
     /// cannot block the loop: with the consumer down, a producer blocks on a full pipe. (A
     /// vector: there are a few, and every new map type is code in the static binary.)
     pipelines: Vec<Pipeline>,
