@@ -79,7 +79,7 @@ pub struct SpawnRequest<'a> {
     pub notify_fd: Option<i32>,
     /// A log pipeline (with `Output::Capture` only): the read end placed as the child's stdin
     /// (it reads another service's output), the write end as its stdout (instead of pidone's
-    /// capture; stderr stays captured). pidone holds these pipes for the whole run.
+    /// capture; stderr stays captured). pidone holds these pipes, not the services.
     pub stdin_pipe: Option<RawFd>,
     pub stdout_pipe: Option<RawFd>,
 }
@@ -425,7 +425,8 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
         let Some(fd) = fd.filter(|_| req.output == Output::Capture) else {
             return Ok(None);
         };
-        // SAFETY: the supervisor holds this pipe open for the whole run.
+        // SAFETY: the supervisor owns this fd and keeps it open during the spawn; it is only
+        // duplicated here.
         let owned = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
             .try_clone_to_owned()
             .map_err(|e| SpawnError {

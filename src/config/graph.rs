@@ -148,7 +148,7 @@ pub fn check_schedule_links(services: &[Service], locate: &KeyLocator<'_>) -> Ve
 }
 
 /// `stdout_to` targets: a longrun that exists (a oneshot would
-/// never see the end of its input: pidone holds the pipe's write end for the whole run).
+/// never see the end of its input: pidone holds the write end while producers may run).
 /// Cycles through `stdout_to` are reported by `check_graph`. `locate(name, key)` says where
 /// service `name` sets `key`.
 pub fn check_pipes(services: &[Service], locate: &KeyLocator<'_>) -> Vec<ConfigError> {

@@ -94,7 +94,7 @@ pub struct Service {
     pub after: Vec<String>,
     /// The longrun whose stdin this service's stdout is piped into (a log pipeline, s6's
     /// `producer-for`). The consumer starts before this service and stops after it; the pipe
-    /// is held by pidone for the whole run, so a restart of either side loses nothing.
+    /// is held by pidone (until shutdown), so a restart of either side loses nothing.
     pub stdout_to: Option<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<PathBuf>,
