@@ -49,6 +49,8 @@ pub fn start(probe: &Probe, env: &BTreeMap<String, String>, timeout: Duration) -
                 output: Output::Discard,
                 take_tty: false,
                 notify_fd: None,
+                stdin_pipe: None,
+                stdout_pipe: None,
             };
             match spawn(&req) {
                 Ok(s) => Started::Child(s.pid),

@@ -77,6 +77,11 @@ pub struct SpawnRequest<'a> {
     pub take_tty: bool,
     /// s6-style readiness: the write end of a pipe placed at this fd number in the child.
     pub notify_fd: Option<i32>,
+    /// A log pipeline (with `Output::Capture` only): the read end placed as the child's stdin
+    /// (it reads another service's output), the write end as its stdout (instead of pidone's
+    /// capture; stderr stays captured). pidone holds these pipes, not the services.
+    pub stdin_pipe: Option<RawFd>,
+    pub stdout_pipe: Option<RawFd>,
 }
 
 pub struct Spawned {
@@ -187,13 +192,25 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
     match req.output {
         Output::Inherit => {}
         Output::Capture => {
-            actions.open(0, c"/dev/null", libc::O_RDONLY)?;
-            let (out_r, out_w) = pipe_cloexec()?;
+            // The pipeline fds are above 2 (`prepare_parent`), so dup2 makes a copy without
+            // close-on-exec in the child, and pidone's own stays where it is.
+            match req.stdin_pipe {
+                Some(fd) => actions.dup2(fd, 0)?,
+                None => actions.open(0, c"/dev/null", libc::O_RDONLY)?,
+            }
+            match req.stdout_pipe {
+                Some(fd) => actions.dup2(fd, 1)?,
+                None => {
+                    let (out_r, out_w) = pipe_cloexec()?;
+                    actions.dup2(out_w.as_raw_fd(), 1)?;
+                    stdout = Some(out_r);
+                    write_ends.push(out_w);
+                }
+            }
             let (err_r, err_w) = pipe_cloexec()?;
-            actions.dup2(out_w.as_raw_fd(), 1)?;
             actions.dup2(err_w.as_raw_fd(), 2)?;
-            (stdout, stderr) = (Some(out_r), Some(err_r));
-            write_ends.extend([out_w, err_w]);
+            stderr = Some(err_r);
+            write_ends.push(err_w);
         }
         Output::Discard => {
             actions.open(0, c"/dev/null", libc::O_RDONLY)?;
@@ -403,13 +420,29 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     if let Some(dir) = req.working_dir {
         cmd.current_dir(dir);
     }
+    // A pipeline end is given as a close-on-exec duplicate, which Command places at 0 or 1.
+    let pipe_end = |fd: Option<RawFd>| -> Result<Option<Stdio>, SpawnError> {
+        let Some(fd) = fd.filter(|_| req.output == Output::Capture) else {
+            return Ok(None);
+        };
+        // SAFETY: the supervisor owns this fd and keeps it open during the spawn; it is only
+        // duplicated here.
+        let owned = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+            .try_clone_to_owned()
+            .map_err(|e| SpawnError {
+                code: crate::exit::SOFTWARE,
+                message: format!("cannot pass the log pipeline on: {e}"),
+            })?;
+        Ok(Some(Stdio::from(owned)))
+    };
+    let (pipe_in, pipe_out) = (pipe_end(req.stdin_pipe)?, pipe_end(req.stdout_pipe)?);
     cmd.stdin(match req.output {
         Output::Inherit => Stdio::inherit(),
-        _ => Stdio::null(),
+        _ => pipe_in.unwrap_or_else(Stdio::null),
     });
     let (out, err) = match req.output {
         Output::Inherit => (Stdio::inherit(), Stdio::inherit()),
-        Output::Capture => (Stdio::piped(), Stdio::piped()),
+        Output::Capture => (pipe_out.unwrap_or_else(Stdio::piped), Stdio::piped()),
         Output::Discard => (Stdio::null(), Stdio::null()),
     };
     cmd.stdout(out).stderr(err);

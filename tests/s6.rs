@@ -281,6 +281,69 @@ fn bad_layouts_exit_78_before_anything_starts() {
             ],
             "bundle loop",
         ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/producer-for", "ghost\n"),
+            ],
+            "a/producer-for: a is a producer for \"ghost\", which is not defined",
+        ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/producer-for", "b\n"),
+                ("b/type", "oneshot"),
+                ("b/up", "/bin/true"),
+            ],
+            "a/producer-for: \"b\" is a oneshot",
+        ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/producer-for", "b\n"),
+                ("b/type", "longrun"),
+                ("b/run", "#!/bin/sh\n"),
+            ],
+            "b/consumer-for: a is a producer for b, which does not declare it back",
+        ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("b/type", "longrun"),
+                ("b/run", "#!/bin/sh\n"),
+                ("b/consumer-for", "a\n"),
+            ],
+            "a/producer-for: b is a consumer for a, which does not declare it back",
+        ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/producer-for", "b\n"),
+                ("a/consumer-for", "b\n"),
+                ("b/type", "longrun"),
+                ("b/run", "#!/bin/sh\n"),
+                ("b/producer-for", "a\n"),
+                ("b/consumer-for", "a\n"),
+            ],
+            "pipeline loop: a → b → a",
+        ),
+        (
+            &[
+                ("a/type", "longrun"),
+                ("a/run", "#!/bin/sh\n"),
+                ("a/producer-for", "b\n"),
+                ("b/type", "longrun"),
+                ("b/run", "#!/bin/sh\n"),
+                ("b/consumer-for", "a\n"),
+                ("b/pipeline-name", "a\n"),
+            ],
+            "b/pipeline-name: names the pipeline \"a\", which is already a service",
+        ),
         (&[("a/type", "daemon")], "unknown service type"),
         (&[("a/type", "longrun")], "a/run"),
     ];
@@ -306,11 +369,6 @@ fn bad_layouts_exit_78_before_anything_starts() {
 fn check_prints_the_translation() {
     let s = Scratch::new();
     copy_fixture(&s, "lsio");
-    std::fs::write(
-        s.join("root/etc/s6-overlay/s6-rc.d/svc-app/producer-for"),
-        "svc-app-log\n",
-    )
-    .unwrap();
     s.write("pidone.toml", "");
     let mut cmd = Command::new(common::bin());
     cmd.arg("check")
@@ -325,10 +383,6 @@ fn check_prints_the_translation() {
     );
     assert!(text.contains("ready notification fd 3"), "{text}");
     assert!(text.contains("init-mods/up: only comments"), "{text}");
-    assert!(
-        text.contains("svc-app/producer-for: log pipelines are not supported"),
-        "{text}"
-    );
 }
 
 /// frigate shape: when the daemon dies, `finish` gets `256 SIGNAL`, writes 128+signal into the
@@ -751,4 +805,142 @@ fn s6_sigterm_during_stage2_hook_ends_promptly() {
     );
     assert!(!Path::new(&format!("/proc/{}", sleeper.host_pid)).exists());
     assert!(out(&s, "events").is_empty());
+}
+
+/// The kernel's name of a process's fd (`pipe:[inode]` for a pipe).
+fn fd_target(pid: i32, fd: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `line 1`, `line 2`, ...: nothing doubled or reordered, and nothing lost except at most
+/// `cuts` lines (one per stop or kill of the consumer): a shell's `read` takes a line byte by
+/// byte, so a consumer stopped or killed in the middle of one, or between its read and its
+/// write, took those bytes with it. The pipe itself loses nothing.
+fn assert_contiguous(lines: &str, cuts: usize) {
+    let mut damaged = 0;
+    let mut last = 0;
+    for l in lines.lines() {
+        if l.is_empty() {
+            damaged += 1; // only the newline of a line the killed consumer had read
+            continue;
+        }
+        let n: usize = l
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{l:?} in {lines:?}"));
+        assert!(n > last, "{l:?} repeated or out of order in {lines:?}");
+        let whole = format!("line {n}");
+        assert!(whole.ends_with(l), "{l:?} in {lines:?}");
+        damaged += (n - last - 1) + usize::from(l != whole);
+        last = n;
+    }
+    assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
+}
+
+/// A log pipeline `app` → `consumer` (fixtures `pipe` and `pipe-legacy`, where app prints a
+/// numbered line every 50 ms and the consumer appends what it reads to `$OUT/log`): app's fd 1
+/// and the consumer's fd 0 are the same pipe (kernel truth); app's stderr is not in it. Taken
+/// down with `s6-svc -d`, the consumer reads nothing while app writes on, and after `-u` every
+/// line arrives. SIGKILLed, it comes back on the same pipe while app keeps its pid (no
+/// SIGPIPE death).
+fn pipeline_survives_its_consumer(fixture: &str, consumer: &str, consumer_dir: &str) {
+    let s = Scratch::new();
+    copy_fixture(&s, fixture);
+    let p = start(&s, &[], &[]);
+    assert!(
+        wait_until(LONG, || out(&s, "log").lines().count() >= 3),
+        "{}",
+        p.stderr()
+    );
+    let host = |name: &str| host_pid(&p, s.status_row(name)["pid"].as_i64().unwrap() as i32);
+    let app = host("app");
+    let pipe = fd_target(app, 1);
+    assert!(pipe.starts_with("pipe:["), "{pipe}");
+    assert_eq!(fd_target(host(consumer), 0), pipe);
+    assert_ne!(fd_target(app, 2), pipe);
+    assert!(wait_until(LONG, || p.stderr().contains("to-stderr")));
+    assert!(!out(&s, "log").contains("to-stderr"));
+
+    let count = || out(&s, "count").trim().parse::<usize>().unwrap_or(0);
+    let dir = consumer_dir;
+    let (code, text) = shim(&s, "s6-svc", &["-wd", "-d", dir]);
+    assert_eq!(code, 0, "{text}");
+    let logged = out(&s, "log").lines().count();
+    let target = count() + 10;
+    assert!(wait_until(LONG, || count() >= target), "app stalled");
+    assert!(
+        out(&s, "log").lines().count() <= logged + 1,
+        "read while down"
+    );
+    let (code, text) = shim(&s, "s6-svc", &["-u", dir]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        wait_until(LONG, || out(&s, "log").lines().count() >= target),
+        "{}",
+        p.stderr()
+    );
+    assert_contiguous(&out(&s, "log"), 1);
+
+    let killed = host(consumer);
+    common::send(killed, libc::SIGKILL);
+    assert!(
+        wait_until(LONG, || {
+            let row = s.status_row(consumer);
+            row["state"] == "running"
+                && row["pid"]
+                    .as_i64()
+                    .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                    .is_some_and(|h| h != killed && fd_target(h, 0) == pipe)
+        }),
+        "{}",
+        p.stderr()
+    );
+    let target = count() + 5;
+    assert!(
+        wait_until(LONG, || out(&s, "log").lines().count() >= target),
+        "{}",
+        p.stderr()
+    );
+    assert_contiguous(&out(&s, "log"), 2);
+    assert_eq!(host("app"), app, "app was restarted");
+    assert_eq!(fd_target(app, 1), pipe);
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// s6-rc.d: `app` has `producer-for logger`, `logger` has `consumer-for app` and
+/// `pipeline-name app-pipeline`, and the user bundle lists only the pipeline's bundle.
+#[test]
+fn s6_rc_log_pipeline() {
+    require_namespaces!();
+    pipeline_survives_its_consumer("pipe", "logger", "/run/service/logger");
+}
+
+/// v2: `services.d/app/log/run` is app's logger, the service `app-log` (which `s6-svc` also
+/// reaches as `/run/service/app/log`, as under s6-svscan).
+#[test]
+fn services_d_log_directory_is_a_pipeline() {
+    require_namespaces!();
+    pipeline_survives_its_consumer("pipe-legacy", "app-log", "/run/service/app/log");
+}
+
+/// `pidone check` shows the pipe and the start order it implies.
+#[test]
+fn check_prints_pipelines() {
+    let s = Scratch::new();
+    copy_fixture(&s, "pipe");
+    s.write("pidone.toml", "");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("check")
+        .args(s.dir_args())
+        .args(["--s6-root", &s.join("root").display().to_string()]);
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let text = format!("{}{}", common::text(&o.stdout), common::text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("app (longrun) after [logger]"), "{text}");
+    assert!(text.contains("stdout piped into logger"), "{text}");
+    assert!(!text.contains("not used by pidone"), "{text}");
 }

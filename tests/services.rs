@@ -663,6 +663,24 @@ fn bad_configs_are_refused_before_anything_starts() {
             &["bad.toml:4: key `ready.timeout`:"],
         ),
         (
+            &[("bad", "command = [\"true\"]\nstdout_to = \"nope\"\n")],
+            &["bad.toml:2: key `stdout_to`: \"nope\" is not a service"],
+        ),
+        (
+            &[
+                ("bad", "command = [\"true\"]\nstdout_to = \"once\"\n"),
+                ("once", "command = [\"true\"]\nkind = \"oneshot\"\n"),
+            ],
+            &["bad.toml:2: key `stdout_to`: \"once\" is a oneshot"],
+        ),
+        (
+            &[
+                ("a", "command = [\"true\"]\nstdout_to = \"b\"\n"),
+                ("b", "command = [\"true\"]\nstdout_to = \"a\"\n"),
+            ],
+            &["dependency cycle: a -> b -> a"],
+        ),
+        (
             &[("bad", "command = [\"true\"]\nstop_signal = \"TREM\"\n")],
             &["bad.toml:2: key `stop_signal`: unknown signal"],
         ),
@@ -704,6 +722,225 @@ fn bad_configs_are_refused_before_anything_starts() {
             "{files:?}: something started"
         );
     }
+}
+
+/// The kernel's name of a process's fd (`pipe:[inode]` for a pipe).
+fn fd_target(pid: i32, fd: i32) -> String {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+/// `line 1`, `line 2`, ...: nothing doubled or reordered, and nothing lost except at most
+/// `cuts` lines (one per stop or kill of the consumer): a shell's `read` takes a line byte by
+/// byte, so a consumer stopped or killed in the middle of one, or between its read and its
+/// write, took those bytes with it. The pipe itself loses nothing.
+fn assert_contiguous(lines: &[String], cuts: usize) {
+    let mut damaged = 0;
+    let mut last = 0;
+    for l in lines {
+        if l.is_empty() {
+            damaged += 1; // only the newline of a line the killed consumer had read
+            continue;
+        }
+        let n: usize = l
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{l:?} in {lines:?}"));
+        assert!(n > last, "{l:?} repeated or out of order in {lines:?}");
+        let whole = format!("line {n}");
+        assert!(whole.ends_with(l.as_str()), "{l:?} in {lines:?}");
+        damaged += (n - last - 1) + usize::from(*l != whole);
+        last = n;
+    }
+    assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
+}
+
+/// `stdout_to`: app's stdout is a pipe into logger's stdin (the same pipe inode in /proc), held
+/// by pidone: with logger stopped, app keeps writing into it (no SIGPIPE, same pid) and the
+/// lines arrive once logger is started again; a SIGKILLed logger is restarted on the same
+/// pipe. app's stderr stays pidone's prefixed capture. Both have `[limits]`, so they are
+/// spawned by the fork path (the s6 tests cover the posix_spawn one).
+#[test]
+fn stdout_to_pipes_a_service_into_its_logger() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''while read l; do echo "$l" >> @D@/log; done''']
+limits.nofile = 1000
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''echo to-stderr >&2; i=0; while :; do i=$((i+1)); echo "line $i"; echo $i > @D@/count; sleep 0.05; done''']
+stdout_to = "logger"
+limits.nofile = 1000
+"#,
+    );
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 3), "{}", p.stderr());
+    let host = |name: &str| {
+        let ns = s.status_row(name)["pid"].as_i64().expect("a pid") as i32;
+        common::host_pid_of(p.pid, ns).expect("host pid")
+    };
+    let (app, logger) = (host("app"), host("logger"));
+    // The fork path really was taken (the limit is the service's, not pidone's).
+    let nofile = std::fs::read_to_string(format!("/proc/{app}/limits")).unwrap();
+    assert!(
+        nofile.lines().any(|l| l.starts_with("Max open files")
+            && l.split_whitespace().nth(3) == Some("1000")),
+        "{nofile}"
+    );
+    let pipe = fd_target(app, 1);
+    assert!(pipe.starts_with("pipe:["), "{pipe}");
+    assert_eq!(pipe, fd_target(logger, 0));
+    assert_ne!(fd_target(app, 2), pipe, "stderr must stay pidone's capture");
+    assert!(wait_until(LONG, || p.stderr().contains("to-stderr")));
+    assert!(!s.read("log").contains("to-stderr"));
+
+    // Logger stopped: app writes on into the pipe, nothing reads it, nothing is lost.
+    let (code, out) = s.client(&["stop", "logger"]);
+    assert_eq!(code, 0, "{out}");
+    common::status_until(&s, "logger", "stopped", |r| r["state"] == "stopped");
+    let count = || s.read("count").trim().parse::<usize>().unwrap_or(0);
+    let logged = s.lines("log").len();
+    let target = count() + 10;
+    assert!(wait_until(LONG, || count() >= target), "app stalled");
+    assert!(s.lines("log").len() <= logged + 1, "read while stopped");
+    let (code, out) = s.client(&["start", "logger"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(wait_lines(&s, "log", target), "{}", p.stderr());
+    assert_contiguous(&s.lines("log"), 1);
+
+    // Logger killed: restarted on the same pipe; app never noticed.
+    let old_logger = host("logger");
+    send(old_logger, libc::SIGKILL);
+    let restarted = wait_until(LONG, || {
+        let row = s.status_row("logger");
+        row["state"] == "running"
+            && row["pid"]
+                .as_i64()
+                .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                .is_some_and(|h| h != old_logger && fd_target(h, 0) == pipe)
+    });
+    assert!(restarted, "{}", p.stderr());
+    let target = count() + 5;
+    assert!(wait_lines(&s, "log", target), "{}", p.stderr());
+    assert_contiguous(&s.lines("log"), 2);
+    assert_eq!(host("app"), app, "app was restarted");
+    assert_eq!(fd_target(app, 1), pipe);
+
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}
+
+/// The logger starts first (app waits while the logger is not ready) and stops last (if both
+/// were signalled at once, app's slow TERM trap would make the order logger, app).
+#[test]
+fn stdout_to_logger_starts_first_and_stops_last() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''trap 'echo logger >> @D@/order; exit 0' TERM; while read -r l; do echo "$l" >> @D@/log; done''']
+ready.file = "@D@/go"
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''trap 'sleep 0.3; echo app >> @D@/order; exit 0' TERM; echo hello; sleep 1000 & wait''']
+stdout_to = "logger"
+"#,
+    );
+    let p = common::start(&s, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let app = s.status_row("app");
+    assert_eq!(app["state"], "waiting", "{app}");
+    std::fs::write(s.join("go"), "").unwrap();
+    assert!(wait_lines(&s, "log", 1), "{}", p.stderr());
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("order"), ["app", "logger"], "{}", done.stderr);
+}
+
+/// At shutdown, once the producer has exited (its last words written), pidone closes its
+/// write end: a logger that ignores TERM drains the pipe, gets EOF and exits on its own, long
+/// before its stop_timeout's SIGKILL.
+#[test]
+fn stdout_to_logger_drains_to_eof_at_shutdown() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''trap "" TERM; while read -r l; do echo "$l" >> @D@/log; done; echo eof >> @D@/log''']
+stop_timeout = "8s"
+"#,
+    );
+    svc(
+        &s,
+        "app",
+        r#"command = ["sh", "-c", '''trap 'echo bye; exit 0' TERM; echo hello; sleep 1000 & wait''']
+stdout_to = "logger"
+"#,
+    );
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 1), "{}", p.stderr());
+    let stopping = Instant::now();
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("log"), ["hello", "bye", "eof"], "{}", done.stderr);
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "took {:?}: the logger waited for SIGKILL",
+        stopping.elapsed()
+    );
+}
+
+/// Two services with the same `stdout_to` share one pipe (s6-rc's funnel): both fd 1 are the
+/// logger's fd 0, and the logger gets the lines of both.
+#[test]
+fn stdout_to_funnel_shares_one_pipe() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "logger",
+        r#"command = ["sh", "-c", '''while read l; do echo "$l" >> @D@/log; done''']
+"#,
+    );
+    for name in ["one", "two"] {
+        svc(
+            &s,
+            name,
+            &format!(
+                r#"command = ["sh", "-c", "echo from-{name}; exec sleep 1000"]
+stdout_to = "logger"
+"#
+            ),
+        );
+    }
+    let p = common::start(&s, &[]);
+    assert!(wait_lines(&s, "log", 2), "{}", p.stderr());
+    let mut got = s.lines("log");
+    got.sort();
+    assert_eq!(got, ["from-one", "from-two"]);
+    let host = |name: &str| {
+        let ns = s.status_row(name)["pid"].as_i64().expect("a pid") as i32;
+        common::host_pid_of(p.pid, ns).expect("host pid")
+    };
+    let pipe = fd_target(host("logger"), 0);
+    assert!(pipe.starts_with("pipe:["), "{pipe}");
+    assert_eq!(fd_target(host("one"), 1), pipe);
+    assert_eq!(fd_target(host("two"), 1), pipe);
+    let done = p.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
 }
 
 // ------------------------------------------------------------------------------------------

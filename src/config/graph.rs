@@ -55,7 +55,8 @@ pub fn check_graph(
     ) {
         marks[i] = Mark::Active;
         stack.push(i);
-        for dep in &services[i].after {
+        // The consumer of a service's stdout starts before it, like an `after` entry.
+        for dep in services[i].waits_for() {
             let Some(&j) = index.get(dep.as_str()) else {
                 continue;
             };
@@ -87,7 +88,7 @@ pub fn check_graph(
             line,
             key: Some("after".into()),
             message: format!(
-                "dependency cycle: {} (each waits for the next after it); remove one of these `after` entries",
+                "dependency cycle: {} (each waits for the next after it, or pipes its stdout to it); remove one of these `after` or `stdout_to` entries",
                 names.join(" -> ")
             ),
         });
@@ -142,6 +143,34 @@ pub fn check_schedule_links(services: &[Service], locate: &KeyLocator<'_>) -> Ve
                 });
             }
         }
+    }
+    errors
+}
+
+/// `stdout_to` targets: a longrun that exists (a oneshot would
+/// never see the end of its input: pidone holds the write end while producers may run).
+/// Cycles through `stdout_to` are reported by `check_graph`. `locate(name, key)` says where
+/// service `name` sets `key`.
+pub fn check_pipes(services: &[Service], locate: &KeyLocator<'_>) -> Vec<ConfigError> {
+    let mut errors = Vec::new();
+    for svc in services {
+        let Some(target) = &svc.stdout_to else {
+            continue;
+        };
+        let problem = match services.iter().find(|s| &s.name == target) {
+            None => "is not a service in the services directory",
+            Some(t) if t.kind == super::Kind::Oneshot => {
+                "is a oneshot; the service reading the output must be a longrun"
+            }
+            Some(_) => continue,
+        };
+        let (file, line) = locate(&svc.name, "stdout_to");
+        errors.push(ConfigError {
+            file,
+            line,
+            key: Some("stdout_to".into()),
+            message: format!("{target:?} {problem}"),
+        });
     }
     errors
 }

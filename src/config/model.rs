@@ -92,6 +92,10 @@ pub struct Service {
     pub command: Vec<String>,
     pub kind: Kind,
     pub after: Vec<String>,
+    /// The longrun whose stdin this service's stdout is piped into (a log pipeline, s6's
+    /// `producer-for`). The consumer starts before this service and stops after it; the pipe
+    /// is held by pidone (until shutdown), so a restart of either side loses nothing.
+    pub stdout_to: Option<String>,
     pub env: Vec<(String, String)>,
     pub working_dir: Option<PathBuf>,
     pub umask: Option<u32>,
@@ -173,6 +177,7 @@ impl Service {
             command,
             kind,
             after: Vec::new(),
+            stdout_to: None,
             env: Vec::new(),
             working_dir: None,
             umask: None,
@@ -205,6 +210,11 @@ impl Service {
             dependency_wait: None,
             stop_command: None,
         }
+    }
+
+    /// The services this one starts after: its `after`, and the consumer of its stdout.
+    pub fn waits_for(&self) -> impl Iterator<Item = &String> {
+        self.after.iter().chain(&self.stdout_to)
     }
 }
 

@@ -37,6 +37,7 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         "command",
         "kind",
         "after",
+        "stdout_to",
         "ready",
         "health",
         "schedule",
@@ -53,6 +54,7 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
             "command" => global.defaults.command.is_some(),
             "kind" => global.defaults.kind.is_some(),
             "after" => global.defaults.after.is_some(),
+            "stdout_to" => global.defaults.stdout_to.is_some(),
             "ready" => global.defaults.ready.is_some(),
             "schedule" => global.defaults.schedule.is_some(),
             "timezone" => global.defaults.timezone.is_some(),
@@ -193,6 +195,13 @@ pub fn parse_services(
     }
     // A service's dependency errors point at its file and its `after` line.
     all_errors.extend(super::graph::check_schedule_links(
+        &services,
+        &|name: &str, key: &str| {
+            let (path, lines) = &files[name];
+            (path.clone(), lines.get(key).copied())
+        },
+    ));
+    all_errors.extend(super::graph::check_pipes(
         &services,
         &|name: &str, key: &str| {
             let (path, lines) = &files[name];
@@ -453,6 +462,13 @@ fn build_service(
             format!("a service cannot wait for itself ({name:?})"),
         );
     }
+    if raw.stdout_to.as_deref() == Some(name) {
+        errors.push(
+            None,
+            "stdout_to",
+            format!("a service cannot read its own output ({name:?}); name the longrun that reads it, e.g. a logger"),
+        );
+    }
     let ready = raw
         .ready
         .as_ref()
@@ -554,6 +570,7 @@ fn build_service(
         command,
         kind,
         after,
+        stdout_to: raw.stdout_to.clone(),
         env: pick!(env).unwrap_or_default().into_iter().collect(),
         working_dir: pick!(working_dir),
         umask,

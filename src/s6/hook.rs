@@ -46,6 +46,8 @@ pub fn run(hook: &str, env: &BTreeMap<String, String>, limit: Duration) -> Resul
         output: Output::Inherit,
         take_tty: false,
         notify_fd: None,
+        stdin_pipe: None,
+        stdout_pipe: None,
     })
     .map_err(|e| e.message)?;
     let pid = spawned.pid;

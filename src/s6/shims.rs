@@ -134,7 +134,8 @@ fn with_contenv(args: &[String]) -> i32 {
 }
 
 /// The service a directory argument names: its last component, `.` and `..` resolved
-/// against the current directory first.
+/// against the current directory first. `NAME/log` is NAME's logger (`NAME-log`, from a
+/// services.d `log/` directory) unless it sits directly in a directory of services.
 pub fn service_name(arg: &str, cwd: &Path) -> Option<String> {
     let mut full = PathBuf::new();
     for c in cwd.join(arg).components() {
@@ -146,8 +147,27 @@ pub fn service_name(arg: &str, cwd: &Path) -> Option<String> {
             other => full.push(other),
         }
     }
-    full.file_name()?.to_str().map(String::from)
+    let last = full.file_name()?.to_str()?;
+    let parent = full
+        .parent()
+        .and_then(Path::file_name)
+        .and_then(|p| p.to_str());
+    match parent {
+        Some(p) if last == "log" && !SERVICE_DIRS.contains(&p) => {
+            Some(crate::config::s6::layout::legacy_logger_name(p))
+        }
+        _ => Some(last.to_string()),
+    }
 }
+
+/// Directories whose entries are services (so `<dir>/log` is a service named `log`).
+const SERVICE_DIRS: &[&str] = &[
+    "service",
+    "services",
+    "servicedirs",
+    "s6-rc.d",
+    "services.d",
+];
 
 fn names(tool: &str, dirs: &[String]) -> Result<Vec<String>, i32> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
@@ -687,6 +707,16 @@ mod tests {
             Some("jvb")
         );
         assert_eq!(service_name("../other", cwd).as_deref(), Some("other"));
+        assert_eq!(
+            service_name("/run/service/app/log", cwd).as_deref(),
+            Some("app-log")
+        );
+        let logger = Path::new("/etc/services.d/app/log");
+        assert_eq!(service_name(".", logger).as_deref(), Some("app-log"));
+        assert_eq!(
+            service_name("/run/service/log", cwd).as_deref(),
+            Some("log")
+        );
         assert_eq!(service_name("/", cwd), None);
     }
 

@@ -59,6 +59,15 @@ struct ServiceOutput {
     lines: LineReader,
 }
 
+/// A log pipeline's pipe (`stdout_to`): its consumer reads `read`; its producers write `write`.
+struct Pipeline {
+    consumer: Idx,
+    producers: Vec<Idx>,
+    read: OwnedFd,
+    /// Let go at shutdown once every producer has exited (`release_drained_pipelines`).
+    write: Option<OwnedFd>,
+}
+
 /// The drain after the last unit stopped.
 enum Drain {
     NotStarted,
@@ -77,6 +86,12 @@ pub struct Supervisor {
     notify_pipes: HashMap<Idx, OwnedFd>,
     /// systemd-style notify sockets, by unit (bound once, reused across restarts).
     notify_sockets: HashMap<Idx, (UnixDatagram, PathBuf)>,
+    /// Log pipelines (`stdout_to`), one per consumer. Created once and held until shutdown,
+    /// so a restart of a producer or of the consumer loses nothing and the other side sees
+    /// neither EOF nor SIGPIPE. pidone never reads or writes them, so they
+    /// cannot block the loop: with the consumer down, a producer blocks on a full pipe. (A
+    /// vector: there are a few, and every new map type is code in the static binary.)
+    pipelines: Vec<Pipeline>,
     /// `reload_on`: inotify and the quiet period before a reload.
     reload: reload::Watcher,
     control: Option<control::Server>,
@@ -123,7 +138,7 @@ pub fn build_units(
                 continue;
             }
             if let Some(s) = services.iter().find(|s| s.name == n) {
-                todo.extend(s.after.iter().cloned());
+                todo.extend(s.waits_for().cloned());
             }
             before_render.push(n);
         }
@@ -186,6 +201,7 @@ impl Supervisor {
             readers: Vec::new(),
             notify_pipes: HashMap::new(),
             notify_sockets: HashMap::new(),
+            pipelines: Vec::new(),
             reload: reload::Watcher::default(),
             control: control_dir.and_then(|dir| bind_control(&dir)),
             drain: Drain::NotStarted,
@@ -201,6 +217,7 @@ impl Supervisor {
             .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
             .filter(|_| sup.ctx.tty);
         sup.setup_notify_sockets()?;
+        sup.setup_pipelines()?;
         let wanted: Vec<(Idx, &Path, &str)> = sup
             .core
             .units()
@@ -235,6 +252,55 @@ impl Supervisor {
         Ok(())
     }
 
+    /// One pipe per consumer named by a `stdout_to`; all its producers share the write end.
+    fn setup_pipelines(&mut self) -> std::io::Result<()> {
+        for (i, u) in self.core.units().iter().enumerate() {
+            let Some(consumer) = u.spec().stdout_to.as_deref() else {
+                continue;
+            };
+            let Some(c) = self.core.index(consumer) else {
+                continue;
+            };
+            match self.pipelines.iter_mut().find(|p| p.consumer == c) {
+                Some(p) => p.producers.push(i),
+                None => {
+                    let (read, write) = crate::spawn::pipe_cloexec()?;
+                    self.pipelines.push(Pipeline {
+                        consumer: c,
+                        producers: vec![i],
+                        read,
+                        write: Some(write),
+                    });
+                }
+            }
+            log::debug(format!("{}: stdout piped into {consumer}", u.spec().name));
+        }
+        Ok(())
+    }
+
+    /// At shutdown, once every producer of a pipeline has exited, pidone closes its write end:
+    /// the pipe then has no writer left, so the consumer reads what is still in it and gets
+    /// EOF. A logger that finishes its input before it exits (one that ignores or defers its
+    /// stop signal) ends with nothing lost instead of waiting for SIGKILL.
+    fn release_drained_pipelines(&mut self) {
+        if !self.core.shutting_down() {
+            return;
+        }
+        for p in &mut self.pipelines {
+            if p.write.is_some()
+                && p.producers
+                    .iter()
+                    .all(|&i| self.core.unit(i).pid().is_none())
+            {
+                p.write = None;
+            }
+        }
+    }
+
+    fn pipeline(&self, consumer: Idx) -> Option<&Pipeline> {
+        self.pipelines.iter().find(|p| p.consumer == consumer)
+    }
+
     /// Run until everything stopped and every process is reaped; returns the exit code.
     pub fn run(mut self) -> i32 {
         log::set_deferred(true);
@@ -251,6 +317,7 @@ impl Supervisor {
                     self.execute(action, now);
                 }
             }
+            self.release_drained_pipelines();
             if self.core.finished() && self.advance_drain() {
                 break;
             }
@@ -362,6 +429,13 @@ impl Supervisor {
             _ => None,
         };
         let is_main = unit.role() == Role::Main;
+        let stdout_pipe = spec
+            .stdout_to
+            .as_deref()
+            .and_then(|c| self.core.index(c))
+            .and_then(|c| self.pipeline(c))
+            .and_then(|p| p.write.as_ref())
+            .map(|w| w.as_raw_fd());
         let req = SpawnRequest {
             argv,
             env: &env,
@@ -375,6 +449,8 @@ impl Supervisor {
             },
             take_tty: is_main && self.ctx.tty,
             notify_fd,
+            stdin_pipe: self.pipeline(i).map(|p| p.read.as_raw_fd()),
+            stdout_pipe,
         };
         let name = spec.name.clone();
         match spawn(&req) {

@@ -288,15 +288,15 @@ pub fn probe_timeout(spec: &Service, kind: ProbeKind) -> Duration {
 }
 
 impl Core {
-    /// `units` in any order; `deps` are resolved from each spec's `after` by name.
+    /// `units` in any order; `deps` are resolved from each spec's `after` (and the consumer
+    /// of its stdout) by name.
     pub fn new(specs: Vec<(Service, Role)>, once: bool) -> Core {
         let names: Vec<String> = specs.iter().map(|(s, _)| s.name.clone()).collect();
         let mut units: Vec<Unit> = specs
             .into_iter()
             .map(|(spec, role)| Unit {
                 deps: spec
-                    .after
-                    .iter()
+                    .waits_for()
                     .filter_map(|d| names.iter().position(|n| n == d))
                     .collect(),
                 dependants: Vec::new(),

@@ -169,6 +169,8 @@ impl Supervisor {
             output: Output::Inherit,
             take_tty: false,
             notify_fd: None,
+            stdin_pipe: None,
+            stdout_pipe: None,
         };
         if let Err(e) = spawn(&req) {
             log::warn(format!("{name}: warn_command: {}", e.message));

@@ -71,6 +71,12 @@ pub enum RcKind {
         notification_fd: Option<i32>,
         down_signal: Option<i32>,
         timeout_kill: Option<Duration>,
+        /// `producer-for`: the longrun this one's stdout is piped into.
+        producer_for: Option<String>,
+        /// `consumer-for`: the longruns whose stdout this one reads (they share one pipe).
+        consumer_for: Vec<String>,
+        /// `pipeline-name`: on the last consumer, a bundle of the whole pipeline.
+        pipeline_name: Option<String>,
     },
     Bundle {
         contents: Vec<String>,
@@ -89,7 +95,7 @@ pub struct RcService {
     pub env: Vec<(String, String)>,
 }
 
-/// `/etc/services.d/NAME/`.
+/// `/etc/services.d/NAME/`, or its logger `NAME/log/` (named `NAME-log`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LegacyService {
     pub name: String,
@@ -99,6 +105,13 @@ pub struct LegacyService {
     /// A `down` file: defined, but not started.
     pub down: bool,
     pub notification_fd: Option<i32>,
+    /// The logger this service's stdout is piped into (`NAME-log` when `NAME/log/` exists).
+    pub stdout_to: Option<String>,
+}
+
+/// The name of the logger a services.d `NAME/log/` directory defines.
+pub fn legacy_logger_name(name: &str) -> String {
+    format!("{name}-log")
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -161,6 +174,7 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
             layout.rc.push(svc);
         }
     }
+    check_pipelines(&mut layout, &mut errors);
     // `user` and `user2` as bundles in s6-rc.d (the form before 3.2.3) are folded into the
     // membership lists, so both forms (and a mix) mean the same.
     for (bundle, list) in [("user", &mut layout.user), ("user2", &mut layout.user2)] {
@@ -202,24 +216,32 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
         if !dir.is_dir() {
             continue;
         }
-        let run = match script_argv(&dir.join("run"), env.command_dir) {
-            Ok(s) => s,
-            Err(e) => {
-                errors.push(e);
-                continue;
-            }
+        let Some(mut svc) = read_legacy(name.clone(), &dir, env, &mut errors) else {
+            continue;
         };
-        let finish = optional_script(&dir.join("finish"), env.command_dir, &mut errors);
-        let notification_fd = read_number(&dir.join("notification-fd"), &mut errors)
-            .and_then(|n| fd_number(&dir.join("notification-fd"), n, &mut errors));
-        layout.services.push(LegacyService {
-            name,
-            down: dir.join("down").exists(),
-            dir,
-            run,
-            finish,
-            notification_fd,
-        });
+        // A `log/` service directory is the service's logger: s6-svscan pipes the service's
+        // stdout into it, and so does pidone (`stdout_to`).
+        let log_dir = dir.join("log");
+        let logger = if log_dir.is_dir() {
+            let logger = read_legacy(legacy_logger_name(&name), &log_dir, env, &mut errors);
+            if let Some(l) = &logger {
+                if l.down {
+                    layout.unsupported.push(problem(
+                        &log_dir.join("down"),
+                        "ignored: a logger starts with its service (otherwise the service would block once the pipe is full)",
+                    ));
+                }
+                svc.stdout_to = Some(l.name.clone());
+            }
+            logger
+        } else {
+            None
+        };
+        layout.services.push(svc);
+        if let Some(mut l) = logger {
+            l.down = false;
+            layout.services.push(l);
+        }
     }
     check_graph(&layout, &rc_dir, &mut errors);
     if errors.is_empty() {
@@ -227,6 +249,30 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
     } else {
         Err(errors)
     }
+}
+
+/// `/etc/services.d/NAME/` (or its `log/`): run, finish, notification-fd, down.
+fn read_legacy(
+    name: String,
+    dir: &Path,
+    env: &Env,
+    errors: &mut Vec<Problem>,
+) -> Option<LegacyService> {
+    let run = script_argv(&dir.join("run"), env.command_dir)
+        .map_err(|e| errors.push(e))
+        .ok()?;
+    let finish = optional_script(&dir.join("finish"), env.command_dir, errors);
+    let notification_fd = read_number(&dir.join("notification-fd"), errors)
+        .and_then(|n| fd_number(&dir.join("notification-fd"), n, errors));
+    Some(LegacyService {
+        name,
+        down: dir.join("down").exists(),
+        dir: dir.to_path_buf(),
+        run,
+        finish,
+        notification_fd,
+        stdout_to: None,
+    })
 }
 
 /// Sorted names in `dir` (absent: none), without dot files: s6-rc and s6-overlay skip them,
@@ -302,17 +348,36 @@ fn millis(path: &Path, errors: &mut Vec<Problem>) -> Option<Duration> {
 /// directory (`dependencies.d`, `contents.d`).
 fn name_list(file: &Path, dir: &Path, errors: &mut Vec<Problem>) -> Vec<String> {
     let mut names = entries(dir, errors);
-    if let Some(text) = optional_text(file, errors) {
-        names.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
-    }
+    names.extend(names_in(file, errors));
     names.sort();
     names.dedup();
     names
+}
+
+/// The names listed one per line in `file` (absent: none); `#` lines are comments.
+fn names_in(file: &Path, errors: &mut Vec<Problem>) -> Vec<String> {
+    optional_text(file, errors)
+        .map(|text| {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `producer-for` and `pipeline-name`: one name.
+fn one_name(file: &Path, errors: &mut Vec<Problem>) -> Option<String> {
+    let mut names = names_in(file, errors);
+    if names.len() > 1 {
+        errors.push(problem(
+            file,
+            format!("holds {} names; write exactly one", names.len()),
+        ));
+        return None;
+    }
+    names.pop()
 }
 
 /// Files of a source definition that pidone reads; anything else is reported.
@@ -334,6 +399,9 @@ const KNOWN_FILES: &[&str] = &[
     "down-signal",
     "data",
     "env",
+    "producer-for",
+    "consumer-for",
+    "pipeline-name",
 ];
 
 fn read_rc(
@@ -357,14 +425,24 @@ fn read_rc(
         }
     };
     for file in entries(dir, errors) {
-        if !KNOWN_FILES.contains(&file.as_str()) {
-            let what = match file.as_str() {
-                "producer-for" | "consumer-for" | "pipeline-name" => {
-                    "log pipelines are not supported: the producer and the consumer run as separate services without the pipe between them"
-                }
-                _ => "not used by pidone",
-            };
-            unsupported.push(problem(&dir.join(&file), what));
+        let pipeline_file = matches!(
+            file.as_str(),
+            "producer-for" | "consumer-for" | "pipeline-name"
+        );
+        if file == "log" {
+            // s6-rc-compile ignores it too; a services.d-style logger would silently not run.
+            unsupported.push(problem(
+                &dir.join(&file),
+                "not used (s6-rc ignores log/ too): define the logger as its own longrun, with producer-for here and consumer-for there",
+            ));
+        } else if !KNOWN_FILES.contains(&file.as_str()) {
+            unsupported.push(problem(&dir.join(&file), "not used by pidone"));
+        } else if pipeline_file && kind_text != "longrun" {
+            // s6-rc-compile reads these for longruns only.
+            unsupported.push(problem(
+                &dir.join(&file),
+                "ignored: only longruns take part in pipelines",
+            ));
         }
     }
     let before = errors.len();
@@ -422,6 +500,14 @@ fn read_rc(
                 notification_fd,
                 down_signal,
                 timeout_kill: millis(&dir.join("timeout-kill"), errors),
+                producer_for: one_name(&dir.join("producer-for"), errors),
+                consumer_for: {
+                    let mut producers = names_in(&dir.join("consumer-for"), errors);
+                    producers.sort();
+                    producers.dedup();
+                    producers
+                },
+                pipeline_name: one_name(&dir.join("pipeline-name"), errors),
             }
         }
         "bundle" => RcKind::Bundle {
@@ -562,6 +648,157 @@ pub fn parse_line(text: &str, execlineb: Option<&Path>) -> Result<Option<Vec<Str
     }
 }
 
+/// The pipeline files of a longrun: (`producer-for`, `consumer-for`, `pipeline-name`).
+type PipelineFiles<'a> = (&'a Option<String>, &'a Vec<String>, &'a Option<String>);
+
+fn pipeline_files(svc: &RcService) -> Option<PipelineFiles<'_>> {
+    match &svc.kind {
+        RcKind::Longrun {
+            producer_for,
+            consumer_for,
+            pipeline_name,
+            ..
+        } => Some((producer_for, consumer_for, pipeline_name)),
+        _ => None,
+    }
+}
+
+fn kind_name(kind: &RcKind) -> &'static str {
+    match kind {
+        RcKind::Oneshot { .. } => "oneshot",
+        RcKind::Longrun { .. } => "longrun",
+        RcKind::Bundle { .. } => "bundle",
+    }
+}
+
+/// Log pipelines, as s6-rc-compile checks them: a producer and its consumer are longruns that
+/// name each other (`producer-for` one consumer, `consumer-for` any number of producers), and
+/// no pipeline loops. A last consumer's `pipeline-name` becomes a bundle of the whole pipeline.
+fn check_pipelines(layout: &mut Layout, errors: &mut Vec<Problem>) {
+    let before = errors.len();
+    for svc in &layout.rc {
+        let Some((producer_for, consumer_for, _)) = pipeline_files(svc) else {
+            continue;
+        };
+        let name = &svc.name;
+        if let Some(c) = producer_for {
+            let file = svc.dir.join("producer-for");
+            match layout.find(c) {
+                None => errors.push(problem(
+                    &file,
+                    format!("{name} is a producer for {c:?}, which is not defined in s6-rc.d; add that longrun or remove the file"),
+                )),
+                Some(t) => match pipeline_files(t) {
+                    None => errors.push(problem(
+                        &file,
+                        format!("{c:?} is a {}; a producer's output can only go to a longrun", kind_name(&t.kind)),
+                    )),
+                    Some((_, theirs, _)) if !theirs.contains(name) => errors.push(problem(
+                        &t.dir.join("consumer-for"),
+                        format!("{name} is a producer for {c}, which does not declare it back; add {name:?} to this file"),
+                    )),
+                    Some(_) => {}
+                },
+            }
+        }
+        for p in consumer_for {
+            let file = svc.dir.join("consumer-for");
+            match layout.find(p) {
+                None => errors.push(problem(
+                    &file,
+                    format!("{name} is a consumer for {p:?}, which is not defined in s6-rc.d; add that longrun or remove the line"),
+                )),
+                Some(t) => match pipeline_files(t) {
+                    None => errors.push(problem(
+                        &file,
+                        format!("{p:?} is a {}; only a longrun can produce into a pipeline", kind_name(&t.kind)),
+                    )),
+                    Some((theirs, _, _)) if theirs.as_deref() != Some(name.as_str()) => {
+                        errors.push(problem(
+                            &t.dir.join("producer-for"),
+                            format!("{name} is a consumer for {p}, which does not declare it back; write {name:?} into this file"),
+                        ))
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+    if errors.len() > before {
+        return;
+    }
+    // Each producer has one consumer: a loop is found by following producer-for.
+    for svc in &layout.rc {
+        let mut path = vec![svc.name.clone()];
+        let mut current = svc;
+        while let Some((Some(next), _, _)) = pipeline_files(current) {
+            if next == &svc.name {
+                path.push(next.clone());
+                errors.push(problem(
+                    &svc.dir.join("producer-for"),
+                    format!(
+                        "pipeline loop: {}; a pipeline must end in a consumer that produces for nobody",
+                        path.join(" → ")
+                    ),
+                ));
+                return;
+            }
+            if path.contains(next) {
+                break; // a loop further on, reported from one of its own members
+            }
+            path.push(next.clone());
+            current = layout.find(next).expect("consumers checked above");
+        }
+    }
+    let mut bundles: Vec<RcService> = Vec::new();
+    for svc in &layout.rc {
+        let Some((producer_for, consumer_for, Some(bundle))) = pipeline_files(svc) else {
+            continue;
+        };
+        let file = svc.dir.join("pipeline-name");
+        if producer_for.is_some() || consumer_for.is_empty() {
+            layout.unsupported.push(problem(
+                &file,
+                "ignored: only the last consumer of a pipeline names it (as s6-rc-compile does)",
+            ));
+            continue;
+        }
+        if layout.find(bundle).is_some()
+            || BUILTIN.contains(&bundle.as_str())
+            || bundles.iter().any(|b| &b.name == bundle)
+        {
+            errors.push(problem(
+                &file,
+                format!("names the pipeline {bundle:?}, which is already a service or pipeline; rename one of them"),
+            ));
+            continue;
+        }
+        // The consumer and, transitively, everything that produces into it.
+        let mut contents = vec![svc.name.clone()];
+        let mut i = 0;
+        while i < contents.len() {
+            if let Some((_, producers, _)) = layout.find(&contents[i]).and_then(pipeline_files) {
+                for p in producers {
+                    if !contents.contains(p) {
+                        contents.push(p.clone());
+                    }
+                }
+            }
+            i += 1;
+        }
+        contents.sort();
+        bundles.push(RcService {
+            name: bundle.clone(),
+            dir: svc.dir.clone(),
+            kind: RcKind::Bundle { contents },
+            dependencies: Vec::new(),
+            timeout_up: None,
+            env: Vec::new(),
+        });
+    }
+    layout.rc.extend(bundles);
+}
+
 /// Names resolved, bundles without loops, dependencies without cycles.
 fn check_graph(layout: &Layout, rc_dir: &Path, errors: &mut Vec<Problem>) {
     let names: Vec<&str> = layout.rc.iter().map(|s| s.name.as_str()).collect();
@@ -590,7 +827,17 @@ fn check_graph(layout: &Layout, rc_dir: &Path, errors: &mut Vec<Problem>) {
             }
         }
     }
-    for l in &layout.services {
+    for (i, l) in layout.services.iter().enumerate() {
+        // services.d/NAME/log is the service `NAME-log`, which a services.d dir may also be.
+        if layout.services[..i].iter().any(|o| o.name == l.name) {
+            errors.push(problem(
+                &l.dir,
+                format!(
+                    "{:?} is defined twice in services.d (a NAME/log logger is named NAME-log); rename one of them",
+                    l.name
+                ),
+            ));
+        }
         if names.contains(&l.name.as_str()) || l.name == "cont-init.d" {
             errors.push(problem(
                 &l.dir,
@@ -680,7 +927,10 @@ pub fn atomic_dependencies(layout: &Layout) -> Dependencies {
             continue;
         }
         let mut list: Vec<String> = Vec::new();
-        for d in &svc.dependencies {
+        // A producer depends on its consumer: the consumer is started first (and with it,
+        // whenever the producer is wanted) and stopped last.
+        let consumer = pipeline_files(svc).and_then(|(c, _, _)| c.as_ref());
+        for d in svc.dependencies.iter().chain(consumer) {
             for a in expand(layout, d).unwrap_or_default() {
                 if !list.contains(&a) {
                     list.push(a);
@@ -923,6 +1173,66 @@ mod tests {
             m.contains("s/run") && m.contains("cannot read the script"),
             "{m}"
         );
+    }
+
+    /// Two producers into one consumer (s6-rc's funnel), the consumer named as a pipeline
+    /// bundle; the consumer is a dependency of each producer.
+    #[test]
+    fn funnel_pipeline_and_its_bundle() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for (n, file, text) in [
+            ("web", "producer-for", "log\n"),
+            ("api", "producer-for", "log\n"),
+            ("log", "consumer-for", "web\n# and\napi\n"),
+            ("log", "pipeline-name", "front\n"),
+            ("web", "pipeline-name", "ignored\n"),
+        ] {
+            rc(r, n, "type", "longrun");
+            rc(r, n, "run", "#!/bin/sh\n");
+            rc(r, n, file, text);
+        }
+        let l = read(r, &env()).unwrap();
+        match &l.find("log").unwrap().kind {
+            RcKind::Longrun { consumer_for, .. } => assert_eq!(consumer_for, &["api", "web"]),
+            k => panic!("{k:?}"),
+        }
+        assert_eq!(expand(&l, "front").unwrap(), ["api", "log", "web"]);
+        let deps = atomic_dependencies(&l);
+        assert_eq!(dependencies_of(&deps, "web"), ["log"]);
+        assert_eq!(dependencies_of(&deps, "log"), [] as [String; 0]);
+        let m = messages(&l.unsupported);
+        assert!(
+            m.contains("web/pipeline-name: ignored: only the last consumer"),
+            "{m}"
+        );
+        rc(r, "log", "log/run", "#!/bin/sh\n");
+        let m = messages(&read(r, &env()).unwrap().unsupported);
+        assert!(
+            m.contains("log/log: not used (s6-rc ignores log/ too)"),
+            "{m}"
+        );
+        // producer-for with two names
+        rc(r, "api", "producer-for", "log\nweb\n");
+        let m = messages(&read(r, &env()).unwrap_err());
+        assert!(m.contains("api/producer-for: holds 2 names"), "{m}");
+    }
+
+    #[test]
+    fn legacy_log_directory_is_a_logger() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(r, "etc/services.d/app/run", "#!/bin/sh\n", 0o755);
+        write(r, "etc/services.d/app/log/run", "#!/bin/sh\n", 0o755);
+        let l = read(r, &env()).unwrap();
+        assert_eq!(l.services.len(), 2);
+        assert_eq!(l.services[0].stdout_to.as_deref(), Some("app-log"));
+        assert_eq!(l.services[1].name, "app-log");
+        assert!(l.services[1].dir.ends_with("app/log"));
+        // a services.d dir of the logger's name
+        write(r, "etc/services.d/app-log/run", "#!/bin/sh\n", 0o755);
+        let m = messages(&read(r, &env()).unwrap_err());
+        assert!(m.contains("\"app-log\" is defined twice"), "{m}");
     }
 
     #[test]

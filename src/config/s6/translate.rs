@@ -217,6 +217,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         let mut s = longrun(&l.name, &l.dir, &l.run, finish, settings);
         s.after = first_stage.iter().chain(&stage_user).cloned().collect();
         s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
+        s.stdout_to = l.stdout_to.clone();
         legacy_names.push(s.name.clone());
         out.push(s);
     }
@@ -306,6 +307,8 @@ fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Ser
             notification_fd,
             down_signal,
             timeout_kill,
+            producer_for,
+            ..
         } => {
             let finish = finish.as_ref().map(|f| (f, *timeout_finish));
             let mut s = longrun(&svc.name, &svc.dir, run, finish, settings);
@@ -316,6 +319,7 @@ fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Ser
             if let Some(t) = timeout_kill {
                 s.stop_timeout = *t;
             }
+            s.stdout_to = producer_for.clone();
             s
         }
         RcKind::Bundle { .. } => unreachable!("bundles are expanded"),
@@ -344,8 +348,12 @@ pub fn describe(s: &Service) -> String {
     let stop = s.stop_command.as_ref().map_or(String::new(), |c| {
         format!(" ; at stop: {}", c.argv.join(" "))
     });
+    let pipe = s
+        .stdout_to
+        .as_ref()
+        .map_or(String::new(), |c| format!(" ; stdout piped into {c}"));
     format!(
-        "{} ({kind}) after [{}]: {command} ; ready {ready}{stop}",
+        "{} ({kind}) after [{}]: {command} ; ready {ready}{stop}{pipe}",
         s.name,
         s.after.join(", "),
     )
