@@ -17,8 +17,6 @@ pub fn main(args: Vec<String>) -> i32 {
         Some("s6-shims") => return s6_shims(&args[1..]),
         // internal: the cont-init.d stage of the s6 mode (see s6::translate)
         Some("s6-run-scripts") => return crate::s6::run_scripts(&args[1..]),
-        // internal: a longrun with a finish script (see s6::finish)
-        Some("s6-finish-wrap") => return crate::s6::finish::wrap(&args[1..]),
         // `docker exec C /init s6-svc -d /run/service/x`: the control shims answer as
         // subcommands too (as a CMD they make no sense, and starting a second pidone with
         // them as its CMD was what happened). with-contenv, s6-setuidgid and halt are only

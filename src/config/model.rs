@@ -138,6 +138,11 @@ pub struct Service {
     /// had succeeded. An empty `command` (from an s6 layout only) means "nothing to run at
     /// start": such a oneshot is done at once and exists for its stop command.
     pub stop_command: Option<StopCommand>,
+    /// (longrun) s6's `finish`: run each time the service's process ended, before the restart
+    /// policy decides, with the arguments `EXITCODE SIGNAL` (256 and the signal number when
+    /// it was killed) and the service's working directory. Exit 125 = do not restart. Not a
+    /// key of the native format (from an s6 layout only).
+    pub finish_command: Option<FinishCommand>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +151,16 @@ pub struct StopCommand {
     /// SIGKILL to its process group after this long; None: no limit (s6-rc's `timeout-down`
     /// absent or 0), said in the log when it starts.
     pub timeout: Option<Duration>,
+}
+
+/// Exit code of a finish command that means "do not restart the service" (s6-supervise's).
+pub const FINISH_DO_NOT_RESTART: i32 = 125;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinishCommand {
+    pub argv: Vec<String>,
+    /// SIGKILL to its process group after this long (s6's `timeout-finish`, 5 s by default).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -209,6 +224,7 @@ impl Service {
             health: None,
             dependency_wait: None,
             stop_command: None,
+            finish_command: None,
         }
     }
 

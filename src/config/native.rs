@@ -622,8 +622,9 @@ fn build_service(
         export_env,
         ready,
         health,
-        // not a key of the native format (see Service)
+        // not keys of the native format (see Service)
         dependency_wait: None,
+        finish_command: None,
         stop_command,
     }
 }

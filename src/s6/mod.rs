@@ -2,11 +2,9 @@
 //! - `write_runtime`: the files scripts expect under `/run` — data only: nothing is copied
 //!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397);
 //! - `run_scripts`: the cont-init.d stage, one script after the other;
-//! - `finish`: a longrun's `finish` script, run by a small wrapper around `run`;
 //! - `shims`: the commands scripts call (`with-contenv`, `s6-svc`, ...) answered by pidone's
 //!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
 
-pub mod finish;
 pub mod hook;
 pub mod shims;
 
@@ -90,7 +88,7 @@ pub fn run_scripts(args: &[String]) -> i32 {
                 continue;
             }
         };
-        let code = match fork_exec(&script.argv, None, &[]) {
+        let code = match fork_exec(&script.argv) {
             Ok(pid) => match wait_child_within(pid, limit) {
                 Ok(Some((Some(c), _))) => c,
                 Ok(Some((None, Some(sig)))) => 128 + sig,
@@ -124,15 +122,13 @@ pub fn run_scripts(args: &[String]) -> i32 {
     if stop { worst } else { 0 }
 }
 
-/// fork + execvp for the s6 helpers (the finish wrapper, cont-init.d, s6-notifyoncheck's
-/// checker): the child keeps this process's group (signals pidone sends to the group reach
-/// it), gets `reset` signals back to their default disposition and `dir` as cwd. A failed
-/// exec exits 127 (not found) or 126. Everything is prepared before the fork. (Not
+/// fork + execvp for the s6 helpers (cont-init.d, s6-notifyoncheck's checker): the child
+/// keeps this process's group (signals pidone sends to the group reach it). A failed exec
+/// exits 127 (not found) or 126. Everything is prepared before the fork. (Not
 /// `std::process::Command`: the same in a few hundred bytes instead of several KiB of the
 /// static binary.)
-pub fn fork_exec(argv: &[String], dir: Option<&Path>, reset: &[i32]) -> std::io::Result<i32> {
+pub fn fork_exec(argv: &[String]) -> std::io::Result<i32> {
     use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
     let invalid = || std::io::Error::from(std::io::ErrorKind::InvalidInput);
     let args: Vec<CString> = argv
         .iter()
@@ -143,21 +139,10 @@ pub fn fork_exec(argv: &[String], dir: Option<&Path>, reset: &[i32]) -> std::io:
     }
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    let dir = dir
-        .map(|d| CString::new(d.as_os_str().as_bytes()).map_err(|_| invalid()))
-        .transpose()?;
     // SAFETY: the child only makes async-signal-safe calls on memory prepared above.
     match unsafe { libc::fork() } {
         -1 => Err(std::io::Error::last_os_error()),
         0 => unsafe {
-            for &sig in reset {
-                libc::signal(sig, libc::SIG_DFL);
-            }
-            if let Some(d) = &dir
-                && libc::chdir(d.as_ptr()) != 0
-            {
-                libc::_exit(126);
-            }
             libc::execvp(ptrs[0], ptrs.as_ptr());
             let not_found = *libc::__errno_location() == libc::ENOENT;
             libc::_exit(if not_found { 127 } else { 126 })

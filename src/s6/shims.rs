@@ -205,28 +205,41 @@ enum Want {
     Ready,
     /// down
     Down,
-    /// down and finished (same here: pidone has no finish step between)
+    /// down, and its finish script is over
     Finished,
 }
 
-fn state_of(name: &str) -> Result<(String, bool, bool), String> {
+/// A service's state as the `state` control request reports it.
+struct State {
+    up: bool,
+    ready: bool,
+    /// Its finish script still runs (it is down).
+    finishing: bool,
+}
+
+fn state_of(name: &str) -> Result<(String, State), String> {
     let r = request(&["state".into(), name.into()])?;
     if r.code != 0 {
         return Err(r.text);
     }
-    // "up|down PID|- ready|notready"
+    // "up|down|finish PID|- ready|notready"
     let mut w = r.text.split_whitespace();
-    let up = w.next() == Some("up");
+    let word = w.next();
     let _pid = w.next();
-    let ready = w.next() == Some("ready");
-    Ok((r.text.clone(), up, ready))
+    let state = State {
+        up: word == Some("up"),
+        finishing: word == Some("finish"),
+        ready: w.next() == Some("ready"),
+    };
+    Ok((r.text.clone(), state))
 }
 
-fn matches(want: Want, up: bool, ready: bool) -> bool {
+fn matches(want: Want, s: &State) -> bool {
     match want {
-        Want::Up => up,
-        Want::Ready => up && ready,
-        Want::Down | Want::Finished => !up,
+        Want::Up => s.up,
+        Want::Ready => s.up && s.ready,
+        Want::Down => !s.up,
+        Want::Finished => !s.up && !s.finishing,
     }
 }
 
@@ -238,7 +251,7 @@ fn wait_for(tool: &str, names: &[String], want: Want, any: bool, timeout: Option
         let mut hits = 0;
         for n in names {
             match state_of(n) {
-                Ok((_, up, ready)) if matches(want, up, ready) => hits += 1,
+                Ok((_, state)) if matches(want, &state) => hits += 1,
                 Ok(_) => {}
                 Err(e) => return fail(tool, 111, e),
             }
@@ -445,14 +458,13 @@ fn s6_svstat(args: &[String]) -> i32 {
     };
     for n in &services {
         match state_of(n) {
-            Ok((_, up, ready)) => {
-                let r = request(&["state".into(), n.clone()]).ok();
-                let pid = r
-                    .as_ref()
-                    .and_then(|r| r.text.split_whitespace().nth(1).map(String::from))
-                    .unwrap_or_default();
-                if up {
-                    println!("up (pid {pid}){}", if ready { ", ready" } else { "" });
+            Ok((text, state)) => {
+                let pid = text.split_whitespace().nth(1).unwrap_or_default();
+                if state.up {
+                    let ready = if state.ready { ", ready" } else { "" };
+                    println!("up (pid {pid}){ready}");
+                } else if state.finishing {
+                    println!("down, finish running (pid {pid})");
                 } else {
                     println!("down");
                 }
@@ -574,7 +586,7 @@ fn s6_notifyoncheck(args: &[String]) -> i32 {
                 std::thread::sleep(initial);
                 let mut n = 0u64;
                 loop {
-                    let ok = super::fork_exec(&check, None, &[])
+                    let ok = super::fork_exec(&check)
                         .ok()
                         .and_then(|pid| super::wait_child(pid, true))
                         .is_some_and(|status| status.0 == Some(0));

@@ -338,7 +338,7 @@ impl Supervisor {
     fn execute(&mut self, action: Action, now: Instant) {
         match action {
             // (the unit's phase tells which of its commands)
-            Action::Spawn(i) | Action::SpawnStopCommand(i) => self.spawn_unit(i, now),
+            Action::Spawn(i) | Action::SpawnHelper(i) => self.spawn_unit(i, now),
             Action::Signal(i, sig) => {
                 if let Some(pid) = self.core.unit(i).pid() {
                     signal_group(pid, sig);
@@ -374,7 +374,7 @@ impl Supervisor {
         if let Some((_, path)) = self.notify_sockets.get(&i) {
             env.insert("NOTIFY_SOCKET".into(), path.display().to_string());
         }
-        if spec.export_env && !self.core.unit(i).running_stop_command() {
+        if spec.export_env && !self.core.unit(i).running_helper() {
             env.insert(
                 "PIDONE_ENV_FILE".into(),
                 self.env_file(i).display().to_string(),
@@ -407,13 +407,11 @@ impl Supervisor {
         let env = self.unit_env(i);
         let unit = self.core.unit(i);
         let spec = &unit.spec();
-        // The state machine put the unit in its stop phase before asking for this spawn.
-        let stop_command = unit.running_stop_command();
-        let argv = match (&spec.stop_command, stop_command) {
-            (Some(stop), true) => &stop.argv,
-            _ => &spec.command,
-        };
-        if spec.export_env && !stop_command {
+        // The state machine put the unit in its stop or finish phase before asking for a
+        // helper's spawn; `argv` is the helper's then.
+        let helper = unit.running_helper();
+        let argv = unit.argv();
+        if spec.export_env && !helper {
             let file = self.env_file(i);
             if let Err(e) = crate::handoff::create(&file) {
                 log::warn(format!(
@@ -424,7 +422,7 @@ impl Supervisor {
             }
         }
         let notify_fd = match spec.ready.as_ref().map(|r| &r.check) {
-            _ if stop_command => None,
+            _ if helper => None,
             Some(ReadyCheck::NotifyFd(fd)) => Some(*fd),
             _ => None,
         };
@@ -437,7 +435,7 @@ impl Supervisor {
             .and_then(|p| p.write.as_ref())
             .map(|w| w.as_raw_fd());
         let req = SpawnRequest {
-            argv,
+            argv: &argv,
             env: &env,
             working_dir: spec.working_dir.as_ref(),
             umask: spec.umask,
@@ -678,7 +676,7 @@ impl Supervisor {
             let Some(pid) = u.pid() else { continue };
             // A stop command is a clean-up at shutdown, not the service the signal is for.
             if u.role() == Role::Render
-                || u.running_stop_command()
+                || u.running_helper()
                 || (!u.spec().forward_signals && u.role() != Role::Main)
             {
                 continue;
@@ -710,9 +708,7 @@ impl Supervisor {
             match self.children.remove(&pid) {
                 Some(Owner::Unit(i)) => {
                     let mut exit = exit;
-                    if self.core.unit(i).spec().export_env
-                        && !self.core.unit(i).running_stop_command()
-                    {
+                    if self.core.unit(i).spec().export_env && !self.core.unit(i).running_helper() {
                         if exit.success() && !self.merge_env_file(i) {
                             // What it meant to hand on is unknown: starting the services
                             // after it without that environment would be a silent failure.

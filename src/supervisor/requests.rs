@@ -49,11 +49,18 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
             };
             let unit = core.unit(i);
             let (up, ready) = unit.running_and_ready();
+            // "finish": down, and its finish script (or stop command) still runs (s6-svwait
+            // -D waits for "down" and that to be over).
+            let word = match (up, unit.running_helper()) {
+                (true, _) => "up",
+                (false, true) => "finish",
+                (false, false) => "down",
+            };
             Reply::new(
                 0,
                 format!(
                     "{} {} {}",
-                    if up { "up" } else { "down" },
+                    word,
                     unit.pid().map_or("-".to_string(), |p| p.to_string()),
                     if ready { "ready" } else { "notready" }
                 ),

@@ -46,6 +46,13 @@ pub enum Phase {
     /// Shutdown: a oneshot runs its `stop_command`; SIGKILL at `deadline` (None: no limit,
     /// or killed already).
     CleaningUp { deadline: Option<Instant> },
+    /// The service's process ended and its `finish_command` runs (SIGKILL at `deadline`;
+    /// None: killed already). What `exit` means is decided once it is done.
+    Finishing {
+        deadline: Option<Instant>,
+        exit: ExitStatus,
+        was_stopping: bool,
+    },
 }
 
 impl Phase {
@@ -56,6 +63,7 @@ impl Phase {
             Phase::Starting { .. } => "starting",
             Phase::Up { .. } => "running",
             Phase::Stopping { .. } | Phase::CleaningUp { .. } => "stopping",
+            Phase::Finishing { .. } => "finishing",
             Phase::Backoff { .. } => "backoff",
             Phase::Done => "done",
             Phase::Failed => "failed",
@@ -207,17 +215,45 @@ impl Unit {
         self.last_tick
     }
 
-    /// Its process is the `stop_command`, not the service's own command.
-    pub fn running_stop_command(&self) -> bool {
-        matches!(self.phase, Phase::CleaningUp { .. })
+    /// Its process is a helper (`stop_command` or `finish_command`), not the service's own
+    /// command: no env hand-off, no forwarded signals.
+    pub fn running_helper(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::CleaningUp { .. } | Phase::Finishing { .. }
+        )
+    }
+
+    /// The command line its process runs now: the service's command, or its helper's (a
+    /// finish command gets s6's `EXITCODE SIGNAL` arguments: 256 and the signal number when
+    /// the service was killed).
+    pub fn argv(&self) -> Vec<String> {
+        match (
+            self.phase,
+            &self.spec.stop_command,
+            &self.spec.finish_command,
+        ) {
+            (Phase::CleaningUp { .. }, Some(stop), _) => stop.argv.clone(),
+            (Phase::Finishing { exit, .. }, _, Some(finish)) => {
+                let (code, signal) = match exit {
+                    ExitStatus::Code(c) => (c, 0),
+                    ExitStatus::Signal(s) => (256, s),
+                };
+                let mut argv = finish.argv.clone();
+                argv.extend([code.to_string(), signal.to_string()]);
+                argv
+            }
+            _ => self.spec.command.clone(),
+        }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     Spawn(Idx),
-    /// Spawn the unit's `stop_command` (shutdown).
-    SpawnStopCommand(Idx),
+    /// Spawn the unit's helper: its `stop_command` (shutdown) or its `finish_command` (after
+    /// its process ended); `Unit::argv` says which.
+    SpawnHelper(Idx),
     /// Send `signal` to the unit's process group.
     Signal(Idx, i32),
     RunProbe(Idx, ProbeKind),
@@ -470,9 +506,9 @@ impl Core {
         self.shutdown.unwrap_or(0)
     }
 
-    /// True once shutdown began, no unit has a process left and no stop command is owed.
+    /// True once shutdown began, no unit has a process left and no helper is still to run.
     pub fn finished(&self) -> bool {
-        self.shutdown.is_some() && self.units.iter().all(|u| u.pid.is_none() && !u.stop_owed)
+        self.shutdown.is_some() && (0..self.units.len()).all(|i| !self.holds_dependencies(i))
     }
 
     fn log(&mut self, level: crate::log::Level, msg: String) {
@@ -552,9 +588,10 @@ impl Core {
     }
 
     /// At shutdown, unit `i` still holds what it depends on: it has a process (its own or
-    /// its stop command), or its stop command is still to run.
+    /// a helper), or its stop command or finish command is still to run.
     fn holds_dependencies(&self, i: Idx) -> bool {
-        self.units[i].pid.is_some() || self.units[i].stop_owed
+        let u = &self.units[i];
+        u.pid.is_some() || u.stop_owed || matches!(u.phase, Phase::Finishing { .. })
     }
 
     /// Everything that is due at `now`. Call after every batch of events.
@@ -736,7 +773,10 @@ impl Core {
                 self.log(crate::log::Level::Info, format!("{name}: scheduled run"));
                 self.start(i, now);
             }
-            Phase::Starting { .. } | Phase::Up { .. } | Phase::Stopping { .. } => {
+            Phase::Starting { .. }
+            | Phase::Up { .. }
+            | Phase::Stopping { .. }
+            | Phase::Finishing { .. } => {
                 self.log(
                     crate::log::Level::Warn,
                     format!(
@@ -791,7 +831,7 @@ impl Core {
             crate::log::Level::Info,
             format!("{name}: running its stop command ({limit})"),
         );
-        self.actions.push(Action::SpawnStopCommand(i));
+        self.actions.push(Action::SpawnHelper(i));
     }
 
     /// The stop command ended (or could not start): logged; shutdown goes on whatever it
@@ -856,6 +896,25 @@ impl Core {
                         ),
                     );
                     self.units[i].phase = Phase::CleaningUp { deadline: None };
+                    self.actions.push(Action::Signal(i, libc::SIGKILL));
+                }
+                Phase::Finishing {
+                    deadline: Some(deadline),
+                    exit,
+                    was_stopping,
+                } if deadline <= now => {
+                    let name = self.units[i].spec.name.clone();
+                    self.log(
+                        crate::log::Level::Warn,
+                        format!(
+                            "{name}: finish still running after its timeout-finish; sending SIGKILL"
+                        ),
+                    );
+                    self.units[i].phase = Phase::Finishing {
+                        deadline: None,
+                        exit,
+                        was_stopping,
+                    };
                     self.actions.push(Action::Signal(i, libc::SIGKILL));
                 }
                 Phase::Stopping {
@@ -996,7 +1055,8 @@ impl Core {
     pub fn on_spawned(&mut self, i: Idx, pid: i32, now: Instant) {
         let u = &mut self.units[i];
         u.pid = Some(pid);
-        if u.spec.kind == Kind::Longrun && u.spec.ready.is_none() {
+        // A helper (finish, stop command) keeps its phase: the service is not up again.
+        if u.spec.kind == Kind::Longrun && u.spec.ready.is_none() && !u.running_helper() {
             u.phase = Phase::Up { since: now };
         }
     }
@@ -1127,7 +1187,6 @@ impl Core {
 
     /// The unit's main process is gone.
     pub fn on_exit(&mut self, i: Idx, status: ExitStatus, now: Instant) {
-        let name = self.units[i].spec.name.clone();
         // A probe still running belongs to the process that is gone: kill it, or a hung
         // health command would outlive its service (nothing else ever times it out).
         for kind in [ProbeKind::Ready, ProbeKind::Health] {
@@ -1135,9 +1194,18 @@ impl Core {
                 self.actions.push(Action::KillProbe(i, kind));
             }
         }
-        if self.units[i].running_stop_command() {
+        if let Phase::CleaningUp { .. } = self.units[i].phase {
             self.units[i].pid = None;
             self.on_stop_command_exit(i, status);
+            return;
+        }
+        if let Phase::Finishing {
+            exit, was_stopping, ..
+        } = self.units[i].phase
+        {
+            self.units[i].pid = None;
+            self.on_finish_exit(i, status);
+            self.after_exit(i, exit, was_stopping, now);
             return;
         }
         let u = &mut self.units[i];
@@ -1149,6 +1217,46 @@ impl Core {
         // stopped service as healthy. `start` sets it to "starting" again.
         u.health = HealthStatus::None;
         let was_stopping = matches!(u.phase, Phase::Stopping { .. });
+        if let Some(finish) = &u.spec.finish_command
+            && u.role != Role::Main
+        {
+            // s6-supervise runs finish after every exit of `run`, at shutdown too, before
+            // anything else happens to the service.
+            u.phase = Phase::Finishing {
+                deadline: Some(now + finish.timeout),
+                exit: status,
+                was_stopping,
+            };
+            self.actions.push(Action::SpawnHelper(i));
+            return;
+        }
+        self.after_exit(i, status, was_stopping, now);
+    }
+
+    /// The finish command ended: logged when it failed; 125 means "do not restart" (s6).
+    fn on_finish_exit(&mut self, i: Idx, status: ExitStatus) {
+        let name = self.units[i].spec.name.clone();
+        match status {
+            ExitStatus::Code(0) => {}
+            ExitStatus::Code(crate::config::FINISH_DO_NOT_RESTART) => {
+                self.log(
+                    crate::log::Level::Info,
+                    format!("{name}: finish exited 125: not restarted"),
+                );
+                self.request_once(i);
+            }
+            _ => self.log(
+                crate::log::Level::Warn,
+                format!("{name}: finish {}", status.describe()),
+            ),
+        }
+    }
+
+    /// What happens to a unit whose process ended (after its finish command, if any):
+    /// shutdown, CMD's end, the restart policy.
+    fn after_exit(&mut self, i: Idx, status: ExitStatus, was_stopping: bool, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        let u = &self.units[i];
         let after = u.after_stop;
         let uptime = u.started_at.map(|t| now.saturating_duration_since(t));
 
@@ -1372,6 +1480,11 @@ impl Core {
             Phase::Done if oneshot => Some(
                 "the oneshot already finished; nothing to stop (what it did stays done)".into(),
             ),
+            Phase::Finishing { .. } => {
+                // Its process is gone; the finish command ends as usual, then it stays down.
+                self.units[i].after_stop = AfterStop::Stay;
+                Some("its finish script is running; it stays down after it".into())
+            }
             _ => None,
         };
         // A stopped scheduled oneshot runs no more: `start` arms its schedule again.
@@ -1401,7 +1514,7 @@ impl Core {
                 u.run_now = u.spec.schedule.is_some();
                 None
             }
-            Phase::Stopping { .. } => Some(self.start_after_stop(i)),
+            Phase::Stopping { .. } | Phase::Finishing { .. } => Some(self.start_after_stop(i)),
             Phase::Starting { .. } | Phase::Up { .. } => Some("already running".into()),
             // (only at shutdown, answered above)
             Phase::Waiting | Phase::Backoff { .. } | Phase::CleaningUp { .. } => None,
@@ -1442,7 +1555,7 @@ impl Core {
                 self.send_stop(i, now, AfterStop::Restart);
                 None
             }
-            Phase::Stopping { .. } => Some(self.start_after_stop(i)),
+            Phase::Stopping { .. } | Phase::Finishing { .. } => Some(self.start_after_stop(i)),
             _ => self.request_start(i),
         }
     }
@@ -1487,6 +1600,10 @@ impl Core {
                 }
                 | Phase::CleaningUp {
                     deadline: Some(deadline),
+                }
+                | Phase::Finishing {
+                    deadline: Some(deadline),
+                    ..
                 } => consider(deadline),
                 Phase::Starting { since } if self.shutdown.is_none() => {
                     if let Some(r) = &u.spec.ready {
@@ -1818,11 +1935,11 @@ mod tests {
         assert_eq!(core.exit_code(), 4);
     }
 
-    fn stop_spawns(actions: &[Action]) -> Vec<Idx> {
+    fn helper_spawns(actions: &[Action]) -> Vec<Idx> {
         actions
             .iter()
             .filter_map(|a| match a {
-                Action::SpawnStopCommand(i) => Some(*i),
+                Action::SpawnHelper(i) => Some(*i),
                 _ => None,
             })
             .collect()
@@ -1876,26 +1993,26 @@ mod tests {
         // CMD ended: web gets its stop signal; no stop command while web runs.
         let actions = core.step(t0);
         assert_eq!(signals(&actions), vec![(3, libc::SIGTERM)]);
-        assert!(stop_spawns(&actions).is_empty());
+        assert!(helper_spawns(&actions).is_empty());
         core.on_exit(3, ExitStatus::Signal(libc::SIGTERM), t0);
-        assert_eq!(stop_spawns(&core.step(t0)), vec![2]);
-        assert!(core.unit(2).running_stop_command());
+        assert_eq!(helper_spawns(&core.step(t0)), vec![2]);
+        assert!(core.unit(2).running_helper());
         core.on_spawned(2, 22, t0);
         // a waits for b's stop command; nothing to do meanwhile (no limit: no deadline).
-        assert!(stop_spawns(&core.step(t0)).is_empty());
+        assert!(helper_spawns(&core.step(t0)).is_empty());
         assert_eq!(core.next_deadline(), None);
         assert!(!core.finished());
         // A failing stop command is logged; the stop goes on.
         core.on_exit(2, ExitStatus::Code(1), t0);
         let actions = core.step(t0);
-        assert_eq!(stop_spawns(&actions), vec![1]);
+        assert_eq!(helper_spawns(&actions), vec![1]);
         assert!(actions.iter().any(|a| matches!(
             a,
             Action::Log(crate::log::Level::Error, m) if m.contains("b: stop command exited with code 1")
         )));
         core.on_spawned(1, 21, t0);
         core.on_exit(1, ExitStatus::Code(0), t0);
-        assert_eq!(stop_spawns(&core.step(t0)), vec![0]);
+        assert_eq!(helper_spawns(&core.step(t0)), vec![0]);
         core.on_spawned(0, 20, t0);
         assert!(!core.finished());
         core.on_exit(0, ExitStatus::Code(0), t0);
@@ -1935,16 +2052,102 @@ mod tests {
         core.on_exit(1, ExitStatus::Code(2), t0);
         core.step(t0);
         core.begin_shutdown(0, "test");
-        assert_eq!(stop_spawns(&core.step(t0)), vec![0]);
+        assert_eq!(helper_spawns(&core.step(t0)), vec![0]);
         core.on_spawned(0, 20, t0);
         let late = t0 + Duration::from_millis(300);
         assert_eq!(core.next_deadline(), Some(late));
         assert_eq!(signals(&core.step(late)), vec![(0, libc::SIGKILL)]);
         assert_eq!(core.next_deadline(), None);
         core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), late);
-        assert!(stop_spawns(&core.step(late)).is_empty());
+        assert!(helper_spawns(&core.step(late)).is_empty());
         assert!(core.finished());
         assert_eq!(core.exit_code(), 0);
+    }
+
+    fn with_finish(mut s: Service) -> Service {
+        s.finish_command = Some(crate::config::FinishCommand {
+            argv: vec!["finish".into()],
+            timeout: Duration::from_secs(5),
+        });
+        s
+    }
+
+    /// s6's `finish`, run by the state machine: after the daemon dies pidone spawns it with
+    /// `256 SIGNAL` (or `CODE 0`), the unit shows "finishing" and is not up; then the restart
+    /// policy decides as for the daemon's own exit. Exit 125 means "do not restart".
+    #[test]
+    fn finish_runs_after_each_exit_and_125_means_do_not_restart() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![(with_finish(svc("d", Kind::Longrun, &[])), Role::Service)],
+            false,
+        );
+        assert_eq!(spawned(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 10, t0);
+        core.step(t0);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), t0);
+        assert_eq!(helper_spawns(&core.step(t0)), vec![0]);
+        assert_eq!(core.unit(0).argv(), vec!["finish", "256", "9"]);
+        assert_eq!(core.unit(0).phase.name(), "finishing");
+        assert_eq!(core.unit(0).running_and_ready(), (false, false));
+        core.on_spawned(0, 11, t0);
+        assert_eq!(core.unit(0).pid(), Some(11));
+        // The finish ends: the backoff of the daemon's failure follows.
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.step(t0);
+        let Phase::Backoff { until } = core.unit(0).phase else {
+            panic!("no backoff: {:?}", core.unit(0).phase);
+        };
+        assert_eq!(spawned(&core.step(until)), vec![0]);
+        assert_eq!(core.unit(0).argv(), vec!["true"]);
+        core.on_spawned(0, 12, until);
+        core.on_exit(0, ExitStatus::Code(3), until);
+        assert_eq!(helper_spawns(&core.step(until)), vec![0]);
+        assert_eq!(core.unit(0).argv(), vec!["finish", "3", "0"]);
+        core.on_spawned(0, 13, until);
+        core.on_exit(0, ExitStatus::Code(125), until);
+        assert!(spawned(&core.step(until + Duration::from_secs(60))).is_empty());
+        assert_eq!(core.unit(0).phase, Phase::Failed);
+    }
+
+    /// A finish that hangs is killed at its timeout; shutdown waits for it, and what
+    /// depends on the unit waits too.
+    #[test]
+    fn finish_is_bounded_and_shutdown_waits_for_it() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("base", Kind::Longrun, &[]), Role::Service),
+                (
+                    with_finish(svc("d", Kind::Longrun, &["base"])),
+                    Role::Service,
+                ),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.step(t0);
+        core.on_spawned(1, 11, t0);
+        core.step(t0);
+        core.begin_shutdown(0, "test");
+        assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGTERM)]);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGTERM), t0);
+        // base waits while d's finish runs (and before it is spawned).
+        let a = core.step(t0);
+        assert_eq!(helper_spawns(&a), vec![1]);
+        assert!(signals(&a).is_empty());
+        assert!(!core.finished());
+        core.on_spawned(1, 12, t0);
+        assert!(signals(&core.step(t0)).is_empty());
+        let late = t0 + Duration::from_secs(5);
+        assert_eq!(core.next_deadline(), Some(late));
+        assert_eq!(signals(&core.step(late)), vec![(1, libc::SIGKILL)]);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGKILL), late);
+        assert_eq!(signals(&core.step(late)), vec![(0, libc::SIGTERM)]);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), late);
+        core.step(late);
+        assert!(core.finished());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (as every service does in pidone).
 
 use super::layout::{Layout, RcKind, RcService, Script};
-use crate::config::{Kind, Ready, ReadyCheck, Restart, Service, StopCommand};
+use crate::config::{FinishCommand, Kind, Ready, ReadyCheck, Restart, Service, StopCommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -253,27 +253,12 @@ fn longrun(
     finish: Option<(&Script, Option<Duration>)>,
     settings: &S6Settings,
 ) -> Service {
-    let argv = match finish {
-        // A wrapper runs finish after run ends (see s6::finish).
-        Some((f, timeout)) => {
-            let mut argv = vec![
-                settings.self_exe.clone(),
-                "s6-finish-wrap".into(),
-                name.to_string(),
-                timeout
-                    .unwrap_or(DEFAULT_FINISH_TIMEOUT)
-                    .as_millis()
-                    .to_string(),
-                dir.display().to_string(),
-                f.argv.len().to_string(),
-            ];
-            argv.extend(f.argv.iter().cloned());
-            argv.extend(run.argv.iter().cloned());
-            argv
-        }
-        None => run.argv.clone(),
-    };
-    let mut s = Service::with_defaults(name, argv, Kind::Longrun);
+    let mut s = Service::with_defaults(name, run.argv.clone(), Kind::Longrun);
+    // Run by pidone itself after each exit of `run`, as s6-supervise does (state machine).
+    s.finish_command = finish.map(|(f, timeout)| FinishCommand {
+        argv: f.argv.clone(),
+        timeout: timeout.unwrap_or(DEFAULT_FINISH_TIMEOUT),
+    });
     // s6 runs `run` in the service directory: scripts use `./data/...` and `s6-svc -O .`.
     s.working_dir = Some(dir.to_path_buf());
     s.restart = Restart::Always;
