@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Scratch, status_field, wait_until};
+use common::{Scratch, assert_contiguous, fd_target, status_field, wait_until};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -805,39 +805,6 @@ fn s6_sigterm_during_stage2_hook_ends_promptly() {
     assert!(out(&s, "events").is_empty());
 }
 
-/// The kernel's name of a process's fd (`pipe:[inode]` for a pipe).
-fn fd_target(pid: i32, fd: i32) -> String {
-    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-/// `line 1`, `line 2`, ...: nothing doubled or reordered, and nothing lost except at most
-/// `cuts` lines (one per stop or kill of the consumer): a shell's `read` takes a line byte by
-/// byte, so a consumer stopped or killed in the middle of one, or between its read and its
-/// write, took those bytes with it. The pipe itself loses nothing.
-fn assert_contiguous(lines: &str, cuts: usize) {
-    let mut damaged = 0;
-    let mut last = 0;
-    for l in lines.lines() {
-        if l.is_empty() {
-            damaged += 1; // only the newline of a line the killed consumer had read
-            continue;
-        }
-        let n: usize = l
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{l:?} in {lines:?}"));
-        assert!(n > last, "{l:?} repeated or out of order in {lines:?}");
-        let whole = format!("line {n}");
-        assert!(whole.ends_with(l), "{l:?} in {lines:?}");
-        damaged += (n - last - 1) + usize::from(l != whole);
-        last = n;
-    }
-    assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
-}
-
 /// A log pipeline `app` → `consumer` (fixtures `pipe` and `pipe-legacy`, where app prints a
 /// numbered line every 50 ms and the consumer appends what it reads to `$OUT/log`): app's fd 1
 /// and the consumer's fd 0 are the same pipe (kernel truth); app's stderr is not in it. Taken
@@ -880,7 +847,7 @@ fn pipeline_survives_its_consumer(fixture: &str, consumer: &str, consumer_dir: &
         "{}",
         p.stderr()
     );
-    assert_contiguous(&out(&s, "log"), 1);
+    assert_contiguous(&s.lines("out/log"), 1);
 
     let killed = host(consumer);
     common::send(killed, libc::SIGKILL);
@@ -902,7 +869,7 @@ fn pipeline_survives_its_consumer(fixture: &str, consumer: &str, consumer_dir: &
         "{}",
         p.stderr()
     );
-    assert_contiguous(&out(&s, "log"), 2);
+    assert_contiguous(&s.lines("out/log"), 2);
     assert_eq!(host("app"), app, "app was restarted");
     assert_eq!(fd_target(app, 1), pipe);
     let f = p.stop(LONG);

@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{Running, Scratch, nanos, send, status_field, svc, wait_until};
+use common::{
+    Running, Scratch, assert_contiguous, fd_target, nanos, send, status_field, svc, wait_until,
+};
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
@@ -722,39 +724,6 @@ fn bad_configs_are_refused_before_anything_starts() {
             "{files:?}: something started"
         );
     }
-}
-
-/// The kernel's name of a process's fd (`pipe:[inode]` for a pipe).
-fn fd_target(pid: i32, fd: i32) -> String {
-    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
-}
-
-/// `line 1`, `line 2`, ...: nothing doubled or reordered, and nothing lost except at most
-/// `cuts` lines (one per stop or kill of the consumer): a shell's `read` takes a line byte by
-/// byte, so a consumer stopped or killed in the middle of one, or between its read and its
-/// write, took those bytes with it. The pipe itself loses nothing.
-fn assert_contiguous(lines: &[String], cuts: usize) {
-    let mut damaged = 0;
-    let mut last = 0;
-    for l in lines {
-        if l.is_empty() {
-            damaged += 1; // only the newline of a line the killed consumer had read
-            continue;
-        }
-        let n: usize = l
-            .rsplit(' ')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{l:?} in {lines:?}"));
-        assert!(n > last, "{l:?} repeated or out of order in {lines:?}");
-        let whole = format!("line {n}");
-        assert!(whole.ends_with(l.as_str()), "{l:?} in {lines:?}");
-        damaged += (n - last - 1) + usize::from(*l != whole);
-        last = n;
-    }
-    assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
 }
 
 /// `stdout_to`: app's stdout is a pipe into logger's stdin (the same pipe inode in /proc), held
