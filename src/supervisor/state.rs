@@ -1063,7 +1063,10 @@ impl Core {
 
     /// The unit could not be started at all (exec failed): like an exit with `code`.
     pub fn on_spawn_failed(&mut self, i: Idx, code: i32, why: String, now: Instant) {
-        self.units[i].reason = Some(why.clone());
+        // A helper that cannot start is logged; the unit's reason stays about the service.
+        if !self.units[i].running_helper() {
+            self.units[i].reason = Some(why.clone());
+        }
         self.log(crate::log::Level::Error, why);
         self.on_exit(i, ExitStatus::Code(code), now);
     }
@@ -2108,6 +2111,27 @@ mod tests {
         core.on_exit(0, ExitStatus::Code(125), until);
         assert!(spawned(&core.step(until + Duration::from_secs(60))).is_empty());
         assert_eq!(core.unit(0).phase, Phase::Failed);
+    }
+
+    /// A finish that cannot start is logged; the daemon's exit is decided as usual and the
+    /// unit's reason stays about the daemon.
+    #[test]
+    fn finish_that_cannot_start_leaves_the_policy_to_the_daemons_exit() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![(with_finish(svc("d", Kind::Longrun, &[])), Role::Service)],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.step(t0);
+        core.on_exit(0, ExitStatus::Code(1), t0);
+        assert_eq!(helper_spawns(&core.step(t0)), vec![0]);
+        core.on_spawn_failed(0, 127, "cannot run finish".into(), t0);
+        core.step(t0);
+        assert!(matches!(core.unit(0).phase, Phase::Backoff { .. }));
+        assert_eq!(core.unit(0).reason, None);
+        assert_eq!(core.unit(0).last_exit, Some(ExitStatus::Code(1)));
     }
 
     /// A finish that hangs is killed at its timeout; shutdown waits for it, and what
