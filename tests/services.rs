@@ -1387,3 +1387,43 @@ command = ["sh", "-c", '''trap 'sleep 0.3; date +%s%N > @D@/web_stopped_at; exit
         assert_eq!(s.read("undo_uid").trim(), "65534");
     }
 }
+
+/// `pidone stop` on a finished oneshot with a `stop_command` runs it (s6-rc's `-d` on a
+/// oneshot), but not while a service that waits for it still runs; once run, shutdown does
+/// not run it a second time.
+#[test]
+fn control_stop_runs_a_finished_oneshots_stop_command() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "mount",
+        r#"kind = "oneshot"
+command = ["sh", "-c", "echo up >> @D@/mount"]
+stop_command = ["sh", "-c", "echo down >> @D@/mount"]
+"#,
+    );
+    svc(
+        &s,
+        "web",
+        "after = [\"mount\"]\ncommand = [\"sleep\", \"1000\"]\n",
+    );
+    let run = common::start(&s, &[]);
+    common::status_until(&s, "web", "running", |r| r["state"] == "running");
+    let (code, text) = s.client(&["stop", "mount"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("web still runs"), "{text}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.lines("mount"), vec!["up"]);
+    let (code, text) = s.client(&["stop", "web"]);
+    assert_eq!(code, 0, "{text}");
+    common::status_until(&s, "web", "stopped", |r| r["state"] == "stopped");
+    let (code, text) = s.client(&["stop", "mount"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("running its stop_command"), "{text}");
+    common::status_until(&s, "mount", "stopped", |r| r["state"] == "stopped");
+    assert_eq!(s.lines("mount"), vec!["up", "down"]);
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(s.lines("mount"), vec!["up", "down"], "{}", done.stderr);
+}

@@ -1480,6 +1480,25 @@ impl Core {
                 self.units[i].phase = Phase::Stopped;
                 Some("no more scheduled runs until `start`".into())
             }
+            // Its clean-up, as s6-rc's `-d` runs a oneshot's `down`; not under what still
+            // runs on top of it (stop those first, as s6-rc would).
+            Phase::Done if oneshot && self.units[i].stop_owed => {
+                let users: Vec<String> = self.units[i]
+                    .dependants
+                    .iter()
+                    .filter(|&&d| self.units[d].pid.is_some())
+                    .map(|&d| self.units[d].spec.name.clone())
+                    .collect();
+                if users.is_empty() {
+                    self.start_stop_command(i, now);
+                    Some("the oneshot had finished: running its stop_command".into())
+                } else {
+                    Some(format!(
+                        "the oneshot had finished; its stop_command is not run while {} still runs on top of it: stop that first",
+                        users.join(", ")
+                    ))
+                }
+            }
             Phase::Done if oneshot => Some(
                 "the oneshot already finished; nothing to stop (what it did stays done)".into(),
             ),
@@ -1519,8 +1538,10 @@ impl Core {
             }
             Phase::Stopping { .. } | Phase::Finishing { .. } => Some(self.start_after_stop(i)),
             Phase::Starting { .. } | Phase::Up { .. } => Some("already running".into()),
-            // (only at shutdown, answered above)
-            Phase::Waiting | Phase::Backoff { .. } | Phase::CleaningUp { .. } => None,
+            Phase::CleaningUp { .. } => {
+                Some("its stop_command is running; `start` it again once that is done".into())
+            }
+            Phase::Waiting | Phase::Backoff { .. } => None,
         }
     }
 
@@ -2022,6 +2043,50 @@ mod tests {
         assert!(core.step(t0).iter().all(|a| matches!(a, Action::Log(..))));
         assert!(core.finished());
         assert_eq!(core.exit_code(), 3);
+    }
+
+    /// `stop` on a finished oneshot runs its stop command, unless a dependant still runs;
+    /// then it is stopped and not owed at shutdown any more; `start` runs it again.
+    #[test]
+    fn control_stop_of_a_finished_oneshot_runs_its_stop_command() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (
+                    with_stop(svc("mount", Kind::Oneshot, &[]), None),
+                    Role::Service,
+                ),
+                (svc("web", Kind::Longrun, &["mount"]), Role::Service),
+            ],
+            false,
+        );
+        assert_eq!(spawned(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        assert_eq!(spawned(&core.step(t0)), vec![1]);
+        core.on_spawned(1, 11, t0);
+        core.step(t0);
+        let refused = core.request_stop(0, t0).unwrap();
+        assert!(refused.contains("web still runs"), "{refused}");
+        assert!(helper_spawns(&core.step(t0)).is_empty());
+        core.request_stop(1, t0);
+        core.step(t0);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGTERM), t0);
+        core.step(t0);
+        assert!(
+            core.request_stop(0, t0)
+                .unwrap()
+                .contains("running its stop_command")
+        );
+        assert_eq!(helper_spawns(&core.step(t0)), vec![0]);
+        core.on_spawned(0, 20, t0);
+        core.on_exit(0, ExitStatus::Code(0), t0);
+        core.step(t0);
+        assert_eq!(core.unit(0).phase, Phase::Stopped);
+        // Not owed any more: shutdown runs no second clean-up.
+        core.begin_shutdown(0, "test");
+        assert!(helper_spawns(&core.step(t0)).is_empty());
+        assert!(core.finished());
     }
 
     /// A stop command is bounded by its timeout (SIGKILL to it), and only a oneshot whose
