@@ -674,7 +674,7 @@ impl Supervisor {
         log::debug(format!("forwarding {}", crate::values::signal_name(sig)));
         for u in self.core.units() {
             let Some(pid) = u.pid() else { continue };
-            // A stop command is a clean-up at shutdown, not the service the signal is for.
+            // A helper (finish, stop command) is not the service the signal is meant for.
             if u.role() == Role::Render
                 || u.running_helper()
                 || (!u.spec().forward_signals && u.role() != Role::Main)
