@@ -141,87 +141,89 @@ fn path_at(text: &str, span: &Span) -> Option<(String, Span)> {
     Some((path, whole))
 }
 
-/// The variable piped directly into the filter call at `span` (`env.X | to_int` → `env.X`).
-fn path_before_filter(text: &str, span: &Span) -> Option<String> {
+/// What is piped into the filter that starts at byte `at`: `x | f` → the word `x`. None
+/// when nothing is piped in there.
+struct PipedIn<'a> {
+    word: &'a str,
+    /// Where `word` starts: the next step back along the chain begins there.
+    start: usize,
+    /// `word` came with call arguments (`split(sep=",")`), which were skipped.
+    called: bool,
+    /// A `|` comes before `word`: it is an earlier filter of the chain, not its input.
+    is_filter: bool,
+}
+
+fn piped_in(text: &str, at: usize) -> Option<PipedIn<'_>> {
     let b = text.as_bytes();
-    let mut i = span.range.start.min(b.len());
-    while i > 0 && b[i - 1].is_ascii_whitespace() {
-        i -= 1;
-    }
+    let skip_space = |mut i: usize| {
+        while i > 0 && b[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        i
+    };
+    let mut i = skip_space(at.min(b.len()));
     if i == 0 || b[i - 1] != b'|' {
         return None;
     }
-    i -= 1;
-    while i > 0 && b[i - 1].is_ascii_whitespace() {
-        i -= 1;
+    i = skip_space(i - 1);
+    let called = i > 0 && b[i - 1] == b')';
+    if called {
+        let mut depth = 0usize;
+        while i > 0 {
+            i -= 1;
+            match b[i] {
+                b')' => depth += 1,
+                b'(' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if depth != 0 {
+            return None;
+        }
     }
     let end = i;
     while i > 0 && is_path_byte(b[i - 1]) {
         i -= 1;
     }
-    let path = text[i..end].trim_matches('.');
-    // `x | trim | to_int`: the word before is another filter, not a variable.
-    let mut j = i;
-    while j > 0 && b[j - 1].is_ascii_whitespace() {
-        j -= 1;
-    }
-    if j > 0 && b[j - 1] == b'|' {
+    let j = skip_space(i);
+    Some(PipedIn {
+        word: text[i..end].trim_matches('.'),
+        start: i,
+        called,
+        is_filter: j > 0 && b[j - 1] == b'|',
+    })
+}
+
+/// A variable path, not a literal or nothing.
+fn as_variable(word: &str) -> Option<String> {
+    (!word.is_empty() && !word.as_bytes()[0].is_ascii_digit()).then(|| word.to_string())
+}
+
+/// The variable piped directly into the filter call at `span` (`env.X | to_int` → `env.X`).
+fn path_before_filter(text: &str, span: &Span) -> Option<String> {
+    let input = piped_in(text, span.range.start)?;
+    if input.called || input.is_filter {
         return None;
     }
-    (!path.is_empty() && !path.as_bytes()[0].is_ascii_digit()).then(|| path.to_string())
+    as_variable(input.word)
 }
 
 /// The variable at the head of the filter chain whose filter is at `span`, so a filter's
 /// error can name the variable it was given: `env.X | trim | to_int` → `env.X`. None when
 /// the chain starts with a literal or a parenthesised expression.
 fn pipeline_head(text: &str, span: &Span) -> Option<String> {
-    let b = text.as_bytes();
-    let mut i = span.range.start.min(b.len());
+    let mut at = span.range.start;
     loop {
-        while i > 0 && b[i - 1].is_ascii_whitespace() {
-            i -= 1;
+        let input = piped_in(text, at)?;
+        if !input.is_filter {
+            return as_variable(input.word);
         }
-        if i == 0 || b[i - 1] != b'|' {
-            return None;
-        }
-        i -= 1;
-        while i > 0 && b[i - 1].is_ascii_whitespace() {
-            i -= 1;
-        }
-        // A filter call's arguments: `split(sep=",")`.
-        if i > 0 && b[i - 1] == b')' {
-            let mut depth = 0usize;
-            while i > 0 {
-                i -= 1;
-                match b[i] {
-                    b')' => depth += 1,
-                    b'(' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if depth != 0 {
-                return None;
-            }
-        }
-        let end = i;
-        while i > 0 && is_path_byte(b[i - 1]) {
-            i -= 1;
-        }
-        let word = text[i..end].trim_matches('.');
-        let mut j = i;
-        while j > 0 && b[j - 1].is_ascii_whitespace() {
-            j -= 1;
-        }
-        if j > 0 && b[j - 1] == b'|' {
-            continue; // `word` is an earlier filter of the chain
-        }
-        return (!word.is_empty() && !word.as_bytes()[0].is_ascii_digit())
-            .then(|| word.to_string());
+        at = input.start;
     }
 }
 
