@@ -384,18 +384,21 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
     // The victim's pidone, using the default run dir (/run/pidone is root's, so it falls back
     // to /tmp/pidone-UID), refuses the planted directory instead of adopting it.
     let svcdir = s.join("services.d");
-    let mut pidone = as_uid(
-        victim,
-        &[
-            &bin,
-            "--services-dir",
-            svcdir.to_str().unwrap(),
-            "--",
-            "true",
-        ],
-    );
-    pidone.current_dir("/").env_remove("PIDONE_RUN_DIR");
-    let (out, _) = common::run_with_timeout(pidone, LONG);
+    let victims_pidone = || {
+        let mut pidone = as_uid(
+            victim,
+            &[
+                &bin,
+                "--services-dir",
+                svcdir.to_str().unwrap(),
+                "--",
+                "true",
+            ],
+        );
+        pidone.current_dir("/").env_remove("PIDONE_RUN_DIR");
+        pidone
+    };
+    let (out, _) = common::run_with_timeout(victims_pidone(), LONG);
     let err = common::text(&out.stderr);
     assert_eq!(out.status.code(), Some(73), "{err}");
     assert!(
@@ -405,18 +408,7 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
     std::fs::remove_dir_all(&fallback).unwrap();
 
     // Without a planted dir, the fallback is created 0700 for the victim and used.
-    let mut pidone = as_uid(
-        victim,
-        &[
-            &bin,
-            "--services-dir",
-            svcdir.to_str().unwrap(),
-            "--",
-            "true",
-        ],
-    );
-    pidone.current_dir("/").env_remove("PIDONE_RUN_DIR");
-    let (out, _) = common::run_with_timeout(pidone, LONG);
+    let (out, _) = common::run_with_timeout(victims_pidone(), LONG);
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
     let meta = std::fs::symlink_metadata(&fallback).unwrap();
     assert_eq!((meta.uid(), meta.mode() & 0o7777), (victim, 0o700));
