@@ -147,7 +147,7 @@ impl Cron {
         let first_day = first.div_euclid(1440);
         let mut from = first.rem_euclid(1440);
         for day in first_day..first_day + SEARCH_DAYS {
-            let (_, month, dom) = civil_from_days(day);
+            let (_, month, dom) = crate::values::civil_from_days(day);
             // 1970-01-01 was a Thursday (4).
             let weekday = (day + 4).rem_euclid(7) as u32;
             if self.day_matches(month, dom, weekday)
@@ -212,20 +212,6 @@ fn field(text: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<u
     Ok(bits)
 }
 
-/// Days since 1970-01-01 → (year, month 1-12, day 1-31). Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
 /// Parse a `timezone` value: `UTC`/`Z`, or a fixed offset `+HH:MM` / `-HH:MM` / `+HH`.
 pub fn parse_offset(text: &str) -> Result<Offset, String> {
     let t = text.trim();
@@ -265,7 +251,7 @@ pub fn unix_from_civil(y: i64, mo: u32, d: u32, h: u32, mi: u32) -> i64 {
 
 /// `2026-12-02 03:00:00Z`, for log lines.
 pub fn format_utc(unix: i64) -> String {
-    let (y, m, d) = civil_from_days(unix.div_euclid(86400));
+    let (y, m, d) = crate::values::civil_from_days(unix.div_euclid(86400));
     let s = unix.rem_euclid(86400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}Z",
@@ -295,7 +281,7 @@ mod tests {
         assert_eq!(at(1970, 1, 1, 0, 0), 0);
         assert_eq!(at(2000, 3, 1, 0, 0), 951_868_800);
         for day in [-800_000i64, -1, 0, 59, 11_016, 20_000, 400_000] {
-            let (y, m, d) = civil_from_days(day);
+            let (y, m, d) = crate::values::civil_from_days(day);
             assert_eq!(at(y, m, d, 0, 0), day * 86400);
         }
         assert_eq!(

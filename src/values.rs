@@ -1,5 +1,6 @@
 //! Parsing of the small value types every configuration source shares:
-//! durations, signals, octal modes and local addresses. Pure functions, unit-tested below.
+//! durations, signals, octal modes and local addresses; and the calendar date of a day
+//! (schedules and log timestamps both need it). Pure functions, unit-tested below.
 
 use std::time::Duration;
 
@@ -170,6 +171,20 @@ pub fn parse_http_url(url: &str) -> Result<(String, String), String> {
     };
     parse_socket_addr(&hostport)?;
     Ok((hostport, path.to_string()))
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31). Howard Hinnant's algorithm.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 #[cfg(test)]

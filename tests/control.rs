@@ -42,17 +42,6 @@ fn gone(host_pid: i32) -> bool {
     !Path::new(&format!("/proc/{host_pid}")).exists()
 }
 
-fn ctxt_switches(pid: i32) -> u64 {
-    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
-        .iter()
-        .map(|f| {
-            common::status_field(pid, f)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("no {f} for {pid}"))
-        })
-        .sum()
-}
-
 /// utime + stime of `pid`, in clock ticks (1/100 s).
 fn cpu_ticks(pid: i32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -66,9 +55,9 @@ fn cpu_ticks(pid: i32) -> u64 {
 /// the one wake-up pidone makes after its first quiet second (to release start-up pages).
 fn idle_switches(run: &Running, span: Duration) -> u64 {
     std::thread::sleep(Duration::from_millis(1100));
-    let before = ctxt_switches(run.pid);
+    let before = common::ctxt_switches(run.pid);
     std::thread::sleep(span);
-    ctxt_switches(run.pid) - before
+    common::ctxt_switches(run.pid) - before
 }
 
 #[test]

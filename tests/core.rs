@@ -422,17 +422,7 @@ fn idle_pidone_makes_no_wakeups() {
     // After its first quiet second pidone wakes once to release its start-up pages; from
     // then on it must not wake at all.
     std::thread::sleep(Duration::from_millis(1500));
-    let switches = || {
-        let v: u64 = status_field(pidone, "voluntary_ctxt_switches")
-            .unwrap()
-            .parse()
-            .unwrap();
-        let n: u64 = status_field(pidone, "nonvoluntary_ctxt_switches")
-            .unwrap()
-            .parse()
-            .unwrap();
-        v + n
-    };
+    let switches = || common::ctxt_switches(pidone);
     let before = switches();
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(switches(), before, "pidone woke up while idle");

@@ -19,17 +19,6 @@ fn now_ns() -> u128 {
         .as_nanos()
 }
 
-fn ctxt_switches(pid: i32) -> u64 {
-    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
-        .iter()
-        .map(|f| {
-            common::status_field(pid, f)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or_else(|| panic!("no {f} for {pid}"))
-        })
-        .sum()
-}
-
 #[test]
 fn every_2s_runs_on_its_ticks_without_holding_cmd_and_reloads_after_success() {
     require_namespaces!();
@@ -158,9 +147,9 @@ command = ["sh", "-c", "date +%s%N >> @D@/runs; exit 3"]
     assert_eq!(code, 0, "{out}");
     // Let the one quiet-second wake-up (start-up pages released) pass, then measure.
     std::thread::sleep(Duration::from_millis(1300));
-    let before = ctxt_switches(run.pid);
+    let before = common::ctxt_switches(run.pid);
     std::thread::sleep(Duration::from_secs(2));
-    let woke = ctxt_switches(run.pid) - before;
+    let woke = common::ctxt_switches(run.pid) - before;
     assert_eq!(woke, 0, "pidone woke {woke} times between ticks");
     assert!(s.lines("runs").is_empty());
     // `start` runs it now; its failure is logged and the container goes on.

@@ -571,3 +571,15 @@ pub fn assert_contiguous(lines: &[String], cuts: usize) {
     }
     assert!(damaged <= cuts, "{damaged} lines cut or lost in {lines:?}");
 }
+
+/// Voluntary plus involuntary context switches of `pid` so far (/proc/PID/status).
+pub fn ctxt_switches(pid: i32) -> u64 {
+    ["voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"]
+        .iter()
+        .map(|f| {
+            status_field(pid, f)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no {f} for {pid}"))
+        })
+        .sum()
+}
