@@ -181,10 +181,15 @@ fn check(opts: &Options) -> i32 {
             Vec::new()
         }
     };
-    match load_s6(opts, services.len()) {
+    let native = services.len();
+    let mut s6_services = None;
+    match load_s6(opts, services.len(), true) {
         Ok(Some(s6)) => {
             for w in &s6.loaded.warnings {
                 log::warn(w);
+            }
+            for a in &s6.loaded.accepted {
+                log::info(a);
             }
             for n in &s6.loaded.notes {
                 log::warn(n);
@@ -196,6 +201,7 @@ fn check(opts: &Options) -> i32 {
             for svc in &s6.loaded.services {
                 println!("  {}", crate::config::s6::translate::describe(svc));
             }
+            s6_services = Some((s6.loaded.services.len(), s6.root.clone()));
             services.extend(s6.loaded.services);
         }
         Ok(None) => {}
@@ -214,9 +220,11 @@ fn check(opts: &Options) -> i32 {
         }
     };
     if code == 0 {
+        let s6 = s6_services.map_or(String::new(), |(n, root)| {
+            format!(", {n} from the s6-overlay layout in {}", root.display())
+        });
         log::info(format!(
-            "check passed: {} service(s) in {}, {} template(s) in {}",
-            services.len(),
+            "check passed: {native} service(s) in {}{s6}, {} template(s) in {}",
             settings.services_dir.display(),
             rendered,
             settings.templates_dir.display()
@@ -289,10 +297,11 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             return exit::CONFIG;
         }
     };
-    if let Some(code) = stage2_hook(opts, services.len()) {
-        return code;
-    }
-    let s6 = match load_s6(opts, services.len()) {
+    let hook_env = match stage2_hook(opts, services.len()) {
+        Ok(vars) => vars,
+        Err(code) => return code,
+    };
+    let s6 = match load_s6(opts, services.len(), false) {
         Ok(s6) => s6,
         Err(code) => return code,
     };
@@ -301,6 +310,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     if let Some(s6) = &s6 {
         for w in &s6.loaded.warnings {
             log::warn(w);
+        }
+        for a in &s6.loaded.accepted {
+            log::info(a);
         }
         for n in &s6.loaded.notes {
             log::warn(n);
@@ -368,7 +380,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     // s6 mode: the runtime files are written after the drop, into directories of the
     // target user (a root-owned /run is Kubernetes' default, s6-overlay #600).
     if let Some(s6) = &s6 {
-        for d in ["s6", "service", "s6-linux-init-container-results"] {
+        for d in ["s6", "service", "s6-rc", "s6-linux-init-container-results"] {
             prepare_dirs.push((s6.base.join(d), 0o755));
         }
     }
@@ -426,25 +438,13 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         // The shims (s6-svc, halt, ...) find the control socket and the runtime files here.
         env.insert("PIDONE_RUN_DIR".into(), run_dir.display().to_string());
         env.insert("PIDONE_S6_RUN_DIR".into(), s6.base.display().to_string());
-        // The container environment is what services start with, PATH included (scripts
-        // after with-contenv still find s6-svc by name).
-        let mut contenv = env.clone();
-        if let Some(path) = s6
-            .loaded
-            .services
-            .first()
-            .and_then(|s| s.env.iter().find(|(k, _)| k == "PATH"))
+        // The container environment is what services start with, PATH included, and what
+        // S6_STAGE2_HOOK added to it.
+        let mut contenv = s6_container_env(&env, &S6Paths::of(opts));
+        contenv.extend(hook_env);
+        if let Err(e) =
+            crate::s6::write_runtime(&s6.base, &contenv, &s6.loaded.live_dirs, &s6.self_exe)
         {
-            contenv.insert("PATH".into(), path.1.clone());
-        }
-        let longruns: Vec<String> = s6
-            .loaded
-            .services
-            .iter()
-            .filter(|s| s.kind == Kind::Longrun)
-            .map(|s| s.name.clone())
-            .collect();
-        if let Err(e) = crate::s6::write_runtime(&s6.base, &contenv, &longruns, &s6.self_exe) {
             log::error(format!("refusing to start: {e}"));
             return exit::RUN_DIR;
         }
@@ -525,6 +525,13 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     {
         code = file_code;
     }
+    if s6.as_ref().is_some_and(|s6| s6.loaded.sync_disks) {
+        // S6_SYNC_DISKS: flush the filesystems before the container ends (on Linux sync(2)
+        // waits for the writes; it may sync the host's filesystems too, as under s6).
+        log::info("S6_SYNC_DISKS: syncing filesystems");
+        // SAFETY: sync(2) has no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
     let mapped = exit::map_exit_code(code, &settings.map_exit);
     log::info(format!(
         "exiting with code {mapped}{}",
@@ -538,15 +545,27 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
 }
 
 /// S6_STAGE2_HOOK (s6 mode): run before the layout is read, so its edits of the s6-rc.d tree
-/// count. Some(exit code) when the container ends here: a stop signal while it ran, or its
-/// failure with S6_BEHAVIOUR_IF_STAGE2_FAILS=2.
-fn stage2_hook(opts: &Options, native_services: usize) -> Option<i32> {
+/// count, and after `/run/s6/container_environment` is written, so a `#!/command/with-contenv`
+/// hook works (s6-overlay's order). Ok: the variables the hook added to (or changed in)
+/// container_environment, which the services get too; Err(exit code) when the container ends
+/// here: a stop signal while it ran, its failure with S6_BEHAVIOUR_IF_STAGE2_FAILS=2, or a
+/// container_environment pidone cannot write.
+fn stage2_hook(opts: &Options, native_services: usize) -> Result<BTreeMap<String, String>, i32> {
     use crate::s6::hook::{self, HookEnd};
     let env = container_env();
-    let hook = env.get("S6_STAGE2_HOOK").filter(|h| !h.trim().is_empty())?;
-    let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
-    if !crate::config::s6::wanted(opts.s6, native_services, &root) {
-        return None;
+    let Some(hook) = env.get("S6_STAGE2_HOOK").filter(|h| !h.trim().is_empty()) else {
+        return Ok(BTreeMap::new());
+    };
+    let paths = S6Paths::of(opts);
+    if !crate::config::s6::wanted(opts.s6, native_services, &paths.root) {
+        return Ok(BTreeMap::new());
+    }
+    let contenv = s6_container_env(&env, &paths);
+    let envdir = crate::s6::shims::container_environment(&paths.base);
+    let created_s6_dir = !paths.base.join("s6").exists();
+    if let Err(e) = crate::s6::write_container_environment(&paths.base, &contenv) {
+        log::error(format!("refusing to start: {e}"));
+        return Err(exit::RUN_DIR);
     }
     // Its first word names it in the log; the rest may hold values that are nobody's business.
     let first = hook.split_whitespace().next().unwrap_or_default();
@@ -555,8 +574,24 @@ fn stage2_hook(opts: &Options, native_services: usize) -> Option<i32> {
     log::info(format!(
         "running {what} before reading the s6 layout (time limit {limit})"
     ));
-    let (why, code) = match hook::run(hook, &env, hook::HOOK_TIME_LIMIT) {
-        Ok(HookEnd::Exited(status)) if status.success() => return None,
+    let ended = hook::run(hook, &contenv, hook::HOOK_TIME_LIMIT);
+    // What the hook wrote into container_environment counts for the services, as under
+    // s6-overlay. As root the directory is removed again: it is written anew after the
+    // privilege drop, by the user the services run as.
+    let added: BTreeMap<String, String> = crate::config::s6::envdir::read(&envdir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v?)))
+        .filter(|(k, v)| contenv.get(k) != Some(v))
+        .collect();
+    if nix::unistd::geteuid().is_root() {
+        let _ = std::fs::remove_dir_all(&envdir);
+        if created_s6_dir {
+            let _ = std::fs::remove_dir(paths.base.join("s6"));
+        }
+    }
+    let (why, code) = match ended {
+        Ok(HookEnd::Exited(status)) if status.success() => return Ok(added),
         Ok(HookEnd::Exited(status)) => (status.describe(), status.code()),
         Ok(HookEnd::TimedOut) => (
             format!("was still running after {limit}; killed"),
@@ -567,7 +602,7 @@ fn stage2_hook(opts: &Options, native_services: usize) -> Option<i32> {
                 "received {} while {what} ran: stopped it; nothing was started",
                 crate::values::signal_name(sig)
             ));
-            return Some(0);
+            return Err(0);
         }
         Err(e) => (format!("could not be started: {e}"), exit::CANNOT_EXECUTE),
     };
@@ -575,13 +610,44 @@ fn stage2_hook(opts: &Options, native_services: usize) -> Option<i32> {
         log::error(format!(
             "{what} {why}; S6_BEHAVIOUR_IF_STAGE2_FAILS=2: nothing is started"
         ));
-        Some(code.max(1))
+        Err(code.max(1))
     } else {
         log::warn(format!(
             "{what} {why}; starting anyway (S6_BEHAVIOUR_IF_STAGE2_FAILS=2 would stop here)"
         ));
-        None
+        Ok(added)
     }
+}
+
+/// Where the s6 mode reads and writes: the layout's root, the runtime base (`/run`), the
+/// image's `/command`.
+struct S6Paths {
+    root: PathBuf,
+    base: PathBuf,
+    command_dir: PathBuf,
+}
+
+impl S6Paths {
+    fn of(opts: &Options) -> S6Paths {
+        S6Paths {
+            root: opts.s6_root.clone().unwrap_or_else(|| "/".into()),
+            base: opts.s6_run_dir.clone().unwrap_or_else(|| "/run".into()),
+            command_dir: std::env::var_os("PIDONE_S6_COMMAND_DIR")
+                .map_or_else(|| PathBuf::from("/command"), PathBuf::from),
+        }
+    }
+}
+
+/// The container environment as s6 services start with it: `env` with their `PATH` (scripts
+/// after with-contenv still find s6-svc by name).
+fn s6_container_env(env: &BTreeMap<String, String>, paths: &S6Paths) -> BTreeMap<String, String> {
+    let mut contenv = env.clone();
+    let shims = crate::s6::shim_dir(&paths.base);
+    contenv.insert(
+        "PATH".into(),
+        crate::config::s6::translate::service_path(Some(&shims), &paths.command_dir),
+    );
+    contenv
 }
 
 /// The s6 layout, when pidone runs one (see `s6::wanted`).
@@ -596,14 +662,16 @@ struct S6Run {
     self_exe: PathBuf,
 }
 
-fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32> {
-    let root = opts.s6_root.clone().unwrap_or_else(|| "/".into());
+/// `for_check`: `pidone check`, which reads `--s6-root` as an image's root filesystem.
+fn load_s6(opts: &Options, native_services: usize, for_check: bool) -> Result<Option<S6Run>, i32> {
+    let S6Paths {
+        root,
+        base,
+        command_dir,
+    } = S6Paths::of(opts);
     if !crate::config::s6::wanted(opts.s6, native_services, &root) {
         return Ok(None);
     }
-    let base = opts.s6_run_dir.clone().unwrap_or_else(|| "/run".into());
-    let command_dir = std::env::var_os("PIDONE_S6_COMMAND_DIR")
-        .map_or_else(|| PathBuf::from("/command"), PathBuf::from);
     // A symlink to the binary on the image: it executes even from a noexec /run.
     let self_exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "/init".into());
     let shims = crate::s6::shim_dir(&base);
@@ -613,6 +681,8 @@ fn load_s6(opts: &Options, native_services: usize) -> Result<Option<S6Run>, i32>
         Some(&shims),
         &self_exe.display().to_string(),
         &container_env(),
+        for_check,
+        (!for_check).then(|| crate::s6::live_dir(&base)).as_deref(),
     ) {
         Ok(loaded) => Ok(Some(S6Run {
             loaded,

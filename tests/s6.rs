@@ -427,7 +427,8 @@ fn finish_125_and_svscanctl() {
     assert!(wait_out(&s, "helper-finish"), "{}", p.stderr());
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(out(&s, "helper-runs").lines().count(), 1, "{}", p.stderr());
-    let dir = s.join("root/etc/s6-overlay/s6-rc.d/helper");
+    // finish runs in the live service directory, as run does (s6-supervise's cwd).
+    let dir = s.join("s6run/service/helper");
     assert_eq!(
         out(&s, "helper-finish").trim(),
         format!("1 0 {}", dir.display())

@@ -23,6 +23,9 @@ pub struct Backoff {
     pub factor: f64,
     pub max: Duration,
     pub reset_after: Duration,
+    /// The delay counts from the previous start, not from the exit (s6-supervise's rule):
+    /// what the service ran is taken off it.
+    pub from_start: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -250,6 +253,17 @@ impl Backoff {
         factor: 2.0,
         max: Duration::from_secs(30),
         reset_after: Duration::from_secs(10),
+        from_start: false,
+    };
+    /// s6-supervise's pace (s6 longruns): the next start comes at least a second after the
+    /// previous one, so a service that died within a second of its start waits the rest of
+    /// that second, and one that ran longer is restarted at once.
+    pub const S6_SUPERVISE: Backoff = Backoff {
+        initial: Duration::from_secs(1),
+        factor: 1.0,
+        max: Duration::from_secs(1),
+        reset_after: Duration::from_secs(1),
+        from_start: true,
     };
 }
 

@@ -418,6 +418,7 @@ fn build_service(
             raw_backoff.reset_after,
             Backoff::DEFAULT.reset_after,
         ),
+        from_start: false,
     };
     if !(1.0..=100.0).contains(&backoff.factor) {
         errors.push(

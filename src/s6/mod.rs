@@ -17,23 +17,39 @@ pub fn shim_dir(base: &Path) -> PathBuf {
     base.join("s6/pidone-shims")
 }
 
+/// The live service directories, `/run/service`: a longrun runs in `service/NAME` (and a
+/// services.d logger in `service/NAME/log`), as under s6.
+pub fn live_dir(base: &Path) -> PathBuf {
+    base.join("service")
+}
+
 /// The runtime files s6-overlay scripts expect, written after the privilege drop (data
-/// only, never executed from there): the container environment, a directory per longrun
-/// under `service/` (and `s6/services/`, the v2 path when /var/run is /run), the exitcode
-/// file holding `0`, and `s6/basedir/bin/halt` as a symlink to pidone on the image.
+/// only, never executed from there): the container environment, each longrun's live
+/// directory (`live_dirs`: its path under `service/` and its directory in the image), the
+/// exitcode file holding `0`, and `s6/basedir/bin/halt` as a symlink to pidone on the image.
 pub fn write_runtime(
     base: &Path,
     env: &std::collections::BTreeMap<String, String>,
-    longruns: &[String],
+    live_dirs: &[(PathBuf, PathBuf)],
     self_exe: &Path,
 ) -> Result<(), String> {
     let mkdir = |p: &Path| {
         std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
     };
-    crate::config::s6::envdir::write(&shims::container_environment(base), env)?;
-    for name in longruns {
-        mkdir(&base.join("service").join(name))?;
-        mkdir(&base.join("s6/services").join(name))?;
+    write_container_environment(base, env)?;
+    let service = live_dir(base);
+    for (live, image) in live_dirs {
+        fill_live_dir(live, image)?;
+        // The other paths scripts use for a service: v2's `/var/run/s6/services/NAME` and
+        // s6-rc's `/run/s6-rc/servicedirs/NAME`, links to the live directory.
+        if let Ok(name) = live.strip_prefix(&service)
+            && name.components().count() == 1
+        {
+            for dir in [base.join("s6/services"), base.join("s6-rc/servicedirs")] {
+                mkdir(&dir)?;
+                replace_with_symlink(live, &dir.join(name))?;
+            }
+        }
     }
     let exitcode = shims::exitcode_file(base);
     mkdir(exitcode.parent().expect("has a parent"))?;
@@ -42,13 +58,74 @@ pub fn write_runtime(
     let bin = base.join("s6/basedir/bin");
     mkdir(&bin)?;
     for name in ["halt", "poweroff"] {
-        let link = bin.join(name);
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(self_exe, &link)
-            .map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+        replace_with_symlink(self_exe, &bin.join(name))?;
     }
     shims::write_shims(&shim_dir(base), self_exe)?;
     Ok(())
+}
+
+/// `/run/s6/container_environment`, readable by every uid as under s6-overlay (0755/0644):
+/// a job running as another user (cron as the image's service user) calls `with-contenv`
+/// too. It holds the container's environment, which `docker inspect` and /proc already show
+/// to whoever could read it here.
+pub fn write_container_environment(
+    base: &Path,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    let dir = shims::container_environment(base);
+    crate::config::s6::envdir::write(&dir, env, crate::config::s6::envdir::READABLE)
+        .map_err(|e| with_run_hint(e, base))
+}
+
+/// A directory pidone cannot create under the s6 base: say what makes it writable.
+fn with_run_hint(e: String, base: &Path) -> String {
+    if e.contains("Permission denied") || e.contains("Read-only file system") {
+        format!(
+            "{e}: {} must be writable by uid {} (the image's /run for any uid: `RUN chmod 1777 /run`; or a tmpfs that allows it: `--tmpfs /run:mode=1777` or `uid=`)",
+            base.display(),
+            nix::unistd::geteuid()
+        )
+    } else {
+        e
+    }
+}
+
+/// A longrun's live directory: a real directory (so its path is the cwd a script sees) with
+/// a symlink to each entry of its directory in the image (`run`, `data/`, `env/`, ...), so
+/// `./data/check` runs the image's file, which executes even on a noexec `/run`. A services.d
+/// `log/` is not linked: it is the logger's own live directory. A service may change these
+/// links (it can write /run); pidone itself never runs anything through them.
+fn fill_live_dir(live: &Path, image: &Path) -> Result<(), String> {
+    let fail = |p: &Path, e: std::io::Error| format!("cannot create {}: {e}", p.display());
+    match std::fs::symlink_metadata(live) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            // Left from an earlier run or planted: never follow it.
+            std::fs::remove_file(live).map_err(|e| fail(live, e))?;
+            std::fs::create_dir(live).map_err(|e| fail(live, e))?;
+        }
+        Err(_) => std::fs::create_dir_all(live).map_err(|e| fail(live, e))?,
+    }
+    let entries =
+        std::fs::read_dir(image).map_err(|e| format!("cannot list {}: {e}", image.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if name.to_string_lossy().starts_with('.') || (name == "log" && is_dir) {
+            continue;
+        }
+        replace_with_symlink(&entry.path(), &live.join(&name))?;
+    }
+    Ok(())
+}
+
+/// `link` → `target`, replacing a file or symlink already there (never following it).
+fn replace_with_symlink(target: &Path, link: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(link).is_ok_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(link);
+    }
+    std::os::unix::fs::symlink(target, link)
+        .map_err(|e| format!("cannot create {}: {e}", link.display()))
 }
 
 /// `pidone s6-run-scripts --stop-on-failure yes|no --command-dir DIR [--time-limit MS] --

@@ -1426,12 +1426,17 @@ impl Core {
         u.delay = Some(delay);
         u.restart_times.push(now);
         u.restarts += 1;
-        u.phase = Phase::Backoff { until: now + delay };
+        // s6-supervise's pace counts from the previous start: the time it ran is taken off.
+        let wait = match (backoff.from_start, uptime) {
+            (true, Some(up)) => delay.saturating_sub(up),
+            _ => delay,
+        };
+        u.phase = Phase::Backoff { until: now + wait };
         self.log(
             crate::log::Level::Warn,
             format!(
                 "{name} {what}; restarting in {}",
-                crate::values::format_duration(delay)
+                crate::values::format_duration(wait)
             ),
         );
     }
@@ -1896,6 +1901,36 @@ mod tests {
         assert_eq!(core.units[0].phase, Phase::Failed);
         assert!(core.shutting_down());
         assert_eq!(core.exit_code(), 7);
+    }
+
+    /// s6 longruns (s6-supervise's pace): never given up, the next start at least a second
+    /// after the previous one.
+    #[test]
+    fn s6_pace_restarts_for_ever_a_second_after_the_last_start() {
+        let mut s = svc("web", Kind::Longrun, &[]);
+        s.backoff = crate::config::Backoff::S6_SUPERVISE;
+        s.max_restarts = u32::MAX;
+        s.restart_window = Duration::ZERO;
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = Instant::now();
+        for n in 0..50 {
+            assert_eq!(spawned(&core.step(now)), vec![0], "round {n}");
+            core.on_spawned(0, 100 + n, now);
+            let died = now + Duration::from_millis(300);
+            core.on_exit(0, ExitStatus::Code(1), died);
+            let Phase::Backoff { until } = core.units[0].phase else {
+                panic!("round {n}: {:?}", core.units[0].phase);
+            };
+            assert_eq!(until - now, Duration::from_secs(1), "round {n}");
+            assert!(core.units[0].restart_times.len() <= 1);
+            now = until;
+        }
+        // It ran longer than a second: restarted at once.
+        core.step(now);
+        core.on_spawned(0, 1, now);
+        let later = now + Duration::from_secs(5);
+        core.on_exit(0, ExitStatus::Signal(9), later);
+        assert_eq!(core.units[0].phase, Phase::Backoff { until: later });
     }
 
     #[test]

@@ -40,17 +40,29 @@ fn usable(name: &str) -> bool {
     !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '=', '\0'])
 }
 
-/// Write `vars` into `dir` (created 0700: the values can be secrets), one file each, mode
-/// 0600. Variables with an empty value are left out: an empty file would mean "unset".
+/// Modes of an envdir: (directory, files).
+pub type Modes = (u32, u32);
+/// s6-overlay's `container_environment`: readable by every uid (0755/0644).
+pub const READABLE: Modes = (0o755, 0o644);
+/// Only the owner (0700/0600).
+pub const PRIVATE: Modes = (0o700, 0o600);
+
+/// Write `vars` into `dir` (created with `modes.0`), one file each, with `modes.1`.
+/// Variables with an empty value are left out: an empty file would mean "unset".
 pub fn write<'a>(
     dir: &Path,
     vars: impl IntoIterator<Item = (&'a String, &'a String)>,
+    modes: Modes,
 ) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(modes.0)
         .create(dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    // The umask (or an earlier run) may have left it otherwise; s6-overlay chmods it too.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(modes.0))
+        .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
     for (name, value) in vars {
         if !usable(name) || value.is_empty() {
             continue;
@@ -60,7 +72,7 @@ pub fn write<'a>(
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
+            .mode(modes.1)
             // O_NONBLOCK: a FIFO planted here would otherwise block PID 1 in open(2) until
             // someone reads it; with it, the open fails (ENXIO) and the start says why.
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -68,6 +80,8 @@ pub fn write<'a>(
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         f.write_all(value.as_bytes())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        f.set_permissions(std::fs::Permissions::from_mode(modes.1))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -86,11 +100,14 @@ mod tests {
         vars.insert("A".to_string(), "one\ntwo\n".to_string());
         vars.insert("EMPTY".to_string(), String::new());
         vars.insert("a/b".to_string(), "x".to_string());
-        write(&dir, &vars).unwrap();
+        write(&dir, &vars, PRIVATE).unwrap();
         assert_eq!(
             std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
             0o700
         );
+        write(&dir, &vars, READABLE).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&dir), mode(&dir.join("A"))), (0o755, 0o644));
         std::fs::write(dir.join("GONE"), "").unwrap();
         std::fs::write(dir.join("NUL"), "a\0b").unwrap();
         assert_eq!(
@@ -124,7 +141,7 @@ mod tests {
         std::thread::spawn(move || {
             let mut vars = BTreeMap::new();
             vars.insert("A".to_string(), "x".to_string());
-            let _ = tx.send(write(&dir, &vars));
+            let _ = tx.send(write(&dir, &vars, PRIVATE));
         });
         let got = rx
             .recv_timeout(std::time::Duration::from_secs(5))

@@ -9,6 +9,15 @@
 //!   s6-overlay 3.2.3;
 //! - `etc/cont-init.d/*`, `etc/services.d/NAME/`, `etc/cont-finish.d/*` — the v2 layout v3 still
 //!   runs.
+//!
+//! With `S6_RUNTIME_PROFILE=P` every tree is read from `etc/cont-profile.d/P/` instead of `etc/`
+//! (`.../P/s6-overlay/s6-rc.d`, `.../P/cont-init.d`, ...), as s6-overlay's stage 2 does;
+//! `S6_RUNTIME_BUNDLEDIR` names another `user-bundles.d`.
+//!
+//! The `user` and `user2` bundles (and `base`) ship in s6-overlay's own tarball, not in the
+//! image: an image only adds `s6-rc.d/user/contents.d/NAME`. Once pidone replaces s6-overlay
+//! they are pidone's to supply, so a `user` or `user2` directory without a `type` file is
+//! that bundle (s6-overlay writes `bundle` into it before compiling).
 
 use crate::safe_read::{self, Symlinks};
 use std::fmt;
@@ -143,9 +152,10 @@ impl Layout {
 }
 
 /// The directories whose presence makes an image an s6-overlay image.
-pub fn markers(root: &Path) -> [PathBuf; 3] {
+pub fn markers(root: &Path) -> [PathBuf; 4] {
     [
         root.join("etc/s6-overlay/s6-rc.d"),
+        root.join("etc/cont-profile.d"),
         root.join("etc/services.d"),
         root.join("etc/cont-init.d"),
     ]
@@ -158,13 +168,70 @@ pub struct Env<'a> {
     /// Where the image's `/command` shims are (`/command`; tests point elsewhere). A `#!`
     /// naming `/command/X` runs `<command_dir>/X`.
     pub command_dir: &'a Path,
+    /// S6_RUNTIME_PROFILE: the trees are under `etc/cont-profile.d/PROFILE/`.
+    pub profile: Option<&'a str>,
+    /// S6_RUNTIME_BUNDLEDIR: the `user-bundles.d` to read instead (a path in the image).
+    pub bundle_dir: Option<&'a Path>,
+}
+
+/// Where the trees are, under a root: `etc/`, or `etc/cont-profile.d/PROFILE/` with
+/// S6_RUNTIME_PROFILE.
+pub struct Trees {
+    /// Holds `cont-init.d`, `services.d`, `cont-finish.d`.
+    pub etc: PathBuf,
+    /// `s6-overlay`, holding `s6-rc.d` and `user-bundles.d`.
+    pub overlay: PathBuf,
+    /// `user-bundles.d` (or S6_RUNTIME_BUNDLEDIR).
+    pub bundles: PathBuf,
+}
+
+impl Trees {
+    /// The trees for `env`'s profile and bundle dir. A profile that is not one plain
+    /// directory name, or whose directory is missing, is an error naming the variable.
+    pub fn locate(root: &Path, env: &Env) -> Result<Trees, Problem> {
+        let etc = match env.profile {
+            None => root.join("etc"),
+            Some(p) => {
+                let base = root.join("etc/cont-profile.d");
+                if p.is_empty() || p == "." || p == ".." || p.contains('/') {
+                    return Err(problem(
+                        &base,
+                        format!(
+                            "S6_RUNTIME_PROFILE={p:?} must be the name of a directory in /etc/cont-profile.d"
+                        ),
+                    ));
+                }
+                let dir = base.join(p);
+                if !dir.join("s6-overlay").is_dir() {
+                    return Err(problem(
+                        &dir.join("s6-overlay"),
+                        format!(
+                            "S6_RUNTIME_PROFILE={p:?} names this profile, which has no s6-overlay directory; create it (with s6-rc.d and user-bundles.d) or unset the variable"
+                        ),
+                    ));
+                }
+                dir
+            }
+        };
+        let overlay = etc.join("s6-overlay");
+        let bundles = match env.bundle_dir {
+            Some(d) => root.join(d.strip_prefix("/").unwrap_or(d)),
+            None => overlay.join("user-bundles.d"),
+        };
+        Ok(Trees {
+            etc,
+            overlay,
+            bundles,
+        })
+    }
 }
 
 /// Read every tree under `root`. Errors are all collected (one run shows every problem).
 pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
     let mut layout = Layout::default();
     let mut errors = Vec::new();
-    let rc_dir = root.join("etc/s6-overlay/s6-rc.d");
+    let trees = Trees::locate(root, env).map_err(|e| vec![e])?;
+    let rc_dir = trees.overlay.join("s6-rc.d");
     for name in entries(&rc_dir, &mut errors) {
         let dir = rc_dir.join(&name);
         if !dir.is_dir() {
@@ -188,29 +255,33 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
                 )),
             }
         }
-        let members = root
-            .join("etc/s6-overlay/user-bundles.d")
-            .join(bundle)
-            .join("contents.d");
+        let members = trees.bundles.join(bundle).join("contents.d");
         list.extend(entries(&members, &mut errors));
         list.sort();
         list.dedup();
     }
-    for script in entries(&root.join("etc/cont-init.d"), &mut errors) {
-        let path = root.join("etc/cont-init.d").join(&script);
+    for script in entries(&trees.etc.join("cont-init.d"), &mut errors) {
+        let path = trees.etc.join("cont-init.d").join(&script);
         match script_argv(&path, env.command_dir) {
             Ok(s) => layout.cont_init.push(s),
             Err(e) => errors.push(e),
         }
     }
-    for script in entries(&root.join("etc/cont-finish.d"), &mut errors) {
-        let path = root.join("etc/cont-finish.d").join(&script);
+    for script in entries(&trees.etc.join("cont-finish.d"), &mut errors) {
+        let path = trees.etc.join("cont-finish.d").join(&script);
         match script_argv(&path, env.command_dir) {
             Ok(s) => layout.cont_finish.push(s),
             Err(e) => errors.push(e),
         }
     }
-    let services_d = root.join("etc/services.d");
+    let fix_attrs = trees.etc.join("fix-attrs.d");
+    if !entries(&fix_attrs, &mut errors).is_empty() {
+        layout.unsupported.push(problem(
+            &fix_attrs,
+            "not run: fix-attrs is deprecated by s6-overlay and needs root to chown; set ownership in the image (RUN chown) or in a cont-init.d script",
+        ));
+    }
+    let services_d = trees.etc.join("services.d");
     for name in entries(&services_d, &mut errors) {
         let dir = services_d.join(&name);
         if !dir.is_dir() {
@@ -414,6 +485,10 @@ fn read_rc(
     let type_path = dir.join("type");
     let kind_text = match read_text(&type_path) {
         Ok(t) => t.trim().to_string(),
+        // s6-overlay's tarball supplies these two bundles; the image only adds members.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && matches!(name, "user" | "user2") => {
+            "bundle".to_string()
+        }
         Err(e) => {
             errors.push(problem(
                 &type_path,
@@ -1011,6 +1086,8 @@ mod tests {
         Env {
             execlineb: None,
             command_dir: Path::new("/command"),
+            profile: None,
+            bundle_dir: None,
         }
     }
 

@@ -32,6 +32,11 @@ pub struct Loaded {
     pub notes: Vec<String>,
     /// `S6_*` variables that are not supported (or not valid): named in a warning.
     pub warnings: Vec<String>,
+    /// `S6_*` variables set that need nothing from pidone (what they ask for is what it does
+    /// anyway), each with why: said at start and by `pidone check`.
+    pub accepted: Vec<String>,
+    /// S6_SYNC_DISKS: sync(2) before pidone exits.
+    pub sync_disks: bool,
     /// S6_CMD_ARG0: words put before CMD.
     pub cmd_arg0: Vec<String>,
     /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
@@ -42,12 +47,17 @@ pub struct Loaded {
     /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
     pub log_level: Option<crate::log::Level>,
     pub execlineb: Option<PathBuf>,
+    /// Each longrun's live directory (under `/run/service`, as its working directory) and
+    /// its directory in the image, whose files the runtime side links there.
+    pub live_dirs: Vec<(PathBuf, PathBuf)>,
 }
 
 /// s6-overlay's default S6_CMD_WAIT_FOR_SERVICES_MAXTIME.
 const DEFAULT_CMD_WAIT: Duration = Duration::from_millis(5000);
 
-/// `S6_*` variables pidone acts on or accepts; any other `S6_*` is named in a warning.
+/// `S6_*` variables pidone honours (docs/s6-overlay.md says how). Every variable of
+/// s6-overlay's README table is here, in `ALREADY_SO` or in `CANNOT_APPLY`; any other `S6_*` is
+/// named in a warning.
 const KNOWN_VARS: &[&str] = &[
     "S6_BEHAVIOUR_IF_STAGE2_FAILS",
     "S6_CMD_WAIT_FOR_SERVICES_MAXTIME",
@@ -59,15 +69,67 @@ const KNOWN_VARS: &[&str] = &[
     "S6_READ_ONLY_ROOT",
     "S6_CMD_ARG0",
     "S6_KILL_FINISH_MAXTIME",
+    "S6_RUNTIME_PROFILE",
+    "S6_RUNTIME_BUNDLEDIR",
+    "S6_SYNC_DISKS",
+    // Read by the loggers (logutil-service) from the container environment, as under s6.
+    "S6_LOGGING_SCRIPT",
 ];
 
+/// Variables whose request pidone fulfils without acting on them, with why.
+const ALREADY_SO: &[(&str, &str)] = &[
+    (
+        "S6_CMD_WAIT_FOR_SERVICES",
+        "pidone always waits for services.d services to be ready before user2 and CMD (bounded by S6_CMD_WAIT_FOR_SERVICES_MAXTIME)",
+    ),
+    (
+        "S6_SERVICES_READYTIME",
+        "pidone knows when each services.d service started, so there is no race to sleep over",
+    ),
+    (
+        "S6_CMD_RECEIVE_SIGNALS",
+        "under pidone docker stop stops CMD first (the services after it), and other signals are forwarded to CMD",
+    ),
+    (
+        "S6_CMD_USE_TERMINAL",
+        "CMD always writes to the container's own output (its terminal under docker run -t), never to a catch-all logger",
+    ),
+    (
+        "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES",
+        "pidone runs with any /run it can write; its own directories in it are checked for owner and mode",
+    ),
+];
+
+/// Variables that cannot apply under pidone, with why (a warning when set).
+const CANNOT_APPLY: &[(&str, &str)] = &[
+    (
+        "S6_CATCHALL_USER",
+        "pidone has no catch-all logger (S6_LOGGING): services' output goes to the container's output",
+    ),
+    (
+        "S6_FIX_ATTRS_HIDDEN",
+        "pidone does not run /etc/fix-attrs.d (deprecated by s6-overlay; it needs root to chown): set ownership in the image or in a cont-init.d script",
+    ),
+    (
+        "S6_WAIT_FOR_CLOSING_FD",
+        "pidone does not wait for a container manager's file descriptor; it starts at once",
+    ),
+];
+
+/// Where `pidone check` assumes execlineb is when the tree it reads does not have it.
+const ASSUMED_EXECLINEB: &str = "/usr/bin/execlineb";
+
 /// Read the layout under `root` and translate it. `env` is the container's environment.
+/// `image_at_root`: `root` is an image's root filesystem (`pidone check --s6-root DIR`), so
+/// execlineb is looked up in it; otherwise (a run) in this system, where the services run.
 pub fn load(
     root: &Path,
     command_dir: &Path,
     shim_dir: Option<&Path>,
     self_exe: &str,
     env: &std::collections::BTreeMap<String, String>,
+    image_at_root: bool,
+    live_dir: Option<&Path>,
 ) -> Result<Loaded, Vec<ConfigError>> {
     let mut warnings = Vec::new();
     let ms = |name: &str, warnings: &mut Vec<String>| -> Option<Duration> {
@@ -97,6 +159,7 @@ pub fn load(
         command_dir: command_dir.to_path_buf(),
         self_exe: self_exe.to_string(),
         shim_dir: shim_dir.map(Path::to_path_buf),
+        live_dir: live_dir.map(Path::to_path_buf),
         ..Default::default()
     };
     if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
@@ -113,21 +176,47 @@ pub fn load(
         limit: cmd_wait_limit,
         fail: behaviour >= 2,
     });
-    for name in env.keys().filter(|k| k.starts_with("S6_")) {
-        if !KNOWN_VARS.contains(&name.as_str()) {
+    let mut accepted = Vec::new();
+    for (name, value) in env.iter().filter(|(k, _)| k.starts_with("S6_")) {
+        let table = |t: &[(&str, &'static str)]| t.iter().find(|(n, _)| n == name).map(|e| e.1);
+        if name == "S6_LOGGING" {
+            // 0 (the default): everything to the container's output, which is pidone's way.
+            if value.trim() != "0" && !value.trim().is_empty() {
+                warnings.push(format!(
+                    "S6_LOGGING={value:?}: pidone has no catch-all logger in /var/log/s6-uncaught-logs; services' output goes to the container's output with each service's name (docker logs); ignored"
+                ));
+            }
+        } else if let Some(why) = table(ALREADY_SO) {
+            accepted.push(format!("{name}: nothing to do: {why}"));
+        } else if let Some(why) = table(CANNOT_APPLY) {
+            warnings.push(format!("{name} cannot apply: {why}; ignored"));
+        } else if !KNOWN_VARS.contains(&name.as_str()) {
             warnings.push(format!(
                 "{name} is not supported by pidone's s6 mode; ignored"
             ));
         }
     }
-    let execlineb = which_in(
-        "execlineb",
-        command_dir,
-        env.get("PATH").map(String::as_str),
-    );
+    let sync_disks = env
+        .get("S6_SYNC_DISKS")
+        .is_some_and(|v| v.trim().parse::<u64>().is_ok_and(|n| n != 0));
+    let (execlineb, assumed_execlineb) = if image_at_root {
+        match which_in_image("execlineb", root, command_dir) {
+            Some(p) => (Some(p), false),
+            // A checkout of an image's rootfs rarely has it (the Dockerfile installs it):
+            // show the lines as they will run, and say below what the image needs.
+            None => (Some(PathBuf::from(ASSUMED_EXECLINEB)), true),
+        }
+    } else {
+        let path = env.get("PATH").map(String::as_str);
+        (which_in("execlineb", command_dir, path), false)
+    };
+    let nonempty = |k: &str| env.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let bundle_dir = nonempty("S6_RUNTIME_BUNDLEDIR").map(Path::new);
     let read_env = layout::Env {
         execlineb: execlineb.as_deref(),
         command_dir,
+        profile: nonempty("S6_RUNTIME_PROFILE"),
+        bundle_dir,
     };
     let l = layout::read(root, &read_env).map_err(|problems| {
         problems
@@ -141,6 +230,22 @@ pub fn load(
             .collect::<Vec<_>>()
     })?;
     let (services, notes) = translate::services(&l, &settings);
+    if assumed_execlineb
+        && services.iter().any(|s| {
+            s.command.first().map(String::as_str) == Some(ASSUMED_EXECLINEB)
+                || s.stop_command
+                    .as_ref()
+                    .and_then(|c| c.argv.first())
+                    .map(String::as_str)
+                    == Some(ASSUMED_EXECLINEB)
+        })
+    {
+        warnings.push(format!(
+            "execlineb is not in {} ({}, usr/bin, bin): lines that need it are shown as {ASSUMED_EXECLINEB} ...; the image must install execline (Debian: apt-get install execline) or they fail at start",
+            root.display(),
+            command_dir.strip_prefix("/").unwrap_or(command_dir).display()
+        ));
+    }
     // The same graph check as every source (the layout's own checks ran on s6 names; this
     // one on the translation, located at the service's directory).
     let locate = |name: &str| {
@@ -154,6 +259,20 @@ pub fn load(
     if !graph.is_empty() {
         return Err(graph);
     }
+    let image_dir = |name: &str| {
+        l.find(name).map(|s| s.dir.clone()).or_else(|| {
+            l.services
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| s.dir.clone())
+        })
+    };
+    let live_dirs = services
+        .iter()
+        .filter(|s| s.kind == super::Kind::Longrun)
+        .filter_map(|s| Some((s.working_dir.clone()?, image_dir(&s.name)?)))
+        .filter(|(live, _)| live_dir.is_some_and(|d| live.starts_with(d)))
+        .collect();
     let log_level = match env.get("S6_VERBOSITY").map(|v| v.trim().parse::<u8>()) {
         None => None,
         Some(Ok(0)) => Some(crate::log::Level::Error),
@@ -169,6 +288,8 @@ pub fn load(
         services,
         notes,
         warnings,
+        accepted,
+        sync_disks,
         cmd_arg0: env
             .get("S6_CMD_ARG0")
             .map(|v| v.split_whitespace().map(String::from).collect())
@@ -177,6 +298,7 @@ pub fn load(
         cmd_wait,
         log_level,
         execlineb,
+        live_dirs,
     })
 }
 
@@ -184,6 +306,15 @@ pub fn load(
 /// container. (`load` also warns about a value that is not 0, 1 or 2.)
 pub fn stage2_failure_stops(env: &std::collections::BTreeMap<String, String>) -> bool {
     env.get("S6_BEHAVIOUR_IF_STAGE2_FAILS").map(|v| v.trim()) == Some("2")
+}
+
+/// `name` in the image under `root` (in `command_dir`, `usr/bin` or `bin`, a symlink counts:
+/// it may point into `/package`), as the path it has in the image.
+fn which_in_image(name: &str, root: &Path, command_dir: &Path) -> Option<PathBuf> {
+    [command_dir, Path::new("/usr/bin"), Path::new("/bin")]
+        .iter()
+        .map(|d| d.join(name))
+        .find(|p| std::fs::symlink_metadata(root.join(p.strip_prefix("/").unwrap_or(p))).is_ok())
 }
 
 /// An executable `name` in `first` or on `path`.

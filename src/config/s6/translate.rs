@@ -24,6 +24,9 @@ pub struct S6Settings {
     pub shim_dir: Option<PathBuf>,
     /// S6_KILL_FINISH_MAXTIME: how long each cont-finish.d script may run (None: no limit).
     pub finish_maxtime: Option<Duration>,
+    /// The live service directories (`/run/service`): a longrun runs in `<live_dir>/NAME`,
+    /// as under s6 (None: in its directory in the image, for `pidone check`).
+    pub live_dir: Option<PathBuf>,
 }
 
 impl Default for S6Settings {
@@ -35,6 +38,7 @@ impl Default for S6Settings {
             self_exe: "/proc/self/exe".into(),
             shim_dir: None,
             finish_maxtime: Some(DEFAULT_FINISH_MAXTIME),
+            live_dir: None,
         }
     }
 }
@@ -221,21 +225,42 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         legacy_names.push(s.name.clone());
         out.push(s);
     }
-    let path = format!(
-        "{}{}:{}",
-        settings
-            .shim_dir
-            .as_ref()
-            .map_or(String::new(), |d| format!("{}:", d.display())),
-        settings.command_dir.display(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into())
-    );
+    let path = service_path(settings.shim_dir.as_deref(), &settings.command_dir);
     for s in &mut out {
         if !s.env.iter().any(|(k, _)| k == "PATH") {
             s.env.push(("PATH".into(), path.clone()));
         }
     }
     (out, notes)
+}
+
+/// The `PATH` s6 services get: pidone's shims, `/command`, then the container's `PATH`, to
+/// which `/usr/bin` and `/bin` are added when missing (s6-overlay always adds them).
+pub fn service_path(shim_dir: Option<&Path>, command_dir: &Path) -> String {
+    let mut dirs: Vec<String> = shim_dir
+        .into_iter()
+        .chain([command_dir])
+        .map(|d| d.display().to_string())
+        .collect();
+    let container = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    for d in container.split(':').chain(["/usr/bin", "/bin"]) {
+        if !d.is_empty() && !dirs.iter().any(|x| x == d) {
+            dirs.push(d.to_string());
+        }
+    }
+    dirs.join(":")
+}
+
+/// Where a longrun's live directory is under `/run/service`: its name, or `NAME/log` for the
+/// logger a services.d `NAME/log/` directory defines (s6-svscan's layout).
+pub fn live_path(name: &str, image_dir: &Path) -> PathBuf {
+    let parent = image_dir.parent().and_then(Path::file_name);
+    match (image_dir.file_name(), parent.and_then(|p| p.to_str())) {
+        (Some(log), Some(p)) if log == "log" && name == super::layout::legacy_logger_name(p) => {
+            Path::new(p).join("log")
+        }
+        _ => PathBuf::from(name),
+    }
 }
 
 fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
@@ -259,9 +284,19 @@ fn longrun(
         argv: f.argv.clone(),
         timeout: timeout.unwrap_or(DEFAULT_FINISH_TIMEOUT),
     });
-    // s6 runs `run` in the service directory: scripts use `./data/...` and `s6-svc -O .`.
-    s.working_dir = Some(dir.to_path_buf());
+    // s6 runs `run` in the live service directory, `/run/service/NAME`: scripts use
+    // `./data/...` and `s6-svc -O .`, and some test their cwd (linuxserver's with-contenv
+    // applies UMASK only there). The runtime side fills it with links to `dir`'s files.
+    s.working_dir = Some(match &settings.live_dir {
+        Some(live) => live.join(live_path(name, dir)),
+        None => dir.to_path_buf(),
+    });
     s.restart = Restart::Always;
+    // s6-supervise never gives up on a longrun: it restarts it for ever, at least a second
+    // after its previous start (so a crash loop costs one start a second, never a busy loop).
+    s.backoff = crate::config::Backoff::S6_SUPERVISE;
+    s.max_restarts = u32::MAX;
+    s.restart_window = Duration::ZERO;
     s.critical = false;
     s.stop_timeout = settings.services_grace;
     s
@@ -384,6 +419,8 @@ mod tests {
         let env = Env {
             execlineb: None,
             command_dir: Path::new("/command"),
+            profile: None,
+            bundle_dir: None,
         };
         let layout = read(r, &env).unwrap();
         let (svcs, notes) = services(&layout, &S6Settings::default());
@@ -446,6 +483,8 @@ mod tests {
         let env = Env {
             execlineb: None,
             command_dir: Path::new("/command"),
+            profile: None,
+            bundle_dir: None,
         };
         let layout = read(r, &env).unwrap();
         let settings = S6Settings {
