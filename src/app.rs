@@ -642,6 +642,8 @@ impl S6Paths {
 /// after with-contenv still find s6-svc by name).
 fn s6_container_env(env: &BTreeMap<String, String>, paths: &S6Paths) -> BTreeMap<String, String> {
     let mut contenv = env.clone();
+    // Where the shims (with-contenv in a hook included) find the runtime files.
+    contenv.insert("PIDONE_S6_RUN_DIR".into(), paths.base.display().to_string());
     let shims = crate::s6::shim_dir(&paths.base);
     contenv.insert(
         "PATH".into(),

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Running, Scratch, start, status_until, svc, wait_until};
+use common::{Running, Scratch, cpu_ticks, start, status_until, svc, wait_until};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,15 +40,6 @@ fn ns_pid(row: &serde_json::Value) -> i32 {
 fn gone(host_pid: i32) -> bool {
     // Gone, not a zombie: the /proc entry disappears only once the process is reaped.
     !Path::new(&format!("/proc/{host_pid}")).exists()
-}
-
-/// utime + stime of `pid`, in clock ticks (1/100 s).
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14 and 15 of stat; `rest` starts at field 3.
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// Context switches of pidone over `span`, after things settled. The wait first lets pass

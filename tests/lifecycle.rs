@@ -10,19 +10,11 @@
 
 mod common;
 
-use common::{Scratch, start, status_until, svc, wait_until};
+use common::{Scratch, cpu_ticks, start, status_until, svc, wait_until};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const LONG: Duration = Duration::from_secs(20);
-
-/// utime + stime of `pid`, in clock ticks (1/100 s).
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let rest = stat.rsplit_once(')').unwrap().1;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
-}
 
 /// A longrun that appends its pid to `@D@/starts_NAME` at every start, then sleeps.
 fn counted(name: &str, extra: &str) -> String {

@@ -910,3 +910,250 @@ fn check_prints_pipelines() {
     assert!(text.contains("stdout piped into logger"), "{text}");
     assert!(!text.contains("not used by pidone"), "{text}");
 }
+
+// ---- issue 19: s6-overlay fidelity ----
+
+/// The tree of a real image: only `s6-rc.d/user/contents.d/NAME` entries (the `user` bundle
+/// itself ships in s6-overlay's tarball, which the image no longer has), a `run` that is not
+/// executable. It loads, runs, and `pidone check` reads it as a checkout of the rootfs.
+#[test]
+fn s6_tree_with_only_user_contents_d_entries() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "userdirs");
+    assert!(!s.join("root/etc/s6-overlay/s6-rc.d/user/type").exists());
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "app-data"), "{}", p.stderr());
+    assert_eq!(out(&s, "config-done").trim(), "config ran");
+    let row = s.status_row("svc-app");
+    assert_eq!(row["state"], "running", "{row}");
+    assert!(
+        !p.stderr().contains("cannot read the service type"),
+        "{}",
+        p.stderr()
+    );
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+
+    s.write("pidone.toml", "");
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("check")
+        .args(s.dir_args())
+        .args(["--s6-root", &s.join("root").display().to_string()]);
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let text = format!("{}{}", common::text(&o.stdout), common::text(&o.stderr));
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("svc-app (longrun) after [init-config]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 service(s) in") && text.contains("2 from the s6-overlay layout in"),
+        "{text}"
+    );
+}
+
+/// A longrun runs in its live service directory, `/run/service/NAME` (here under the s6 run
+/// dir), as under s6: a real directory (the cwd the kernel reports) whose `data/` and `run`
+/// are links to the image's files. Nothing in it is executed by pidone.
+#[test]
+fn s6_longrun_runs_in_its_live_service_directory() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "userdirs");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "app-data"), "{}", p.stderr());
+    let live = s.join("s6run/service/svc-app");
+    let pid = host_pid(&p, s.status_row("svc-app")["pid"].as_i64().unwrap() as i32);
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        live,
+        "the daemon's cwd"
+    );
+    assert!(std::fs::symlink_metadata(&live).unwrap().is_dir());
+    assert_eq!(out(&s, "app-in-service-dir").trim(), "yes");
+    assert_eq!(out(&s, "app-data").trim(), "from the image");
+    let image = s.join("root/etc/s6-overlay/s6-rc.d/svc-app");
+    assert_eq!(
+        std::fs::read_link(live.join("run")).unwrap(),
+        image.join("run")
+    );
+    assert_eq!(
+        std::fs::read_link(live.join("data")).unwrap(),
+        image.join("data")
+    );
+    // The other paths scripts use reach the same directory.
+    for other in [
+        "s6run/s6-rc/servicedirs/svc-app",
+        "s6run/s6/services/svc-app",
+    ] {
+        assert_eq!(std::fs::read_link(s.join(other)).unwrap(), live, "{other}");
+    }
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// S6_STAGE2_HOOK runs after container_environment is written: a `#!/command/with-contenv`
+/// hook sees the container's variables, and what it adds there reaches the services.
+#[test]
+fn s6_stage2_hook_uses_with_contenv() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "userdirs");
+    let hook = s.join("root/scripts/hook").display().to_string();
+    let s6run = s.join("s6run").display().to_string();
+    let p = start(
+        &s,
+        &[
+            ("S6_STAGE2_HOOK", &hook),
+            ("HOOK_SEES", "the container env"),
+            ("HOOK_S6RUN", &s6run),
+        ],
+        &[],
+    );
+    assert!(wait_out(&s, "app-hookvar"), "{}", p.stderr());
+    assert_eq!(
+        out(&s, "hook-env").trim(),
+        "the container env",
+        "{}",
+        p.stderr()
+    );
+    assert_eq!(out(&s, "app-hookvar").trim(), "from-hook", "{}", p.stderr());
+    assert!(!p.stderr().contains("exited with code"), "{}", p.stderr());
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// container_environment is readable like s6-overlay's (0755 / 0644): `with-contenv` run by
+/// another uid (a cron job as the image's service user) loads it.
+#[test]
+fn s6_with_contenv_from_another_uid() {
+    require_namespaces!();
+    if !common::is_root() {
+        panic!("this test changes uid: run it as root (the CI does)");
+    }
+    use std::os::unix::process::CommandExt;
+    let s = Scratch::new();
+    copy_fixture(&s, "userdirs");
+    let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
+    assert!(wait_out(&s, "app-data"), "{}", p.stderr());
+    let dir = s.join("s6run/s6/container_environment");
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o755);
+    assert_eq!(mode(&dir.join("SITE_NAME")), 0o644);
+    let mut cmd = Command::new(s.join("command/with-contenv"));
+    cmd.args(["sh", "-c", "echo \"$SITE_NAME\"; id -u"])
+        .env("PIDONE_S6_RUN_DIR", s.join("s6run"))
+        .uid(4242)
+        .gid(4242);
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let text = common::text(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{text}{}",
+        common::text(&o.stderr)
+    );
+    assert_eq!(text.lines().collect::<Vec<_>>(), ["meet.example", "4242"]);
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// s6-supervise never gives up on a longrun: killed 10 times in about 10 s it is restarted
+/// every time, and a service that dies at once for ever is started about once a second (not
+/// given up, not a busy loop): pidone's own CPU time (from /proc) stays near zero.
+#[test]
+fn s6_longruns_are_never_given_up() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "crashloop");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "crasher-starts"), "{}", p.stderr());
+    let ticks = common::cpu_ticks(p.pid);
+    let t0 = std::time::Instant::now();
+    let starts0 = out(&s, "crasher-starts").lines().count();
+    let mut last = 0;
+    for n in 0..10 {
+        let mut pid = 0;
+        assert!(
+            wait_until(LONG, || {
+                let row = s.status_row("daemon");
+                pid = row["pid"].as_i64().unwrap_or(0) as i32;
+                row["state"] == "running" && pid != 0 && pid != last
+            }),
+            "kill {n}: daemon not restarted: {}\n{}",
+            s.status_row("daemon"),
+            p.stderr()
+        );
+        last = pid;
+        common::send(host_pid(&p, pid), libc::SIGKILL);
+    }
+    assert!(
+        wait_until(LONG, || {
+            let row = s.status_row("daemon");
+            row["state"] == "running" && row["pid"].as_i64().unwrap_or(0) as i32 != last
+        }),
+        "not restarted after the 10th kill: {}\n{}",
+        s.status_row("daemon"),
+        p.stderr()
+    );
+    let elapsed = t0.elapsed();
+    let cpu = common::cpu_ticks(p.pid) - ticks;
+    let starts = out(&s, "crasher-starts").lines().count() - starts0;
+    let secs = elapsed.as_secs_f64();
+    assert!(secs < 15.0, "10 kills took {secs:.1} s");
+    assert_ne!(s.status_row("crasher")["state"], "failed");
+    // About one start a second (s6-supervise's pace), never a burst.
+    assert!(
+        (starts as f64) >= secs - 3.0 && (starts as f64) <= secs + 2.0,
+        "{starts} starts of the crasher in {secs:.1} s"
+    );
+    // Two services restarted ~20 times: a few spawns, no busy loop (100 ticks = 1 s).
+    assert!(cpu <= 20, "pidone used {cpu} ticks in {secs:.1} s");
+    eprintln!("crash loop: {starts} starts in {secs:.1} s, pidone cpu {cpu} ticks");
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
+/// S6_RUNTIME_PROFILE=alt: every tree is read from /etc/cont-profile.d/alt instead of /etc, as
+/// s6-overlay's stage 2 does; without it, /etc's.
+#[test]
+fn s6_runtime_profile_replaces_the_trees() {
+    require_namespaces!();
+    for profile in [Some("alt"), None] {
+        let s = Scratch::new();
+        copy_fixture(&s, "profile");
+        let env: Vec<(&str, &str)> = profile
+            .map(|p| ("S6_RUNTIME_PROFILE", p))
+            .into_iter()
+            .collect();
+        let p = start(&s, &env, &[]);
+        let (want, not) = match profile {
+            Some(_) => (["alt-init", "alt-svc"], ["main-init", "main-svc"]),
+            None => (["main-init", "main-svc"], ["alt-init", "alt-svc"]),
+        };
+        for f in want {
+            assert!(
+                wait_until(LONG, || s.join("out").join(f).exists()),
+                "{profile:?} {f}: {}",
+                p.stderr()
+            );
+        }
+        for f in not {
+            assert!(!s.join("out").join(f).exists(), "{profile:?} {f}");
+        }
+        assert!(!p.stderr().contains("not supported"), "{}", p.stderr());
+        let f = p.stop(LONG);
+        assert_eq!(f.code, 0, "{}", f.stderr);
+    }
+    // A profile that does not exist is named before anything starts.
+    let s = Scratch::new();
+    copy_fixture(&s, "profile");
+    let f = start(&s, &[("S6_RUNTIME_PROFILE", "nope")], &[]).finish(LONG);
+    assert_eq!(f.code, 78, "{}", f.stderr);
+    assert!(
+        f.stderr.contains("S6_RUNTIME_PROFILE=\"nope\""),
+        "{}",
+        f.stderr
+    );
+}

@@ -245,6 +245,15 @@ pub fn ppid(pid: i32) -> Option<i32> {
         .ok()
 }
 
+/// utime + stime of `pid`, in clock ticks (1/100 s).
+pub fn cpu_ticks(pid: i32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of stat; `rest` starts at field 3.
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 /// A field of /proc/<pid>/status, e.g. "Uid" → "65534\t65534\t65534\t65534".
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
