@@ -1157,3 +1157,31 @@ fn s6_runtime_profile_replaces_the_trees() {
         f.stderr
     );
 }
+
+/// db ← mid ← app, and mid was taken down (`s6-svc -d`) before the stop: s6-rc still counts
+/// mid as up, so app is stopped (and gone) before db gets its signal.
+#[test]
+fn s6_stop_order_is_transitive_through_a_longrun_already_down() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "stopchain");
+    let p = start(&s, &[], &[]);
+    assert!(
+        wait_until(LONG, || out(&s, "events").contains("app-up")),
+        "{}",
+        p.stderr()
+    );
+    let (code, text) = shim(&s, "s6-svc", &["-d", "/run/service/mid"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        wait_until(LONG, || s.status_row("mid")["state"] == "stopped"),
+        "{}",
+        s.status_row("mid")
+    );
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    let ev = events(&s);
+    let (app, db) = (at(&ev, "app-stopping"), at(&ev, "db-stopping"));
+    // app takes 500 ms to go after its signal; db's comes after that.
+    assert!(db >= app + 400_000_000, "{ev:?}");
+}

@@ -594,6 +594,27 @@ impl Core {
         u.pid.is_some() || u.stop_owed || matches!(u.phase, Phase::Finishing { .. })
     }
 
+    /// At shutdown, whether a dependant of `i` still holds it: directly, or through a
+    /// dependant already down (stopped on request, failed), as s6-rc still counts that one
+    /// as up, so what depends on it is stopped before what it depends on.
+    fn held_by_dependants(&self, i: Idx) -> bool {
+        if self.units[i].dependants.is_empty() {
+            return false;
+        }
+        let mut todo = self.units[i].dependants.clone();
+        let mut seen = vec![false; self.units.len()];
+        while let Some(d) = todo.pop() {
+            if std::mem::replace(&mut seen[d], true) {
+                continue;
+            }
+            if self.holds_dependencies(d) {
+                return true;
+            }
+            todo.extend(&self.units[d].dependants);
+        }
+        false
+    }
+
     /// Everything that is due at `now`. Call after every batch of events.
     pub fn step(&mut self, now: Instant) -> Vec<Action> {
         if self.shutdown.is_some() {
@@ -791,13 +812,14 @@ impl Core {
     }
 
     /// Stop signals in reverse dependency order: a unit is stopped once no dependant of it
-    /// still has a process or an owed stop command. Units not started yet simply never
+    /// (nor, through one already down, any of its dependants) still has a process or an owed
+    /// stop command. Units not started yet simply never
     /// start. A oneshot whose last run succeeded runs its `stop_command` when its turn
     /// comes, as a unit being stopped, so what it depends on waits for it in turn.
     fn step_shutdown(&mut self, now: Instant) {
         for i in 0..self.units.len() {
             let u = &self.units[i];
-            let blocked = u.dependants.iter().any(|&d| self.holds_dependencies(d));
+            let blocked = self.held_by_dependants(i);
             match u.phase {
                 Phase::Waiting | Phase::Backoff { .. } | Phase::Scheduled => {
                     self.units[i].phase = Phase::Stopped
@@ -2016,6 +2038,33 @@ mod tests {
     /// longrun stops first, then b's stop command runs, then a's (each only once the one
     /// before has exited), then the unit with nothing to run at start (cont-finish.d, first
     /// of all) runs its own last; the exit code stays CMD's.
+    /// db ← mid ← app: mid stopped on request before the shutdown. db still waits for app
+    /// (through mid, which s6-rc counts as up), then stops.
+    #[test]
+    fn shutdown_order_is_transitive_through_a_unit_already_down() {
+        let t0 = Instant::now();
+        let mut core = Core::new(
+            vec![
+                (svc("db", Kind::Longrun, &[]), Role::Service),
+                (svc("mid", Kind::Longrun, &["db"]), Role::Service),
+                (svc("app", Kind::Longrun, &["mid"]), Role::Service),
+            ],
+            false,
+        );
+        for i in 0..3 {
+            assert_eq!(spawned(&core.step(t0)), vec![i]);
+            core.on_spawned(i, 10 + i as i32, t0);
+        }
+        core.request_stop(1, t0);
+        core.step(t0);
+        core.on_exit(1, ExitStatus::Signal(libc::SIGTERM), t0);
+        core.step(t0);
+        core.begin_shutdown_on_signal("SIGTERM");
+        assert_eq!(signals(&core.step(t0)), vec![(2, libc::SIGTERM)]);
+        core.on_exit(2, ExitStatus::Signal(libc::SIGTERM), t0);
+        assert_eq!(signals(&core.step(t0)), vec![(0, libc::SIGTERM)]);
+    }
+
     #[test]
     fn stop_commands_run_in_reverse_dependency_order_after_dependants() {
         let t0 = Instant::now();
