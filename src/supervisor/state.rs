@@ -640,7 +640,10 @@ impl Core {
                         let since = *self.units[i].waiting_since.get_or_insert(now);
                         if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
                             let why = self.why_broken(deps[n]);
-                            self.fail(i, why, None);
+                            // One line per dependant, naming it (the same reason for each
+                            // of several dependants would otherwise be repeated verbatim).
+                            let line = format!("{} not started: {why}", self.units[i].spec.name);
+                            self.fail_saying(i, why, line, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
                             if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
@@ -1465,6 +1468,12 @@ impl Core {
 
     /// Mark a unit failed for good; a critical unit ends the run with its exit code.
     fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
+        let line = format!("{why}: failed");
+        self.fail_saying(i, why, line, status);
+    }
+
+    /// `fail`, logging `line`.
+    fn fail_saying(&mut self, i: Idx, why: String, line: String, status: Option<ExitStatus>) {
         self.units[i].phase = Phase::Failed;
         self.units[i].reason = Some(why.clone());
         // The render step is pidone's own child and has printed its errors already (the lines
@@ -1474,7 +1483,7 @@ impl Core {
         } else {
             crate::log::Level::Error
         };
-        self.log(level, format!("{why}: failed"));
+        self.log(level, line);
         if self.units[i].spec.critical || self.units[i].role != Role::Service {
             let code = status.map_or(1, |s| s.code()).max(1);
             let name = self.units[i].spec.name.clone();
@@ -1887,6 +1896,45 @@ mod tests {
         assert_eq!(core.units[1].phase, Phase::Stopped);
         assert!(core.finished());
         assert_eq!(core.exit_code(), 3);
+    }
+
+    /// Two dependants of a failed oneshot (not critical): one line each, naming it.
+    #[test]
+    fn a_failed_dependency_is_logged_once_per_dependant_naming_it() {
+        let t0 = Instant::now();
+        let mut init = svc("init", Kind::Oneshot, &[]);
+        init.critical = false;
+        let mut core = Core::new(
+            vec![
+                (init, Role::Service),
+                (svc("web", Kind::Longrun, &["init"]), Role::Service),
+                (svc("api", Kind::Longrun, &["init"]), Role::Service),
+            ],
+            false,
+        );
+        core.step(t0);
+        core.on_spawned(0, 10, t0);
+        core.on_exit(0, ExitStatus::Code(3), t0);
+        let lines: Vec<String> = core
+            .step(t0)
+            .into_iter()
+            .filter_map(|a| match a {
+                Action::Log(crate::log::Level::Error, m) if m.contains("dependency init") => {
+                    Some(m)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("web not started: dependency init failed"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("api not started: dependency init failed"),
+            "{lines:?}"
+        );
+        assert_eq!(core.units[1].phase, Phase::Failed);
     }
 
     #[test]
