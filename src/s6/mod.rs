@@ -80,10 +80,10 @@ pub fn write_container_environment(
 /// A directory pidone cannot create under the s6 base: say what makes it writable.
 fn with_run_hint(e: String, base: &Path) -> String {
     if e.contains("Permission denied") || e.contains("Read-only file system") {
+        let uid = nix::unistd::geteuid();
         format!(
-            "{e}: {} must be writable by uid {} (the image's /run for any uid: `RUN chmod 1777 /run`; or a tmpfs that allows it: `--tmpfs /run:mode=1777` or `uid=`)",
+            "{e}; {} must be writable by uid {uid}: make the image's /run writable for any uid (`RUN chmod 1777 /run` in the Dockerfile), or mount a tmpfs that is (`--tmpfs /run:mode=1777`, or `uid={uid}`)",
             base.display(),
-            nix::unistd::geteuid()
         )
     } else {
         e
