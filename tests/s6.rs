@@ -951,6 +951,35 @@ fn s6_tree_with_only_user_contents_d_entries() {
         text.contains("0 service(s) in") && text.contains("2 from the s6-overlay layout in"),
         "{text}"
     );
+
+    // execlineb is looked for in the tree checked (the image), not on this host.
+    s.write("root/etc/s6-overlay/s6-rc.d/hello/type", "oneshot\n");
+    s.write(
+        "root/etc/s6-overlay/s6-rc.d/hello/up",
+        "foreground { echo hi }\n",
+    );
+    s.write("root/etc/s6-overlay/s6-rc.d/user/contents.d/hello", "");
+    let check = || {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("check")
+            .args(s.dir_args())
+            .args(["--s6-root", &s.join("root").display().to_string()])
+            .env_remove("PIDONE_S6_COMMAND_DIR");
+        let (o, _) = common::run_with_timeout(cmd, LONG);
+        let text = format!("{}{}", common::text(&o.stdout), common::text(&o.stderr));
+        assert_eq!(o.status.code(), Some(0), "{text}");
+        text
+    };
+    let text = check();
+    assert!(text.contains("execlineb is not in"), "{text}");
+    assert!(text.contains("apt-get install execline"), "{text}");
+    s.write("root/command/execlineb", "");
+    let text = check();
+    assert!(!text.contains("execlineb is not in"), "{text}");
+    assert!(
+        text.contains("hello (oneshot) after []: /command/execlineb -Pc foreground"),
+        "{text}"
+    );
 }
 
 /// A longrun runs in its live service directory, `/run/service/NAME` (here under the s6 run
