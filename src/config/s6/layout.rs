@@ -1163,6 +1163,80 @@ mod tests {
         assert_eq!(expand(&l, "grp").unwrap(), vec!["web".to_string()]);
     }
 
+    /// A real image's tree: `user/contents.d` entries without the bundle's `type` (s6-overlay's
+    /// tarball had it), and the same tree under a runtime profile.
+    #[test]
+    fn user_bundles_without_type_and_runtime_profiles() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        rc(r, "app", "type", "longrun");
+        rc(r, "app", "run", "#!/bin/sh\n");
+        rc(r, "user", "contents.d/app", "");
+        rc(r, "user2", "contents.d/app", "");
+        let l = read(r, &env()).unwrap();
+        assert_eq!(
+            (l.user.as_slice(), l.user2.as_slice()),
+            (
+                ["app".to_string()].as_slice(),
+                ["app".to_string()].as_slice()
+            )
+        );
+        // Any other type-less directory is still an error.
+        rc(r, "other", "contents.d/app", "");
+        let m = messages(&read(r, &env()).unwrap_err());
+        assert!(
+            m.contains("other/type: cannot read the service type"),
+            "{m}"
+        );
+
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let p = "etc/cont-profile.d/alt";
+        write(
+            r,
+            &format!("{p}/s6-overlay/s6-rc.d/alt/type"),
+            "longrun",
+            0o644,
+        );
+        write(
+            r,
+            &format!("{p}/s6-overlay/s6-rc.d/alt/run"),
+            "#!/bin/sh\n",
+            0o644,
+        );
+        write(
+            r,
+            &format!("{p}/s6-overlay/user-bundles.d/user/contents.d/alt"),
+            "",
+            0o644,
+        );
+        write(r, &format!("{p}/cont-init.d/10-x"), "#!/bin/sh\n", 0o644);
+        rc(r, "main", "type", "longrun");
+        rc(r, "main", "run", "#!/bin/sh\n");
+        let with = |profile| Env { profile, ..env() };
+        let l = read(r, &with(Some("alt"))).unwrap();
+        assert_eq!(l.user, ["alt"]);
+        assert!(l.find("main").is_none());
+        assert_eq!(l.cont_init.len(), 1);
+        let l = read(r, &with(None)).unwrap();
+        assert!(l.find("alt").is_none() && l.find("main").is_some());
+        for bad in ["nope", "../alt", ""] {
+            let m = messages(&read(r, &with(Some(bad))).unwrap_err());
+            assert!(m.contains("S6_RUNTIME_PROFILE="), "{bad}: {m}");
+        }
+        // S6_RUNTIME_BUNDLEDIR: the bundles from elsewhere in the image.
+        write(r, "opt/bundles/user/contents.d/main", "", 0o644);
+        let l = read(
+            r,
+            &Env {
+                bundle_dir: Some(Path::new("/opt/bundles")),
+                ..env()
+            },
+        )
+        .unwrap();
+        assert_eq!(l.user, ["main"]);
+    }
+
     #[test]
     fn up_lines_plain_comment_only_and_execline() {
         assert_eq!(parse_line("# nothing\n\n", None), Ok(None));

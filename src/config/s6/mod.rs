@@ -328,3 +328,68 @@ pub fn which_in(name: &str, first: &Path, path: Option<&str>) -> Option<PathBuf>
             std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The variables of s6-overlay's README table ("Customizing s6-overlay behaviour"): each
+    /// is honoured, needs nothing, or is named with why it cannot apply.
+    #[test]
+    fn every_variable_of_s6_overlays_table_is_handled() {
+        const TABLE: &[&str] = &[
+            "S6_KEEP_ENV",
+            "S6_LOGGING",
+            "S6_CATCHALL_USER",
+            "S6_BEHAVIOUR_IF_STAGE2_FAILS",
+            "S6_KILL_FINISH_MAXTIME",
+            "S6_SERVICES_READYTIME",
+            "S6_SERVICES_GRACETIME",
+            "S6_KILL_GRACETIME",
+            "S6_LOGGING_SCRIPT",
+            "S6_CMD_ARG0",
+            "S6_CMD_USE_TERMINAL",
+            "S6_FIX_ATTRS_HIDDEN",
+            "S6_CMD_WAIT_FOR_SERVICES",
+            "S6_CMD_WAIT_FOR_SERVICES_MAXTIME",
+            "S6_READ_ONLY_ROOT",
+            "S6_SYNC_DISKS",
+            "S6_STAGE2_HOOK",
+            "S6_VERBOSITY",
+            "S6_CMD_RECEIVE_SIGNALS",
+            "S6_YES_I_WANT_A_WORLD_WRITABLE_RUN_BECAUSE_KUBERNETES",
+            "S6_WAIT_FOR_CLOSING_FD",
+            "S6_RUNTIME_BUNDLEDIR",
+            "S6_RUNTIME_PROFILE",
+        ];
+        let t = tempfile::tempdir().unwrap();
+        for name in TABLE {
+            let mut env = std::collections::BTreeMap::new();
+            env.insert(name.to_string(), "1".to_string());
+            // Profiles name a directory; any value will do for the others.
+            if name.starts_with("S6_RUNTIME_") {
+                env.insert(name.to_string(), String::new());
+            }
+            let l = load(
+                t.path(),
+                Path::new("/command"),
+                None,
+                "pidone",
+                &env,
+                false,
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let said: Vec<&String> = l.warnings.iter().chain(&l.accepted).collect();
+            assert!(
+                !said.iter().any(|w| w.contains("not supported by pidone")),
+                "{name}: {said:?}"
+            );
+            let known = KNOWN_VARS.contains(name);
+            assert!(
+                known || said.iter().any(|w| w.starts_with(&format!("{name}"))),
+                "{name} is neither honoured nor named: {said:?}"
+            );
+        }
+    }
+}
