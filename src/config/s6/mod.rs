@@ -387,7 +387,7 @@ mod tests {
             );
             let known = KNOWN_VARS.contains(name);
             assert!(
-                known || said.iter().any(|w| w.starts_with(&format!("{name}"))),
+                known || said.iter().any(|w| w.starts_with(*name)),
                 "{name} is neither honoured nor named: {said:?}"
             );
         }
