@@ -982,6 +982,12 @@ fn s6_tree_with_only_user_contents_d_entries() {
     );
 }
 
+/// The `user` bundle's `type`, as s6-overlay's tarball had it: a test of something else than
+/// the supplied bundles (s6_tree_with_only_user_contents_d_entries) does not depend on them.
+fn with_user_type(s: &Scratch) {
+    s.write("root/etc/s6-overlay/s6-rc.d/user/type", "bundle\n");
+}
+
 /// A longrun runs in its live service directory, `/run/service/NAME` (here under the s6 run
 /// dir), as under s6: a real directory (the cwd the kernel reports) whose `data/` and `run`
 /// are links to the image's files. Nothing in it is executed by pidone.
@@ -990,6 +996,7 @@ fn s6_longrun_runs_in_its_live_service_directory() {
     require_namespaces!();
     let s = Scratch::new();
     copy_fixture(&s, "userdirs");
+    with_user_type(&s);
     let p = start(&s, &[], &[]);
     assert!(wait_out(&s, "app-data"), "{}", p.stderr());
     let live = s.join("s6run/service/svc-app");
@@ -1029,6 +1036,7 @@ fn s6_stage2_hook_uses_with_contenv() {
     require_namespaces!();
     let s = Scratch::new();
     copy_fixture(&s, "userdirs");
+    with_user_type(&s);
     let hook = s.join("root/scripts/hook").display().to_string();
     let s6run = s.join("s6run").display().to_string();
     let p = start(
@@ -1064,6 +1072,7 @@ fn s6_with_contenv_from_another_uid() {
     use std::os::unix::process::CommandExt;
     let s = Scratch::new();
     copy_fixture(&s, "userdirs");
+    with_user_type(&s);
     let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
     assert!(wait_out(&s, "app-data"), "{}", p.stderr());
     let dir = s.join("s6run/s6/container_environment");
