@@ -1,7 +1,8 @@
 //! `S6_STAGE2_HOOK`: a shell excerpt s6-overlay runs early in stage 2, before the service
 //! database is read, so it may edit the s6-rc.d source tree (drop a service from
-//! `user/contents.d`, add one). pidone runs it with `/bin/sh -c` before it reads the layout,
-//! as the user it was started as (the privilege drop comes later, as under s6-overlay, where a
+//! `user/contents.d`, add one). pidone runs it with `/bin/sh -c` before it reads the layout
+//! and after it wrote `/run/s6/container_environment` (so a `with-contenv` hook works), as the
+//! user it was started as (the privilege drop comes later, as under s6-overlay, where a
 //! hook edits root-owned `/etc` trees).
 //!
 //! PID 1 waits for it before the event loop exists, with every signal blocked (`signals`):

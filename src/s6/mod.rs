@@ -1,6 +1,9 @@
 //! s6-overlay drop-in, the runtime side (the layout is read by `config::s6`):
 //! - `write_runtime`: the files scripts expect under `/run` — data only: nothing is copied
-//!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397);
+//!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397):
+//!   the container environment (`write_container_environment`, also called before
+//!   S6_STAGE2_HOOK), each longrun's live directory (`/run/service/NAME`, its cwd: links to
+//!   its files in the image), the exitcode file, `halt`;
 //! - `run_scripts`: the cont-init.d stage, one script after the other;
 //! - `shims`: the commands scripts call (`with-contenv`, `s6-svc`, ...) answered by pidone's
 //!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
