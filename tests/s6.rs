@@ -827,6 +827,13 @@ fn pipeline_survives_its_consumer(fixture: &str, consumer: &str, consumer_dir: &
     assert!(pipe.starts_with("pipe:["), "{pipe}");
     assert_eq!(fd_target(host(consumer), 0), pipe);
     assert_ne!(fd_target(app, 2), pipe);
+    // The consumer runs in its live directory, the path scripts name it by (a services.d
+    // logger's is NAME/log, as under s6-svscan).
+    let live = s.join(&consumer_dir.replacen("/run/", "s6run/", 1));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/cwd", host(consumer))).unwrap(),
+        live
+    );
     assert!(wait_until(LONG, || p.stderr().contains("to-stderr")));
     assert!(!out(&s, "log").contains("to-stderr"));
 
