@@ -1230,3 +1230,45 @@ fn s6_stop_order_is_transitive_through_a_longrun_already_down() {
     // app takes 500 ms to go after its signal; db's comes after that.
     assert!(db >= app + 400_000_000, "{ev:?}");
 }
+
+/// A non-root start whose /run it cannot write (Docker's --tmpfs /run is root-owned with the
+/// image's mode): exit 73, saying what to do.
+#[test]
+fn s6_unwritable_run_says_what_to_do() {
+    if !common::is_root() {
+        panic!("this test starts pidone as another uid: run it as root (the CI does)");
+    }
+    use std::os::unix::process::CommandExt;
+    let s = Scratch::new();
+    copy_fixture(&s, "userdirs");
+    with_user_type(&s);
+    let s6run = s.join("s6run");
+    std::fs::create_dir(&s6run).unwrap();
+    std::fs::set_permissions(&s6run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = s.join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::os::unix::fs::chown(&run, Some(4242), Some(4242)).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    s.write("pidone.toml", "");
+    let mut cmd = Command::new(common::bin());
+    cmd.args(s.dir_args())
+        .args(["--s6-root", &s.join("root").display().to_string()])
+        .args(["--s6-run-dir", &s6run.display().to_string()])
+        .env("PIDONE_S6_COMMAND_DIR", s.join("command"))
+        .env("OUT", s.join("out"))
+        .uid(4242)
+        .gid(4242);
+    let (o, _) = common::run_with_timeout(cmd, LONG);
+    let err = common::text(&o.stderr);
+    assert_eq!(o.status.code(), Some(73), "{err}");
+    assert!(
+        err.contains("container_environment: Permission denied")
+            && err.contains("RUN chmod 1777 /run"),
+        "{err}"
+    );
+    assert!(
+        err.contains("mode=1777") && err.contains("uid=4242"),
+        "{err}"
+    );
+    assert!(!s.join("out/config-done").exists());
+}
