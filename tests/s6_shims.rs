@@ -396,7 +396,7 @@ fn s6_setuidgid_errors_name_the_user() {
         let (o, _) = common::run_with_timeout(cmd, LONG);
         let err = common::text(&o.stderr);
         assert_eq!(o.status.code(), Some(111), "{err}");
-        assert!(err.contains("asks to run as root (0:0)"), "{err}");
+        assert!(err.contains("asks to run as root (uid 0 gid 0)"), "{err}");
         assert!(err.contains("runs as uid 65534"), "{err}");
         // Already that user: runs the program as it is.
         let mut cmd = Command::new("setpriv");

@@ -353,16 +353,15 @@ fn become_then_exec(tool: &str, asked: &str, to: &Switch, prog: &[String]) -> i3
     } else {
         "as a non-root user"
     };
-    let want = format!(
-        "{}:{}",
+    let (want_uid, want_gid) = (
         to.uid.map_or("?".into(), |u| u.to_string()),
-        to.gid.map_or(gid.to_string(), |g| g.to_string())
+        to.gid.map_or(gid.to_string(), |g| g.to_string()),
     );
     fail(
         tool,
         EXIT_MISSING,
         format!(
-            "service {service} (in {}) asks to run as {asked} ({want}), but runs as uid {uid} gid {gid} {why} and cannot change user; start the container as that user (docker run --user {want}), or as root without --user/PIDONE_USER so that pidone keeps root for the image's scripts, or remove {tool} from the script",
+            "service {service} (in {}) asks to run as {asked} (uid {want_uid} gid {want_gid}), but runs as uid {uid} gid {gid} {why} and cannot change user; start the container as that user (docker run --user {want_uid}:{want_gid}), or as root without --user/PIDONE_USER so that pidone keeps root for the image's scripts, or remove {tool} from the script",
             cwd.display()
         ),
     )
