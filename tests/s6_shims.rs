@@ -200,6 +200,48 @@ fn logutil_service_rotates_as_non_root() {
     assert_eq!(f.code, 0, "{}", f.stderr);
 }
 
+/// s6-overlay's README example, started as root: a cont-init script makes the log
+/// directory nobody's, `log/run` is `exec logutil-service DIR`; the logger runs as nobody.
+#[test]
+fn logutil_service_started_as_root_becomes_nobody() {
+    require_namespaces!();
+    if !common::is_root() {
+        skip!("a root start needs real root");
+    }
+    let s = Scratch::new();
+    image(
+        &s,
+        &[
+            (
+                "etc/cont-init.d/myapp-log-prepare",
+                "#!/bin/sh -e\nmkdir -p @OUT@/log/myapp\nchown nobody:nogroup @OUT@/log/myapp\nchmod 02755 @OUT@/log/myapp\n",
+            ),
+            (
+                "etc/services.d/myapp/run",
+                "#!/bin/sh\nexec 2>&1\necho started as $(id -u)\nexec sleep 3603\n",
+            ),
+            (
+                "etc/services.d/myapp/log/run",
+                "#!/bin/sh\nexec logutil-service @OUT@/log/myapp\n",
+            ),
+        ],
+    );
+    let p = start_as_root(&s, &[], &[]);
+    let current = s.join("out/log/myapp/current");
+    assert!(
+        wait_until(LONG, || std::fs::read_to_string(&current)
+            .is_ok_and(|t| t.contains("started as 0"))),
+        "{}",
+        p.stderr()
+    );
+    let logger = wait_process(&p, "/usr/bin/s6-log");
+    assert_eq!(ids(logger, "Uid"), [65534; 4]);
+    assert_eq!(ids(logger, "Gid"), [65534; 4]);
+    assert_eq!(std::fs::metadata(&current).unwrap().uid(), 65534);
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+}
+
 /// The linuxserver.io shape, started as root without --user: an `init-adduser` oneshot
 /// (with-contenv, run as root) adds `abc` with PUID/PGID to /etc/passwd and /etc/group,
 /// as `usermod` does, and gives it /config (`lsiown`); the app's longrun drops with

@@ -349,7 +349,7 @@ fn become_then_exec(tool: &str, asked: &str, to: &Switch, prog: &[String]) -> i3
     let cwd = std::env::current_dir().unwrap_or_default();
     let service = service_name(".", &cwd).unwrap_or_else(|| "?".into());
     let why = if uid == 0 {
-        "as root without CAP_SETUID/CAP_SETGID (the runtime dropped them: --cap-drop ALL?)"
+        "as root without CAP_SETUID/CAP_SETGID (dropped by the runtime, e.g. --cap-drop ALL, or not in pidone's --keep-cap)"
     } else {
         "as a non-root user"
     };
