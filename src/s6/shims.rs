@@ -170,7 +170,8 @@ fn exec(tool: &str, argv: &[String]) -> i32 {
 /// `with-contenv PROG...`: unless `S6_KEEP_ENV=1`, replace the environment with the
 /// container environment as it is now (oneshots may have added to it), then exec PROG.
 fn with_contenv(args: &[String]) -> i32 {
-    if std::env::var("S6_KEEP_ENV").as_deref() != Ok("1") {
+    // s6-overlay reads S6_KEEP_ENV as a number (`S6_KEEP_ENV=2` keeps it too).
+    if !printcontenv::keep_env() {
         let dir = container_environment(&s6_run_dir());
         let vars = match crate::config::s6::envdir::read(&dir) {
             Ok(v) => v,
