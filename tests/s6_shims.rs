@@ -515,3 +515,47 @@ fn with_retries_tries_n_times_and_cuts_each_try() {
         s.lines("hang.terms")
     );
 }
+
+/// `pidone s6-shims DIR` links s6-overlay's helper scripts and the setuidgid family with
+/// the rest, and lists what it links (with what each does) and what not (with what to use).
+#[test]
+fn s6_shims_lists_what_it_links_and_what_not() {
+    let s = Scratch::new();
+    let out = Command::new(common::bin())
+        .arg("s6-shims")
+        .arg(s.join("command"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+    let listing = common::text(&out.stdout);
+    let bin = std::fs::canonicalize(common::bin()).unwrap();
+    for name in [
+        "printcontenv",
+        "with-retries",
+        "logutil-service",
+        "logutil-newfifo",
+        "s6-setuidgid",
+        "s6-applyuidgid",
+        "s6-envuidgid",
+        "with-contenv",
+        "s6-svc",
+    ] {
+        let link = s.join("command").join(name);
+        assert_eq!(std::fs::canonicalize(&link).unwrap(), bin, "{name}");
+        assert!(
+            listing.contains(&format!("  {name} ")),
+            "{name} not listed:\n{listing}"
+        );
+    }
+    let (linked, not_linked) = listing
+        .split_once("not linked")
+        .unwrap_or_else(|| panic!("no 'not linked' part:\n{listing}"));
+    assert!(linked.contains("S6_LOGGING_SCRIPT"), "{listing}");
+    for (name, instead) in [("s6-log", "apt-get install s6"), ("s6-rc", "pidone status")] {
+        let line = not_linked
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not in:\n{not_linked}"));
+        assert!(line.contains(instead), "{line}");
+    }
+}
