@@ -118,7 +118,35 @@ pub(super) fn s6_setuidgid(args: &[String]) -> i32 {
 /// so `-u` after `-U` overrides `$UID`. Only what is given changes.
 pub(super) fn s6_applyuidgid(args: &[String]) -> i32 {
     const TOOL: &str = "s6-applyuidgid";
-    let usage = "usage: s6-applyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...";
+    let env = |k: &str| std::env::var(k).ok();
+    let (to, unexport, prog) = match parse_apply(args, &env) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return fail(
+                TOOL,
+                EXIT_USAGE,
+                format!(
+                    "{e} (usage: s6-applyuidgid [ -z ] [ -u uid ] [ -g gid ] [ -G gidlist ] [ -U ] prog...)"
+                ),
+            );
+        }
+    };
+    if unexport {
+        for k in ["UID", "GID", "GIDLIST"] {
+            // SAFETY: single-threaded shim, before exec.
+            unsafe { std::env::remove_var(k) };
+        }
+    }
+    let what = describe(&to);
+    become_then_exec(TOOL, &what, &to, &args[prog..])
+}
+
+/// s6-applyuidgid's options: (what to become, `-z`, index of PROG). An empty group list
+/// means the gid alone (the target's, else the current one), as s6's.
+fn parse_apply(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Switch, bool, usize), String> {
     let mut to = Switch {
         uid: None,
         gid: None,
@@ -143,28 +171,31 @@ pub(super) fn s6_applyuidgid(args: &[String]) -> i32 {
                     Some(rest.to_string())
                 }
             };
-            let parsed = match c {
-                'z' => {
-                    unexport = true;
-                    continue;
+            match c {
+                'z' => unexport = true,
+                'U' => from_env(&mut to, env)?,
+                'u' => {
+                    to.uid = Some(
+                        value()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or("-u needs a numeric uid")?,
+                    )
                 }
-                'U' => from_env(&mut to),
-                'u' => value()
-                    .and_then(|v| v.parse().ok())
-                    .map(|u| to.uid = Some(u))
-                    .ok_or_else(|| "-u needs a numeric uid".to_string()),
-                'g' => value()
-                    .and_then(|v| v.parse().ok())
-                    .map(|g| to.gid = Some(g))
-                    .ok_or_else(|| "-g needs a numeric gid".to_string()),
-                'G' => value()
-                    .and_then(|v| parse_gidlist(&v))
-                    .map(|l| to.groups = Some(l))
-                    .ok_or_else(|| "-G needs a comma-separated list of numeric gids".to_string()),
-                other => Err(format!("unknown option -{other}; {usage}")),
-            };
-            if let Err(e) = parsed {
-                return fail(TOOL, EXIT_USAGE, e);
+                'g' => {
+                    to.gid = Some(
+                        value()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or("-g needs a numeric gid")?,
+                    )
+                }
+                'G' => {
+                    to.groups = Some(
+                        value()
+                            .and_then(|v| parse_gidlist(&v))
+                            .ok_or("-G needs a comma-separated list of numeric gids")?,
+                    )
+                }
+                other => return Err(format!("unknown option -{other}")),
             }
             if matches!(c, 'u' | 'g' | 'G') {
                 break; // the value took the rest of the word
@@ -172,24 +203,16 @@ pub(super) fn s6_applyuidgid(args: &[String]) -> i32 {
         }
         i += 1;
     }
-    if let (Some(list), Some(gid)) = (&to.groups, to.gid)
-        && list.is_empty()
-    {
+    if to.groups.as_ref().is_some_and(Vec::is_empty) {
+        let gid = to.gid.unwrap_or_else(|| nix::unistd::getegid().as_raw());
         to.groups = Some(vec![gid]);
     }
-    if unexport {
-        for k in ["UID", "GID", "GIDLIST"] {
-            // SAFETY: single-threaded shim, before exec.
-            unsafe { std::env::remove_var(k) };
-        }
-    }
-    let what = describe(&to);
-    become_then_exec(TOOL, &what, &to, &args[i.min(args.len())..])
+    Ok((to, unexport, i.min(args.len())))
 }
 
 /// `-U`: UID, GID and GIDLIST from the environment (s6-envuidgid's output); each must be set.
-fn from_env(to: &mut Switch) -> Result<(), String> {
-    let get = |k: &str| std::env::var(k).map_err(|_| format!("-U: {k} not set"));
+fn from_env(to: &mut Switch, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    let get = |k: &str| env(k).ok_or_else(|| format!("-U: {k} not set"));
     to.uid = Some(get("UID")?.parse().map_err(|_| "-U: UID is not a number")?);
     let gid: u32 = get("GID")?.parse().map_err(|_| "-U: GID is not a number")?;
     to.gid = Some(gid);
@@ -388,6 +411,37 @@ mod tests {
         assert_eq!(parse_gidlist(""), Some(vec![]));
         assert_eq!(parse_gidlist("4, 5"), None);
         assert_eq!(parse_gidlist("video"), None);
+    }
+
+    #[test]
+    fn applyuidgid_options_apply_in_order() {
+        let words = |s: &str| -> Vec<String> { s.split(' ').map(String::from).collect() };
+        let env = |k: &str| match k {
+            "UID" => Some("4711".to_string()),
+            "GID" => Some("4712".to_string()),
+            "GIDLIST" => Some(String::new()),
+            _ => None,
+        };
+        let (to, z, prog) = parse_apply(&words("-U -u 5 -z id -u"), &env).unwrap();
+        assert_eq!(
+            (to.uid, to.gid, to.groups),
+            (Some(5), Some(4712), Some(vec![4712]))
+        );
+        assert!(z);
+        assert_eq!(prog, 4);
+        let (to, _, prog) = parse_apply(&words("-u5 -G4,6 -- id"), &env).unwrap();
+        assert_eq!(
+            (to.uid, to.gid, to.groups),
+            (Some(5), None, Some(vec![4, 6]))
+        );
+        assert_eq!(prog, 3);
+        let (to, ..) = parse_apply(&words("-g 9 -G  id"), &env).unwrap();
+        assert_eq!(to.groups, Some(vec![9]), "an empty list is the gid alone");
+        let none = |_: &str| None;
+        let e = parse_apply(&words("-U id"), &none).unwrap_err();
+        assert!(e.contains("UID not set"), "{e}");
+        assert!(parse_apply(&words("-u abc id"), &env).is_err());
+        assert!(parse_apply(&words("-x id"), &env).is_err());
     }
 
     #[test]
