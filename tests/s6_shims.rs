@@ -559,3 +559,34 @@ fn s6_shims_lists_what_it_links_and_what_not() {
         assert!(line.contains(instead), "{line}");
     }
 }
+
+/// With PIDONE_ALLOW_ROOT=1 (root kept on purpose) `s6-setuidgid` switches too, where it
+/// used to refuse: CMD drops to nobody, as the kernel reports it to the process itself.
+#[test]
+fn allow_root_start_lets_s6_setuidgid_switch() {
+    require_namespaces!();
+    if !common::is_root() {
+        skip!("a root start needs real root");
+    }
+    let s = Scratch::new();
+    image(&s, &[("etc/cont-init.d/00-nothing", "#!/bin/sh\n")]);
+    let shim = s.join("command/s6-setuidgid").display().to_string();
+    let p = start_as_root(
+        &s,
+        &[("PIDONE_ALLOW_ROOT", "1")],
+        &[
+            "--",
+            &shim,
+            "nobody",
+            "/bin/sh",
+            "-c",
+            "grep -E '^(Uid|Gid|CapEff)' /proc/self/status > $OUT/ids",
+        ],
+    );
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    let ids = s.read("out/ids");
+    assert!(ids.contains("Uid:\t65534\t65534\t65534\t65534"), "{ids}");
+    assert!(ids.contains("Gid:\t65534\t65534\t65534\t65534"), "{ids}");
+    assert!(ids.contains("CapEff:\t0000000000000000"), "{ids}");
+}
