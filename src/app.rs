@@ -387,6 +387,10 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let outcome = match privilege::apply(&PrivilegeSettings {
         user,
         allow_root: settings.allow_root,
+        // s6-overlay runs an image's scripts as root (linuxserver's init-adduser runs
+        // usermod and chown, then services drop with s6-setuidgid): a root start of an s6
+        // layout without --user keeps root, said in one log line with how to drop instead.
+        root_keeps_root: s6.is_some(),
         keep_caps: settings.keep_caps.clone(),
         allow_dangerous_caps: settings.allow_dangerous_caps,
         prepare_dirs,
@@ -718,6 +722,22 @@ fn s6_shims(args: &[String]) -> i32 {
     };
     match crate::s6::shims::write_shims(Path::new(dir), &self_exe) {
         Ok(made) => {
+            // What was linked and what was not (and why): the image author's checklist.
+            use crate::s6::shims::{NAMES, NOT_LINKED};
+            println!("linked in {dir}:");
+            for link in &made {
+                let name = link.file_name().unwrap_or_default().to_string_lossy();
+                let target = std::fs::read_link(link).unwrap_or_default();
+                let what = NAMES.iter().find(|(n, _)| *n == name).map_or(
+                    "the image's execline (run scripts' #!/command/execlineb)",
+                    |(_, w)| *w,
+                );
+                println!("  {name:<17} -> {}  {what}", target.display());
+            }
+            println!("not linked (s6-overlay has them; what to do instead):");
+            for (names, instead) in NOT_LINKED {
+                println!("  {names}: {instead}");
+            }
             log::info(format!(
                 "linked {} command(s) in {dir} to {}",
                 made.len(),

@@ -80,7 +80,8 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
        pidone s6-shims DIR                      link s6-overlay's commands (s6-svc, ...) to pidone
 
 options (environment form in brackets):
-  --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534)
+  --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534;
+                               an s6-overlay layout stays root, as s6-overlay runs it)
   --allow-root                 stay root when started as root [PIDONE_ALLOW_ROOT=1]
   --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README)
                                [PIDONE_ALLOW_DANGEROUS_CAPS=1]

@@ -65,6 +65,7 @@ impl Files {
         let settings = PrivilegeSettings {
             user: user.map(str::to_string),
             allow_root,
+            root_keeps_root: false,
             keep_caps: keep.iter().map(|s| s.to_string()).collect(),
             allow_dangerous_caps: false,
             prepare_dirs: Vec::new(),

@@ -63,6 +63,11 @@ fn start(s: &Scratch, extra_env: &[(&str, &str)], args: &[&str]) -> common::Runn
     let out = s.join("out").display().to_string();
     s.spawn_pid1_with(&refs, |cmd| {
         cmd.env("PIDONE_S6_COMMAND_DIR", &command).env("OUT", &out);
+        // A root start of an s6 layout keeps root unless a user is named (as s6-overlay):
+        // these fixtures run hardened, dropped to 65534 as the README's hardened start.
+        if common::is_root() {
+            cmd.env("PIDONE_USER", "65534:65534");
+        }
         for (k, v) in extra_env {
             cmd.env(k, v);
         }

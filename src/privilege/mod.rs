@@ -14,6 +14,10 @@
 //!   need root's powers (chown, setuid to a worker user), so silently removing all
 //!   capabilities would make it useless, while an explicit keep-list is honoured everywhere.
 //!   The outcome carries a warning that the caller must log.
+//! - **Kept root for an s6-overlay image** (`root_keeps_root`, a root start of the s6 mode
+//!   without `--user`): as "stayed root" above, because s6-overlay runs an image's scripts
+//!   as root and they drop to their own users (`s6-setuidgid abc`, see `switch`); one log
+//!   line says so and how to drop instead.
 //! - **Started non-root** (the hardened case, any uid): ids are left alone; the permitted,
 //!   effective and inheritable sets are reduced to the keep-list (a non-root process
 //!   normally has nothing there anyway), the ambient set to the keep-list, no_new_privs set.
@@ -28,12 +32,15 @@
 //! # Files
 //! - `mod.rs`: the policy above (what to drop, what to refuse) and its verification;
 //! - `caps.rs`: the raw capability syscalls (capget/capset, bounding, ambient);
-//! - `dirs.rs`: directories created and handed to the target user before the drop.
+//! - `dirs.rs`: directories created and handed to the target user before the drop;
+//! - `switch.rs`: a script's own switch to another user (s6-setuidgid), verified.
 
 mod caps;
 mod dirs;
+mod switch;
 
 pub use dirs::{DirAction, prepare_dirs};
+pub use switch::{Switch, already, can_switch, switch};
 
 use crate::users::{self, Identity};
 use ::caps::Capability;
@@ -55,6 +62,9 @@ pub struct PrivilegeSettings {
     pub user: Option<String>,
     /// Permit uid 0 as the target; without `user` it means "stay root".
     pub allow_root: bool,
+    /// Without `user`, a root start stays root (the s6-overlay mode: the image's scripts
+    /// expect root and switch users themselves). A `user` still drops.
+    pub root_keeps_root: bool,
     /// Capability names as given (`NET_BIND_SERVICE` or `CAP_NET_BIND_SERVICE`, any case).
     pub keep_caps: Vec<String>,
     /// Permit keeping a capability of [`DANGEROUS_CAPS`] after dropping to a non-root user.
@@ -273,12 +283,15 @@ fn apply_as_root(
     // --- Decide everything first, so configuration errors change nothing. ---
     let target: Option<Identity> = match settings.user.as_deref() {
         // `--allow-root` alone: the only reason to pass it is to keep running as root.
-        None if settings.allow_root => None,
+        None if settings.allow_root || settings.root_keeps_root => None,
         None => Some(files.resolve(DEFAULT_USER)?),
         Some(spec) => Some(files.resolve(spec)?),
     };
     let to_root = target.as_ref().is_none_or(|t| t.uid == 0);
-    if to_root && !settings.allow_root {
+    // Kept root because the s6 layout wants it, not because the operator asked.
+    let s6_root =
+        to_root && settings.root_keeps_root && settings.user.is_none() && !settings.allow_root;
+    if to_root && !settings.allow_root && !s6_root {
         return Err(Refusal::Drop(format!(
             "refusing to run as root: --user {:?} resolves to uid 0; pass --allow-root to allow it",
             settings.user.as_deref().unwrap_or(DEFAULT_USER)
@@ -316,7 +329,15 @@ fn apply_as_root(
     } else {
         CapPolicy::Restrict(keep)
     };
-    if to_root {
+    if s6_root {
+        warnings.push(format!(
+            "started as root with an s6-overlay layout and no --user/PIDONE_USER: the image's scripts run as root, as under s6-overlay (services switch with s6-setuidgid); capabilities {}, no_new_privs set; to drop to a user instead, give --user NAME[:GROUP] or PIDONE_USER (e.g. PIDONE_USER=65534:65534)",
+            match policy {
+                CapPolicy::Untouched => "are left as the runtime granted them".to_string(),
+                CapPolicy::Restrict(m) => format!("reduced to {}", describe(m)),
+            }
+        ));
+    } else if to_root {
         warnings.push(match policy {
             CapPolicy::Untouched => {
                 "running as root (allow_root): capabilities are left as the runtime granted them"

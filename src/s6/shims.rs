@@ -9,22 +9,86 @@
 //! directory), so `/run/service/NAME`, `/var/run/s6/services/NAME` and the image's own
 //! `/etc/s6-overlay/s6-rc.d/NAME` all mean NAME.
 
+mod logutil;
+mod printcontenv;
+mod uidgid;
+mod with_retries;
+
 use crate::control;
 use std::ffi::CString;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The names pidone answers to; `pidone s6-shims DIR` links these.
-pub const NAMES: &[&str] = &[
-    "with-contenv",
-    "s6-svc",
-    "s6-svscanctl",
-    "s6-svwait",
-    "s6-svstat",
-    "s6-setuidgid",
-    "s6-notifyoncheck",
-    "halt",
-    "poweroff",
+/// The names pidone answers to, and what each does; `pidone s6-shims DIR` links these.
+pub const NAMES: &[(&str, &str)] = &[
+    (
+        "with-contenv",
+        "clear the environment, load /run/s6/container_environment, exec the rest",
+    ),
+    (
+        "printcontenv",
+        "print one variable of the container environment",
+    ),
+    (
+        "with-retries",
+        "run a command up to -n times (3), each cut at -t ms (500)",
+    ),
+    (
+        "logutil-service",
+        "s6-log (Debian's s6 package) on stdin into a log directory, rotated per S6_LOGGING_SCRIPT",
+    ),
+    (
+        "logutil-newfifo",
+        "(deprecated by s6-overlay) make a FIFO with a mode and an owner",
+    ),
+    ("s6-svc", "control a service through pidone"),
+    ("s6-svscanctl", "-t: stop the container"),
+    ("s6-svwait", "wait until services are up, ready or down"),
+    ("s6-svstat", "print a service's state"),
+    (
+        "s6-setuidgid",
+        "run a program as a user (switches when root, execs as is when already that user)",
+    ),
+    (
+        "s6-applyuidgid",
+        "run a program with given uid, gid, groups (-u -g -G -U)",
+    ),
+    (
+        "s6-envuidgid",
+        "set UID, GID, GIDLIST from an account, for s6-applyuidgid -U",
+    ),
+    ("s6-notifyoncheck", "readiness by polling a check command"),
+    ("halt", "stop the container (the exitcode file's code)"),
+    ("poweroff", "stop the container (the exitcode file's code)"),
+];
+
+/// Commands of s6-overlay's `/command` that images call and `pidone s6-shims` does not
+/// link, with what to do instead.
+pub const NOT_LINKED: &[(&str, &str)] = &[
+    (
+        "execline's programs (execlineb itself when the image has none)",
+        "Debian's execline package: `execlineb` is linked to it when it is installed, so install it before running s6-shims",
+    ),
+    (
+        "s6-log",
+        "Debian's s6 package (apt-get install s6); logutil-service runs it",
+    ),
+    (
+        "s6-envdir, s6-fghack, other programs of s6",
+        "Debian's s6 package where a script needs them (pidone's shims come first on services' PATH)",
+    ),
+    (
+        "s6-rc, s6-rc-db, s6-svscan, s6-supervise, s6-svok, s6-svdt, s6-svlisten*",
+        "pidone is the supervisor: `pidone status`, `pidone start|stop|restart NAME`, or the s6-svc/s6-svwait/s6-svstat shims",
+    ),
+    (
+        "fix-attrs, s6-overlay-suexec, s6-linux-init*",
+        "s6-overlay's own machinery: fix-attrs.d is not supported (set file modes at build time); the rest is what pidone replaces",
+    ),
+    (
+        "s6-echo, s6-mkdir, s6-chown, s6-rmrf, other s6-portable-utils",
+        "not packaged by Debian: use coreutils (echo, mkdir, chown, rm)",
+    ),
 ];
 
 /// s6's "the environment is missing" exit code, which with-contenv uses.
@@ -41,7 +105,13 @@ pub fn dispatch(argv0: &str, args: &[String]) -> Option<i32> {
         "s6-svscanctl" => s6_svscanctl(args),
         "s6-svwait" => s6_svwait(args),
         "s6-svstat" => s6_svstat(args),
-        "s6-setuidgid" => s6_setuidgid(args),
+        "printcontenv" => printcontenv::printcontenv(args),
+        "with-retries" => with_retries::with_retries(args),
+        "logutil-service" => logutil::logutil_service(args),
+        "logutil-newfifo" => logutil::logutil_newfifo(args),
+        "s6-setuidgid" => uidgid::s6_setuidgid(args),
+        "s6-applyuidgid" => uidgid::s6_applyuidgid(args),
+        "s6-envuidgid" => uidgid::s6_envuidgid(args),
         "s6-notifyoncheck" => s6_notifyoncheck(args),
         "halt" | "poweroff" => halt(name),
         _ => return None,
@@ -100,7 +170,8 @@ fn exec(tool: &str, argv: &[String]) -> i32 {
 /// `with-contenv PROG...`: unless `S6_KEEP_ENV=1`, replace the environment with the
 /// container environment as it is now (oneshots may have added to it), then exec PROG.
 fn with_contenv(args: &[String]) -> i32 {
-    if std::env::var("S6_KEEP_ENV").as_deref() != Ok("1") {
+    // s6-overlay reads S6_KEEP_ENV as a number (`S6_KEEP_ENV=2` keeps it too).
+    if !printcontenv::keep_env() {
         let dir = container_environment(&s6_run_dir());
         let vars = match crate::config::s6::envdir::read(&dir) {
             Ok(v) => v,
@@ -475,43 +546,6 @@ fn s6_svstat(args: &[String]) -> i32 {
     0
 }
 
-/// `s6-setuidgid USER PROG...`: a non-root container cannot change its uid (no_new_privs,
-/// no CAP_SETUID), and does not need to when USER is who it already is.
-fn s6_setuidgid(args: &[String]) -> i32 {
-    const TOOL: &str = "s6-setuidgid";
-    let Some((spec, rest)) = args.split_first() else {
-        return fail(TOOL, EXIT_USAGE, "usage: s6-setuidgid USER PROG...");
-    };
-    use crate::safe_read::{CONFIG_LIMIT, Symlinks, read_to_string};
-    let read =
-        |p: &str| read_to_string(Path::new(p), CONFIG_LIMIT, Symlinks::Follow).unwrap_or_default();
-    let id = match crate::users::resolve(spec, &read("/etc/passwd"), &read("/etc/group")) {
-        Ok(id) => id,
-        Err(e) => return fail(TOOL, EXIT_MISSING, e),
-    };
-    // SAFETY: getters that cannot fail.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
-    // The uid is what matters; the group may differ (OpenShift and `--user N:0` run with
-    // gid 0), and cannot be changed either.
-    if id.uid == uid {
-        return exec(TOOL, rest);
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let service = service_name(".", &cwd).unwrap_or_else(|| "?".into());
-    fail(
-        TOOL,
-        EXIT_MISSING,
-        format!(
-            "service {service} (in {}) asks to run as {spec} (uid {} gid {}), but runs as uid {uid} gid {gid} and cannot change it under pidone; start the container as that user (docker run --user {}:{}) or remove s6-setuidgid from the script",
-            cwd.display(),
-            id.uid,
-            id.gid,
-            id.uid,
-            id.gid
-        ),
-    )
-}
-
 /// `s6-notifyoncheck [-d] [-3 fd] [-s ms] [-T ms] [-t ms] [-w ms] [-n tries] [-c CMD] PROG...`:
 /// a grandchild (re-parented to pidone, which reaps it) runs the check until it passes, then
 /// writes a newline to the notification fd; this process execs PROG.
@@ -639,7 +673,7 @@ pub fn write_shims(dir: &Path, self_exe: &Path) -> Result<Vec<PathBuf>, String> 
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut links: Vec<(String, PathBuf)> = NAMES
         .iter()
-        .map(|n| (n.to_string(), self_exe.to_path_buf()))
+        .map(|(n, _)| (n.to_string(), self_exe.to_path_buf()))
         .collect();
     for candidate in [
         "/usr/bin/execlineb",
@@ -680,6 +714,7 @@ pub fn shadowed(dir: &Path, self_exe: &Path) -> Vec<String> {
     let me = std::fs::canonicalize(self_exe).ok();
     NAMES
         .iter()
+        .map(|(n, _)| n)
         .filter(|n| {
             let p = dir.join(n);
             p.exists() && std::fs::canonicalize(&p).ok() != me
