@@ -708,6 +708,64 @@ fn secret_values_appear_in_no_error_message() {
     assert!(names(&s.run()).is_empty());
 }
 
+/// Every way a template can turn a secret into text that an error prints: filters and
+/// functions whose messages hold their arguments, and the paths from one template to
+/// another (include, extends, components). Each template fails; no message holds the
+/// secret, its lower-cased form or its base64.
+#[test]
+fn derived_secrets_reach_no_message_by_any_path() {
+    const S: &str = "Pq4wXz8LmKt2";
+    let mut s = Scene::new();
+    let f = s.tmp.path().join("k");
+    fs::write(&f, format!("{S}\n")).unwrap();
+    fs::write(s.secrets().join("tok"), S).unwrap();
+    s.env("K_FILE", f.to_str().unwrap()).env("HOST", "h");
+    let failing = [
+        "{{ {'a': 1} | get(key=env.K | lower) }}",
+        "{{ {'a': 1} | get(key=secrets.tok | b64encode) }}",
+        "{{ env.NONE | required(msg='x' ~ env.K) }}",
+        "{{ env.HOST | check(var=env.K, type='port') }}",
+        "{{ env.HOST | check(var='HOST', values=[env.K | lower]) }}",
+        "{{ throw(message=env.K | lower) }}",
+        "{{ __tera_context | get(key='nope') }}{{ env.NOPE_A }}",
+        "{% for k, v in env %}{{ {'a': 1} | get(key=v | lower) }}{% endfor %}",
+        "{% set e = env %}{{ {'a': 1} | get(key=e.K) }}",
+        "{{ [1][env.K | lower] }}",
+        "{{ env.K | lower | float }}{{ env.K + 1 }}",
+        "{% include 'lib.inc' %}",
+        "{% extends 'base.inc' %}{% block b %}{% endblock b %}",
+        "{{ <leak /> }}",
+    ];
+    for (i, t) in failing.iter().enumerate() {
+        s.template(&format!("t{i:02}.tera"), t);
+    }
+    s.template("lib.inc", "{{ {'a': 1} | get(key=env.K | upper) }}");
+    s.template(
+        "base.inc",
+        "{% block b %}{% endblock b %}{{ {'a': 1} | get(key=secrets.tok | lower) }}",
+    );
+    s.template(
+        "comp.inc",
+        "{% component leak(@env) %}{{ {'a': 1} | get(key=env.K | b64encode) }}{% endcomponent leak %}",
+    );
+    let msg = s.fail(Mode::DryRun);
+    for i in 0..failing.len() {
+        assert!(
+            msg.contains(&format!("t{i:02}.tera:1:")) || msg.contains(".inc:1:"),
+            "t{i:02} not reported:\n{msg}"
+        );
+    }
+    let b64 = pidone::render::b64encode(S.as_bytes());
+    let b64_lower = pidone::render::b64encode(S.to_lowercase().as_bytes());
+    for hidden in [S, &b64, &b64_lower] {
+        assert!(
+            !msg.to_lowercase().contains(&hidden.to_lowercase()),
+            "{hidden} leaked:\n{msg}"
+        );
+    }
+    assert!(!msg.contains("Pq4wXz8"), "a prefix leaked:\n{msg}");
+}
+
 // ------------------------------------------------------------------------------------------
 // Safe writes
 

@@ -324,8 +324,11 @@ fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Spa
                 "the template stopped (`throw`); its message is computed, so it is not shown"
                     .to_string()
             }
-            name if call.is_filter => format!("filter `{name}` failed: {}", kind_of(raw)),
-            name => format!("`{name}(...)` failed: {}", kind_of(raw)),
+            name if call.is_filter && ours => format!(
+                "filter `{name}` failed; its arguments are computed, so its message is not shown"
+            ),
+            name if call.is_filter => format!("{} (at filter `{name}`)", kind_of(raw)),
+            name => format!("{} (at `{name}(...)`)", kind_of(raw)),
         };
         return (format!("{subject}{what} ({WITHHELD})"), None);
     }
@@ -387,6 +390,7 @@ fn kind_of(raw: &str) -> &'static str {
             "Map does not have a key",
             "a key that the map does not have",
         ),
+        ("Array index", "an index that does not fit the list"),
     ];
     KINDS
         .iter()
