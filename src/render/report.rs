@@ -296,7 +296,10 @@ fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Spa
         // These are rebuilt from the template text alone.
         return rewrite(raw, text, span);
     }
+    // A span always falls on a character of its own template; should it ever not, the
+    // message loses its names rather than the process panicking on a slice.
     let at = span.range.start.min(text.len());
+    let at = if text.is_char_boundary(at) { at } else { 0 };
     if let Some(call) = call_at(text, at) {
         let ours = super::helpers::OWN_FILTERS.contains(&call.name);
         let literal = args_are_literal(call.args);
@@ -622,6 +625,82 @@ mod tests {
         let text = "{{ (env.A ~ 'x') | int }}";
         let at = text.find("int").unwrap();
         assert_eq!(pipeline_head(text, &span(at, 1, at, 3)), None);
+    }
+
+    #[test]
+    fn literal_arguments_are_told_from_computed_ones() {
+        for literal in [
+            "",
+            "msg=\"set PW\"",
+            "msg = 'a' ~ \"b\", n=2",
+            "var=\"P\", type=\"port\", min=1, list=true, values=[\"a\", 'b']",
+            "msg=\"quoted \\\" env.PW \\\" inside\"",
+            "msg=`env.PW`",
+        ] {
+            assert!(args_are_literal(literal), "{literal}");
+        }
+        for computed in [
+            "msg=env.PW",
+            "msg=\"x\" ~ env.PW",
+            "msg=PW",
+            "var=x",
+            "values=[env.L]",
+            "msg=\"a\" | lower",
+            "n=x == 1",
+            "msg=\"unterminated",
+            "msg=é",
+        ] {
+            assert!(!args_are_literal(computed), "{computed}");
+        }
+    }
+
+    #[test]
+    fn calls_are_read_at_a_span() {
+        let text = "{{ env.X | required(msg=\"m (x)\") }}{{ throw(message='t') }}{{ a is odd }}";
+        let at = text.find("required").unwrap();
+        let c = call_at(text, at).unwrap();
+        assert_eq!(
+            (c.name, c.args, c.is_filter),
+            ("required", "msg=\"m (x)\"", true)
+        );
+        let c = call_at(text, text.find("throw").unwrap()).unwrap();
+        assert_eq!(
+            (c.name, c.args, c.is_filter),
+            ("throw", "message='t'", false)
+        );
+        let c = call_at(text, text.find("odd").unwrap()).unwrap();
+        assert_eq!((c.name, c.args, c.is_filter), ("odd", "", false));
+        // A variable is not a call.
+        assert!(call_at(text, text.find("env").unwrap()).is_none());
+        assert!(call_at(text, text.len()).is_none());
+    }
+
+    #[test]
+    fn names_only_messages_hold_no_computed_text() {
+        let text = "{{ {'a': 1} | get(key=env.K | b64encode) }}";
+        let at = text.find("get").unwrap();
+        let (m, _) = rewrite_names_only(
+            "Map does not have a key U2VjcmV0 and no default values were defined",
+            text,
+            &span(at, 1, at, 3),
+        );
+        assert!(!m.contains("U2VjcmV0"), "{m}");
+        assert!(
+            m.contains("a key that the map does not have (at filter `get`)"),
+            "{m}"
+        );
+        let text = "{{ env.N | required(msg=env.K) }}";
+        let at = text.find("required").unwrap();
+        let (m, _) =
+            rewrite_names_only("required value missing: hunter2", text, &span(at, 1, at, 8));
+        assert!(!m.contains("hunter2") && m.starts_with("`env.N`: required value missing"));
+        let text = "{{ x ~ env.K ~ secrets.t }}";
+        let (m, _) = rewrite_names_only("Some(hunter2) odd", text, &span(3, 1, 3, 1));
+        assert_eq!(
+            m,
+            "this expression failed (variables here: `env.K`, `secrets.t`) \
+             (details withheld: this template reads a secret)"
+        );
     }
 
     #[test]
