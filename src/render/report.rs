@@ -9,7 +9,7 @@
 //! of the template's own text and fixed words ([`Reveal::NamesOnly`]).
 
 use super::RenderError;
-use super::helpers::UNDEFINED_INPUT;
+use super::helpers::{REQUIRED_PREFIX, UNDEFINED_INPUT};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tera::{ErrorKind, Span};
@@ -320,7 +320,7 @@ fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Spa
             None => String::new(),
         };
         let what = match call.name {
-            "required" if call.is_filter => {
+            "required" if call.is_filter && raw.starts_with(REQUIRED_PREFIX) => {
                 "required value missing; its message is computed, so it is not shown".to_string()
             }
             "throw" if !call.is_filter => {
