@@ -1044,7 +1044,10 @@ fn base64_of_a_file_secret_is_never_printed() {
         &[],
     );
     assert_hidden(&s, &all, 15, &base64(SECRET));
-    assert!(all.contains("filter `get` failed"), "{all}");
+    assert!(
+        all.contains("a key that the map does not have (at filter `get`)"),
+        "{all}"
+    );
 }
 
 #[test]
