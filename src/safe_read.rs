@@ -79,7 +79,8 @@ pub fn read_to_string(path: &Path, limit: u64, symlinks: Symlinks) -> io::Result
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
-fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+/// What a file is, in words for a message ("a FIFO", "a character device", ...).
+pub fn kind_of(meta: &std::fs::Metadata) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_dir() {

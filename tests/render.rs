@@ -1,6 +1,9 @@
 //! Integration tests of the template renderer (issue 4): real templates against hand-derived
 //! expected output, every error kind and its message, secrets never in messages, `_FILE`
 //! rules, atomic and symlink-safe writes, modes and ownership read back from the file system.
+//! The tests of what a failed start prints (issue 20) run the real binary as PID 1.
+
+mod common;
 
 use pidone::render::{Mode, RenderConfig, RenderError, RenderRequest, TemplateSetting, render};
 use std::collections::BTreeMap;
@@ -705,6 +708,64 @@ fn secret_values_appear_in_no_error_message() {
     assert!(names(&s.run()).is_empty());
 }
 
+/// Every way a template can turn a secret into text that an error prints: filters and
+/// functions whose messages hold their arguments, and the paths from one template to
+/// another (include, extends, components). Each template fails; no message holds the
+/// secret, its lower-cased form or its base64.
+#[test]
+fn derived_secrets_reach_no_message_by_any_path() {
+    const S: &str = "Pq4wXz8LmKt2";
+    let mut s = Scene::new();
+    let f = s.tmp.path().join("k");
+    fs::write(&f, format!("{S}\n")).unwrap();
+    fs::write(s.secrets().join("tok"), S).unwrap();
+    s.env("K_FILE", f.to_str().unwrap()).env("HOST", "h");
+    let failing = [
+        "{{ {'a': 1} | get(key=env.K | lower) }}",
+        "{{ {'a': 1} | get(key=secrets.tok | b64encode) }}",
+        "{{ env.NONE | required(msg='x' ~ env.K) }}",
+        "{{ env.HOST | check(var=env.K, type='port') }}",
+        "{{ env.HOST | check(var='HOST', values=[env.K | lower]) }}",
+        "{{ throw(message=env.K | lower) }}",
+        "{{ __tera_context | get(key='nope') }}{{ env.NOPE_A }}",
+        "{% for k, v in env %}{{ {'a': 1} | get(key=v | lower) }}{% endfor %}",
+        "{% set e = env %}{{ {'a': 1} | get(key=e.K) }}",
+        "{{ [1][env.K | lower] }}",
+        "{{ env.K | lower | float }}{{ env.K + 1 }}",
+        "{% include 'lib.inc' %}",
+        "{% extends 'base.inc' %}{% block b %}{% endblock b %}",
+        "{{ <leak /> }}",
+    ];
+    for (i, t) in failing.iter().enumerate() {
+        s.template(&format!("t{i:02}.tera"), t);
+    }
+    s.template("lib.inc", "{{ {'a': 1} | get(key=env.K | upper) }}");
+    s.template(
+        "base.inc",
+        "{% block b %}{% endblock b %}{{ {'a': 1} | get(key=secrets.tok | lower) }}",
+    );
+    s.template(
+        "comp.inc",
+        "{% component leak(@env) %}{{ {'a': 1} | get(key=env.K | b64encode) }}{% endcomponent leak %}",
+    );
+    let msg = s.fail(Mode::DryRun);
+    for i in 0..failing.len() {
+        assert!(
+            msg.contains(&format!("t{i:02}.tera:1:")) || msg.contains(".inc:1:"),
+            "t{i:02} not reported:\n{msg}"
+        );
+    }
+    let b64 = pidone::render::b64encode(S.as_bytes());
+    let b64_lower = pidone::render::b64encode(S.to_lowercase().as_bytes());
+    for hidden in [S, &b64, &b64_lower] {
+        assert!(
+            !msg.to_lowercase().contains(&hidden.to_lowercase()),
+            "{hidden} leaked:\n{msg}"
+        );
+    }
+    assert!(!msg.contains("Pq4wXz8"), "a prefix leaked:\n{msg}");
+}
+
 // ------------------------------------------------------------------------------------------
 // Safe writes
 
@@ -918,4 +979,272 @@ fn jitsi_sized_generator_produces_a_renderable_set() {
     };
     let written = render(&req, Mode::DryRun).unwrap();
     assert_eq!(written.len(), 27);
+}
+
+// ------------------------------------------------------------------------------------------
+// What a failed start prints (issue 20): the real binary as PID 1, its whole stdout and stderr
+
+/// A secret with nothing a redaction list could split it at (no punctuation), so only the
+/// design can keep what a template derives from it out of the messages.
+const SECRET: &str = "Vk2pQ7xRz9LmW4tY";
+
+/// Start pidone as PID 1 with `templates` (name, text) under the scratch templates dir, the
+/// secret in the file named by `APP_DB_FILE` (a harmless-looking name: the `_FILE` makes it a
+/// secret) and in the secrets dir as `api`, plus `env`. The render must fail (exit 65);
+/// returns stdout and stderr together.
+fn failed_start(templates: &[(&str, &str)], env: &[(&str, &str)]) -> (common::Scratch, String) {
+    let s = common::Scratch::new();
+    s.write("keys/db", &format!("{SECRET}\n"));
+    s.write("secrets/api", SECRET);
+    for (name, text) in templates {
+        s.write(&format!("templates/{name}"), text);
+    }
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("APP_DB_FILE", s.join("keys/db"))
+        .env("PIDONE_SECRETS_DIR", s.join("secrets"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let (out, _) = common::run_with_timeout(cmd, std::time::Duration::from_secs(30));
+    let all = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(65), "{all}");
+    assert!(!s.join("rendered").join("app.conf").exists(), "{all}");
+    (s, all)
+}
+
+/// The template failed at `app.conf.tera:1:COL`, and neither the secret nor `derived` (nor
+/// their lower- or upper-cased forms) appears anywhere in the output.
+fn assert_hidden(s: &common::Scratch, all: &str, col: usize, derived: &str) {
+    let at = format!("{}:1:{col}: ", s.join("templates/app.conf.tera").display());
+    assert!(all.contains(&at), "no {at:?} in:\n{all}");
+    for hidden in [SECRET, derived] {
+        for form in [
+            hidden.to_string(),
+            hidden.to_lowercase(),
+            hidden.to_uppercase(),
+        ] {
+            assert!(!all.contains(&form), "{form:?} printed:\n{all}");
+        }
+    }
+    assert!(all.contains("this template reads a secret"), "{all}");
+}
+
+fn base64(s: &str) -> String {
+    pidone::render::b64encode(s.as_bytes())
+}
+
+#[test]
+fn base64_of_a_file_secret_is_never_printed() {
+    require_namespaces!();
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ {\"a\": 1} | get(key=env.APP_DB | b64encode) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 15, &base64(SECRET));
+    assert!(
+        all.contains("a key that the map does not have (at filter `get`)"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_seven_character_substring_of_a_secret_is_never_printed() {
+    require_namespaces!();
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ {\"a\": 1} | get(key=env.APP_DB | truncate(length=7, end=\"\")) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 15, &SECRET[..7]);
+}
+
+#[test]
+fn a_replaced_secret_is_never_printed() {
+    require_namespaces!();
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ {\"a\": 1} | get(key=env.APP_DB | replace(from=\"Q\", to=\"_\")) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 15, &SECRET.replace('Q', "_"));
+}
+
+#[test]
+fn the_first_part_of_a_split_secrets_dir_file_is_never_printed() {
+    require_namespaces!();
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ {\"a\": 1} | get(key=secrets.api | split(sep=\"9\") | first) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 15, SECRET.split('9').next().unwrap());
+}
+
+#[test]
+fn a_required_message_computed_from_a_secret_is_never_printed() {
+    require_namespaces!();
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ env.APP_NAME | required(msg=env.APP_DB | lower | b64encode) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 19, &base64(&SECRET.to_lowercase()));
+    assert!(
+        all.contains("`env.APP_NAME`: required value missing"),
+        "{all}"
+    );
+    // A literal message in the same kind of template is shown: it is template text.
+    let (_, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ env.APP_DB }}{{ env.APP_NAME | required(msg=\"set APP_NAME\") }}\n",
+        )],
+        &[],
+    );
+    assert!(
+        all.contains("required value missing: set APP_NAME\n"),
+        "{all}"
+    );
+}
+
+/// The path in `X_FILE` is not a secret, even when the variable's name looks secret: it is
+/// shown where it appears, and its parts do not vanish from template paths.
+#[test]
+fn x_file_paths_are_shown_as_they_are() {
+    require_namespaces!();
+    let s = common::Scratch::new();
+    s.write("keys/db", &format!("{SECRET}\n"));
+    s.write("templates/app.conf.tera", "port = {{ env.PORT | }}\n");
+    s.write(
+        "templates/where.conf.tera",
+        "{{ {\"a\": 1} | get(key=env.DB_PASSWORD_FILE) }}\n",
+    );
+    let key_path = s.join("keys/db").display().to_string();
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("DB_PASSWORD_FILE", &key_path);
+    let (out, _) = common::run_with_timeout(cmd, std::time::Duration::from_secs(30));
+    let all = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(65), "{all}");
+    let parse_error = format!("{}:1:", s.join("templates/app.conf.tera").display());
+    assert!(all.contains(&parse_error), "no {parse_error:?} in:\n{all}");
+    assert!(
+        all.contains(&format!("Map does not have a key {key_path} ")),
+        "{all}"
+    );
+    assert!(!all.contains("redacted") && !all.contains(SECRET), "{all}");
+}
+
+/// A secret of a few letters that equals common text (`true`) hides nothing that is not
+/// derived from it: not a template path, not a variable name, not the excerpt.
+#[test]
+fn a_short_secret_equal_to_common_text_hides_nothing_else() {
+    require_namespaces!();
+    let s = common::Scratch::new();
+    s.write("keys/flag", "true\n");
+    s.write(
+        "templates/true/app.conf.tera",
+        "{% if true %}dns = {{ env.USE_TRUE_DNS }}{% endif %}\n",
+    );
+    // This one reads the secret: its message is the template's own text only, which still
+    // holds `true` where the template author wrote it.
+    s.write(
+        "templates/true/flag.conf.tera",
+        "{% if env.FLAG | parse_bool == true %}{{ env.TRUE_NAME }}{% endif %}\n",
+    );
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("FLAG_FILE", s.join("keys/flag"));
+    let (out, _) = common::run_with_timeout(cmd, std::time::Duration::from_secs(30));
+    let all = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(65), "{all}");
+    let app = s.join("templates/true/app.conf.tera").display().to_string();
+    assert!(
+        all.contains(&format!(
+            "{app}:1:23: variable `env.USE_TRUE_DNS` is not defined\n"
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("1 | {% if true %}dns = {{ env.USE_TRUE_DNS }}{% endif %}\n"),
+        "{all}"
+    );
+    let flag = s
+        .join("templates/true/flag.conf.tera")
+        .display()
+        .to_string();
+    assert!(
+        all.contains(&format!(
+            "{flag}:1:42: variable `env.TRUE_NAME` is not defined\n"
+        )),
+        "{all}"
+    );
+    assert!(!all.contains("redacted"), "{all}");
+}
+
+/// A FIFO among the templates (also behind a symlink), and a socket, are errors naming each
+/// file and what it is; nothing blocks on the FIFO, which has no writer.
+#[test]
+fn fifo_and_socket_templates_are_errors_naming_them() {
+    require_namespaces!();
+    let s = common::Scratch::new();
+    s.write("templates/ok.conf.tera", "ok\n");
+    let dir = s.join("templates");
+    nix::unistd::mkfifo(
+        &dir.join("pipe.conf.tera"),
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+    )
+    .unwrap();
+    symlink(dir.join("pipe.conf.tera"), dir.join("via-link.conf.tera")).unwrap();
+    let _socket = std::os::unix::net::UnixListener::bind(dir.join("sock.conf.tera")).unwrap();
+    let started = std::time::Instant::now();
+    let (out, _) = common::run_with_timeout(
+        s.pid1(&["--allow-root", "--", "true"]),
+        std::time::Duration::from_secs(30),
+    );
+    let all = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{all}"
+    );
+    assert_eq!(out.status.code(), Some(65), "{all}");
+    for (name, what) in [
+        ("pipe.conf.tera", "is a FIFO"),
+        ("via-link.conf.tera", "is a symlink to a FIFO"),
+        ("sock.conf.tera", "is a socket"),
+    ] {
+        let line = format!("{} {what}", dir.join(name).display());
+        assert!(all.contains(&line), "no {line:?} in:\n{all}");
+    }
+    assert!(!s.join("rendered/ok.conf").exists(), "{all}");
+}
+
+#[test]
+fn a_template_linked_to_dev_zero_is_an_error_naming_the_device() {
+    require_namespaces!();
+    let s = common::Scratch::new();
+    s.write("templates/ok.conf.tera", "ok\n");
+    let link = s.join("templates/zero.conf.tera");
+    symlink("/dev/zero", &link).unwrap();
+    let (out, _) = common::run_with_timeout(
+        s.pid1(&["--allow-root", "--", "true"]),
+        std::time::Duration::from_secs(30),
+    );
+    let all = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+    assert_eq!(out.status.code(), Some(65), "{all}");
+    let line = format!(
+        "{} is a symlink to a character device (/dev/zero)",
+        link.display()
+    );
+    assert!(all.contains(&line), "no {line:?} in:\n{all}");
+    assert!(!all.contains("dangling"), "{all}");
 }

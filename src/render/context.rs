@@ -1,9 +1,10 @@
 //! The template context: `env` (with `VAR_FILE` indirection resolved) and `secrets` (the files
-//! of the secrets dir), plus the list of every value that must never appear in a message.
+//! of the secrets dir), plus the names of the env vars that hold secrets (`taint` decides from
+//! them which templates' errors must not show values).
 
 use super::RenderError;
 use crate::safe_read::{SECRET_LIMIT, Symlinks, read_to_string};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
 
@@ -11,11 +12,10 @@ use std::path::Path;
 pub(crate) struct Resolved {
     pub env: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
-    /// The values error messages must never show: what `X_FILE` files and the secrets dir
-    /// hold, and env vars whose names say they are secrets ([`is_secret_name`]) or that are
-    /// listed in `PIDONE_SECRET_VARS`. Other env values are not redacted: redacting every
-    /// value hid harmless text (an env var equal to `true` or to a directory name).
-    pub sensitive: Vec<String>,
+    /// The env vars whose values are secrets: `X` of every `X_FILE` read, env vars whose
+    /// names say they are secrets ([`is_secret_name`]) and those listed in
+    /// `PIDONE_SECRET_VARS`. Not `X_FILE` itself: its value is a path, shown as it is.
+    pub secret_env: BTreeSet<String>,
     /// `_FILE` problems, by the variable they would define. They only matter when a template
     /// uses that variable: containers carry unrelated `*_FILE` variables (`TF_CLI_CONFIG_FILE`,
     /// `LOG_FILE`, ...) whose files the unprivileged user may not be able to read.
@@ -40,17 +40,19 @@ pub(crate) fn is_secret_name(name: &str) -> bool {
     ANYWHERE.iter().any(|w| upper.contains(w)) || upper.split('_').any(|part| WORDS.contains(&part))
 }
 
-/// The values of the env vars that hold secrets: secret-looking names, and the names listed
-/// in `PIDONE_SECRET_VARS` (comma- or space-separated).
-pub(crate) fn secret_env_values(env: &BTreeMap<String, String>) -> Vec<String> {
+/// The env vars that hold secrets: the names listed in `PIDONE_SECRET_VARS` (comma- or
+/// space-separated), and secret-looking names except `X_FILE` (a path: `DB_PASSWORD_FILE`)
+/// and pidone's own `PIDONE_*` settings (`PIDONE_SECRETS_DIR` is a directory).
+pub(crate) fn secret_env_names(env: &BTreeMap<String, String>) -> BTreeSet<String> {
     let listed: Vec<&str> = env
         .get("PIDONE_SECRET_VARS")
         .map(|l| l.split([',', ' ']).filter(|n| !n.is_empty()).collect())
         .unwrap_or_default();
-    env.iter()
-        .filter(|(k, _)| k.as_str() != "PIDONE_SECRET_VARS")
-        .filter(|(k, _)| is_secret_name(k) || listed.contains(&k.as_str()))
-        .map(|(_, v)| v.clone())
+    let looks_secret =
+        |k: &str| is_secret_name(k) && !k.ends_with("_FILE") && !k.starts_with("PIDONE_");
+    env.keys()
+        .filter(|k| looks_secret(k) || listed.contains(&k.as_str()))
+        .cloned()
         .collect()
 }
 
@@ -81,7 +83,7 @@ pub(crate) fn resolve(
     secrets_dir: &Path,
     errors: &mut Vec<RenderError>,
 ) -> Resolved {
-    let mut sensitive = secret_env_values(env);
+    let mut secret_env = secret_env_names(env);
     let mut resolved = env.clone();
     let mut deferred = Vec::new();
 
@@ -104,9 +106,8 @@ pub(crate) fn resolve(
         }
         match read_to_string(Path::new(path), SECRET_LIMIT, Symlinks::Follow) {
             Ok(content) => {
-                let content = strip_one_newline(content);
-                sensitive.push(content.clone());
-                resolved.insert(base.to_string(), content);
+                secret_env.insert(base.to_string());
+                resolved.insert(base.to_string(), strip_one_newline(content));
             }
             Err(e) => deferred.push((
                 base.to_string(),
@@ -119,11 +120,10 @@ pub(crate) fn resolve(
     }
 
     let secrets = read_secrets(secrets_dir, errors);
-    sensitive.extend(secrets.values().cloned());
     Resolved {
         env: resolved,
         secrets,
-        sensitive,
+        secret_env,
         deferred,
     }
 }
@@ -229,19 +229,26 @@ mod tests {
     }
 
     #[test]
-    fn only_secrets_are_sensitive() {
+    fn only_secrets_are_secret_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
         let env: BTreeMap<String, String> = [
             ("PW", "hunter22"),
             ("ENABLE", "true"),
             ("PWD", "/etc/pidone/templates"),
             ("DSN", "postgres://u:dbpw@h/db"),
             ("PIDONE_SECRET_VARS", "DSN"),
+            ("PIDONE_SECRETS_DIR", "/run/secrets"),
+            ("DB_PASSWORD_FILE", pw.to_str().unwrap()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
         let r = resolve(&env, Path::new("/nonexistent"), &mut Vec::new());
-        assert_eq!(r.sensitive, ["postgres://u:dbpw@h/db", "hunter22"]);
+        let names: Vec<&str> = r.secret_env.iter().map(String::as_str).collect();
+        assert_eq!(names, ["DB_PASSWORD", "DSN", "PW"]);
+        assert_eq!(r.env["DB_PASSWORD"], "s3cret");
     }
 
     #[test]

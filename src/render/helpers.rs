@@ -12,6 +12,27 @@ use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
 /// variable from the template source, which the filter itself cannot see.
 pub(crate) const UNDEFINED_INPUT: &str = "its input is not defined";
 
+/// The names of pidone's filters (registered by [`register`]). Their error messages are made
+/// of fixed words, type names and their arguments, never of their input: `report` relies on
+/// that to show them for templates that read a secret when the arguments are literals.
+pub(crate) const OWN_FILTERS: [&str; 15] = [
+    "default",
+    "parse_bool",
+    "to_int",
+    "int",
+    "float",
+    "splitn",
+    "split",
+    "compact",
+    "trim_prefix",
+    "trim_suffix",
+    "b64encode",
+    "b64decode",
+    "quote",
+    "required",
+    "check",
+];
+
 /// Register every pidone helper on `tera`, overriding built-ins of the same name.
 pub(crate) fn register(tera: &mut Tera) {
     tera.register_filter("default", default);

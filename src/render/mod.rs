@@ -6,8 +6,9 @@
 //! 2. find every file under the templates dir and apply the `[render]` settings
 //!    (destination, mode, skip_empty), validating them;
 //! 3. compile all templates with pidone's helpers (`helpers`), autoescaping off;
-//! 4. render every template in memory; errors are rewritten by `report` so they name file,
-//!    line, column and variable but never a value;
+//! 4. decide which templates can read a secret (`taint`), then render every template in
+//!    memory; errors are rewritten by `report` so they name file, line, column and variable,
+//!    and for a template that reads a secret nothing else;
 //! 5. only if everything succeeded: write them all atomically (`write`).
 //!
 //! See docs/templates.md for the user-facing reference.
@@ -16,12 +17,13 @@ mod checks;
 mod context;
 mod helpers;
 mod report;
+mod taint;
 mod write;
 
 pub use helpers::{b64decode, b64encode, go_parse_bool, go_splitn, parse_int, quote};
 
 pub use crate::config::{RenderConfig, TemplateSetting};
-use report::{Scrubber, Source};
+use report::{Reveal, Source};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use tera::{Context, Tera};
@@ -123,7 +125,9 @@ fn default_destination(name: &str) -> PathBuf {
 
 /// Every file under `dir`, as (name relative to `dir` with `/` separators, full path), sorted.
 /// Symlinks to files are templates too (image content is trusted); symlinked directories are
-/// refused so a loop cannot hang startup.
+/// refused so a loop cannot hang startup. A FIFO, socket or device (or a symlink to one) is an
+/// error naming it: a FIFO is never opened here, and `safe_read` opens templates non-blocking
+/// and refuses anything but a regular file, should one be swapped in after this look.
 fn find_templates(dir: &Path, errors: &mut Vec<RenderError>) -> Vec<(String, PathBuf)> {
     fn walk(
         dir: &Path,
@@ -153,25 +157,45 @@ fn find_templates(dir: &Path, errors: &mut Vec<RenderError>) -> Vec<(String, Pat
                 continue;
             };
             let name = format!("{prefix}{fname}");
+            // Gone since read_dir listed it: nothing to render.
             let Ok(lmeta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            if lmeta.is_dir() {
+            let kind = lmeta.file_type();
+            if kind.is_dir() {
                 walk(&path, &format!("{name}/"), out, errors);
-            } else if lmeta.is_file() {
+            } else if kind.is_file() {
                 out.push((name, path));
-            } else if lmeta.file_type().is_symlink() {
+            } else if kind.is_symlink() {
+                // stat(2) never opens the target, so a FIFO there cannot block.
                 match std::fs::metadata(&path) {
                     Ok(m) if m.is_file() => out.push((name, path)),
                     Ok(m) if m.is_dir() => errors.push(RenderError(format!(
                         "templates: {} is a symlink to a directory; pidone does not follow those",
                         path.display()
                     ))),
-                    _ => errors.push(RenderError(format!(
-                        "templates: {} is a dangling symlink",
+                    Ok(m) => errors.push(RenderError(format!(
+                        "templates: {} is a symlink to {} ({}); a template must be a regular file",
+                        path.display(),
+                        crate::safe_read::kind_of(&m),
+                        std::fs::read_link(&path)
+                            .map(|t| t.display().to_string())
+                            .unwrap_or_else(|_| "?".to_string()),
+                    ))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => errors.push(RenderError(
+                        format!("templates: {} is a dangling symlink", path.display()),
+                    )),
+                    Err(e) => errors.push(RenderError(format!(
+                        "templates: {}: cannot follow the symlink: {e}",
                         path.display()
                     ))),
                 }
+            } else {
+                errors.push(RenderError(format!(
+                    "templates: {} is {}; a template must be a regular file",
+                    path.display(),
+                    crate::safe_read::kind_of(&lmeta)
+                )));
             }
         }
     }
@@ -295,9 +319,10 @@ fn new_tera() -> Tera {
 fn compile(
     tera: &mut Tera,
     sources: &BTreeMap<String, Source>,
-    scrubber: &Scrubber,
     errors: &mut Vec<RenderError>,
 ) -> BTreeSet<String> {
+    // Loading involves template text only, no value: its errors are shown in full.
+    let reveal = Reveal::Values;
     let all = || sources.iter().map(|(n, s)| (n.as_str(), s.text.as_str()));
     if tera.add_raw_templates(all()).is_ok() {
         return sources.keys().cloned().collect();
@@ -307,7 +332,7 @@ fn compile(
         let mut alone = new_tera();
         match alone.add_raw_template(name, &src.text) {
             Err(e) if matches!(e.kind(), tera::ErrorKind::SyntaxError(_)) => {
-                errors.extend(report::tera_errors(&e, name, sources, scrubber));
+                errors.extend(report::tera_errors(&e, name, sources, reveal));
             }
             // Ok, or a load-time check that may only fail alone (an include of a sibling).
             _ => {
@@ -319,9 +344,18 @@ fn compile(
     match tera.add_raw_templates(batch) {
         Ok(()) => good,
         Err(e) => {
-            errors.extend(report::tera_errors(&e, "", sources, scrubber));
+            errors.extend(report::tera_errors(&e, "", sources, reveal));
             BTreeSet::new()
         }
+    }
+}
+
+/// How much the errors of rendering `name` may show.
+fn reveal_for(tainted: &BTreeSet<String>, name: &str) -> Reveal {
+    if tainted.contains(name) {
+        Reveal::NamesOnly
+    } else {
+        Reveal::Values
     }
 }
 
@@ -341,7 +375,7 @@ pub fn render_texts(
     templates: &BTreeMap<String, String>,
     env: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, Vec<RenderError>> {
-    let scrubber = Scrubber::new(&context::secret_env_values(env));
+    let secret_env = context::secret_env_names(env);
     let sources: BTreeMap<String, Source> = templates
         .iter()
         .map(|(name, text)| {
@@ -354,7 +388,14 @@ pub fn render_texts(
         .collect();
     let mut errors = Vec::new();
     let mut tera = new_tera();
-    let loaded = compile(&mut tera, &sources, &scrubber, &mut errors);
+    let loaded = compile(&mut tera, &sources, &mut errors);
+    let tainted = taint::tainted(
+        taint::texts_of(&sources, |s| s.text.as_str()),
+        &taint::SecretSources {
+            env: &secret_env,
+            secrets_dir: false,
+        },
+    );
     let mut ctx = Context::new();
     ctx.insert("env", env);
     ctx.insert("secrets", &BTreeMap::<String, String>::new());
@@ -362,7 +403,12 @@ pub fn render_texts(
     for name in &loaded {
         match tera.render(name, &ctx) {
             Ok(text) => outputs.push(text),
-            Err(e) => errors.extend(report::tera_errors(&e, name, &sources, &scrubber)),
+            Err(e) => errors.extend(report::tera_errors(
+                &e,
+                name,
+                &sources,
+                reveal_for(&tainted, name),
+            )),
         }
     }
     if errors.is_empty() {
@@ -377,7 +423,6 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
     let mut errors = Vec::new();
 
     let resolved = context::resolve(req.env, req.secrets_dir, &mut errors);
-    let scrubber = Scrubber::new(&resolved.sensitive);
 
     let found = find_templates(req.templates_dir, &mut errors);
     let mut sources = BTreeMap::new();
@@ -405,7 +450,14 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
     let planned = plan(req, &names, &mut errors);
 
     let mut tera = new_tera();
-    let loaded = compile(&mut tera, &sources, &scrubber, &mut errors);
+    let loaded = compile(&mut tera, &sources, &mut errors);
+    let tainted = taint::tainted(
+        taint::texts_of(&sources, |s| s.text.as_str()),
+        &taint::SecretSources {
+            env: &resolved.secret_env,
+            secrets_dir: !resolved.secrets.is_empty(),
+        },
+    );
 
     let mut ctx = Context::new();
     ctx.insert("env", &resolved.env);
@@ -423,7 +475,12 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
                 contents,
                 mode: p.mode,
             }),
-            Err(e) => errors.extend(report::tera_errors(&e, &p.name, &sources, &scrubber)),
+            Err(e) => errors.extend(report::tera_errors(
+                &e,
+                &p.name,
+                &sources,
+                reveal_for(&tainted, &p.name),
+            )),
         }
     }
 

@@ -1,13 +1,15 @@
 //! Turning Tera errors into pidone messages that name the template file, line, column and the
 //! variable or filter, and never a value.
 //!
-//! Tera 2's messages are good but leak in places: its `int`/`float` filters and arithmetic
-//! overflow print operands, `throw(message=...)` prints whatever the template built, and
-//! "Available fields" lists all 450 env var names. So we rebuild every message from Tera's parts
-//! (message, span, template name) and then scrub any sensitive value that still appears.
+//! Tera 2's messages are good but leak in places: its `int`/`float` filters, `get(key=...)` and
+//! arithmetic overflow print values, `throw(message=...)` and `required(msg=...)` print whatever
+//! the template built, and "Available fields" lists all 450 env var names. So every message is
+//! rebuilt from Tera's parts (message, span, template name). For a template that can read a
+//! secret (`taint`), nothing Tera or a filter computed is printed at all: the message is made
+//! of the template's own text and fixed words ([`Reveal::NamesOnly`]).
 
 use super::RenderError;
-use super::helpers::UNDEFINED_INPUT;
+use super::helpers::{REQUIRED_PREFIX, UNDEFINED_INPUT};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tera::{ErrorKind, Span};
@@ -19,88 +21,21 @@ pub(crate) struct Source {
     pub text: String,
 }
 
-/// Replaces secrets, and what templates commonly derive from them, in message text.
-///
-/// Only real secrets reach it (see `context::Resolved::sensitive`), so it can afford to be
-/// thorough: each secret is also looked for trimmed, upper- and lower-cased (`| lower`), and
-/// as each of its parts split at non-alphanumeric characters (`| split`), and matching
-/// ignores ASCII case. A secret of 4+ bytes is replaced wherever it occurs (a short secret
-/// joined to text: `pw12abc`); 3-byte secrets and the parts only as whole words, so that a
-/// part like `long` of `hunter2-long` cannot mangle the words of a message. Shorter ones
-/// carry no secret worth the noise.
-pub(crate) struct Scrubber {
-    /// (needle, replace anywhere rather than only as a whole word)
-    needles: Vec<(String, bool)>,
+/// How much of a render error a message may show (see `taint`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reveal {
+    /// Everything, values included: the template cannot see a secret (or the error comes
+    /// from loading templates, before any value exists).
+    Values,
+    /// Only the template's own text (path, line, column, variable and filter names) and fixed
+    /// words: the template can read a secret, so anything Tera or a filter computed may be
+    /// derived from one.
+    NamesOnly,
 }
 
-const REDACTED: &str = "<redacted>";
-/// Needles at least this long are replaced anywhere; shorter (3-byte) ones as whole words.
-const ANYWHERE_MIN: usize = 4;
-
-impl Scrubber {
-    pub fn new(sensitive: &[String]) -> Self {
-        let mut needles: Vec<(String, bool)> = Vec::new();
-        for v in sensitive {
-            let trimmed = v.trim();
-            for whole in [
-                v.clone(),
-                trimmed.to_string(),
-                trimmed.to_lowercase(),
-                trimmed.to_uppercase(),
-            ] {
-                let anywhere = whole.len() >= ANYWHERE_MIN;
-                needles.push((whole, anywhere));
-            }
-            for part in trimmed.split(|c: char| !c.is_alphanumeric()) {
-                if part.len() < trimmed.len() {
-                    needles.push((part.to_string(), false));
-                }
-            }
-        }
-        needles.retain(|(n, _)| n.len() >= 3);
-        // Longest first, so a value containing another is replaced whole.
-        needles.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.cmp(b)));
-        needles.dedup();
-        Scrubber { needles }
-    }
-
-    pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for (n, anywhere) in &self.needles {
-            out = replace_ignoring_ascii_case(&out, n, *anywhere);
-        }
-        out
-    }
-}
-
-/// Replace `needle` in `text`, ignoring ASCII case: anywhere, or only where it is not
-/// touching another word character on either side.
-fn replace_ignoring_ascii_case(text: &str, needle: &str, anywhere: bool) -> String {
-    let hay = text.to_ascii_lowercase();
-    let pat = needle.to_ascii_lowercase();
-    let bytes = text.as_bytes();
-    let starts_word = is_word_byte(pat.as_bytes()[0]);
-    let ends_word = is_word_byte(pat.as_bytes()[pat.len() - 1]);
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut from = 0;
-    // ASCII lower-casing keeps byte offsets, so positions in `hay` are positions in `text`.
-    while let Some(pos) = hay[from..].find(&pat).map(|p| p + from) {
-        let end = pos + pat.len();
-        let before_ok = pos == 0 || !is_word_byte(bytes[pos - 1]) || !starts_word;
-        let after_ok = end == bytes.len() || !is_word_byte(bytes[end]) || !ends_word;
-        if anywhere || (before_ok && after_ok) {
-            out.push_str(&text[last..pos]);
-            out.push_str(REDACTED);
-            last = end;
-            from = end;
-        } else {
-            from = pos + pat.chars().next().map_or(1, char::len_utf8);
-        }
-    }
-    out.push_str(&text[last..]);
-    out
-}
+/// Appended to messages of templates that read a secret, so the operator knows why a
+/// message says less than usual and where to look.
+const WITHHELD: &str = "details withheld: this template reads a secret";
 
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -230,16 +165,13 @@ fn pipeline_head(text: &str, span: &Span) -> Option<String> {
 /// Rewrite one of Tera's messages into ours: name the variable, drop name lists. Returns the
 /// message and, when the variable was found, a span covering it.
 fn rewrite(message: &str, text: &str, span: &Span) -> (String, Option<Span>) {
-    let undefined_var = message.starts_with("Field `") && message.contains("is not defined")
-        || message.starts_with("Variable `") && message.contains("is not defined")
-        || message.contains("but got `undefined`");
-    if undefined_var {
+    if is_undefined_variable(message) {
         return match path_at(text, span) {
             Some((p, whole)) => (format!("variable `{p}` is not defined"), Some(whole)),
             None => ("a variable used here is not defined".to_string(), None),
         };
     }
-    if message == "Tried to render a variable that is undefined" {
+    if message == UNDEFINED_RENDER {
         return (
             "this expression is undefined (a missing list item or map key?)".to_string(),
             None,
@@ -309,8 +241,14 @@ pub(crate) fn tera_errors(
     err: &tera::Error,
     template: &str,
     sources: &BTreeMap<String, Source>,
-    scrubber: &Scrubber,
+    reveal: Reveal,
 ) -> Vec<RenderError> {
+    let path_of = |name: &str| {
+        sources
+            .get(name)
+            .map(|s| s.path.display().to_string())
+            .unwrap_or_else(|| name.to_string())
+    };
     match err.kind() {
         ErrorKind::SyntaxError(r) | ErrorKind::RenderingError(r) => {
             // The error may be located in an included template, not the one being rendered.
@@ -320,31 +258,297 @@ pub(crate) fn tera_errors(
                 template
             };
             let Some(src) = sources.get(name) else {
-                return vec![RenderError(scrubber.scrub(&err.to_string()))];
+                return vec![RenderError(match reveal {
+                    Reveal::Values => err.to_string(),
+                    Reveal::NamesOnly => {
+                        format!("{}: rendering failed ({WITHHELD})", path_of(template))
+                    }
+                })];
             };
-            let (message, better_span) = rewrite(r.message(), &src.text, r.span());
+            let (message, better_span) = match reveal {
+                Reveal::Values => rewrite(r.message(), &src.text, r.span()),
+                Reveal::NamesOnly => rewrite_names_only(r.message(), &src.text, r.span()),
+            };
             let span = better_span.as_ref().unwrap_or(r.span());
-            let message = scrubber.scrub(&message);
             vec![RenderError(format_at(&src.path, &src.text, span, &message))]
         }
-        ErrorKind::Msg(m) => {
-            // Load-time checks (unknown filter, unknown include...) arrive as Tera's own reports
-            // joined by blank lines; re-anchor each on the template's full path.
-            m.split("\n\n")
-                .map(|block| RenderError(scrubber.scrub(&reanchor(block, sources))))
-                .collect()
+        // Load-time checks (unknown filter, unknown include...) arrive as Tera's own reports
+        // joined by blank lines; re-anchor each on the template's full path. They are made of
+        // template text only.
+        ErrorKind::Msg(m) if reveal == Reveal::Values => m
+            .split("\n\n")
+            .map(|block| RenderError(reanchor(block, sources)))
+            .collect(),
+        _ => vec![RenderError(match reveal {
+            Reveal::Values => format!("{}: {err}", path_of(template)),
+            Reveal::NamesOnly => format!("{}: rendering failed ({WITHHELD})", path_of(template)),
+        })],
+    }
+}
+
+/// The message of a render error of a template that reads a secret, made only of its text
+/// and fixed words (see [`Reveal::NamesOnly`]). Tera's own message is only used to tell the
+/// kind of error, never printed; a message of one of pidone's helpers is printed only when
+/// the call's arguments are literals, since the helpers build their messages from their
+/// arguments (`required(msg=...)`, `check(var=...)`) and never from their input.
+fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Span>) {
+    if is_undefined_variable(raw) || raw == UNDEFINED_RENDER {
+        // These are rebuilt from the template text alone.
+        return rewrite(raw, text, span);
+    }
+    // A span always falls on a character of its own template; should it ever not, the
+    // message loses its names rather than the process panicking on a slice.
+    let at = span.range.start.min(text.len());
+    let at = if text.is_char_boundary(at) { at } else { 0 };
+    if let Some(call) = call_at(text, at) {
+        let ours = super::helpers::OWN_FILTERS.contains(&call.name);
+        let literal = args_are_literal(call.args);
+        if call.is_filter && ours && raw.ends_with(UNDEFINED_INPUT) {
+            let msg = match path_before_filter(text, span) {
+                Some(p) => format!("variable `{p}` is not defined (filter `{}`)", call.name),
+                None => format!("filter `{}`: {UNDEFINED_INPUT}", call.name),
+            };
+            return (msg, None);
         }
-        _ => {
-            let path = sources
-                .get(template)
-                .map(|s| s.path.display().to_string())
-                .unwrap_or_else(|| template.to_string());
-            vec![RenderError(format!(
-                "{path}: {}",
-                scrubber.scrub(&err.to_string())
-            ))]
+        // The error at a filter's own span is that filter's: with literal arguments, one of
+        // ours can only have said fixed words and those literals. So can `throw`.
+        if (call.is_filter && ours || !call.is_filter && call.name == "throw") && literal {
+            return rewrite(raw, text, span);
+        }
+        let subject = match call.is_filter.then(|| pipeline_head(text, span)).flatten() {
+            Some(var) => format!("`{var}`: "),
+            None => String::new(),
+        };
+        let what = match call.name {
+            "required" if call.is_filter && raw.starts_with(REQUIRED_PREFIX) => {
+                "required value missing; its message is computed, so it is not shown".to_string()
+            }
+            "throw" if !call.is_filter => {
+                "the template stopped (`throw`); its message is computed, so it is not shown"
+                    .to_string()
+            }
+            name if call.is_filter && ours => format!(
+                "filter `{name}` failed; its arguments are computed, so its message is not shown"
+            ),
+            name if call.is_filter => format!("{} (at filter `{name}`)", kind_of(raw)),
+            name => format!("{} (at `{name}(...)`)", kind_of(raw)),
+        };
+        return (format!("{subject}{what} ({WITHHELD})"), None);
+    }
+    let names = variables_in_tag(text, at);
+    let used = if names.is_empty() {
+        String::new()
+    } else {
+        format!(" (variables here: {})", names.join(", "))
+    };
+    (format!("{}{used} ({WITHHELD})", kind_of(raw)), None)
+}
+
+/// Tera's message when `{{ x }}` prints an undefined value.
+const UNDEFINED_RENDER: &str = "Tried to render a variable that is undefined";
+
+fn is_undefined_variable(message: &str) -> bool {
+    message.starts_with("Field `") && message.contains("is not defined")
+        || message.starts_with("Variable `") && message.contains("is not defined")
+        || message.contains("but got `undefined`")
+}
+
+/// What kind of error Tera reported, in fixed words (its message may hold values).
+fn kind_of(raw: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        (
+            "Math operations",
+            "arithmetic on something that is not a number",
+        ),
+        (
+            "Unable to perform ",
+            "arithmetic failed: the result overflows or an operand is not usable",
+        ),
+        ("Cannot compare", "these values cannot be compared"),
+        (
+            "Iteration not possible",
+            "this value cannot be iterated over",
+        ),
+        ("Key/value iteration", "key/value iteration needs a map"),
+        (
+            "Cannot index into an undefined",
+            "a value used here is undefined",
+        ),
+        (
+            "Cannot slice an undefined",
+            "a value used here is undefined",
+        ),
+        (
+            "Index expression is undefined",
+            "a value used here is undefined",
+        ),
+        ("Slice ", "a slice bound is not usable"),
+        ("Invalid type for the value", "a value of the wrong type"),
+        ("Missing keyword argument", "a required argument is missing"),
+        (
+            "Spread operator",
+            "a spread (`...`) of something that is not a map or list",
+        ),
+        (
+            "Map does not have a key",
+            "a key that the map does not have",
+        ),
+        ("Array index", "an index that does not fit the list"),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, _)| raw.starts_with(prefix))
+        .map_or("this expression failed", |(_, kind)| kind)
+}
+
+/// A call at byte `at` of the template text: `| name(args)` (a filter), `name(args)` (a
+/// function) or `is name(args)` (a test).
+struct CallAt<'a> {
+    name: &'a str,
+    /// The text between the parentheses ("" without any).
+    args: &'a str,
+    is_filter: bool,
+}
+
+fn call_at(text: &str, at: usize) -> Option<CallAt<'_>> {
+    let b = text.as_bytes();
+    let mut end = at;
+    while end < b.len() && is_word_byte(b[end]) {
+        end += 1;
+    }
+    if end == at || b[at].is_ascii_digit() {
+        return None;
+    }
+    let name = &text[at..end];
+    let mut before = at;
+    while before > 0 && b[before - 1].is_ascii_whitespace() {
+        before -= 1;
+    }
+    let is_filter = before > 0 && b[before - 1] == b'|';
+    let is_test = text[..before].ends_with("is") && (before < 3 || !is_word_byte(b[before - 3]));
+    let mut open = end;
+    while open < b.len() && b[open].is_ascii_whitespace() {
+        open += 1;
+    }
+    let args = if b.get(open) == Some(&b'(') {
+        let close = matching_paren(text, open)?;
+        &text[open + 1..close]
+    } else if is_filter || is_test {
+        ""
+    } else {
+        // A variable, not a call.
+        return None;
+    };
+    Some(CallAt {
+        name,
+        args,
+        is_filter,
+    })
+}
+
+/// The `)` closing the `(` at `open`, skipping string literals.
+fn matching_paren(text: &str, open: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = open;
+    while i < b.len() {
+        match b[i] {
+            b'"' | b'\'' | b'`' => i = string_end(b, i)?,
+            b'(' => depth += 1,
+            b')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The index of the quote closing the string literal opened at `open`, with backslash
+/// escapes as Tera's lexer reads them.
+fn string_end(b: &[u8], open: usize) -> Option<usize> {
+    let quote = b[open];
+    let mut i = open + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == quote => return Some(i),
+            _ => i += 1,
         }
     }
+    None
+}
+
+/// Are a call's arguments made of literals only (strings, numbers, booleans, none, lists
+/// and maps of those)? Any other name is a value read at render time.
+fn args_are_literal(args: &str) -> bool {
+    let b = args.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' || c == b'\'' || c == b'`' {
+            match string_end(b, i) {
+                Some(end) => i = end + 1,
+                None => return false,
+            }
+        } else if is_word_byte(c) || !c.is_ascii() {
+            let start = i;
+            while i < b.len() && (is_word_byte(b[i]) || !b[i].is_ascii()) {
+                i += 1;
+            }
+            let word = &args[start..i];
+            let mut next = i;
+            while next < b.len() && b[next].is_ascii_whitespace() {
+                next += 1;
+            }
+            let keyword = b.get(next) == Some(&b'=') && b.get(next + 1) != Some(&b'=');
+            let constant = matches!(word, "true" | "false" | "none" | "True" | "False");
+            if !(c.is_ascii_digit() || keyword || constant) {
+                return false;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+/// The variables (`env.X`, `secrets.y`, as written) of the tag around byte `at`, for a
+/// message that may not say more.
+fn variables_in_tag(text: &str, at: usize) -> Vec<String> {
+    let start = ["{{", "{%"]
+        .iter()
+        .filter_map(|open| text[..at].rfind(open))
+        .max()
+        .unwrap_or(0);
+    let end = ["}}", "%}"]
+        .iter()
+        .filter_map(|close| text[at..].find(close).map(|p| p + at))
+        .min()
+        .unwrap_or(text.len());
+    let tag = &text[start..end];
+    let b = tag.as_bytes();
+    let mut names = Vec::new();
+    for root in ["env", "secrets"] {
+        for (pos, _) in tag.match_indices(root) {
+            if pos > 0 && (is_path_byte(b[pos - 1])) {
+                continue;
+            }
+            let mut e = pos + root.len();
+            while e < b.len() && is_path_byte(b[e]) {
+                e += 1;
+            }
+            let name = format!("`{}`", tag[pos..e].trim_end_matches('.'));
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
 }
 
 /// Turn one of Tera's `error: MSG\n --> NAME:L:C\n...` reports into our
@@ -388,54 +592,6 @@ mod tests {
     }
 
     #[test]
-    fn scrubber_replaces_secrets_and_what_is_derived_from_them() {
-        let s = Scrubber::new(&[
-            "Hunter2-Long".into(),
-            "int".into(),
-            "ab".into(),
-            " padded \n".into(),
-            "pw12".into(),
-        ]);
-        assert_eq!(s.scrub("x=Hunter2-Longy"), "x=<redacted>y");
-        assert_eq!(s.scrub("key `hunter2-long`"), "key `<redacted>`", "lowered");
-        assert_eq!(s.scrub("HUNTER2-LONG"), "<redacted>", "upper-cased");
-        assert_eq!(
-            s.scrub("[\"Hunter2\", \"x\"]"),
-            "[\"<redacted>\", \"x\"]",
-            "split part"
-        );
-        assert_eq!(
-            s.scrub("user=pw12abc"),
-            "user=<redacted>abc",
-            "short, joined"
-        );
-        assert_eq!(s.scrub("too long"), "too <redacted>", "a part, as a word");
-        assert_eq!(s.scrub("longer"), "longer", "a part inside a word is left");
-        assert_eq!(
-            s.scrub("filter `int`: integer"),
-            "filter `<redacted>`: integer"
-        );
-        assert_eq!(s.scrub("ab cd"), "ab cd", "2-byte values are left alone");
-        assert_eq!(
-            s.scrub("a padded b"),
-            "a <redacted> b",
-            "trimmed value scrubbed"
-        );
-    }
-
-    #[test]
-    fn three_byte_needles_only_as_words() {
-        assert_eq!(
-            replace_ignoring_ascii_case("a -x- b", "-x-", false),
-            "a <redacted> b"
-        );
-        assert_eq!(
-            replace_ignoring_ascii_case("yesyes YES", "yes", false),
-            "yesyes <redacted>"
-        );
-    }
-
-    #[test]
     fn paths_are_read_from_the_source() {
         let text = "a {{ env.XMPP_DOMAIN }} b";
         // span on the field segment, as Tera reports it
@@ -469,6 +625,82 @@ mod tests {
         let text = "{{ (env.A ~ 'x') | int }}";
         let at = text.find("int").unwrap();
         assert_eq!(pipeline_head(text, &span(at, 1, at, 3)), None);
+    }
+
+    #[test]
+    fn literal_arguments_are_told_from_computed_ones() {
+        for literal in [
+            "",
+            "msg=\"set PW\"",
+            "msg = 'a' ~ \"b\", n=2",
+            "var=\"P\", type=\"port\", min=1, list=true, values=[\"a\", 'b']",
+            "msg=\"quoted \\\" env.PW \\\" inside\"",
+            "msg=`env.PW`",
+        ] {
+            assert!(args_are_literal(literal), "{literal}");
+        }
+        for computed in [
+            "msg=env.PW",
+            "msg=\"x\" ~ env.PW",
+            "msg=PW",
+            "var=x",
+            "values=[env.L]",
+            "msg=\"a\" | lower",
+            "n=x == 1",
+            "msg=\"unterminated",
+            "msg=é",
+        ] {
+            assert!(!args_are_literal(computed), "{computed}");
+        }
+    }
+
+    #[test]
+    fn calls_are_read_at_a_span() {
+        let text = "{{ env.X | required(msg=\"m (x)\") }}{{ throw(message='t') }}{{ a is odd }}";
+        let at = text.find("required").unwrap();
+        let c = call_at(text, at).unwrap();
+        assert_eq!(
+            (c.name, c.args, c.is_filter),
+            ("required", "msg=\"m (x)\"", true)
+        );
+        let c = call_at(text, text.find("throw").unwrap()).unwrap();
+        assert_eq!(
+            (c.name, c.args, c.is_filter),
+            ("throw", "message='t'", false)
+        );
+        let c = call_at(text, text.find("odd").unwrap()).unwrap();
+        assert_eq!((c.name, c.args, c.is_filter), ("odd", "", false));
+        // A variable is not a call.
+        assert!(call_at(text, text.find("env").unwrap()).is_none());
+        assert!(call_at(text, text.len()).is_none());
+    }
+
+    #[test]
+    fn names_only_messages_hold_no_computed_text() {
+        let text = "{{ {'a': 1} | get(key=env.K | b64encode) }}";
+        let at = text.find("get").unwrap();
+        let (m, _) = rewrite_names_only(
+            "Map does not have a key U2VjcmV0 and no default values were defined",
+            text,
+            &span(at, 1, at, 3),
+        );
+        assert!(!m.contains("U2VjcmV0"), "{m}");
+        assert!(
+            m.contains("a key that the map does not have (at filter `get`)"),
+            "{m}"
+        );
+        let text = "{{ env.N | required(msg=env.K) }}";
+        let at = text.find("required").unwrap();
+        let (m, _) =
+            rewrite_names_only("required value missing: hunter2", text, &span(at, 1, at, 8));
+        assert!(!m.contains("hunter2") && m.starts_with("`env.N`: required value missing"));
+        let text = "{{ x ~ env.K ~ secrets.t }}";
+        let (m, _) = rewrite_names_only("Some(hunter2) odd", text, &span(3, 1, 3, 1));
+        assert_eq!(
+            m,
+            "this expression failed (variables here: `env.K`, `secrets.t`) \
+             (details withheld: this template reads a secret)"
+        );
     }
 
     #[test]
