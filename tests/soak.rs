@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::{Scratch, wait_until};
+use common::{Scratch, cpu_ticks, wait_until};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -179,16 +179,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)
 }
 
 fn rss_kib(pid: i32) -> u64 {
@@ -503,4 +493,105 @@ fn soak_random_faults_keep_every_invariant() {
     if let Ok(path) = std::env::var("PIDONE_SOAK_REPORT") {
         std::fs::write(path, &report).unwrap();
     }
+}
+
+// ---- Issue 20 (4): no line lost when the reader keeps up ----
+
+/// Where pidone's stdout goes in `every_line_arrives`.
+#[derive(Clone, Copy, Debug)]
+enum Sink {
+    /// A regular file (never slow).
+    File,
+    /// A pipe into `cat > file` (a reader that keeps up, at its own pace).
+    Cat,
+}
+
+/// `services` oneshots each print `LINES` numbered lines and END, as fast as `seq` can; CMD
+/// (`true`) waits for them, so the run ends right after the last one exits. Every line must
+/// arrive, in order per service, with nothing dropped and no drop note.
+fn every_line_arrives(services: usize, sink: Sink) {
+    const LINES: usize = 300_000;
+    let s = Scratch::new();
+    for n in 0..services {
+        s.service(
+            &format!("p{n}"),
+            &format!(
+                "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"seq 1 {LINES}; echo END\"]\n"
+            ),
+        );
+    }
+    let out = s.join("relayed");
+    let mut cat = None;
+    let run = s.spawn_pid1_with(&["--", "true"], |cmd| match sink {
+        Sink::File => {
+            cmd.stdout(std::fs::File::create(&out).unwrap());
+        }
+        Sink::Cat => {
+            let mut child = std::process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::fs::File::create(&out).unwrap())
+                .spawn()
+                .unwrap();
+            cmd.stdout(child.stdin.take().unwrap());
+            cat = Some(child);
+        }
+    });
+    let t0 = Instant::now();
+    let done = run.finish(LONG);
+    let took = t0.elapsed();
+    if let Some(mut cat) = cat {
+        assert!(cat.wait().unwrap().success(), "cat failed");
+    }
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut next = vec![1usize; services];
+    let mut ended = vec![false; services];
+    for line in text.lines() {
+        let Some((tag, value)) = line.split_once("] ") else {
+            continue;
+        };
+        let n: usize = tag.trim_start_matches("[p").parse().unwrap();
+        assert!(!ended[n], "p{n}: a line after END: {line:?}");
+        if value == "END" {
+            ended[n] = true;
+            continue;
+        }
+        assert_eq!(
+            value.parse::<usize>().ok(),
+            Some(next[n]),
+            "p{n}: line {} missing or out of order ({sink:?}, {services} services); stderr:\n{}",
+            next[n],
+            done.stderr
+        );
+        next[n] += 1;
+    }
+    for n in 0..services {
+        assert!(
+            next[n] == LINES + 1 && ended[n],
+            "p{n}: {} of {LINES} lines{} arrived ({sink:?}, {services} services); stderr:\n{}",
+            next[n] - 1,
+            if ended[n] { " and END" } else { ", no END," },
+            done.stderr
+        );
+    }
+    assert!(
+        !done.stderr.contains("dropped"),
+        "a drop note although the reader kept up:\n{}",
+        done.stderr
+    );
+    eprintln!("{services} service(s) × {LINES} lines through {sink:?}: {took:?}");
+}
+
+#[test]
+fn three_hundred_thousand_lines_from_one_service_all_arrive() {
+    require_namespaces!();
+    every_line_arrives(1, Sink::File);
+    every_line_arrives(1, Sink::Cat);
+}
+
+#[test]
+fn three_hundred_thousand_lines_from_each_of_ten_services_all_arrive() {
+    require_namespaces!();
+    every_line_arrives(10, Sink::File);
+    every_line_arrives(10, Sink::Cat);
 }

@@ -157,6 +157,9 @@ pub fn service_line(
     line: &[u8],
     truncated: bool,
 ) -> bool {
+    if relay::dropped_while_overrun(stream) {
+        return true;
+    }
     let text = String::from_utf8_lossy(line);
     match format() {
         Format::Text => {

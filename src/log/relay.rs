@@ -45,7 +45,7 @@ const HEADROOM: usize = 256 << 10;
 /// How long a full queue may stay above half full before service lines are dropped.
 pub const STALL_LIMIT: Duration = Duration::from_secs(1);
 /// While overrun, the service pipes of the stream are read (and dropped) at most this often.
-const DROP_ROUND: Duration = Duration::from_millis(100);
+const DROP_ROUND: Duration = Duration::from_millis(250);
 /// At exit, how long the queues get to go out.
 pub const EXIT_FLUSH: Duration = Duration::from_millis(500);
 /// Before the loop, how long one line may wait for a stalled stream.
@@ -177,6 +177,19 @@ pub fn push_service(stream: Stream, parts: &[&[u8]]) -> bool {
     });
     after_push();
     more
+}
+
+/// While `stream` is overrun: count one service line as dropped and return true, so the
+/// caller drops it without formatting it first (the drop rounds stay cheap).
+pub fn dropped_while_overrun(stream: Stream) -> bool {
+    with(|r| {
+        let q = &mut r.queues[slot(stream)];
+        let overrun = matches!(q.flow, Flow::Overrun { .. });
+        if overrun {
+            q.drop_lines(1);
+        }
+        overrun
+    })
 }
 
 fn append(q: &mut Queue, parts: &[&[u8]]) {
