@@ -9,7 +9,9 @@
 //! - no zombie child of pidone lives on (the namespace's /proc is scanned all along);
 //! - every service ends in the state its policy implies;
 //! - pidone's CPU (utime + stime) and memory (VmRSS) stay bounded;
-//! - TERM ends the run cleanly and quickly.
+//! - TERM ends the run cleanly and quickly;
+//! - pidone's stdout goes to a reader slower than the floods (`slow_stdout_reader`): it gets
+//!   whole lines only, and pidone counts what it drops for it.
 //!
 //! `cargo test` runs it for 12 s. `bench/soak SECONDS` runs it longer and records the
 //! figures in docs/benchmarks.md (PIDONE_SOAK_SECS, PIDONE_SOAK_SEED, PIDONE_SOAK_REPORT).
@@ -197,6 +199,65 @@ fn zombies_of(pidone: i32) -> Vec<i32> {
         .collect()
 }
 
+/// What the slow reader of pidone's stdout received.
+#[derive(Default, Debug)]
+struct StdoutTally {
+    bytes: u64,
+    lines: u64,
+    /// Lines that are not one whole `[service] ...` line (a torn or interleaved write).
+    torn: Vec<String>,
+}
+
+/// pidone's stdout as a pipe to a reader slower than the floods (4 KiB every 25 ms, about
+/// 160 KiB/s against their ~450 KB/s): pidone must hold the services back, then drop and
+/// count, without spinning, growing or delaying the exit. Returns the write end for pidone
+/// and the reader thread, which ends at EOF (when pidone and every service are gone).
+fn slow_stdout_reader() -> (std::os::fd::OwnedFd, std::thread::JoinHandle<StdoutTally>) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two new descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    let reader = std::thread::spawn(move || {
+        let mut read = read;
+        let mut tally = StdoutTally::default();
+        let mut partial = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            tally.bytes += n as u64;
+            partial.extend_from_slice(&buf[..n]);
+            let complete = partial
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            for line in String::from_utf8_lossy(&partial[..complete]).lines() {
+                tally.lines += 1;
+                let whole = line.starts_with('[')
+                    && line.split_once("] ").is_some_and(|(name, _)| {
+                        name[1..].chars().all(|c| c.is_ascii_alphanumeric())
+                    });
+                if !whole && tally.torn.len() < 5 {
+                    tally.torn.push(line.to_string());
+                }
+            }
+            partial.drain(..complete);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        tally
+    });
+    (write, reader)
+}
+
 #[derive(Default, Debug)]
 struct Tally {
     kills: u32,
@@ -218,7 +279,10 @@ fn soak_random_faults_keep_every_invariant() {
         }
     }
     let class_of: HashMap<String, Class> = specs.iter().map(|(n, c, _)| (n.clone(), *c)).collect();
-    let run = s.spawn_pid1(&[]);
+    let (stdout, stdout_reader) = slow_stdout_reader();
+    let run = s.spawn_pid1_with(&[], |cmd| {
+        cmd.stdout(stdout);
+    });
     assert!(
         wait_until(LONG, || s.join("run/control.sock").exists()),
         "no control socket\n{}",
@@ -481,13 +545,29 @@ fn soak_random_faults_keep_every_invariant() {
         stop_time < Duration::from_secs(5),
         "TERM took {stop_time:?}"
     );
+    // The slow reader got whole lines only, and pidone counted what it dropped for it.
+    let stdout = stdout_reader.join().unwrap();
+    assert!(stdout.lines > 0, "nothing reached stdout");
+    assert!(
+        stdout.torn.is_empty(),
+        "torn lines on stdout: {:?}",
+        stdout.torn
+    );
+    let stdout_dropped: u64 = done
+        .stderr
+        .lines()
+        .filter(|l| l.contains("output lines to stdout dropped in this run"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .sum();
     let report = format!(
-        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={}\n",
+        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={} stdout_lines={} stdout_kib={} stdout_dropped={stdout_dropped}\n",
         specs.len(),
         total_kills,
         total_control,
         cpu_share * 100.0,
-        stop_time.as_millis()
+        stop_time.as_millis(),
+        stdout.lines,
+        stdout.bytes / 1024
     );
     eprintln!("soak: {report}");
     if let Ok(path) = std::env::var("PIDONE_SOAK_REPORT") {
