@@ -192,6 +192,12 @@ pub fn dropped_while_overrun(stream: Stream) -> bool {
     })
 }
 
+/// A service line that could not be relayed at all (still in its pipe when the exit
+/// deadline passed): counted as dropped.
+pub fn count_dropped(stream: Stream) {
+    with(|r| r.queues[slot(stream)].drop_lines(1));
+}
+
 fn append(q: &mut Queue, parts: &[&[u8]]) {
     for p in parts {
         q.bytes.extend(p.iter());

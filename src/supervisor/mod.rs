@@ -690,7 +690,9 @@ impl Supervisor {
     /// After the last process was reaped, what the services wrote before they exited may
     /// still be in their pipes: the loop leaves it there while a queue is full, and the end
     /// of the run can come before the last POLLIN was handled. Relay it now, until the pipes
-    /// are empty or the exit deadline (`log::EXIT_FLUSH`) has passed, then let them go.
+    /// are empty or the exit deadline (`log::EXIT_FLUSH`) has passed; what is still in them
+    /// then is counted as dropped (one read budget per pipe: a process that escaped the drain
+    /// could write without end).
     fn relay_the_rest(&mut self) {
         let deadline = log::exit_deadline();
         while !self.readers.is_empty() {
@@ -742,6 +744,13 @@ impl Supervisor {
                     log::flush_ready(s);
                 }
             }
+        }
+        for r in &mut self.readers {
+            let stream = r.stream;
+            r.lines.read(READ_BUDGET, |_, _| {
+                log::count_dropped(stream);
+                true
+            });
         }
         self.readers.clear();
     }
