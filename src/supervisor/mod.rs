@@ -1,8 +1,9 @@
 //! Stage 5 of the data flow: the single-threaded event loop.
 //!
 //! One `poll(2)` waits on everything: the signalfd (SIGCHLD included), the services'
-//! output pipes and readiness fds, notify sockets, inotify, the control socket, and pidone's
-//! own stdout/stderr when log lines are queued. The timeout comes from the state machine's
+//! output pipes (only those whose stream's queue takes lines now: the flow control is
+//! described in `log/relay.rs`) and readiness fds, notify sockets, inotify, the control
+//! socket, and pidone's own stdout/stderr when log lines are queued. The timeout comes from the state machine's
 //! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
 //!
 //! `state.rs` decides; this file performs the loop's syscalls and translates their results
