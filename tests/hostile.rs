@@ -670,13 +670,27 @@ fn harmless_values_are_not_redacted_and_errors_name_the_variable() {
 
 // ---- Issue 20 (3): a stdout nobody reads ----
 
-/// A pipe whose read end the test holds and never reads: pidone's stdout with a stalled
-/// reader (`docker logs` stuck). Returns (read end, write end for pidone).
-fn stalled_stdout() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+/// A pipe (or, with `socket`, a unix socket pair) whose reading end the test holds and never
+/// reads: pidone's stdout with a stalled reader (`docker logs` stuck; journald's socket).
+/// Returns (reading end, writing end for pidone). pidone reopens a pipe as a private
+/// non-blocking description; a socket cannot be reopened and takes `pwritev2(RWF_NOWAIT)`.
+fn stalled_stdout(socket: bool) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
-    // SAFETY: pipe2 fills two new descriptors we then own.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2/socketpair fill two new descriptors we then own.
+    let rc = unsafe {
+        if socket {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        } else {
+            libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)
+        }
+    };
+    assert_eq!(rc, 0);
     unsafe {
         (
             std::os::fd::OwnedFd::from_raw_fd(fds[0]),
@@ -688,16 +702,14 @@ fn stalled_stdout() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
 /// pidone's stdout is a pipe nobody reads and a service prints without end. pidone must not
 /// spin (≤ 1 % of a CPU, from utime+stime in /proc), must keep answering `status`, must count
 /// what it drops, and after TERM must exit within the grace period + 1 s.
-#[test]
-fn a_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
-    require_namespaces!();
+fn stdout_nobody_reads(socket: bool) {
     let s = Scratch::new();
     svc(
         &s,
         "flood",
         "command = [\"yes\", \"a line nobody will read\"]\n",
     );
-    let (stalled_reader, pidone_stdout) = stalled_stdout();
+    let (stalled_reader, pidone_stdout) = stalled_stdout(socket);
     let grace = Duration::from_secs(1);
     let run = s.spawn_pid1_with(&["--grace", "1s"], |cmd| {
         cmd.stdout(pidone_stdout);
@@ -757,4 +769,18 @@ fn a_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
     assert!(count > 0, "{total}");
     eprintln!("TERM to exit {took:?}; {total}");
     drop(stalled_reader);
+}
+
+#[test]
+fn a_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
+    require_namespaces!();
+    stdout_nobody_reads(false);
+}
+
+/// The same with a socket as stdout (as journald gives): it cannot be reopened, so pidone's
+/// writes take the other non-blocking way.
+#[test]
+fn a_socket_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
+    require_namespaces!();
+    stdout_nobody_reads(true);
 }

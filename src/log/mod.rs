@@ -12,7 +12,7 @@ mod stdio;
 
 pub use relay::{
     EXIT_FLUSH, LIMIT as QUEUE_LIMIT, STALL_LIMIT, check_stalls, count_dropped, exit_deadline,
-    flush_at_exit, flush_ready, open_for_services, round_done, waiting,
+    flush_at_exit, flush_ready, open_for_services, read_budget, round_done, waiting,
 };
 pub use stdio::prepare as prepare_outputs;
 

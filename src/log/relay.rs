@@ -17,9 +17,9 @@
 //!   `LIMIT / 2` bytes in that time), or stopped reading. Blocking the services any longer
 //!   would hang them on a log reader, so their pipes are read again and new service lines for
 //!   this stream are dropped and counted, while what is queued still goes out. The pipes are
-//!   read in rounds at most every `DROP_ROUND`, so a service printing without end costs PID 1
-//!   a few reads per second instead of a core, and it is slowed down rather than spun. Back to
-//!   Flowing at `LIMIT / 2` with a note that counts the dropped lines.
+//!   read in rounds at most every `DROP_ROUND`, `DROP_BUDGET` bytes each, so a service printing
+//!   without end costs PID 1 a few reads per second instead of a core, and it is slowed down
+//!   rather than spun. Back to Flowing at `LIMIT / 2` with a note that counts the dropped lines.
 //!
 //! pidone's own lines are never held back: they are queued in any state up to
 //! `LIMIT + HEADROOM` bytes and beyond that dropped and counted too. So a queue never holds
@@ -44,8 +44,14 @@ pub const LIMIT: usize = 1 << 20;
 const HEADROOM: usize = 256 << 10;
 /// How long a full queue may stay above half full before service lines are dropped.
 pub const STALL_LIMIT: Duration = Duration::from_secs(1);
-/// While overrun, the service pipes of the stream are read (and dropped) at most this often.
+/// Bytes read from one service pipe per loop turn at most, so that a flooding service cannot
+/// starve the rest of the loop (its further writes wait in the kernel's pipe buffer).
+const READ_BUDGET: usize = 64 * 1024;
+/// While overrun, the service pipes of the stream are read (and dropped) at most this often,
 const DROP_ROUND: Duration = Duration::from_millis(250);
+/// and this much from each pipe per round: a service printing without end is slowed to
+/// 64 KiB/s while its lines are dropped, and PID 1 spends almost nothing on it.
+const DROP_BUDGET: usize = 16 * 1024;
 /// At exit, how long the queues get to go out.
 pub const EXIT_FLUSH: Duration = Duration::from_millis(500);
 /// Before the loop, how long one line may wait for a stalled stream.
@@ -207,6 +213,14 @@ fn append(q: &mut Queue, parts: &[&[u8]]) {
 fn after_push() {
     if !with(|r| r.deferred) {
         flush_sync();
+    }
+}
+
+/// How many bytes the loop may read from one service pipe of `stream` in this turn.
+pub fn read_budget(stream: Stream) -> usize {
+    match with(|r| r.queues[slot(stream)].flow) {
+        Flow::Overrun { .. } => DROP_BUDGET,
+        _ => READ_BUDGET,
     }
 }
 

@@ -116,10 +116,6 @@ enum Trim {
     Done,
 }
 
-/// Bytes read from one service pipe per loop turn at most, so that a flooding service cannot
-/// starve the rest of the loop (its further writes wait in the kernel's pipe buffer).
-const READ_BUDGET: usize = 64 * 1024;
-
 /// Quiet time after start-up before `release_startup_pages`.
 const QUIET_BEFORE_TRIM_MS: i32 = 1000;
 
@@ -674,7 +670,7 @@ impl Supervisor {
         // its lines are pidone's own and pass through unwrapped.
         let own = unit.role() == Role::Render;
         let stream = r.stream;
-        r.lines.read(READ_BUDGET, |line, cut| {
+        r.lines.read(log::read_budget(stream), |line, cut| {
             // (in JSON, only what is a JSON object: a panic message stays wrapped)
             let passes = match log::format() {
                 log::Format::Text => true,
@@ -748,7 +744,7 @@ impl Supervisor {
         }
         for r in &mut self.readers {
             let stream = r.stream;
-            r.lines.read(READ_BUDGET, |_, _| {
+            r.lines.read(log::read_budget(stream), |_, _| {
                 log::count_dropped(stream);
                 true
             });
