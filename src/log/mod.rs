@@ -11,8 +11,8 @@ mod relay;
 mod stdio;
 
 pub use relay::{
-    EXIT_FLUSH, LIMIT as QUEUE_LIMIT, STALL_LIMIT, check_stalls, count_dropped, exit_deadline,
-    flush_at_exit, flush_ready, open_for_services, read_budget, round_done, waiting,
+    EXIT_FLUSH, check_stalls, count_dropped, exit_deadline, flush_at_exit, flush_ready,
+    open_for_services, read_budget, round_done, waiting,
 };
 pub use stdio::prepare as prepare_outputs;
 

@@ -3,8 +3,9 @@
 //! One `poll(2)` waits on everything: the signalfd (SIGCHLD included), the services'
 //! output pipes (only those whose stream's queue takes lines now: the flow control is
 //! described in `log/relay.rs`) and readiness fds, notify sockets, inotify, the control
-//! socket, and pidone's own stdout/stderr when log lines are queued. The timeout comes from the state machine's
-//! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
+//! socket, and pidone's own stdout/stderr when log lines are queued. The timeout comes from
+//! the state machine's next deadline; with nothing due it is infinite, so an idle pidone
+//! makes zero wakeups.
 //!
 //! `state.rs` decides; this file performs the loop's syscalls and translates their results
 //! into events for it. Shutdown ends with the drain: every process still alive (adopted
