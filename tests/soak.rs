@@ -675,3 +675,91 @@ fn three_hundred_thousand_lines_from_each_of_ten_services_all_arrive() {
     every_line_arrives(10, Sink::File);
     every_line_arrives(10, Sink::Cat);
 }
+
+/// The numbers in pidone's notes `N ... dropped ...` on stderr that contain `what`.
+fn dropped_counts(stderr: &str, what: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .collect()
+}
+
+/// A reader that stops for 3 s in the middle of 400,000 lines, then reads as fast as it can:
+/// pidone holds the service back for 1 s, then drops and counts until the reader catches up.
+/// Every line is either received, in order, or counted in pidone's notes: received + dropped
+/// is exactly what the service printed, END included.
+#[test]
+fn a_reader_that_stalls_loses_only_lines_that_are_counted() {
+    require_namespaces!();
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    const LINES: u64 = 400_000;
+    let s = Scratch::new();
+    s.service(
+        "p",
+        &format!("kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"seq 1 {LINES}; echo END\"]\n"),
+    );
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two new descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (mut read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let n = read.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_secs(3));
+        read.read_to_end(&mut got).unwrap();
+        got
+    });
+    let run = s.spawn_pid1_with(&["--", "true"], |cmd| {
+        cmd.stdout(write);
+    });
+    let done = run.finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let got = String::from_utf8(reader.join().unwrap()).unwrap();
+    let (mut received, mut last, mut end) = (0u64, 0u64, false);
+    for line in got.lines() {
+        let value = line
+            .strip_prefix("[p] ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert!(!end, "a line after END: {line:?}");
+        received += 1;
+        if value == "END" {
+            end = true;
+            continue;
+        }
+        let n: u64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("torn line {line:?}"));
+        assert!(n > last, "{n} after {last}: out of order");
+        last = n;
+    }
+    let in_run = dropped_counts(&done.stderr, "lines of service output to stdout dropped");
+    let total = dropped_counts(&done.stderr, "output lines to stdout dropped in this run");
+    assert_eq!(total.len(), 1, "one total at the end:\n{}", done.stderr);
+    assert!(
+        total[0] > 0 && in_run.iter().sum::<u64>() == total[0],
+        "the notes during the run ({in_run:?}) do not add up to the total ({total:?}):\n{}",
+        done.stderr
+    );
+    assert_eq!(
+        received + total[0],
+        LINES + 1,
+        "{received} lines received + {} counted as dropped != {} printed:\n{}",
+        total[0],
+        LINES + 1,
+        done.stderr
+    );
+    assert!(end, "END was not received");
+    eprintln!(
+        "stalled reader: {received} lines received, {} dropped and counted",
+        total[0]
+    );
+}
