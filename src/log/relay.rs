@@ -75,6 +75,8 @@ struct Queue {
     total_dropped: u64,
     /// A synchronous flush ran out of time and nothing was written since.
     sync_stalled: bool,
+    /// While overrun: a service line was dropped in the current round (`round_done`).
+    round_used: bool,
 }
 
 impl Queue {
@@ -85,6 +87,7 @@ impl Queue {
             unreported: 0,
             total_dropped: 0,
             sync_stalled: false,
+            round_used: false,
         }
     }
     fn drop_lines(&mut self, n: u64) {
@@ -161,6 +164,7 @@ pub fn push_service(stream: Stream, parts: &[&[u8]]) -> bool {
         match q.flow {
             Flow::Overrun { .. } => {
                 q.drop_lines(1);
+                q.round_used = true;
                 true
             }
             Flow::Full { .. } => {
@@ -193,6 +197,7 @@ pub fn dropped_while_overrun(stream: Stream) -> bool {
         let overrun = matches!(q.flow, Flow::Overrun { .. });
         if overrun {
             q.drop_lines(1);
+            q.round_used = true;
         }
         overrun
     })
@@ -233,17 +238,20 @@ pub fn open_for_services(stream: Stream, now: Instant) -> bool {
     }
 }
 
-/// The loop read the service pipes of the overrun streams that were open: the next round of
-/// reading (and dropping) is `DROP_ROUND` away.
+/// End of a loop turn: an overrun stream whose service lines were read (and dropped) in this
+/// turn has its next round `DROP_ROUND` away. One whose round is due but whose pipes had
+/// nothing stays open: the loop then sleeps in poll on those pipes, without a timeout.
 pub fn round_done(now: Instant) {
     with(|r| {
         for q in &mut r.queues {
             if let Flow::Overrun { next_round } = q.flow
                 && now >= next_round
+                && q.round_used
             {
                 q.flow = Flow::Overrun {
                     next_round: now + DROP_ROUND,
                 };
+                q.round_used = false;
             }
         }
     });
@@ -260,16 +268,19 @@ pub fn check_stalls(now: Instant) -> Option<Instant> {
                 Flow::Flowing => continue,
                 Flow::Full { since } if now >= since + STALL_LIMIT => {
                     q.flow = Flow::Overrun { next_round: now };
+                    q.round_used = false;
                     notes.push(format!(
                         "the reader of {} took less than {} KiB in {}: dropping service output to it until it catches up",
                         stream_of(i).name(),
                         LIMIT / 2 / 1024,
                         crate::values::format_duration(STALL_LIMIT)
                     ));
-                    now
+                    continue;
                 }
                 Flow::Full { since } => since + STALL_LIMIT,
-                Flow::Overrun { next_round } => next_round,
+                Flow::Overrun { next_round } if next_round > now => next_round,
+                // A round is open: its pipes are polled, nothing is due by time.
+                Flow::Overrun { .. } => continue,
             };
             next = Some(next.map_or(due, |n| n.min(due)));
         }
