@@ -10,6 +10,10 @@
 //!   helper crash COUNTFILE          appends one byte to COUNTFILE and exits 1 (a crash loop).
 //!   helper spawn DIR N DELAY_MS     a naive CMD for minimal inits: starts N `helper term`
 //!                                   children in the background and waits for them.
+//!   helper lines BYTES LEN GOFILE   an output flood for the relay figure: waits until GOFILE
+//!                                   exists, writes BYTES of LEN-byte numbered lines to stdout
+//!                                   as fast as it can (64 KiB writes), then sleeps until
+//!                                   SIGTERM.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,8 +108,34 @@ fn main() {
                 let _ = k.wait();
             }
         }
+        Some("lines") => {
+            let total: usize = args[2].parse().unwrap();
+            let len: usize = args[3].parse().unwrap();
+            unsafe { signal(SIGTERM, on_term as extern "C" fn(i32) as usize) };
+            while !std::path::Path::new(&args[4]).exists() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let mut out = std::io::stdout().lock();
+            let mut buf = Vec::with_capacity(64 * 1024 + len);
+            let (mut written, mut n) = (0, 0u64);
+            while written < total {
+                while buf.len() < 64 * 1024 && written + buf.len() < total {
+                    let start = buf.len();
+                    write!(buf, "line {n:012} ").unwrap();
+                    buf.resize(start + len - 1, b'x');
+                    buf.push(b'\n');
+                    n += 1;
+                }
+                out.write_all(&buf).unwrap();
+                written += buf.len();
+                buf.clear();
+            }
+            out.flush().unwrap();
+            drop(out);
+            wait_term();
+        }
         _ => {
-            eprintln!("usage: helper term|orphans|crash|spawn ...");
+            eprintln!("usage: helper term|orphans|crash|spawn|lines ...");
             std::process::exit(64);
         }
     }

@@ -286,6 +286,9 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
 fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     crate::signals::take_over();
     crate::spawn::prepare_parent();
+    // Before the privilege drop: the non-blocking way to write stdout/stderr may be a reopen
+    // of the pipe, which only its creator's uid may do (log/stdio.rs).
+    log::prepare_outputs();
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };

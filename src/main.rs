@@ -18,6 +18,6 @@ pub extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) ->
         Some(code) => code,
         None => pidone::app::main(args),
     };
-    pidone::log::flush_blocking();
+    pidone::log::flush_at_exit();
     std::process::exit(code);
 }

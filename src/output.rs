@@ -1,20 +1,31 @@
 //! Reading a service's stdout/stderr pipe and cutting it into lines.
 //!
-//! The pipe is non-blocking; each poll round reads at most `READ_BUDGET` bytes from one pipe,
-//! so a flooding service cannot starve the rest of the loop (its own writes then block in the
-//! kernel pipe buffer, which slows only that service). A line longer than `MAX_LINE` is cut:
+//! The pipe is non-blocking; each call reads at most `budget` bytes from one pipe, so a
+//! flooding service cannot starve the rest of the loop. A line longer than `MAX_LINE` is cut:
 //! its first `MAX_LINE` bytes are emitted marked as truncated and the rest, up to the next
 //! newline, is skipped. A partial last line is emitted when the pipe closes.
+//!
+//! Flow control (see `log::relay` for the whole picture): `emit` answers whether pidone's
+//! outgoing queue has room for more. When it says no, the reader stops at that line and
+//! keeps the rest of what it already read (at most one `CHUNK`) for the next call; the data
+//! still in the pipe stays there, and the kernel then blocks the service's writes, so
+//! nothing is lost and nothing grows in PID 1 while the reader of pidone's stdout catches up.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 pub const MAX_LINE: usize = 16 * 1024;
-const READ_BUDGET: usize = 64 * 1024;
+/// Bytes taken from the pipe per read(2).
+const CHUNK: usize = 16 * 1024;
 
 pub struct LineReader {
     fd: OwnedFd,
-    buf: Vec<u8>,
+    /// The start of a line whose newline has not arrived yet.
+    line: Vec<u8>,
     skipping: bool,
+    /// Bytes read but not yet cut into lines (`emit` asked to stop): `held[cut..]`.
+    /// Empty (no allocation) unless the reader is paused mid-chunk.
+    held: Vec<u8>,
+    cut: usize,
 }
 
 /// What a read round found.
@@ -27,8 +38,10 @@ impl LineReader {
     pub fn new(fd: OwnedFd) -> LineReader {
         LineReader {
             fd,
-            buf: Vec::new(),
+            line: Vec::new(),
             skipping: false,
+            held: Vec::new(),
+            cut: 0,
         }
     }
 
@@ -36,18 +49,34 @@ impl LineReader {
         self.fd.as_raw_fd()
     }
 
-    /// Read what is available (within the budget) and call `emit(line, truncated)` per line.
-    pub fn read(&mut self, mut emit: impl FnMut(&[u8], bool)) -> ReadState {
-        let mut chunk = [0u8; 8192];
+    /// Whether bytes already read wait to be cut into lines: they need no POLLIN to go on.
+    pub fn holds_data(&self) -> bool {
+        self.cut < self.held.len()
+    }
+
+    /// Cut what is held, then read what is available (at most `budget` bytes), calling
+    /// `emit(line, truncated)` per line until `emit` returns false (no room for more).
+    pub fn read(&mut self, budget: usize, mut emit: impl FnMut(&[u8], bool) -> bool) -> ReadState {
+        if self.holds_data() {
+            let held = std::mem::take(&mut self.held);
+            let used = self.feed(&held[self.cut..], &mut emit);
+            if self.cut + used < held.len() {
+                self.cut += used;
+                self.held = held;
+                return ReadState::Open;
+            }
+            self.cut = 0;
+        }
+        let mut chunk = [0u8; CHUNK];
         let mut total = 0;
-        while total < READ_BUDGET {
+        while total < budget {
             // SAFETY: reading into a local buffer from a descriptor we own.
             let n = unsafe { libc::read(self.fd(), chunk.as_mut_ptr().cast(), chunk.len()) };
             if n == 0 {
-                if !self.buf.is_empty() && !self.skipping {
-                    emit(&self.buf, false);
+                if !self.line.is_empty() && !self.skipping {
+                    emit(&self.line, false);
                 }
-                self.buf.clear();
+                self.line = Vec::new();
                 return ReadState::Closed;
             }
             if n < 0 {
@@ -58,41 +87,64 @@ impl LineReader {
                     _ => ReadState::Closed,
                 };
             }
-            total += n as usize;
-            self.feed(&chunk[..n as usize], &mut emit);
+            let data = &chunk[..n as usize];
+            total += data.len();
+            let used = self.feed(data, &mut emit);
+            if used < data.len() {
+                self.held = data[used..].to_vec();
+                self.cut = 0;
+                return ReadState::Open;
+            }
         }
         ReadState::Open
     }
 
-    fn feed(&mut self, mut data: &[u8], emit: &mut impl FnMut(&[u8], bool)) {
-        while !data.is_empty() {
-            let newline = data.iter().position(|&b| b == b'\n');
-            let piece = &data[..newline.unwrap_or(data.len())];
-            data = newline.map_or(&[][..], |nl| &data[nl + 1..]);
-            if self.skipping {
+    /// Cut `data` into lines until `emit` asks to stop; returns how many bytes were used.
+    fn feed(&mut self, data: &[u8], emit: &mut impl FnMut(&[u8], bool) -> bool) -> usize {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let newline = memchr(b'\n', rest);
+            let piece = &rest[..newline.unwrap_or(rest.len())];
+            rest = newline.map_or(&[][..], |nl| &rest[nl + 1..]);
+            let more = if self.skipping {
                 // Rest of an over-long line: dropped up to its newline.
                 self.skipping = newline.is_none();
-                continue;
-            }
-            if self.buf.len() + piece.len() >= MAX_LINE
-                && !(newline.is_some() && self.buf.len() + piece.len() == MAX_LINE)
+                true
+            } else if self.line.len() + piece.len() >= MAX_LINE
+                && !(newline.is_some() && self.line.len() + piece.len() == MAX_LINE)
             {
-                let room = MAX_LINE - self.buf.len();
-                self.buf.extend_from_slice(&piece[..room.min(piece.len())]);
-                emit(&self.buf, true);
-                self.buf.clear();
+                let room = MAX_LINE - self.line.len();
+                self.line.extend_from_slice(&piece[..room.min(piece.len())]);
+                let more = emit(&self.line, true);
+                self.line.clear();
                 self.skipping = newline.is_none();
+                more
             } else if newline.is_none() {
-                self.buf.extend_from_slice(piece);
-            } else if self.buf.is_empty() {
-                emit(strip_cr(piece), false);
+                self.line.extend_from_slice(piece);
+                true
+            } else if self.line.is_empty() {
+                emit(strip_cr(piece), false)
             } else {
-                self.buf.extend_from_slice(piece);
-                emit(strip_cr(&self.buf), false);
-                self.buf.clear();
+                self.line.extend_from_slice(piece);
+                let more = emit(strip_cr(&self.line), false);
+                self.line.clear();
+                more
+            };
+            if !more {
+                return data.len() - rest.len();
             }
         }
+        if self.line.capacity() > MAX_LINE {
+            // A long line came and went: do not keep its buffer for a quiet service.
+            self.line.shrink_to(0);
+        }
+        data.len()
     }
+}
+
+/// The first `byte` in `haystack` (the loop compiles to a vectorised search).
+fn memchr(byte: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == byte)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -112,10 +164,16 @@ mod tests {
         let mut out = Vec::new();
         for c in chunks {
             w.write_all(c).unwrap();
-            reader.read(|l, t| out.push((String::from_utf8_lossy(l).into_owned(), t)));
+            reader.read(1 << 20, |l, t| {
+                out.push((String::from_utf8_lossy(l).into_owned(), t));
+                true
+            });
         }
         drop(w);
-        reader.read(|l, t| out.push((String::from_utf8_lossy(l).into_owned(), t)));
+        reader.read(1 << 20, |l, t| {
+            out.push((String::from_utf8_lossy(l).into_owned(), t));
+            true
+        });
         out
     }
 
@@ -142,5 +200,33 @@ mod tests {
         assert_eq!(got[0].0.len(), MAX_LINE);
         assert!(got[0].1);
         assert_eq!(got[1], ("next".into(), false));
+    }
+
+    #[test]
+    fn a_stop_keeps_the_rest_for_the_next_call_in_order() {
+        let (r, w) = crate::spawn::pipe_cloexec().unwrap();
+        crate::spawn::set_nonblocking(r.as_raw_fd());
+        let mut reader = LineReader::new(r);
+        let mut w = std::fs::File::from(w);
+        let text: String = (0..3000).map(|n| format!("{n}\n")).collect();
+        w.write_all(text.as_bytes()).unwrap();
+        drop(w);
+        let mut got = Vec::new();
+        let mut calls = 0;
+        loop {
+            calls += 1;
+            let mut taken = 0;
+            let state = reader.read(1 << 20, |l, _| {
+                got.push(String::from_utf8_lossy(l).into_owned());
+                taken += 1;
+                taken < 7 // "the queue is full" after 7 lines
+            });
+            if let ReadState::Closed = state {
+                break;
+            }
+        }
+        let want: Vec<String> = (0..3000).map(|n| n.to_string()).collect();
+        assert_eq!(got, want);
+        assert!(calls > 400, "never stopped");
     }
 }

@@ -667,3 +667,120 @@ fn harmless_values_are_not_redacted_and_errors_name_the_variable() {
     );
     assert!(!err.contains("<redacted>"), "{err}");
 }
+
+// ---- Issue 20 (3): a stdout nobody reads ----
+
+/// A pipe (or, with `socket`, a unix socket pair) whose reading end the test holds and never
+/// reads: pidone's stdout with a stalled reader (`docker logs` stuck; journald's socket).
+/// Returns (reading end, writing end for pidone). pidone reopens a pipe as a private
+/// non-blocking description; a socket cannot be reopened and takes `pwritev2(RWF_NOWAIT)`.
+fn stalled_stdout(socket: bool) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2/socketpair fill two new descriptors we then own.
+    let rc = unsafe {
+        if socket {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        } else {
+            libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC)
+        }
+    };
+    assert_eq!(rc, 0);
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+/// pidone's stdout is a pipe nobody reads and a service prints without end. pidone must not
+/// spin (≤ 1 % of a CPU, from utime+stime in /proc), must keep answering `status`, must count
+/// what it drops, and after TERM must exit within the grace period + 1 s.
+fn stdout_nobody_reads(socket: bool) {
+    let s = Scratch::new();
+    svc(
+        &s,
+        "flood",
+        "command = [\"yes\", \"a line nobody will read\"]\n",
+    );
+    let (stalled_reader, pidone_stdout) = stalled_stdout(socket);
+    let grace = Duration::from_secs(1);
+    let run = s.spawn_pid1_with(&["--grace", "1s"], |cmd| {
+        cmd.stdout(pidone_stdout);
+    });
+    assert!(
+        wait_until(LONG, || s.join("run/control.sock").exists()),
+        "no control socket\n{}",
+        run.stderr()
+    );
+    // The pipe fills at once; one second later pidone gives up waiting for its reader.
+    std::thread::sleep(Duration::from_secs(2));
+    let window = Duration::from_secs(6);
+    let (ticks0, t0) = (common::cpu_ticks(run.pid), Instant::now());
+    while t0.elapsed() < window {
+        let row = status_row_within(&s, "flood", Duration::from_secs(1));
+        assert_eq!(row["state"], "running", "{row}");
+        std::thread::sleep(Duration::from_millis(2000));
+    }
+    let ticks = common::cpu_ticks(run.pid) - ticks0;
+    let elapsed = t0.elapsed();
+    // SAFETY: sysconf.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let share = ticks as f64 / hz / elapsed.as_secs_f64();
+    eprintln!(
+        "stdout blocked: pidone CPU {:.2} % ({ticks} ticks in {elapsed:?})",
+        share * 100.0
+    );
+    assert!(
+        share <= 0.01,
+        "pidone used {:.1} % of a CPU with its stdout blocked ({ticks} ticks in {elapsed:?})\n{}",
+        share * 100.0,
+        run.stderr()
+    );
+    assert!(
+        run.stderr().contains("the reader of stdout took less than"),
+        "no note that service output is being dropped:\n{}",
+        run.stderr()
+    );
+    let term = Instant::now();
+    let done = run.stop(LONG);
+    let took = term.elapsed();
+    assert!(
+        took <= grace + Duration::from_secs(1),
+        "TERM to exit took {took:?} with stdout blocked (grace {grace:?})\n{}",
+        done.stderr
+    );
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let total = done
+        .stderr
+        .lines()
+        .find(|l| l.contains("output lines to stdout dropped in this run"))
+        .unwrap_or_else(|| panic!("no count of the dropped lines at exit:\n{}", done.stderr));
+    let count: u64 = total
+        .split_whitespace()
+        .find_map(|w| w.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {total:?}"));
+    assert!(count > 0, "{total}");
+    eprintln!("TERM to exit {took:?}; {total}");
+    drop(stalled_reader);
+}
+
+#[test]
+fn a_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
+    require_namespaces!();
+    stdout_nobody_reads(false);
+}
+
+/// The same with a socket as stdout (as journald gives): it cannot be reopened, so pidone's
+/// writes take the other non-blocking way.
+#[test]
+fn a_socket_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
+    require_namespaces!();
+    stdout_nobody_reads(true);
+}

@@ -9,7 +9,9 @@
 //! - no zombie child of pidone lives on (the namespace's /proc is scanned all along);
 //! - every service ends in the state its policy implies;
 //! - pidone's CPU (utime + stime) and memory (VmRSS) stay bounded;
-//! - TERM ends the run cleanly and quickly.
+//! - TERM ends the run cleanly and quickly;
+//! - pidone's stdout goes to a reader slower than the floods (`slow_stdout_reader`): it gets
+//!   whole lines only, and pidone counts what it drops for it.
 //!
 //! `cargo test` runs it for 12 s. `bench/soak SECONDS` runs it longer and records the
 //! figures in docs/benchmarks.md (PIDONE_SOAK_SECS, PIDONE_SOAK_SEED, PIDONE_SOAK_REPORT).
@@ -17,7 +19,7 @@
 
 mod common;
 
-use common::{Scratch, wait_until};
+use common::{Scratch, cpu_ticks, wait_until};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -181,16 +183,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-/// utime + stime of `pid`, in clock ticks.
-fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)
-}
-
 fn rss_kib(pid: i32) -> u64 {
     common::status_field(pid, "VmRSS")
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
@@ -205,6 +197,65 @@ fn zombies_of(pidone: i32) -> Vec<i32> {
         .filter(|p| common::ppid(p.host_pid) == Some(pidone))
         .map(|p| p.host_pid)
         .collect()
+}
+
+/// What the slow reader of pidone's stdout received.
+#[derive(Default, Debug)]
+struct StdoutTally {
+    bytes: u64,
+    lines: u64,
+    /// Lines that are not one whole `[service] ...` line (a torn or interleaved write).
+    torn: Vec<String>,
+}
+
+/// pidone's stdout as a pipe to a reader slower than the floods (4 KiB every 25 ms, about
+/// 160 KiB/s against their ~450 KB/s): pidone must hold the services back, then drop and
+/// count, without spinning, growing or delaying the exit. Returns the write end for pidone
+/// and the reader thread, which ends at EOF (when pidone and every service are gone).
+fn slow_stdout_reader() -> (std::os::fd::OwnedFd, std::thread::JoinHandle<StdoutTally>) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two new descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    let reader = std::thread::spawn(move || {
+        let mut read = read;
+        let mut tally = StdoutTally::default();
+        let mut partial = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = match read.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            tally.bytes += n as u64;
+            partial.extend_from_slice(&buf[..n]);
+            let complete = partial
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            for line in String::from_utf8_lossy(&partial[..complete]).lines() {
+                tally.lines += 1;
+                let whole = line.starts_with('[')
+                    && line.split_once("] ").is_some_and(|(name, _)| {
+                        name[1..].chars().all(|c| c.is_ascii_alphanumeric())
+                    });
+                if !whole && tally.torn.len() < 5 {
+                    tally.torn.push(line.to_string());
+                }
+            }
+            partial.drain(..complete);
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        tally
+    });
+    (write, reader)
 }
 
 #[derive(Default, Debug)]
@@ -228,7 +279,10 @@ fn soak_random_faults_keep_every_invariant() {
         }
     }
     let class_of: HashMap<String, Class> = specs.iter().map(|(n, c, _)| (n.clone(), *c)).collect();
-    let run = s.spawn_pid1(&[]);
+    let (stdout, stdout_reader) = slow_stdout_reader();
+    let run = s.spawn_pid1_with(&[], |cmd| {
+        cmd.stdout(stdout);
+    });
     assert!(
         wait_until(LONG, || s.join("run/control.sock").exists()),
         "no control socket\n{}",
@@ -491,16 +545,221 @@ fn soak_random_faults_keep_every_invariant() {
         stop_time < Duration::from_secs(5),
         "TERM took {stop_time:?}"
     );
+    // The slow reader got whole lines only, and pidone counted what it dropped for it.
+    let stdout = stdout_reader.join().unwrap();
+    assert!(stdout.lines > 0, "nothing reached stdout");
+    assert!(
+        stdout.torn.is_empty(),
+        "torn lines on stdout: {:?}",
+        stdout.torn
+    );
+    let stdout_dropped: u64 = done
+        .stderr
+        .lines()
+        .filter(|l| l.contains("output lines to stdout dropped in this run"))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .sum();
     let report = format!(
-        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={}\n",
+        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={} stdout_lines={} stdout_kib={} stdout_dropped={stdout_dropped}\n",
         specs.len(),
         total_kills,
         total_control,
         cpu_share * 100.0,
-        stop_time.as_millis()
+        stop_time.as_millis(),
+        stdout.lines,
+        stdout.bytes / 1024
     );
     eprintln!("soak: {report}");
     if let Ok(path) = std::env::var("PIDONE_SOAK_REPORT") {
         std::fs::write(path, &report).unwrap();
     }
+}
+
+// ---- Issue 20 (4): no line lost when the reader keeps up ----
+
+/// Where pidone's stdout goes in `every_line_arrives`.
+#[derive(Clone, Copy, Debug)]
+enum Sink {
+    /// A regular file (never slow).
+    File,
+    /// A pipe into `cat > file` (a reader that keeps up, at its own pace).
+    Cat,
+}
+
+/// `services` oneshots each print `LINES` numbered lines and END, as fast as `seq` can; CMD
+/// (`true`) waits for them, so the run ends right after the last one exits. Every line must
+/// arrive, in order per service, with nothing dropped and no drop note.
+fn every_line_arrives(services: usize, sink: Sink) {
+    const LINES: usize = 300_000;
+    let s = Scratch::new();
+    for n in 0..services {
+        s.service(
+            &format!("p{n}"),
+            &format!(
+                "kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"seq 1 {LINES}; echo END\"]\n"
+            ),
+        );
+    }
+    let out = s.join("relayed");
+    let mut cat = None;
+    let run = s.spawn_pid1_with(&["--", "true"], |cmd| match sink {
+        Sink::File => {
+            cmd.stdout(std::fs::File::create(&out).unwrap());
+        }
+        Sink::Cat => {
+            let mut child = std::process::Command::new("cat")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::fs::File::create(&out).unwrap())
+                .spawn()
+                .unwrap();
+            cmd.stdout(child.stdin.take().unwrap());
+            cat = Some(child);
+        }
+    });
+    let t0 = Instant::now();
+    let done = run.finish(LONG);
+    let took = t0.elapsed();
+    if let Some(mut cat) = cat {
+        assert!(cat.wait().unwrap().success(), "cat failed");
+    }
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut next = vec![1usize; services];
+    let mut ended = vec![false; services];
+    for line in text.lines() {
+        let Some((tag, value)) = line.split_once("] ") else {
+            continue;
+        };
+        let n: usize = tag.trim_start_matches("[p").parse().unwrap();
+        assert!(!ended[n], "p{n}: a line after END: {line:?}");
+        if value == "END" {
+            ended[n] = true;
+            continue;
+        }
+        assert_eq!(
+            value.parse::<usize>().ok(),
+            Some(next[n]),
+            "p{n}: line {} missing or out of order ({sink:?}, {services} services); stderr:\n{}",
+            next[n],
+            done.stderr
+        );
+        next[n] += 1;
+    }
+    for n in 0..services {
+        assert!(
+            next[n] == LINES + 1 && ended[n],
+            "p{n}: {} of {LINES} lines{} arrived ({sink:?}, {services} services); stderr:\n{}",
+            next[n] - 1,
+            if ended[n] { " and END" } else { ", no END," },
+            done.stderr
+        );
+    }
+    assert!(
+        !done.stderr.contains("dropped"),
+        "a drop note although the reader kept up:\n{}",
+        done.stderr
+    );
+    eprintln!("{services} service(s) × {LINES} lines through {sink:?}: {took:?}");
+}
+
+#[test]
+fn three_hundred_thousand_lines_from_one_service_all_arrive() {
+    require_namespaces!();
+    every_line_arrives(1, Sink::File);
+    every_line_arrives(1, Sink::Cat);
+}
+
+#[test]
+fn three_hundred_thousand_lines_from_each_of_ten_services_all_arrive() {
+    require_namespaces!();
+    every_line_arrives(10, Sink::File);
+    every_line_arrives(10, Sink::Cat);
+}
+
+/// The numbers in pidone's notes `N ... dropped ...` on stderr that contain `what`.
+fn dropped_counts(stderr: &str, what: &str) -> Vec<u64> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(what))
+        .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
+        .collect()
+}
+
+/// A reader that stops for 3 s in the middle of 400,000 lines, then reads as fast as it can:
+/// pidone holds the service back for 1 s, then drops and counts until the reader catches up.
+/// Every line is either received, in order, or counted in pidone's notes: received + dropped
+/// is exactly what the service printed, END included.
+#[test]
+fn a_reader_that_stalls_loses_only_lines_that_are_counted() {
+    require_namespaces!();
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    const LINES: u64 = 400_000;
+    let s = Scratch::new();
+    s.service(
+        "p",
+        &format!("kind = \"oneshot\"\ncommand = [\"sh\", \"-c\", \"seq 1 {LINES}; echo END\"]\n"),
+    );
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two new descriptors we then own.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let (mut read, write) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let n = read.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_secs(3));
+        read.read_to_end(&mut got).unwrap();
+        got
+    });
+    let run = s.spawn_pid1_with(&["--", "true"], |cmd| {
+        cmd.stdout(write);
+    });
+    let done = run.finish(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let got = String::from_utf8(reader.join().unwrap()).unwrap();
+    let (mut received, mut last, mut end) = (0u64, 0u64, false);
+    for line in got.lines() {
+        let value = line
+            .strip_prefix("[p] ")
+            .unwrap_or_else(|| panic!("{line:?}"));
+        assert!(!end, "a line after END: {line:?}");
+        received += 1;
+        if value == "END" {
+            end = true;
+            continue;
+        }
+        let n: u64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("torn line {line:?}"));
+        assert!(n > last, "{n} after {last}: out of order");
+        last = n;
+    }
+    let in_run = dropped_counts(&done.stderr, "lines of service output to stdout dropped");
+    let total = dropped_counts(&done.stderr, "output lines to stdout dropped in this run");
+    assert_eq!(total.len(), 1, "one total at the end:\n{}", done.stderr);
+    assert!(
+        total[0] > 0 && in_run.iter().sum::<u64>() == total[0],
+        "the notes during the run ({in_run:?}) do not add up to the total ({total:?}):\n{}",
+        done.stderr
+    );
+    assert_eq!(
+        received + total[0],
+        LINES + 1,
+        "{received} lines received + {} counted as dropped != {} printed:\n{}",
+        total[0],
+        LINES + 1,
+        done.stderr
+    );
+    assert!(end, "END was not received");
+    eprintln!(
+        "stalled reader: {received} lines received, {} dropped and counted",
+        total[0]
+    );
 }

@@ -1,9 +1,11 @@
 //! Stage 5 of the data flow: the single-threaded event loop.
 //!
 //! One `poll(2)` waits on everything: the signalfd (SIGCHLD included), the services'
-//! output pipes and readiness fds, notify sockets, inotify, the control socket, and pidone's
-//! own stdout/stderr when log lines are queued. The timeout comes from the state machine's
-//! next deadline; with nothing due it is infinite, so an idle pidone makes zero wakeups.
+//! output pipes (only those whose stream's queue takes lines now: the flow control is
+//! described in `log/relay.rs`) and readiness fds, notify sockets, inotify, the control
+//! socket, and pidone's own stdout/stderr when log lines are queued. The timeout comes from
+//! the state machine's next deadline; with nothing due it is infinite, so an idle pidone
+//! makes zero wakeups.
 //!
 //! `state.rs` decides; this file performs the loop's syscalls and translates their results
 //! into events for it. Shutdown ends with the drain: every process still alive (adopted
@@ -303,7 +305,7 @@ impl Supervisor {
 
     /// Run until everything stopped and every process is reaped; returns the exit code.
     pub fn run(mut self) -> i32 {
-        log::set_deferred(true);
+        log::loop_flushes();
         loop {
             // Let the state machine act until it has nothing more to do right now.
             loop {
@@ -331,7 +333,8 @@ impl Supervisor {
             }
         }
         let _ = std::fs::remove_dir(self.ctx.run_dir.join("env"));
-        log::set_deferred(false);
+        self.relay_the_rest();
+        log::flush_at_exit();
         self.core.exit_code()
     }
 
@@ -513,6 +516,17 @@ impl Supervisor {
         if let Some(ctl) = &mut self.control {
             ctl.expire(Instant::now());
         }
+        // Flow control of service output (log::relay): a stream whose queue is full has its
+        // service pipes left unread (not polled), so the services' writes wait in the kernel.
+        let before = Instant::now();
+        let relay_due = log::check_stalls(before);
+        let open = |s: Stream| log::open_for_services(s, before);
+        // A reader that stopped mid-chunk holds lines already read: no POLLIN will come for
+        // them, so the poll must not sleep while its stream takes lines again.
+        let held_ready = self
+            .readers
+            .iter()
+            .any(|r| r.lines.holds_data() && open(r.stream));
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
         let mut add = |fd: i32, events: i16, t: Token| {
@@ -525,7 +539,9 @@ impl Supervisor {
         };
         add(self.signals.fd(), libc::POLLIN, Token::Signals);
         for (n, r) in self.readers.iter().enumerate() {
-            add(r.lines.fd(), libc::POLLIN, Token::Reader(n));
+            if open(r.stream) {
+                add(r.lines.fd(), libc::POLLIN, Token::Reader(n));
+            }
         }
         for (i, fd) in &self.notify_pipes {
             add(fd.as_raw_fd(), libc::POLLIN, Token::NotifyPipe(*i));
@@ -544,8 +560,8 @@ impl Supervisor {
                 add(fd, events, Token::Client(n));
             }
         }
-        for s in log::pending() {
-            add(s.fd(), libc::POLLOUT, Token::Log(s));
+        for (s, fd) in log::waiting() {
+            add(fd, libc::POLLOUT, Token::Log(s));
         }
 
         let deadline = match self.drain {
@@ -556,6 +572,8 @@ impl Supervisor {
             deadline,
             self.reload.due(),
             self.control.as_ref().and_then(|c| c.next_deadline()),
+            relay_due,
+            held_ready.then_some(before),
         ]
         .into_iter()
         .flatten()
@@ -591,13 +609,14 @@ impl Supervisor {
         if self.reload.due().is_some_and(|due| due <= now) {
             self.apply_reloads(now);
         }
-        if n <= 0 {
+        if n <= 0 && !held_ready {
             return; // timeout or EINTR: the next step() handles what is due
         }
         let mut closed_readers = Vec::new();
         let mut client_events = Vec::new();
         for (pfd, token) in fds.iter().zip(tokens) {
-            if pfd.revents == 0 {
+            let held = matches!(token, Token::Reader(n) if self.readers[n].lines.holds_data());
+            if pfd.revents == 0 && !held {
                 continue;
             }
             match token {
@@ -605,25 +624,7 @@ impl Supervisor {
                 Token::Reader(n) => {
                     // Output is activity, for `idle_timeout`.
                     self.core.on_activity(self.readers[n].unit, now);
-                    let r = &mut self.readers[n];
-                    let name = &self.core.unit(r.unit).spec().name;
-                    let prefix = self.core.unit(r.unit).spec().log_prefix;
-                    // The render step is pidone itself (`pidone render`, same log format):
-                    // its lines are pidone's own and pass through unwrapped.
-                    let own = self.core.unit(r.unit).role() == Role::Render;
-                    let stream = r.stream;
-                    if let ReadState::Closed = r.lines.read(|line, cut| {
-                        // (in JSON, only what is a JSON object: a panic message stays wrapped)
-                        let passes = match log::format() {
-                            log::Format::Text => true,
-                            log::Format::Json => line.first() == Some(&b'{'),
-                        };
-                        if own && !cut && passes {
-                            log::own_output_line(stream, line);
-                        } else {
-                            log::service_line(name, stream, prefix, line, cut);
-                        }
-                    }) {
+                    if let ReadState::Closed = self.relay_output(n, now) {
                         closed_readers.push(n);
                     }
                 }
@@ -636,9 +637,10 @@ impl Supervisor {
                     }
                 }
                 Token::Client(n) => client_events.push((n, pfd.revents)),
-                Token::Log(s) => log::flush_some(s),
+                Token::Log(s) => log::flush_ready(s),
             }
         }
+        log::round_done(now);
         for n in closed_readers.into_iter().rev() {
             self.readers.swap_remove(n);
         }
@@ -653,6 +655,102 @@ impl Supervisor {
             ctl.gc();
             self.control = Some(ctl);
         }
+    }
+
+    /// Read service output from reader `n` into pidone's queue, as far as its stream takes
+    /// lines now (checked again here: an earlier reader of this turn may have filled it).
+    fn relay_output(&mut self, n: usize, now: Instant) -> ReadState {
+        let r = &mut self.readers[n];
+        if !log::open_for_services(r.stream, now) {
+            return ReadState::Open;
+        }
+        let unit = self.core.unit(r.unit);
+        let name = &unit.spec().name;
+        let prefix = unit.spec().log_prefix;
+        // The render step is pidone itself (`pidone render`, same log format):
+        // its lines are pidone's own and pass through unwrapped.
+        let own = unit.role() == Role::Render;
+        let stream = r.stream;
+        r.lines.read(log::read_budget(stream), |line, cut| {
+            // (in JSON, only what is a JSON object: a panic message stays wrapped)
+            let passes = match log::format() {
+                log::Format::Text => true,
+                log::Format::Json => line.first() == Some(&b'{'),
+            };
+            if own && !cut && passes {
+                log::own_output_line(stream, line)
+            } else {
+                log::service_line(name, stream, prefix, line, cut)
+            }
+        })
+    }
+
+    /// After the last process was reaped, what the services wrote before they exited may
+    /// still be in their pipes: the loop leaves it there while a queue is full, and the end
+    /// of the run can come before the last POLLIN was handled. Relay it now, until the pipes
+    /// are empty or the exit deadline (`log::EXIT_FLUSH`) has passed; what is still in them
+    /// then is counted as dropped (one read budget per pipe: a process that escaped the drain
+    /// could write without end).
+    fn relay_the_rest(&mut self) {
+        let deadline = log::exit_deadline();
+        while !self.readers.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let relay_due = log::check_stalls(now);
+            for n in (0..self.readers.len()).rev() {
+                if let ReadState::Closed = self.relay_output(n, now) {
+                    self.readers.swap_remove(n);
+                }
+            }
+            log::round_done(now);
+            // Wait for room in the queues (or for the stall limit / next round), or for the
+            // pipes of a process that escaped the drain.
+            let mut fds: Vec<libc::pollfd> = Vec::new();
+            let mut streams = Vec::new();
+            for (s, fd) in log::waiting() {
+                fds.push(libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                });
+                streams.push(s);
+            }
+            for r in &self.readers {
+                if log::open_for_services(r.stream, now) && !r.lines.holds_data() {
+                    fds.push(libc::pollfd {
+                        fd: r.lines.fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    });
+                }
+            }
+            if self.readers.is_empty() || fds.is_empty() && relay_due.is_none() {
+                break;
+            }
+            let until = relay_due.map_or(deadline, |d| d.min(deadline));
+            let ms = until
+                .saturating_duration_since(now)
+                .as_micros()
+                .div_ceil(1000)
+                .min(i32::MAX as u128) as i32;
+            // SAFETY: fds is a valid array of pollfd for the duration of the call.
+            unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            for (pfd, s) in fds.iter().zip(streams) {
+                if pfd.revents != 0 {
+                    log::flush_ready(s);
+                }
+            }
+        }
+        for r in &mut self.readers {
+            let stream = r.stream;
+            r.lines.read(log::read_budget(stream), |_, _| {
+                log::count_dropped(stream);
+                true
+            });
+        }
+        self.readers.clear();
     }
 
     fn handle_signals(&mut self, now: Instant) {
