@@ -592,13 +592,3 @@ pub fn ctxt_switches(pid: i32) -> u64 {
         })
         .sum()
 }
-
-/// utime + stime of `pid` so far, in clock ticks (/proc/PID/stat); 0 once it is gone.
-pub fn cpu_ticks(pid: i32) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0;
-    };
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap_or(0) + f[12].parse::<u64>().unwrap_or(0)
-}
