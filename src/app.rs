@@ -44,15 +44,28 @@ pub fn main(args: Vec<String>) -> i32 {
             0
         }
         Command::Version => {
-            println!("pidone {}", env!("CARGO_PKG_VERSION"));
+            print!("{}", version());
             0
         }
         Command::Healthcheck { services } => {
             let mut words = vec!["health".to_string()];
             words.extend(services);
-            client(&opts, &words, false)
+            // Its verdict ("unhealthy: ...") is an answer, not an error: Docker shows it.
+            client(&opts, &words, Show::Verdict)
         }
-        Command::Status { json } => client(&opts, &["status".into()], json),
+        Command::Status { json } => client(
+            &opts,
+            &["status".into()],
+            if json { Show::Data } else { Show::Text },
+        ),
+        Command::Logs { words, follow } => {
+            if follow {
+                follow_logs(&opts, &words)
+            } else {
+                client(&opts, &words, Show::Text)
+            }
+        }
+        Command::Reload => client(&opts, &["reload".into()], Show::Text),
         Command::Control {
             verb,
             service,
@@ -60,7 +73,7 @@ pub fn main(args: Vec<String>) -> i32 {
         } => {
             let mut words = vec![verb, service];
             words.extend(signal);
-            client(&opts, &words, false)
+            client(&opts, &words, Show::Text)
         }
         Command::Check => check(&opts),
         Command::Render { out } => render_command(&opts, out),
@@ -249,19 +262,58 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
     }
 }
 
-fn client(opts: &Options, words: &[String], json: bool) -> i32 {
-    // The run dir may be set in the global file; a broken file must not stop a health probe
-    // from reaching the socket, so fall back to the option or the default.
-    let run_dir = match settings(opts) {
+/// `pidone version`: what a bug report needs.
+fn version() -> String {
+    let libc = if cfg!(target_env = "musl") {
+        "musl"
+    } else if cfg!(target_env = "gnu") {
+        "glibc"
+    } else {
+        "unknown libc"
+    };
+    let linking = if cfg!(target_feature = "crt-static") {
+        "static"
+    } else {
+        "dynamically linked"
+    };
+    format!(
+        "pidone {}\ncommit {}\ntarget {} ({libc}, {linking})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("PIDONE_COMMIT"),
+        env!("PIDONE_TARGET"),
+    )
+}
+
+/// How a client shows the server's answer.
+#[derive(Clone, Copy, PartialEq)]
+enum Show {
+    /// The text; a failure is an error (`pidone: error: ...` on stderr).
+    Text,
+    /// The JSON data (`status --json`); a failure as for `Text`.
+    Data,
+    /// `healthcheck`: the verdict on stdout, whatever it is.
+    Verdict,
+}
+
+/// Where the control socket is. The run dir may be set in the global file; a broken file
+/// must not stop a health probe from reaching the socket, so fall back to the option or the
+/// default.
+fn client_run_dir(opts: &Options) -> PathBuf {
+    match settings(opts) {
         Ok((s, _)) => s.run_dir,
         Err(_) => opts
             .run_dir
             .clone()
             .unwrap_or_else(|| DEFAULT_RUN_DIR.into()),
-    };
-    match control::request(&run_dir, words) {
+    }
+}
+
+fn client(opts: &Options, words: &[String], show: Show) -> i32 {
+    match control::request(&client_run_dir(opts), words) {
         Ok(reply) => {
-            if json {
+            if reply.code != 0 && show != Show::Verdict {
+                log::error(&reply.text);
+            } else if show == Show::Data {
                 println!("{}", reply.data);
             } else if !reply.text.is_empty() {
                 println!("{}", reply.text);
@@ -269,7 +321,27 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
             reply.code
         }
         Err(e) => {
-            println!("unreachable: {e}");
+            log::error(format!("unreachable: {e}"));
+            exit::UNREACHABLE
+        }
+    }
+}
+
+/// `pidone logs -f`: the recent lines, then every new one until interrupted.
+fn follow_logs(opts: &Options, words: &[String]) -> i32 {
+    match control::follow(&client_run_dir(opts), words, &mut std::io::stdout()) {
+        Ok(Err(reply)) => {
+            log::error(&reply.text);
+            reply.code
+        }
+        Ok(Ok(())) => {
+            log::error(
+                "the log stream ended: pidone stopped, or dropped this follower because it did not read its output",
+            );
+            exit::UNREACHABLE
+        }
+        Err(e) => {
+            log::error(format!("unreachable: {e}"));
             exit::UNREACHABLE
         }
     }
@@ -506,6 +578,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         grace: settings.grace,
         once: settings.once,
         tty,
+        log_keep_bytes: settings.log_keep_bytes,
     };
     let supervisor = match Supervisor::new(units, ctx, control_dir) {
         Ok(s) => s,

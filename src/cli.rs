@@ -40,6 +40,8 @@ pub struct Options {
     pub warn_signal: Option<i32>,
     /// Run with `/bin/sh -c`.
     pub warn_command: Option<String>,
+    /// Bytes of recent output kept per service for `pidone logs`.
+    pub log_keep_bytes: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +60,13 @@ pub enum Command {
     Status {
         json: bool,
     },
+    /// `logs [-n N] [-f] [--json] [NAME...]`: the words sent to the control socket.
+    Logs {
+        words: Vec<String>,
+        follow: bool,
+    },
+    /// Re-read the service files and apply the difference.
+    Reload,
     /// start / stop / restart / signal.
     Control {
         verb: String,
@@ -74,6 +83,8 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
        pidone render [--out DIR] [OPTIONS]      render templates (into the render dir or DIR)
        pidone healthcheck [SERVICE...]          exit 0 when every (named) service is healthy
        pidone status [--json]                   show every service
+       pidone logs [-n N] [-f] [--json] [NAME...]  recent output of services (and pidone)
+       pidone reload                            re-read services.d; start, stop, restart what changed
        pidone start|stop|restart SERVICE        control a service
        pidone signal SERVICE SIGNAL             send a signal to a service
        pidone version
@@ -118,6 +129,8 @@ const SUBCOMMANDS: &[&str] = &[
     "render",
     "healthcheck",
     "status",
+    "logs",
+    "reload",
     "start",
     "stop",
     "restart",
@@ -195,6 +208,12 @@ pub fn parse(
                         Some(parse_signal(&value()?).map_err(|e| format!("--warn-signal: {e}"))?)
                 }
                 "warn-command" => opts.warn_command = Some(value()?),
+                "log-keep-bytes" => {
+                    opts.log_keep_bytes = Some(
+                        parse_keep_bytes(&value()?)
+                            .map_err(|e| format!("--log-keep-bytes: {e}"))?,
+                    )
+                }
                 "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
                 "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
                 "config" => opts.config = Some(value()?.into()),
@@ -206,7 +225,8 @@ pub fn parse(
                 "s6-root" => opts.s6_root = Some(value()?.into()),
                 "s6-run-dir" => opts.s6_run_dir = Some(value()?.into()),
                 "out" if subcommand.as_deref() == Some("render") => out = Some(value()?.into()),
-                "json" if subcommand.as_deref() == Some("status") => json = true,
+                "json" if matches!(subcommand.as_deref(), Some("status" | "logs")) => json = true,
+                "follow" if subcommand.as_deref() == Some("logs") => positional.push("-f".into()),
                 "help" => return Ok((opts, Command::Help)),
                 "version" => return Ok((opts, Command::Version)),
                 _ => return Err(format!("unknown option --{name}")),
@@ -216,11 +236,23 @@ pub fn parse(
         if arg == "-h" {
             return Ok((opts, Command::Help));
         }
+        if arg == "-V" && subcommand.is_none() && positional.is_empty() {
+            return Ok((opts, Command::Version));
+        }
         if subcommand.is_none() && positional.is_empty() && SUBCOMMANDS.contains(&arg.as_str()) {
             subcommand = Some(arg.clone());
             continue;
         }
         if subcommand.is_none() {
+            // `docker exec C /init stauts`: a misspelled command word would otherwise be
+            // taken as CMD and refused as a second pidone; a program by that name wins.
+            if let Some(meant) = misspelled_command(arg)
+                && !on_path(arg)
+            {
+                return Err(format!(
+                    "unknown command `{arg}`; did you mean `{meant}`? (a program named `{arg}` would run as CMD, but there is none on PATH)"
+                ));
+            }
             // `/init nginx -g 'daemon off;'` (Docker's CMD appended to ENTRYPOINT, no `--`):
             // everything from the first non-option word on belongs to CMD.
             cmd = Some(args[i - 1..].to_vec());
@@ -260,6 +292,8 @@ pub fn parse(
                     services: positional,
                 },
                 "status" => want(0).map(|_| Command::Status { json })?,
+                "reload" => want(0).map(|_| Command::Reload)?,
+                "logs" => logs_words(&positional, json)?,
                 "start" | "stop" | "restart" => {
                     want(1)?;
                     Command::Control {
@@ -354,7 +388,97 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
             .map(|v| with_name("PIDONE_WARN_SIGNAL", parse_signal(&v)))
             .transpose()?,
         warn_command: get("PIDONE_WARN_COMMAND"),
+        log_keep_bytes: get("PIDONE_LOG_KEEP_BYTES")
+            .map(|v| with_name("PIDONE_LOG_KEEP_BYTES", parse_keep_bytes(&v)))
+            .transpose()?,
     })
+}
+
+/// `logs` arguments checked here (a usage error needs no running pidone) and passed on as
+/// the request's words: `logs [-n N] [-f] [--json] [NAME...]`.
+fn logs_words(args: &[String], json: bool) -> Result<Command, String> {
+    let mut words = vec!["logs".to_string()];
+    let mut follow = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => follow = true,
+            "-n" => {
+                let n = it
+                    .next()
+                    .ok_or("`pidone logs -n` needs a number of lines")?;
+                n.parse::<u32>()
+                    .map_err(|_| format!("`pidone logs -n {n}`: use a number of lines"))?;
+                words.extend(["-n".to_string(), n.clone()]);
+            }
+            _ if a.starts_with('-') => return Err(format!("`pidone logs` has no option {a}")),
+            name => words.push(name.to_string()),
+        }
+    }
+    if json {
+        words.insert(1, "--json".into());
+    }
+    if follow {
+        words.insert(1, "-f".into());
+    }
+    Ok(Command::Logs { words, follow })
+}
+
+/// The subcommand `word` is a misspelling of: at most 2 edits away from one (and not a
+/// word of 2 letters or less, which would be 2 edits from too much).
+pub fn misspelled_command(word: &str) -> Option<&'static str> {
+    if word.len() <= 2 || word.contains('/') {
+        return None;
+    }
+    SUBCOMMANDS
+        .iter()
+        .chain(["version", "healthcheck"].iter())
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance with adjacent transpositions counted as one edit (`stauts`).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+fn on_path(program: &str) -> bool {
+    let path = crate::program::search_path(None);
+    crate::program::resolve(program, &path).is_ok()
+}
+
+/// `--log-keep-bytes`: bytes, 0 (keep nothing) to 16 MiB.
+fn parse_keep_bytes(text: &str) -> Result<u32, String> {
+    const MAX: u32 = 16 * 1024 * 1024;
+    match text.trim().parse::<u32>() {
+        Ok(n) if n <= MAX => Ok(n),
+        _ => Err(format!(
+            "{text:?}: a number of bytes from 0 to {MAX} (16 MiB)"
+        )),
+    }
 }
 
 /// `143=0` → (143, 0).

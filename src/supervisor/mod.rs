@@ -14,8 +14,12 @@
 //! - `state.rs`: the pure state machine (`Core::step(now) -> Vec<Action>`);
 //! - `requests.rs`: answers to control requests (the socket itself is `crate::control`);
 //! - `reload.rs`: `reload_on` (inotify and the quiet period before a reload);
-//! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree).
+//! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree);
+//! - `logring.rs`: the recent lines of every unit and of pidone, for `pidone logs`;
+//! - `follow.rs`: `pidone logs -f` connections, fed from the rings.
 
+mod follow;
+pub mod logring;
 mod procfs;
 mod reload;
 pub mod requests;
@@ -44,6 +48,8 @@ pub struct RunContext {
     pub once: bool,
     /// CMD gets the controlling terminal (stdin is a TTY).
     pub tty: bool,
+    /// Bytes of recent output kept per unit for `pidone logs` (0: none).
+    pub log_keep_bytes: usize,
 }
 
 /// Who a child pid belongs to, for routing its exit.
@@ -95,6 +101,8 @@ pub struct Supervisor {
     /// `reload_on`: inotify and the quiet period before a reload.
     reload: reload::Watcher,
     control: Option<control::Server>,
+    /// `pidone logs -f` connections.
+    followers: follow::Followers,
     drain: Drain,
     /// Where `release_startup_pages` stands (it runs once, after the first quiet second).
     trim: Trim,
@@ -204,6 +212,7 @@ impl Supervisor {
             pipelines: Vec::new(),
             reload: reload::Watcher::default(),
             control: control_dir.and_then(|dir| bind_control(&dir)),
+            followers: follow::Followers::default(),
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
@@ -216,6 +225,13 @@ impl Supervisor {
             .iter()
             .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
             .filter(|_| sup.ctx.tty);
+        let names: Vec<&str> = sup
+            .core
+            .units()
+            .iter()
+            .map(|u| u.spec().name.as_str())
+            .collect();
+        logring::set_sources(sup.ctx.log_keep_bytes, &names);
         sup.setup_notify_sockets()?;
         sup.setup_pipelines()?;
         let wanted: Vec<(Idx, &Path, &str)> = sup
@@ -506,6 +522,7 @@ impl Supervisor {
             Inotify,
             Control,
             Client(usize),
+            Follower(usize),
             Log(Stream),
         }
         // Before the poll set is built: clients are only removed here and in gc below, so
@@ -513,6 +530,9 @@ impl Supervisor {
         if let Some(ctl) = &mut self.control {
             ctl.expire(Instant::now());
         }
+        // pidone's own lines since the last round (and what `expire` leaves).
+        self.followers.expire(Instant::now());
+        self.followers.pump(Instant::now());
         let mut fds: Vec<libc::pollfd> = Vec::new();
         let mut tokens: Vec<Token> = Vec::new();
         let mut add = |fd: i32, events: i16, t: Token| {
@@ -544,6 +564,9 @@ impl Supervisor {
                 add(fd, events, Token::Client(n));
             }
         }
+        for (n, (fd, events)) in self.followers.fds().into_iter().enumerate() {
+            add(fd, events, Token::Follower(n));
+        }
         for s in log::pending() {
             add(s.fd(), libc::POLLOUT, Token::Log(s));
         }
@@ -556,6 +579,7 @@ impl Supervisor {
             deadline,
             self.reload.due(),
             self.control.as_ref().and_then(|c| c.next_deadline()),
+            self.followers.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -612,6 +636,7 @@ impl Supervisor {
                     // its lines are pidone's own and pass through unwrapped.
                     let own = self.core.unit(r.unit).role() == Role::Render;
                     let stream = r.stream;
+                    let unit = r.unit;
                     if let ReadState::Closed = r.lines.read(|line, cut| {
                         // (in JSON, only what is a JSON object: a panic message stays wrapped)
                         let passes = match log::format() {
@@ -623,9 +648,12 @@ impl Supervisor {
                         } else {
                             log::service_line(name, stream, prefix, line, cut);
                         }
+                        logring::record_unit(unit, stream, line, cut);
                     }) {
                         closed_readers.push(n);
                     }
+                    // Before the next pipe's read can push these lines out of the ring.
+                    self.followers.pump(now);
                 }
                 Token::NotifyPipe(i) => self.read_notify_pipe(i, now),
                 Token::NotifySocket(i) => self.read_notify_socket(i, now),
@@ -636,6 +664,7 @@ impl Supervisor {
                     }
                 }
                 Token::Client(n) => client_events.push((n, pfd.revents)),
+                Token::Follower(n) => self.followers.handle(n, pfd.revents),
                 Token::Log(s) => log::flush_some(s),
             }
         }
@@ -647,11 +676,47 @@ impl Supervisor {
         {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
-                let reply = requests::answer(&mut self.core, &request, now);
-                ctl.reply(client, reply);
+                let words = &request.words;
+                if words.first().is_some_and(|w| w == "logs") && words.iter().any(|w| w == "-f") {
+                    match requests::logs_request(words) {
+                        Ok(q) => self.start_follower(&mut ctl, client, q),
+                        Err(reply) => ctl.reply(client, reply),
+                    }
+                } else {
+                    let reply = requests::answer(&mut self.core, &request, now);
+                    ctl.reply(client, reply);
+                }
             }
             ctl.gc();
             self.control = Some(ctl);
+        }
+    }
+
+    /// `logs -f`: the connection leaves the control server for the followers, which send
+    /// the recent lines first (after the reply header a client reads as for any request).
+    fn start_follower(
+        &mut self,
+        ctl: &mut control::Server,
+        client: usize,
+        q: requests::LogsRequest,
+    ) {
+        if self.followers.is_full() {
+            let reply = control::Reply::new(
+                1,
+                format!(
+                    "{} followers already follow the logs; stop one (or use `pidone logs` without -f)",
+                    follow::MAX_FOLLOWERS
+                ),
+            );
+            ctl.reply(client, reply);
+            return;
+        }
+        if let Some(stream) = ctl.take(client) {
+            let first = format!(
+                "0\nnull\n{}",
+                requests::recent_lines(&q, follow::QUEUE_LIMIT / 2)
+            );
+            self.followers.add(stream, q.wanted, first);
         }
     }
 
