@@ -312,7 +312,10 @@ fn client(opts: &Options, words: &[String], show: Show) -> i32 {
     match control::request(&client_run_dir(opts), words) {
         Ok(reply) => {
             if reply.code != 0 && show != Show::Verdict {
-                log::error(&reply.text);
+                // (one error per line: `reload` answers with every configuration error)
+                for line in reply.text.lines() {
+                    log::error(line);
+                }
             } else if show == Show::Data {
                 println!("{}", reply.data);
             } else if !reply.text.is_empty() {
@@ -579,6 +582,11 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         once: settings.once,
         tty,
         log_keep_bytes: settings.log_keep_bytes,
+        reload_from: s6.is_none().then(|| supervisor::ConfigSource {
+            services_dir: settings.services_dir.clone(),
+            config: settings.config.clone(),
+            config_named: opts.config.is_some(),
+        }),
     };
     let supervisor = match Supervisor::new(units, ctx, control_dir) {
         Ok(s) => s,

@@ -16,11 +16,13 @@
 //! - `reload.rs`: `reload_on` (inotify and the quiet period before a reload);
 //! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree);
 //! - `logring.rs`: the recent lines of every unit and of pidone, for `pidone logs`;
-//! - `follow.rs`: `pidone logs -f` connections, fed from the rings.
+//! - `follow.rs`: `pidone logs -f` connections, fed from the rings;
+//! - `reconfigure.rs`: `pidone reload`: the service files read again, the difference applied.
 
 mod follow;
 pub mod logring;
 mod procfs;
+mod reconfigure;
 mod reload;
 pub mod requests;
 pub mod state;
@@ -50,7 +52,11 @@ pub struct RunContext {
     pub tty: bool,
     /// Bytes of recent output kept per unit for `pidone logs` (0: none).
     pub log_keep_bytes: usize,
+    /// Where `pidone reload` reads the services from (None: it cannot, as in s6 mode).
+    pub reload_from: Option<ConfigSource>,
 }
+
+pub use reconfigure::ConfigSource;
 
 /// Who a child pid belongs to, for routing its exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,27 +144,11 @@ pub fn build_units(
     let mut units: Vec<(Service, Role)> = Vec::new();
     let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
     if let Some((after, mut render_svc)) = render {
-        // Everything render (transitively) waits for must not wait for render.
-        let mut before_render: Vec<String> = Vec::new();
-        let mut todo = after.clone();
-        while let Some(n) = todo.pop() {
-            if before_render.contains(&n) {
-                continue;
-            }
-            if let Some(s) = services.iter().find(|s| s.name == n) {
-                todo.extend(s.waits_for().cloned());
-            }
-            before_render.push(n);
-        }
+        let mut services = services;
+        wait_for_render(&mut services, &after, &render_svc.name);
         render_svc.after = after;
-        let render_name = render_svc.name.clone();
         units.push((render_svc, Role::Render));
-        for mut s in services {
-            if !before_render.contains(&s.name) {
-                s.after.push(render_name.clone());
-            }
-            units.push((s, Role::Service));
-        }
+        units.extend(services.into_iter().map(|s| (s, Role::Service)));
     } else {
         units.extend(services.into_iter().map(|s| (s, Role::Service)));
     }
@@ -170,6 +160,27 @@ pub fn build_units(
         units.push((main, Role::Main));
     }
     units
+}
+
+/// Every service waits for the render step (`render_name`), except what render itself
+/// (transitively, through `render_after`) waits for.
+fn wait_for_render(services: &mut [Service], render_after: &[String], render_name: &str) {
+    let mut before_render: Vec<String> = Vec::new();
+    let mut todo = render_after.to_vec();
+    while let Some(n) = todo.pop() {
+        if before_render.contains(&n) {
+            continue;
+        }
+        if let Some(s) = services.iter().find(|s| s.name == n) {
+            todo.extend(s.waits_for().cloned());
+        }
+        before_render.push(n);
+    }
+    for s in services {
+        if !before_render.contains(&s.name) {
+            s.after.push(render_name.to_string());
+        }
+    }
 }
 
 /// The control socket is bound before the first spawn: a service may call `pidone status`
@@ -234,11 +245,18 @@ impl Supervisor {
         logring::set_sources(sup.ctx.log_keep_bytes, &names);
         sup.setup_notify_sockets()?;
         sup.setup_pipelines()?;
-        let wanted: Vec<(Idx, &Path, &str)> = sup
+        sup.watch_reload_on();
+        Ok(sup)
+    }
+
+    /// inotify for every unit's `reload_on` files (at start, and again after a reload).
+    fn watch_reload_on(&mut self) {
+        let wanted: Vec<(Idx, &Path, &str)> = self
             .core
             .units()
             .iter()
             .enumerate()
+            .filter(|(i, _)| self.core.index(&self.core.unit(*i).spec().name) == Some(*i))
             .flat_map(|(i, u)| {
                 u.spec()
                     .reload_on
@@ -246,16 +264,19 @@ impl Supervisor {
                     .map(move |p| (i, p.as_path(), u.spec().name.as_str()))
             })
             .collect();
-        sup.reload = reload::Watcher::new(&wanted);
-        Ok(sup)
+        self.reload = reload::Watcher::new(&wanted);
     }
 
+    /// Bind each unit's notify socket that is not bound yet (at start, and for what a
+    /// `pidone reload` added).
     fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
         for (i, u) in self.core.units().iter().enumerate() {
-            if matches!(
-                u.spec().ready.as_ref().map(|r| &r.check),
-                Some(ReadyCheck::NotifySocket)
-            ) {
+            if !self.notify_sockets.contains_key(&i)
+                && matches!(
+                    u.spec().ready.as_ref().map(|r| &r.check),
+                    Some(ReadyCheck::NotifySocket)
+                )
+            {
                 let dir = self.ctx.run_dir.join("notify");
                 std::fs::create_dir_all(&dir)?;
                 let path = dir.join(format!("{}.sock", u.spec().name));
@@ -278,6 +299,8 @@ impl Supervisor {
                 continue;
             };
             match self.pipelines.iter_mut().find(|p| p.consumer == c) {
+                // (already there when a `pidone reload` sets the pipelines up again)
+                Some(p) if p.producers.contains(&i) => continue,
                 Some(p) => p.producers.push(i),
                 None => {
                     let (read, write) = crate::spawn::pipe_cloexec()?;
@@ -677,7 +700,12 @@ impl Supervisor {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
                 let words = &request.words;
-                if words.first().is_some_and(|w| w == "logs") && words.iter().any(|w| w == "-f") {
+                if words.len() == 1 && words[0] == "reload" {
+                    let reply = self.reload_config(now);
+                    ctl.reply(client, reply);
+                } else if words.first().is_some_and(|w| w == "logs")
+                    && words.iter().any(|w| w == "-f")
+                {
                     match requests::logs_request(words) {
                         Ok(q) => self.start_follower(&mut ctl, client, q),
                         Err(reply) => ctl.reply(client, reply),

@@ -230,12 +230,16 @@ fn status(core: &Core, now: Instant) -> Reply {
         text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
         text.push('\n');
     }
+    if let Some(reload) = core.last_reload() {
+        text.push_str(&format!("last reload: {reload}\n"));
+    }
     Reply {
         code: 0,
         text: text.trim_end().to_string(),
         data: Object::new()
             .raw("services", &json::array(&rows))
             .bool("shutting_down", core.shutting_down())
+            .opt_str("last_reload", core.last_reload())
             .finish(),
     }
 }

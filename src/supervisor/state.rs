@@ -92,6 +92,9 @@ enum AfterStop {
     /// Stopped at a session limit (`max_runtime` or `idle_timeout`): a clean end, whatever
     /// the exit status of the stop signal; CMD ends the run with crate::exit::SESSION_LIMIT.
     MaxRuntime,
+    /// `pidone reload` changed its configuration: wait for its dependencies again, then
+    /// start with the new one.
+    Reconfigured,
 }
 
 /// Where a unit stands with one of its dependencies.
@@ -177,6 +180,9 @@ pub struct Unit {
     /// A oneshot with a `stop_command` whose last run succeeded: the stop command is owed at
     /// shutdown (cleared when it starts, or when the oneshot runs again).
     stop_owed: bool,
+    /// `pidone reload` removed its service file: it is stopped and no longer listed (its
+    /// slot stays, so the indices of the other units do not move).
+    retired: bool,
 }
 
 /// Which session limit comes first.
@@ -306,6 +312,8 @@ pub struct Core {
     /// Shutdown by signal with CMD running: the exit code is CMD's, once it has exited.
     follow_main: Option<Idx>,
     actions: Vec<Action>,
+    /// What the last `pidone reload` did (shown by `status`).
+    last_reload: Option<String>,
 }
 
 /// How long a readiness probe may run before it is killed.
@@ -327,63 +335,83 @@ impl Core {
     /// `units` in any order; `deps` are resolved from each spec's `after` (and the consumer
     /// of its stdout) by name.
     pub fn new(specs: Vec<(Service, Role)>, once: bool) -> Core {
-        let names: Vec<String> = specs.iter().map(|(s, _)| s.name.clone()).collect();
-        let mut units: Vec<Unit> = specs
+        let units = specs
             .into_iter()
-            .map(|(spec, role)| Unit {
-                deps: spec
-                    .waits_for()
-                    .filter_map(|d| names.iter().position(|n| n == d))
-                    .collect(),
-                dependants: Vec::new(),
-                phase: Phase::Waiting,
-                pid: None,
-                started_at: None,
-                restart_times: Vec::new(),
-                restarts: 0,
-                delay: None,
-                last_exit: None,
-                after_stop: AfterStop::Policy,
-                reason: None,
-                health: if spec.health.is_some() {
-                    HealthStatus::Starting
-                } else {
-                    HealthStatus::None
-                },
-                health_failures: 0,
-                ready_probe: ProbeSchedule::default(),
-                health_probe: ProbeSchedule::default(),
-                waiting_since: None,
-                switched_off: false,
-                next_tick: None,
-                last_tick: None,
-                run_now: false,
-                activity: None,
-                warned_for: None,
-                stop_owed: false,
-                then_reload: spec
-                    .then_reload
-                    .iter()
-                    .filter_map(|d| names.iter().position(|n| n == d))
-                    .collect(),
-                spec,
-                role,
-            })
+            .map(|(spec, role)| Unit::new(spec, role))
             .collect();
-        for i in 0..units.len() {
-            for d in units[i].deps.clone() {
-                units[d].dependants.push(i);
-            }
-        }
-        Core {
+        let mut core = Core {
             units,
             once,
             shutdown: None,
             follow_main: None,
             actions: Vec::new(),
-        }
+            last_reload: None,
+        };
+        core.link();
+        core
     }
 
+    /// Resolve every unit's dependencies, dependants and `then_reload` targets by name
+    /// (among the units not retired).
+    fn link(&mut self) {
+        let names: Vec<Option<String>> = self
+            .units
+            .iter()
+            .map(|u| (!u.retired).then(|| u.spec.name.clone()))
+            .collect();
+        let find = |d: &String| names.iter().position(|n| n.as_ref() == Some(d));
+        for u in &mut self.units {
+            u.deps = u.spec.waits_for().filter_map(find).collect();
+            u.then_reload = u.spec.then_reload.iter().filter_map(find).collect();
+            u.dependants.clear();
+        }
+        for i in 0..self.units.len() {
+            for d in self.units[i].deps.clone() {
+                self.units[d].dependants.push(i);
+            }
+        }
+    }
+}
+
+impl Unit {
+    fn new(spec: Service, role: Role) -> Unit {
+        Unit {
+            deps: Vec::new(),
+            dependants: Vec::new(),
+            phase: Phase::Waiting,
+            pid: None,
+            started_at: None,
+            restart_times: Vec::new(),
+            restarts: 0,
+            delay: None,
+            last_exit: None,
+            after_stop: AfterStop::Policy,
+            reason: None,
+            health: if spec.health.is_some() {
+                HealthStatus::Starting
+            } else {
+                HealthStatus::None
+            },
+            health_failures: 0,
+            ready_probe: ProbeSchedule::default(),
+            health_probe: ProbeSchedule::default(),
+            waiting_since: None,
+            switched_off: false,
+            next_tick: None,
+            last_tick: None,
+            run_now: false,
+            activity: None,
+            warned_for: None,
+            stop_owed: false,
+            retired: false,
+            then_reload: Vec::new(),
+            spec,
+            role,
+        }
+    }
+}
+
+impl Core {
     /// Every unit, in start order (read-only: the state machine alone changes them).
     pub fn units(&self) -> &[Unit] {
         &self.units
@@ -394,13 +422,87 @@ impl Core {
     }
 
     pub fn index(&self, name: &str) -> Option<Idx> {
-        self.units.iter().position(|u| u.spec.name == name)
+        self.units
+            .iter()
+            .position(|u| u.spec.name == name && !u.retired)
+    }
+
+    /// `pidone reload` added a service: it waits for its dependencies like any other
+    /// (a retired slot of the same name is reused). Call `relink` once all are applied.
+    pub fn add_unit(&mut self, spec: Service) -> Idx {
+        let reuse = self.units.iter().position(|u| {
+            u.retired && u.spec.name == spec.name && u.pid.is_none() && !u.running_helper()
+        });
+        let unit = Unit::new(spec, Role::Service);
+        match reuse {
+            Some(i) => {
+                self.units[i] = unit;
+                i
+            }
+            None => {
+                self.units.push(unit);
+                self.units.len() - 1
+            }
+        }
+    }
+
+    /// `pidone reload` changed unit `i`'s service file: a running unit is stopped (with its
+    /// old stop signal) and waits for its dependencies again, then starts with `spec`; one
+    /// that was not running (waiting, failed, finished, between scheduled runs) waits for
+    /// its dependencies at once. One stopped on request stays stopped with its new spec.
+    pub fn reconfigure_unit(&mut self, i: Idx, spec: Service, now: Instant) {
+        match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => {
+                self.send_stop(i, now, AfterStop::Reconfigured)
+            }
+            Phase::Stopping { .. } | Phase::Finishing { .. } => {
+                self.units[i].after_stop = AfterStop::Reconfigured
+            }
+            Phase::Stopped | Phase::CleaningUp { .. } => {}
+            Phase::Waiting
+            | Phase::Backoff { .. }
+            | Phase::Failed
+            | Phase::Done
+            | Phase::Scheduled => self.units[i].phase = Phase::Waiting,
+        }
+        let u = &mut self.units[i];
+        u.spec = spec;
+        u.restart_times.clear();
+        u.delay = None;
+        u.next_tick = None;
+        u.stop_owed = false;
+        u.switched_off = false;
+        if u.pid.is_none() {
+            u.reason = None;
+        }
+    }
+
+    /// `pidone reload` removed unit `i`'s service file: stopped as by `pidone stop`, then
+    /// no longer listed.
+    pub fn retire_unit(&mut self, i: Idx, now: Instant) {
+        self.request_stop(i, now);
+        self.units[i].retired = true;
+    }
+
+    /// After `add_unit`, `reconfigure_unit` and `retire_unit`: resolve dependencies again.
+    pub fn relink(&mut self) {
+        self.link();
+    }
+
+    /// What the last `pidone reload` did, for `status`.
+    pub fn set_last_reload(&mut self, summary: String) {
+        self.last_reload = Some(summary);
+    }
+
+    pub fn last_reload(&self) -> Option<&str> {
+        self.last_reload.as_deref()
     }
 
     /// Every unit as `status` reports it, in start order.
     pub fn status(&self, now: Instant) -> Vec<UnitStatus<'_>> {
         self.units
             .iter()
+            .filter(|u| !u.retired || u.pid.is_some())
             .map(|u| UnitStatus {
                 name: &u.spec.name,
                 kind: match u.role {
@@ -443,7 +545,9 @@ impl Core {
             selected.push(self.index(name).ok_or_else(|| name.to_string())?);
         }
         if selected.is_empty() {
-            selected = (0..self.units.len()).collect();
+            selected = (0..self.units.len())
+                .filter(|&i| !self.units[i].retired)
+                .collect();
         }
         let mut starting = Vec::new();
         for i in selected {
@@ -1304,6 +1408,17 @@ impl Core {
                 self.units[i].phase = Phase::Backoff { until: now };
                 return;
             }
+            AfterStop::Reconfigured => {
+                self.log(
+                    crate::log::Level::Info,
+                    format!(
+                        "{name} {} for the reload; starting it with its new configuration",
+                        status.describe()
+                    ),
+                );
+                self.units[i].phase = Phase::Waiting;
+                return;
+            }
             AfterStop::Policy | AfterStop::MaxRuntime | AfterStop::Unhealthy => {}
         }
         let spec = &self.units[i].spec;
@@ -1591,7 +1706,7 @@ impl Core {
     fn start_after_stop(&mut self, i: Idx) -> String {
         let u = &mut self.units[i];
         match u.after_stop {
-            AfterStop::Stay | AfterStop::Restart => {
+            AfterStop::Stay | AfterStop::Restart | AfterStop::Reconfigured => {
                 u.after_stop = AfterStop::Restart;
                 "it is stopping; it will start again once its process is gone".into()
             }
