@@ -1483,7 +1483,7 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     }
     let (_, json) = s.client(&["status", "--json"]);
     let v: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);
-    assert!(v.get("last_reload").is_none(), "{v}");
+    assert!(v["last_reload"].is_null(), "{v}");
 
     // Fixed: `new` waits for the changed `edit`; `gone` is removed.
     std::fs::remove_file(s.join("services.d/bad.toml")).unwrap();
