@@ -359,7 +359,8 @@ fn control_verbs_change_reality() {
         wait_until(LONG, || gone(h2)),
         "restart: old process still there"
     );
-    assert_eq!(row["restarts"], 1, "{row}");
+    // A restart on request is not a crash (issue 22).
+    assert_eq!(row["restarts"], 0, "{row}");
     let p3 = ns_pid(&row);
     assert!(common::host_pid_of(run.pid, p3).is_some());
     assert!(wait_until(LONG, || s.lines("pids").len() == 3));
@@ -880,4 +881,51 @@ fn a_follower_that_stops_reading_is_dropped_and_pidone_does_not_grow() {
     // pidone itself is fine and still follows new followers.
     assert!(run.pid > 0 && common::status_field(run.pid, "State").is_some());
     drop(run);
+}
+
+/// `restart` is a request, not a crash (issue 22): it does not count in RESTARTS nor toward
+/// `max_restarts`, LAST_EXIT does not show the 143 the request caused, and status and the
+/// log say "restarted on request".
+#[test]
+fn restart_on_request_is_not_counted_as_a_crash() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "web",
+        "command = [\"sh\", \"-c\", 'echo $$ >> @D@/pids; exec sleep 1000']\nmax_restarts = 1\nrestart_window = \"60s\"\n",
+    );
+    let run = start(&s, &[]);
+    let mut last = ns_pid(&status_until(&s, "web", "running", |r| {
+        r["state"] == "running"
+    }));
+    for n in 1..=3 {
+        let (code, out) = s.client(&["restart", "web"]);
+        assert_eq!(code, 0, "{out}");
+        let row = status_until(&s, "web", "running again", |r| {
+            r["state"] == "running" && r["pid"].as_i64().is_some_and(|p| p as i32 != last)
+        });
+        last = ns_pid(&row);
+        assert!(common::host_pid_of(run.pid, last).is_some());
+        assert_eq!(s.lines("pids").len(), n + 1);
+        assert_eq!(row["restarts"], 0, "{row}");
+        assert!(row["last_exit"].is_null(), "{row}");
+        assert_eq!(row["reason"], "restarted on request", "{row}");
+    }
+    let (_, text) = s.client(&["status"]);
+    assert!(text.contains("(restarted on request)"), "{text}");
+    let done = run.stop(LONG);
+    assert_eq!(
+        done.stderr.matches("web restarted on request").count(),
+        3,
+        "{}",
+        done.stderr
+    );
+    assert!(
+        !done
+            .stderr
+            .contains("web was killed by SIGTERM; restarting"),
+        "{}",
+        done.stderr
+    );
 }

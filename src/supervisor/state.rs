@@ -183,6 +183,8 @@ pub struct Unit {
     /// `pidone reload` removed its service file: it is stopped and no longer listed (its
     /// slot stays, so the indices of the other units do not move).
     retired: bool,
+    /// Its last process was stopped by `restart` (or `s6-svc -r`): `status` says so.
+    restarted_on_request: bool,
 }
 
 /// Which session limit comes first.
@@ -404,6 +406,7 @@ impl Unit {
             warned_for: None,
             stop_owed: false,
             retired: false,
+            restarted_on_request: false,
             then_reload: Vec::new(),
             spec,
             role,
@@ -529,7 +532,10 @@ impl Core {
                     HealthStatus::Healthy => "healthy",
                     HealthStatus::Unhealthy => "unhealthy",
                 },
-                reason: u.reason.as_deref(),
+                reason: u
+                    .reason
+                    .as_deref()
+                    .or(u.restarted_on_request.then_some("restarted on request")),
                 next_run: u.next_tick.map(|t| t.at.saturating_duration_since(now)),
             })
             .collect()
@@ -1317,7 +1323,14 @@ impl Core {
         }
         let u = &mut self.units[i];
         u.pid = None;
-        u.last_exit = Some(status);
+        // The status of a process stopped to restart it on request is the request's own
+        // signal: `status` goes on showing the last exit of the service's own.
+        let on_request =
+            matches!(u.phase, Phase::Stopping { .. }) && u.after_stop == AfterStop::Restart;
+        if !on_request {
+            u.last_exit = Some(status);
+        }
+        u.restarted_on_request = on_request;
         u.ready_probe = ProbeSchedule::default();
         u.health_probe = ProbeSchedule::default();
         // The last verdict was about a process that is gone: `status` must not show a
@@ -1403,7 +1416,7 @@ impl Core {
             AfterStop::Restart => {
                 self.log(
                     crate::log::Level::Info,
-                    format!("{name} {}; restarting", status.describe()),
+                    format!("{name} restarted on request"),
                 );
                 self.units[i].phase = Phase::Backoff { until: now };
                 return;
@@ -1690,7 +1703,7 @@ impl Core {
     pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
-                self.units[i].restarts += 1;
+                // A request, not a crash: not in `restarts` nor toward `max_restarts`.
                 self.send_stop(i, now, AfterStop::Restart);
                 None
             }
