@@ -433,36 +433,10 @@ pub fn misspelled_command(word: &str) -> Option<&'static str> {
     SUBCOMMANDS
         .iter()
         .chain(["version", "healthcheck"].iter())
-        .map(|c| (edit_distance(word, c), *c))
+        .map(|c| (crate::values::edit_distance(word, c), *c))
         .filter(|(d, _)| *d <= 2)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
-}
-
-/// Levenshtein distance with adjacent transpositions counted as one edit (`stauts`).
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
 }
 
 fn on_path(program: &str) -> bool {
@@ -590,6 +564,24 @@ mod tests {
         assert!(parse(&args(&["--grace"]), &no_env).is_err());
         assert!(parse(&args(&["--map-exit", "143"]), &no_env).is_err());
         assert!(parse(&args(&["--map-exit", "300=0"]), &no_env).is_err());
+    }
+
+    #[test]
+    fn misspelled_commands_and_logs_arguments() {
+        assert_eq!(misspelled_command("stauts"), Some("status"));
+        assert_eq!(misspelled_command("helthcheck"), Some("healthcheck"));
+        assert_eq!(misspelled_command("nginx"), None);
+        assert_eq!(misspelled_command("./stats"), None);
+        let (_, c) = parse(&args(&["logs", "-n", "5", "--json", "-f", "web"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Logs {
+                words: args(&["logs", "-f", "--json", "-n", "5", "web"]),
+                follow: true
+            }
+        );
+        assert!(parse(&args(&["logs", "-n", "x"]), &no_env).is_err());
+        assert_eq!(parse(&args(&["-V"]), &no_env).unwrap().1, Command::Version);
     }
 
     #[test]

@@ -929,3 +929,23 @@ fn restart_on_request_is_not_counted_as_a_crash() {
         done.stderr
     );
 }
+
+/// `docker exec C /init something` while pidone runs: the refusal names what it was asked to
+/// run, which may have been meant as a pidone command (issue 22).
+#[test]
+fn a_second_pidone_names_the_program_it_was_asked_to_run() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    let (out, _) = common::run_with_timeout(s.pid1(&["--", "my-tool", "--flag"]), LONG);
+    let err = common::text(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(
+        err.starts_with("pidone: error: refusing to start `my-tool` (given as the command to run; for pidone's own commands see `pidone --help`): ")
+            && err.contains("another pidone already runs with this run dir"),
+        "{err}"
+    );
+    assert!(!err.contains("--flag"), "{err}");
+    drop(run);
+}

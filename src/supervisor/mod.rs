@@ -132,6 +132,10 @@ enum Trim {
 /// Quiet time after start-up before `release_startup_pages`.
 const QUIET_BEFORE_TRIM_MS: i32 = 1000;
 
+/// The name of the render step's unit in `status` and `logs`: pidone's own step, named by
+/// what it does, in a form no service file name can take (`[A-Za-z0-9_.-]+`).
+pub const RENDER_UNIT: &str = "(templates)";
+
 /// Build the unit list: the services, the implicit render step, and CMD.
 ///
 /// Render waits for `render_after`; every service waits for render unless render (through
@@ -155,7 +159,7 @@ pub fn build_units(
     if let Some(mut main) = cmd {
         main.after = names;
         if units.iter().any(|(_, r)| *r == Role::Render) {
-            main.after.push("render".into());
+            main.after.push(RENDER_UNIT.into());
         }
         units.push((main, Role::Main));
     }

@@ -1566,6 +1566,18 @@ impl Core {
 
     /// Mark a unit failed for good; a critical unit ends the run with its exit code.
     fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
+        if self.units[i].role == Role::Render {
+            // Not a service anyone declared: say what it is.
+            let code = status.map_or(1, |s| s.code()).max(1);
+            let why = format!(
+                "the templates failed to render (exit code {code}; the lines above name each problem); no service was started"
+            );
+            self.units[i].phase = Phase::Failed;
+            self.units[i].reason = Some(why.clone());
+            self.log(crate::log::Level::Info, why);
+            self.begin_shutdown(code, "the templates failed to render");
+            return;
+        }
         self.units[i].phase = Phase::Failed;
         self.units[i].reason = Some(why.clone());
         // The render step is pidone's own child and has printed its errors already (the lines
