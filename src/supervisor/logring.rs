@@ -141,42 +141,33 @@ pub fn next_seq() -> u64 {
 /// The last `n` lines of each of `sources`, merged in the order they were read, each
 /// formatted by `show(name, line)`.
 pub fn tail(sources: &[usize], n: usize, show: &mut dyn FnMut(&str, &Line)) {
-    STORE.with(|s| {
-        let s = s.borrow();
-        let mut picked: Vec<(&str, &Line)> = Vec::new();
-        for &k in sources {
-            if let Some(r) = s.rings.get(k) {
-                let skip = r.lines.len().saturating_sub(n);
-                picked.extend(r.lines.iter().skip(skip).map(|l| (r.name.as_str(), l)));
-            }
-        }
-        picked.sort_by_key(|(_, l)| l.seq);
-        for (name, line) in picked {
-            show(name, line);
-        }
-    });
+    merged(sources, 0, n, show);
 }
 
 /// The lines of `sources` numbered `from` or later, in order; returns the number to ask
 /// from next time.
 pub fn since(sources: &[usize], from: u64, show: &mut dyn FnMut(&str, &Line)) -> u64 {
-    let mut next = from;
+    merged(sources, from, usize::MAX, show)
+}
+
+/// The last `n` lines numbered `from` or later of each source, in sequence order (one sort
+/// for both uses: each instance of a sort is code in the static binary).
+fn merged(sources: &[usize], from: u64, n: usize, show: &mut dyn FnMut(&str, &Line)) -> u64 {
     STORE.with(|s| {
         let s = s.borrow();
-        next = s.next_seq;
         let mut picked: Vec<(&str, &Line)> = Vec::new();
         for &k in sources {
             if let Some(r) = s.rings.get(k) {
-                let newer = r.lines.iter().rev().take_while(|l| l.seq >= from);
+                let newer = r.lines.iter().rev().take_while(|l| l.seq >= from).take(n);
                 picked.extend(newer.map(|l| (r.name.as_str(), l)));
             }
         }
-        picked.sort_by_key(|(_, l)| l.seq);
+        picked.sort_unstable_by_key(|(_, l)| l.seq);
         for (name, line) in picked {
             show(name, line);
         }
-    });
-    next
+        s.next_seq
+    })
 }
 
 /// One line as `pidone logs` prints it: `TIME [NAME] TEXT`, or a JSON object in the format
