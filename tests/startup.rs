@@ -464,6 +464,11 @@ fn the_render_step_is_named_templates() {
     let mut run = s.spawn_pid1_with(&[], |c| {
         c.env("GREETING", "hi");
     });
+    assert!(
+        wait_until(T, || s.join("run/control.sock").exists()),
+        "{}",
+        run.stderr()
+    );
     let row = status_until(&s, "(templates)", "done", |r| r["state"] == "done");
     assert_eq!(row["kind"], "render", "{row}");
     let (_, table) = s.client(&["status"]);
