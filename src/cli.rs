@@ -87,14 +87,14 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
        pidone reload                            re-read services.d; start, stop, restart what changed
        pidone start|stop|restart SERVICE        control a service
        pidone signal SERVICE SIGNAL             send a signal to a service
-       pidone version
+       pidone version | -V                      version, commit, target (libc, arch, static)
        pidone s6-shims DIR                      link s6-overlay's commands (s6-svc, ...) to pidone
 
 options (environment form in brackets):
   --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534)
   --allow-root                 stay root when started as root [PIDONE_ALLOW_ROOT=1]
-  --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README)
-                               [PIDONE_ALLOW_DANGEROUS_CAPS=1]
+  --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README.md,
+                               \"Security model\") [PIDONE_ALLOW_DANGEROUS_CAPS=1]
   --keep-cap CAP               keep a capability (ambient), repeatable [PIDONE_KEEP_CAPS=A,B]
   --grace DURATION             stop signal to SIGKILL delay for leftovers [PIDONE_GRACE] (5s)
   --stop-signal SIGNAL         signal CMD gets on shutdown [PIDONE_STOP_SIGNAL] (TERM)
@@ -108,6 +108,8 @@ options (environment form in brackets):
   --warn-command 'SHELL CMD'   the warning: run with /bin/sh -c [PIDONE_WARN_COMMAND]
   --log-format text|json       [PIDONE_LOG_FORMAT] (text)
   --log-level LEVEL            error, warn, info, debug [PIDONE_LOG] (info)
+  --log-keep-bytes N           output kept per service for `pidone logs`
+                               [PIDONE_LOG_KEEP_BYTES] (16384)
   --config FILE                global file [PIDONE_CONFIG] (/etc/pidone/pidone.toml)
   --services-dir DIR           [PIDONE_SERVICES_DIR] (/etc/pidone/services.d)
   --templates-dir DIR          [PIDONE_TEMPLATES_DIR] (/etc/pidone/templates)
@@ -121,7 +123,7 @@ options (environment form in brackets):
                                [PIDONE_S6_RUN_DIR] (/run)
   (environment only)           PIDONE_SECRETS_DIR: where templates' `secrets` come from (/run/secrets)
 
-service files, templates, exit codes: see README.md and docs/ in the pidone repository
+service files, templates, exit codes: README.md and docs/ of pidone's source (not in the image)
 ";
 
 const SUBCOMMANDS: &[&str] = &[
