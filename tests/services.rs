@@ -1453,8 +1453,19 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     };
     svc(&s, "keep", &sleeper("keep"));
     svc(&s, "edit", &sleeper("edit-old"));
-    svc(&s, "gone", &sleeper("gone"));
+    // Two removed services, one after the other: they stop in reverse dependency order.
+    svc(
+        &s,
+        "gone",
+        "command = [\"sh\", \"-c\", 'trap \"echo gone-term >> @D@/order; exit 0\" TERM; while :; do sleep 1000 & wait; done']\n",
+    );
+    svc(
+        &s,
+        "gone2",
+        "after = [\"gone\"]\ncommand = [\"sh\", \"-c\", 'trap \"echo gone2-term >> @D@/order; sleep 0.3; echo gone2-exit >> @D@/order; exit 0\" TERM; while :; do sleep 1000 & wait; done']\n",
+    );
     let run = common::start(&s, &[]);
+    live_pid(&s, &run, "gone2");
     let (keep_ns, keep_host) = live_pid(&s, &run, "keep");
     let (_, edit_host) = live_pid(&s, &run, "edit");
     let (_, gone_host) = live_pid(&s, &run, "gone");
@@ -1488,6 +1499,7 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     // Fixed: `new` waits for the changed `edit`; `gone` is removed.
     std::fs::remove_file(s.join("services.d/bad.toml")).unwrap();
     std::fs::remove_file(s.join("services.d/gone.toml")).unwrap();
+    std::fs::remove_file(s.join("services.d/gone2.toml")).unwrap();
     svc(
         &s,
         "new",
@@ -1497,7 +1509,7 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("started new")
-            && out.contains("stopped gone")
+            && out.contains("stopped gone, gone2")
             && out.contains("restarted edit")
             && out.contains("1 unchanged"),
         "{out}"
@@ -1516,6 +1528,15 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
         "the old edit still runs"
     );
     assert_ne!(edit2_host, edit_host);
+    assert!(
+        wait_until(LONG, || s.lines("order").len() == 3),
+        "{:?}",
+        s.lines("order")
+    );
+    assert_eq!(s.lines("order"), ["gone2-term", "gone2-exit", "gone-term"]);
+    // The restart for the reload is no crash either.
+    let row = s.status_row("edit");
+    assert!(row["last_exit"].is_null() && row["restarts"] == 0, "{row}");
     // The unchanged service is the same process.
     assert_eq!(live_pid(&s, &run, "keep"), (keep_ns, keep_host));
     let started = s.lines("started");
@@ -1534,7 +1555,9 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     assert_eq!(code, 0);
     assert!(!text.contains("\ngone "), "{text}");
     assert!(
-        text.contains("last reload: started new; stopped gone; restarted edit; 1 unchanged at "),
+        text.contains(
+            "last reload: started new; stopped gone, gone2; restarted edit; 1 unchanged at "
+        ),
         "{text}"
     );
     let done = run.stop(LONG);

@@ -98,10 +98,10 @@ impl Supervisor {
         let mut started = Vec::new();
         let mut restarted = Vec::new();
         let mut stopped = Vec::new();
-        for i in plan.removed {
+        for &i in &plan.removed {
             stopped.push(name(&self.core, i));
-            self.core.retire_unit(i, now);
         }
+        self.core.retire_units(&plan.removed, now);
         for (i, spec) in plan.changed {
             restarted.push(name(&self.core, i));
             self.core.reconfigure_unit(i, spec, now);

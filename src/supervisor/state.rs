@@ -183,6 +183,9 @@ pub struct Unit {
     /// `pidone reload` removed its service file: it is stopped and no longer listed (its
     /// slot stays, so the indices of the other units do not move).
     retired: bool,
+    /// A retired unit to be stopped once these retired units (that depended on it) are
+    /// gone; None once it was told to stop (or for any other unit).
+    stop_after: Option<Vec<Idx>>,
     /// Its last process was stopped by `restart` (or `s6-svc -r`): `status` says so.
     restarted_on_request: bool,
 }
@@ -406,6 +409,7 @@ impl Unit {
             warned_for: None,
             stop_owed: false,
             retired: false,
+            stop_after: None,
             restarted_on_request: false,
             then_reload: Vec::new(),
             spec,
@@ -482,9 +486,37 @@ impl Core {
 
     /// `pidone reload` removed unit `i`'s service file: stopped as by `pidone stop`, then
     /// no longer listed.
-    pub fn retire_unit(&mut self, i: Idx, now: Instant) {
-        self.request_stop(i, now);
-        self.units[i].retired = true;
+    /// Removed units stop in reverse dependency order: one waits until the removed units
+    /// that depended on it are gone (`step_running`).
+    pub fn retire_units(&mut self, list: &[Idx], now: Instant) {
+        for &i in list {
+            let first: Vec<Idx> = self.units[i]
+                .dependants
+                .iter()
+                .copied()
+                .filter(|d| list.contains(d))
+                .collect();
+            self.units[i].retired = true;
+            self.units[i].stop_after = Some(first);
+        }
+        self.stop_retired(now);
+    }
+
+    /// Stop each retired unit whose removed dependants are gone (once).
+    fn stop_retired(&mut self, now: Instant) -> bool {
+        let mut stopped = false;
+        for i in 0..self.units.len() {
+            let Some(first) = &self.units[i].stop_after else {
+                continue;
+            };
+            if first.iter().any(|&d| self.holds_dependencies(d)) {
+                continue;
+            }
+            self.units[i].stop_after = None;
+            self.request_stop(i, now);
+            stopped = true;
+        }
+        stopped
     }
 
     /// After `add_unit`, `reconfigure_unit` and `retire_unit`: resolve dependencies again.
@@ -719,7 +751,7 @@ impl Core {
         // Iterate to a fixed point: a dependency failing can fail a chain of dependants.
         let mut changed = true;
         while changed {
-            changed = false;
+            changed = self.stop_retired(now);
             for i in 0..self.units.len() {
                 match self.units[i].phase {
                     Phase::Waiting => {
@@ -1325,8 +1357,8 @@ impl Core {
         u.pid = None;
         // The status of a process stopped to restart it on request is the request's own
         // signal: `status` goes on showing the last exit of the service's own.
-        let on_request =
-            matches!(u.phase, Phase::Stopping { .. }) && u.after_stop == AfterStop::Restart;
+        let on_request = matches!(u.phase, Phase::Stopping { .. })
+            && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured);
         if !on_request {
             u.last_exit = Some(status);
         }
