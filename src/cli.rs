@@ -249,7 +249,7 @@ pub fn parse(
             // `docker exec C /init stauts`: a misspelled command word would otherwise be
             // taken as CMD and refused as a second pidone; a program by that name wins.
             if let Some(meant) = misspelled_command(arg)
-                && !on_path(arg)
+                && !on_path(arg, env("PATH").as_deref())
             {
                 return Err(format!(
                     "unknown command `{arg}`; did you mean `{meant}`? (a program named `{arg}` would run as CMD, but there is none on PATH)"
@@ -441,8 +441,9 @@ pub fn misspelled_command(word: &str) -> Option<&'static str> {
         .map(|(_, c)| c)
 }
 
-fn on_path(program: &str) -> bool {
-    let path = crate::program::search_path(None);
+/// Whether `program` is found in `path` (the environment's PATH) as CMD would be.
+fn on_path(program: &str, path: Option<&str>) -> bool {
+    let path = crate::program::search_path(path);
     crate::program::resolve(program, &path).is_ok()
 }
 
