@@ -356,6 +356,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
+    // From here on pidone's own lines are kept for `pidone logs pidone` (start-up warnings
+    // included); the supervisor adds a ring per unit.
+    supervisor::logring::set_sources(settings.log_keep_bytes, &[]);
     let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {

@@ -949,3 +949,35 @@ fn a_second_pidone_names_the_program_it_was_asked_to_run() {
     assert!(!err.contains("--flag"), "{err}");
     drop(run);
 }
+
+/// pidone's own lines from before the supervisor ran (start-up warnings) are in
+/// `pidone logs pidone` too.
+#[test]
+fn logs_of_pidone_include_its_start_up_warnings() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "nightly",
+        "kind = \"oneshot\"\nschedule = \"0 3 * * *\"\ncommand = [\"true\"]\n",
+    );
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = s.spawn_pid1_with(&[], |c| {
+        c.env("TZ", "Europe/Berlin");
+    });
+    assert!(
+        wait_until(LONG, || s.join("run/control.sock").exists()),
+        "{}",
+        run.stderr()
+    );
+    let (code, out) = s.client(&["logs", "pidone"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines().next().is_some_and(|l| l.contains(
+            " [pidone] warning: TZ=Europe/Berlin is not used for schedules: nightly run on UTC times"
+        )),
+        "{out}\n{}",
+        run.stderr()
+    );
+    drop(run);
+}
