@@ -981,3 +981,52 @@ fn logs_of_pidone_include_its_start_up_warnings() {
     );
     drop(run);
 }
+
+/// Followers held open (a service of pidone's uid can connect) cannot lock `logs -f` out:
+/// with 8 following, a new one makes the oldest leave, and the oldest is told why.
+#[test]
+fn followers_held_open_cannot_lock_out_a_new_one() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(
+        &s,
+        "tick",
+        "command = [\"sh\", \"-c\", 'i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done']\n",
+    );
+    let run = start(&s, &[]);
+    status_until(&s, "tick", "running", |r| r["state"] == "running");
+    use std::io::{BufRead, Read, Write};
+    let socket = s.join("run/control.sock");
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let mut c = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        c.write_all(b"logs -f tick\n").unwrap();
+        held.push(c);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let mut follower = std::process::Command::new(common::bin())
+        .args(["--run-dir", &s.join("run").display().to_string()])
+        .args(["logs", "-f", "-n", "0", "tick"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(follower.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("the new follower got nothing").unwrap();
+    assert!(first.contains("[tick] tick "), "{first}");
+    // The oldest was told and closed; the others still follow.
+    let mut oldest = String::new();
+    held[0]
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    held[0].read_to_string(&mut oldest).unwrap();
+    assert!(
+        oldest.trim_end().ends_with(
+            "pidone: error: this follower was dropped: 8 followers at most: the oldest makes room for a new one; run `pidone logs -f` again"
+        ),
+        "{oldest}"
+    );
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    drop(run);
+}

@@ -6,7 +6,8 @@
 //! far as `poll` says the socket is writable. A follower that stops reading can neither
 //! block the loop nor grow it: once its queue holds `QUEUE_LIMIT` bytes it is dropped, told
 //! so in a last line (written if it reads again within `CLOSE_WITHIN`), and closed.
-//! At most `MAX_FOLLOWERS` follow at once; one more is refused with a reply.
+//! At most `MAX_FOLLOWERS` follow at once: a new one makes the oldest leave (told so), so
+//! followers held open by a service cannot lock `pidone logs -f` out.
 
 use super::logring;
 use std::io::{Read, Write};
@@ -37,19 +38,46 @@ struct Follower {
     gone: bool,
 }
 
+impl Follower {
+    /// What it has not taken is lost either way; its last line says why it ends.
+    fn drop_with(&mut self, why: &str, now: Instant) {
+        self.queue.clear();
+        self.queue.extend_from_slice(
+            format!(
+                "\npidone: error: this follower was dropped: {why}; run `pidone logs -f` again\n"
+            )
+            .as_bytes(),
+        );
+        self.closing = Some(now + CLOSE_WITHIN);
+    }
+}
+
 #[derive(Default)]
 pub struct Followers {
     list: Vec<Follower>,
 }
 
 impl Followers {
-    pub fn is_full(&self) -> bool {
-        self.list.len() >= MAX_FOLLOWERS
-    }
-
     /// Take over `stream`: `first` (the reply header and the recent lines) is queued, and
-    /// every line recorded from now on follows.
-    pub fn add(&mut self, stream: UnixStream, wanted: Wanted, first: String) {
+    /// every line recorded from now on follows. With `MAX_FOLLOWERS` following already, the
+    /// oldest is dropped; one already dropped and still given its last chance is closed when
+    /// there are as many of those.
+    pub fn add(&mut self, stream: UnixStream, wanted: Wanted, first: String, now: Instant) {
+        let following = |f: &&mut Follower| f.closing.is_none() && !f.gone;
+        if self.list.iter_mut().filter(following).count() >= MAX_FOLLOWERS
+            && let Some(oldest) = self.list.iter_mut().find(following)
+        {
+            oldest.drop_with(
+                &format!("{MAX_FOLLOWERS} followers at most: the oldest makes room for a new one"),
+                now,
+            );
+        }
+        let closing = |f: &&mut Follower| f.closing.is_some() && !f.gone;
+        if self.list.iter_mut().filter(closing).count() >= MAX_FOLLOWERS
+            && let Some(f) = self.list.iter_mut().find(closing)
+        {
+            f.gone = true;
+        }
         let _ = stream.set_nonblocking(true);
         self.list.push(Follower {
             stream,
@@ -79,16 +107,13 @@ impl Followers {
                 }
             });
             if f.queue.len() > QUEUE_LIMIT {
-                // What it has not taken is lost either way; the last line says why.
-                f.queue.clear();
-                f.queue.extend_from_slice(
-                    format!(
-                        "\npidone: error: this follower was dropped: it did not read its output ({} KiB were waiting); run `pidone logs -f` again\n",
+                f.drop_with(
+                    &format!(
+                        "it did not read its output ({} KiB were waiting)",
                         QUEUE_LIMIT / 1024
-                    )
-                    .as_bytes(),
+                    ),
+                    now,
                 );
-                f.closing = Some(now + CLOSE_WITHIN);
             }
         }
     }

@@ -726,29 +726,19 @@ impl Supervisor {
 
     /// `logs -f`: the connection leaves the control server for the followers, which send
     /// the recent lines first (after the reply header a client reads as for any request).
+    /// (With as many followers as allowed, the oldest makes room: `Followers::add`.)
     fn start_follower(
         &mut self,
         ctl: &mut control::Server,
         client: usize,
         q: requests::LogsRequest,
     ) {
-        if self.followers.is_full() {
-            let reply = control::Reply::new(
-                1,
-                format!(
-                    "{} followers already follow the logs; stop one (or use `pidone logs` without -f)",
-                    follow::MAX_FOLLOWERS
-                ),
-            );
-            ctl.reply(client, reply);
-            return;
-        }
         if let Some(stream) = ctl.take(client) {
             let first = format!(
                 "0\nnull\n{}",
                 requests::recent_lines(&q, follow::QUEUE_LIMIT / 2)
             );
-            self.followers.add(stream, q.wanted, first);
+            self.followers.add(stream, q.wanted, first, Instant::now());
         }
     }
 
