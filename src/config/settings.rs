@@ -160,6 +160,35 @@ mod tests {
     }
 
     #[test]
+    fn log_keep_bytes_from_option_file_or_default_and_bounded() {
+        let s = resolve(&Options::default(), &global(""), Path::new("g.toml")).unwrap();
+        assert_eq!(s.log_keep_bytes, DEFAULT_LOG_KEEP_BYTES as usize);
+        let file = global("log_keep_bytes = 0\n");
+        let s = resolve(&Options::default(), &file, Path::new("g.toml")).unwrap();
+        assert_eq!(s.log_keep_bytes, 0);
+        let opts = Options {
+            log_keep_bytes: Some(4096),
+            ..Options::default()
+        };
+        assert_eq!(
+            resolve(&opts, &file, Path::new("g.toml"))
+                .unwrap()
+                .log_keep_bytes,
+            4096
+        );
+        let e = resolve(
+            &Options::default(),
+            &global("log_keep_bytes = 99999999\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(1), Some("log_keep_bytes"))
+        );
+    }
+
+    #[test]
     fn options_win_over_the_file_which_wins_over_defaults() {
         let file = global(
             "user = \"app\"\ngrace = 3\nstop_signal = \"QUIT\"\nmap_exit = { \"143\" = 0 }\n",
