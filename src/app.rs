@@ -44,15 +44,28 @@ pub fn main(args: Vec<String>) -> i32 {
             0
         }
         Command::Version => {
-            println!("pidone {}", env!("CARGO_PKG_VERSION"));
+            print!("{}", version());
             0
         }
         Command::Healthcheck { services } => {
             let mut words = vec!["health".to_string()];
             words.extend(services);
-            client(&opts, &words, false)
+            // Its verdict ("unhealthy: ...") is an answer, not an error: Docker shows it.
+            client(&opts, &words, Show::Verdict)
         }
-        Command::Status { json } => client(&opts, &["status".into()], json),
+        Command::Status { json } => client(
+            &opts,
+            &["status".into()],
+            if json { Show::Data } else { Show::Text },
+        ),
+        Command::Logs { words, follow } => {
+            if follow {
+                follow_logs(&opts, &words)
+            } else {
+                client(&opts, &words, Show::Text)
+            }
+        }
+        Command::Reload => client(&opts, &["reload".into()], Show::Text),
         Command::Control {
             verb,
             service,
@@ -60,7 +73,7 @@ pub fn main(args: Vec<String>) -> i32 {
         } => {
             let mut words = vec![verb, service];
             words.extend(signal);
-            client(&opts, &words, false)
+            client(&opts, &words, Show::Text)
         }
         Command::Check => check(&opts),
         Command::Render { out } => render_command(&opts, out),
@@ -257,19 +270,61 @@ fn render_command(opts: &Options, out: Option<PathBuf>) -> i32 {
     }
 }
 
-fn client(opts: &Options, words: &[String], json: bool) -> i32 {
-    // The run dir may be set in the global file; a broken file must not stop a health probe
-    // from reaching the socket, so fall back to the option or the default.
-    let run_dir = match settings(opts) {
+/// `pidone version`: what a bug report needs.
+fn version() -> String {
+    let libc = if cfg!(target_env = "musl") {
+        "musl"
+    } else if cfg!(target_env = "gnu") {
+        "glibc"
+    } else {
+        "unknown libc"
+    };
+    let linking = if cfg!(target_feature = "crt-static") {
+        "static"
+    } else {
+        "dynamically linked"
+    };
+    format!(
+        "pidone {}\ncommit {}\ntarget {} ({libc}, {linking})\n",
+        env!("CARGO_PKG_VERSION"),
+        env!("PIDONE_COMMIT"),
+        env!("PIDONE_TARGET"),
+    )
+}
+
+/// How a client shows the server's answer.
+#[derive(Clone, Copy, PartialEq)]
+enum Show {
+    /// The text; a failure is an error (`pidone: error: ...` on stderr).
+    Text,
+    /// The JSON data (`status --json`); a failure as for `Text`.
+    Data,
+    /// `healthcheck`: the verdict on stdout, whatever it is.
+    Verdict,
+}
+
+/// Where the control socket is. The run dir may be set in the global file; a broken file
+/// must not stop a health probe from reaching the socket, so fall back to the option or the
+/// default.
+fn client_run_dir(opts: &Options) -> PathBuf {
+    match settings(opts) {
         Ok((s, _)) => s.run_dir,
         Err(_) => opts
             .run_dir
             .clone()
             .unwrap_or_else(|| DEFAULT_RUN_DIR.into()),
-    };
-    match control::request(&run_dir, words) {
+    }
+}
+
+fn client(opts: &Options, words: &[String], show: Show) -> i32 {
+    match control::request(&client_run_dir(opts), words) {
         Ok(reply) => {
-            if json {
+            if reply.code != 0 && show != Show::Verdict {
+                // (one error per line: `reload` answers with every configuration error)
+                for line in reply.text.lines() {
+                    log::error(line);
+                }
+            } else if show == Show::Data {
                 println!("{}", reply.data);
             } else if !reply.text.is_empty() {
                 println!("{}", reply.text);
@@ -277,7 +332,27 @@ fn client(opts: &Options, words: &[String], json: bool) -> i32 {
             reply.code
         }
         Err(e) => {
-            println!("unreachable: {e}");
+            log::error(format!("unreachable: {e}"));
+            exit::UNREACHABLE
+        }
+    }
+}
+
+/// `pidone logs -f`: the recent lines, then every new one until interrupted.
+fn follow_logs(opts: &Options, words: &[String]) -> i32 {
+    match control::follow(&client_run_dir(opts), words, &mut std::io::stdout()) {
+        Ok(Err(reply)) => {
+            log::error(&reply.text);
+            reply.code
+        }
+        Ok(Ok(())) => {
+            log::error(
+                "the log stream ended: pidone stopped, or dropped this follower because it did not read its output",
+            );
+            exit::UNREACHABLE
+        }
+        Err(e) => {
+            log::error(format!("unreachable: {e}"));
             exit::UNREACHABLE
         }
     }
@@ -292,6 +367,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     let Ok((settings, file)) = settings(opts) else {
         return exit::CONFIG;
     };
+    // From here on pidone's own lines are kept for `pidone logs pidone` (start-up warnings
+    // included); the supervisor adds a ring per unit.
+    supervisor::logring::set_sources(settings.log_keep_bytes, &[]);
     let mut services = match load_services(opts, &settings, &file) {
         Ok(s) => s,
         Err(errs) => {
@@ -421,6 +499,18 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
             env.insert("LOGNAME".into(), name.clone());
         }
     }
+    // The render step would fail on a render dir it cannot create with a template error
+    // (exit 65, "fix the templates"): the fix is the image's /run, said here, before anything.
+    if has_templates(&settings.templates_dir)
+        && let Err(e) = writable_dir(&settings.render_dir)
+    {
+        log::error(format!(
+            "refusing to start: cannot create the render dir {}: {e}{}",
+            settings.render_dir.display(),
+            unwritable_dir_fix("--render-dir (PIDONE_RENDER_DIR)")
+        ));
+        return exit::RUN_DIR;
+    }
     let run_dir = match usable_run_dir(&settings.run_dir) {
         Ok(dir) => dir,
         Err(e) => {
@@ -432,12 +522,27 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
                     id.uid
                 )
             });
-            log::error(format!("refusing to start: {e}{hint}"));
+            // A directory that could not be created (rather than one that is not ours):
+            // the image's /run is the usual cause.
+            let fix = if std::fs::symlink_metadata(&settings.run_dir).is_err() {
+                unwritable_dir_fix("--run-dir (PIDONE_RUN_DIR)")
+            } else {
+                String::new()
+            };
+            log::error(format!("refusing to start: {e}{hint}{fix}"));
             return exit::RUN_DIR;
         }
     };
     if let Some(e) = control::live_server(&run_dir) {
-        log::error(format!("refusing to start: {e}"));
+        // `docker exec C /init stauts`: say what it was asked to run, which was maybe meant
+        // as a pidone command.
+        let asked = match cmd.first() {
+            Some(program) => format!(
+                " `{program}` (given as the command to run; for pidone's own commands see `pidone --help`)"
+            ),
+            None => String::new(),
+        };
+        log::error(format!("refusing to start{asked}: {e}"));
         return exit::RUN_DIR;
     }
 
@@ -476,7 +581,7 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
         (
             file.render.after.clone(),
-            Service::with_defaults("render", argv, Kind::Oneshot),
+            Service::with_defaults(supervisor::RENDER_UNIT, argv, Kind::Oneshot),
         )
     });
     let has_cmd = !cmd.is_empty();
@@ -513,6 +618,12 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         grace: settings.grace,
         once: settings.once,
         tty,
+        log_keep_bytes: settings.log_keep_bytes,
+        reload_from: s6.is_none().then(|| supervisor::ConfigSource {
+            services_dir: settings.services_dir.clone(),
+            config: settings.config.clone(),
+            config_named: opts.config.is_some(),
+        }),
     };
     let supervisor = match Supervisor::new(units, ctx, control_dir) {
         Ok(s) => s,
@@ -811,6 +922,26 @@ fn check_cmd_limits(main: &Service, tty: bool) -> Result<(), i32> {
     Err(exit::USAGE)
 }
 
+/// Create `dir` (and missing parents) if needed, and check this uid may write in it.
+fn writable_dir(dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    nix::unistd::access(
+        dir,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .map_err(|e| format!("not writable: {}", e.desc()))
+}
+
+/// What to do about a directory under `/run` that pidone cannot create: the image's `/run`
+/// must be writable for the container's uid (Docker gives `--tmpfs /run` the image's mode).
+fn unwritable_dir_fix(option: &str) -> String {
+    // SAFETY: geteuid cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    format!(
+        "; pidone runs as uid {uid}: give the image a /run any uid may write (`RUN chmod 1777 /run` in the Dockerfile; with `docker run --read-only` also `--tmpfs /run`), or name a writable directory with {option}"
+    )
+}
+
 /// After the drop: the configured run dir, created 0700 if missing and verified to be ours
 /// (see `rundir`). Only when it is the default `/run/pidone` and cannot be created (a
 /// non-root user on a laptop) is the per-user directory used instead, verified the same way.
@@ -827,8 +958,8 @@ fn usable_run_dir(configured: &Path) -> Result<PathBuf, String> {
     let fallback = control::fallback_run_dir();
     crate::rundir::create_private(&fallback)
         .map_err(|e| format!("{err}; and the fallback: {e}"))?;
-    log::info(format!(
-        "run dir {DEFAULT_RUN_DIR} is not usable ({err}); using {}",
+    log::warn(format!(
+        "run dir {DEFAULT_RUN_DIR} is not usable ({err}); using {} instead (`pidone status` finds it there too; `RUN chmod 1777 /run` in the image, or --run-dir, makes this go away)",
         fallback.display()
     ));
     Ok(fallback)

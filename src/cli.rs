@@ -40,6 +40,8 @@ pub struct Options {
     pub warn_signal: Option<i32>,
     /// Run with `/bin/sh -c`.
     pub warn_command: Option<String>,
+    /// Bytes of recent output kept per service for `pidone logs`.
+    pub log_keep_bytes: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +60,13 @@ pub enum Command {
     Status {
         json: bool,
     },
+    /// `logs [-n N] [-f] [--json] [NAME...]`: the words sent to the control socket.
+    Logs {
+        words: Vec<String>,
+        follow: bool,
+    },
+    /// Re-read the service files and apply the difference.
+    Reload,
     /// start / stop / restart / signal.
     Control {
         verb: String,
@@ -74,17 +83,19 @@ usage: pidone [OPTIONS] [--] [CMD [ARG...]]     run as PID 1 (supervise services
        pidone render [--out DIR] [OPTIONS]      render templates (into the render dir or DIR)
        pidone healthcheck [SERVICE...]          exit 0 when every (named) service is healthy
        pidone status [--json]                   show every service
+       pidone logs [-n N] [-f] [--json] [NAME...]  recent output of services (and pidone)
+       pidone reload                            re-read services.d; start, stop, restart what changed
        pidone start|stop|restart SERVICE        control a service
        pidone signal SERVICE SIGNAL             send a signal to a service
-       pidone version
+       pidone version | -V                      version, commit, target (libc, arch, static)
        pidone s6-shims DIR                      link s6-overlay's commands (s6-svc, ...) to pidone
 
 options (environment form in brackets):
   --user NAME|UID[:GROUP|GID]  user to drop to when started as root [PIDONE_USER] (65534:65534;
                                an s6-overlay layout stays root, as s6-overlay runs it)
   --allow-root                 stay root when started as root [PIDONE_ALLOW_ROOT=1]
-  --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README)
-                               [PIDONE_ALLOW_DANGEROUS_CAPS=1]
+  --allow-dangerous-caps       permit --keep-cap of caps that undo the drop (README.md,
+                               \"Security model\") [PIDONE_ALLOW_DANGEROUS_CAPS=1]
   --keep-cap CAP               keep a capability (ambient), repeatable [PIDONE_KEEP_CAPS=A,B]
   --grace DURATION             stop signal to SIGKILL delay for leftovers [PIDONE_GRACE] (5s)
   --stop-signal SIGNAL         signal CMD gets on shutdown [PIDONE_STOP_SIGNAL] (TERM)
@@ -98,6 +109,8 @@ options (environment form in brackets):
   --warn-command 'SHELL CMD'   the warning: run with /bin/sh -c [PIDONE_WARN_COMMAND]
   --log-format text|json       [PIDONE_LOG_FORMAT] (text)
   --log-level LEVEL            error, warn, info, debug [PIDONE_LOG] (info)
+  --log-keep-bytes N           output kept per service for `pidone logs`
+                               [PIDONE_LOG_KEEP_BYTES] (16384)
   --config FILE                global file [PIDONE_CONFIG] (/etc/pidone/pidone.toml)
   --services-dir DIR           [PIDONE_SERVICES_DIR] (/etc/pidone/services.d)
   --templates-dir DIR          [PIDONE_TEMPLATES_DIR] (/etc/pidone/templates)
@@ -111,7 +124,7 @@ options (environment form in brackets):
                                [PIDONE_S6_RUN_DIR] (/run)
   (environment only)           PIDONE_SECRETS_DIR: where templates' `secrets` come from (/run/secrets)
 
-service files, templates, exit codes: see README.md and docs/ in the pidone repository
+service files, templates, exit codes: README.md and docs/ of pidone's source (not in the image)
 ";
 
 const SUBCOMMANDS: &[&str] = &[
@@ -119,6 +132,8 @@ const SUBCOMMANDS: &[&str] = &[
     "render",
     "healthcheck",
     "status",
+    "logs",
+    "reload",
     "start",
     "stop",
     "restart",
@@ -196,6 +211,12 @@ pub fn parse(
                         Some(parse_signal(&value()?).map_err(|e| format!("--warn-signal: {e}"))?)
                 }
                 "warn-command" => opts.warn_command = Some(value()?),
+                "log-keep-bytes" => {
+                    opts.log_keep_bytes = Some(
+                        parse_keep_bytes(&value()?)
+                            .map_err(|e| format!("--log-keep-bytes: {e}"))?,
+                    )
+                }
                 "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
                 "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
                 "config" => opts.config = Some(value()?.into()),
@@ -207,7 +228,8 @@ pub fn parse(
                 "s6-root" => opts.s6_root = Some(value()?.into()),
                 "s6-run-dir" => opts.s6_run_dir = Some(value()?.into()),
                 "out" if subcommand.as_deref() == Some("render") => out = Some(value()?.into()),
-                "json" if subcommand.as_deref() == Some("status") => json = true,
+                "json" if matches!(subcommand.as_deref(), Some("status" | "logs")) => json = true,
+                "follow" if subcommand.as_deref() == Some("logs") => positional.push("-f".into()),
                 "help" => return Ok((opts, Command::Help)),
                 "version" => return Ok((opts, Command::Version)),
                 _ => return Err(format!("unknown option --{name}")),
@@ -217,11 +239,23 @@ pub fn parse(
         if arg == "-h" {
             return Ok((opts, Command::Help));
         }
+        if arg == "-V" && subcommand.is_none() && positional.is_empty() {
+            return Ok((opts, Command::Version));
+        }
         if subcommand.is_none() && positional.is_empty() && SUBCOMMANDS.contains(&arg.as_str()) {
             subcommand = Some(arg.clone());
             continue;
         }
         if subcommand.is_none() {
+            // `docker exec C /init stauts`: a misspelled command word would otherwise be
+            // taken as CMD and refused as a second pidone; a program by that name wins.
+            if let Some(meant) = misspelled_command(arg)
+                && !on_path(arg, env("PATH").as_deref())
+            {
+                return Err(format!(
+                    "unknown command `{arg}`; did you mean `{meant}`? (a program named `{arg}` would run as CMD, but there is none on PATH)"
+                ));
+            }
             // `/init nginx -g 'daemon off;'` (Docker's CMD appended to ENTRYPOINT, no `--`):
             // everything from the first non-option word on belongs to CMD.
             cmd = Some(args[i - 1..].to_vec());
@@ -261,6 +295,8 @@ pub fn parse(
                     services: positional,
                 },
                 "status" => want(0).map(|_| Command::Status { json })?,
+                "reload" => want(0).map(|_| Command::Reload)?,
+                "logs" => logs_words(&positional, json)?,
                 "start" | "stop" | "restart" => {
                     want(1)?;
                     Command::Control {
@@ -355,7 +391,72 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
             .map(|v| with_name("PIDONE_WARN_SIGNAL", parse_signal(&v)))
             .transpose()?,
         warn_command: get("PIDONE_WARN_COMMAND"),
+        log_keep_bytes: get("PIDONE_LOG_KEEP_BYTES")
+            .map(|v| with_name("PIDONE_LOG_KEEP_BYTES", parse_keep_bytes(&v)))
+            .transpose()?,
     })
+}
+
+/// `logs` arguments checked here (a usage error needs no running pidone) and passed on as
+/// the request's words: `logs [-n N] [-f] [--json] [NAME...]`.
+fn logs_words(args: &[String], json: bool) -> Result<Command, String> {
+    let mut words = vec!["logs".to_string()];
+    let mut follow = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-f" => follow = true,
+            "-n" => {
+                let n = it
+                    .next()
+                    .ok_or("`pidone logs -n` needs a number of lines")?;
+                n.parse::<u32>()
+                    .map_err(|_| format!("`pidone logs -n {n}`: use a number of lines"))?;
+                words.extend(["-n".to_string(), n.clone()]);
+            }
+            _ if a.starts_with('-') => return Err(format!("`pidone logs` has no option {a}")),
+            name => words.push(name.to_string()),
+        }
+    }
+    if json {
+        words.insert(1, "--json".into());
+    }
+    if follow {
+        words.insert(1, "-f".into());
+    }
+    Ok(Command::Logs { words, follow })
+}
+
+/// The subcommand `word` is a misspelling of: at most 2 edits away from one (and not a
+/// word of 2 letters or less, which would be 2 edits from too much).
+pub fn misspelled_command(word: &str) -> Option<&'static str> {
+    if word.len() <= 2 || word.contains('/') {
+        return None;
+    }
+    SUBCOMMANDS
+        .iter()
+        .chain(["version", "healthcheck"].iter())
+        .map(|c| (crate::values::edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Whether `program` is found in `path` (the environment's PATH) as CMD would be.
+fn on_path(program: &str, path: Option<&str>) -> bool {
+    let path = crate::program::search_path(path);
+    crate::program::resolve(program, &path).is_ok()
+}
+
+/// `--log-keep-bytes`: bytes, 0 (keep nothing) to 16 MiB.
+fn parse_keep_bytes(text: &str) -> Result<u32, String> {
+    const MAX: u32 = 16 * 1024 * 1024;
+    match text.trim().parse::<u32>() {
+        Ok(n) if n <= MAX => Ok(n),
+        _ => Err(format!(
+            "{text:?}: a number of bytes from 0 to {MAX} (16 MiB)"
+        )),
+    }
 }
 
 /// `143=0` → (143, 0).
@@ -467,6 +568,24 @@ mod tests {
         assert!(parse(&args(&["--grace"]), &no_env).is_err());
         assert!(parse(&args(&["--map-exit", "143"]), &no_env).is_err());
         assert!(parse(&args(&["--map-exit", "300=0"]), &no_env).is_err());
+    }
+
+    #[test]
+    fn misspelled_commands_and_logs_arguments() {
+        assert_eq!(misspelled_command("stauts"), Some("status"));
+        assert_eq!(misspelled_command("helthcheck"), Some("healthcheck"));
+        assert_eq!(misspelled_command("nginx"), None);
+        assert_eq!(misspelled_command("./stats"), None);
+        let (_, c) = parse(&args(&["logs", "-n", "5", "--json", "-f", "web"]), &no_env).unwrap();
+        assert_eq!(
+            c,
+            Command::Logs {
+                words: args(&["logs", "-f", "--json", "-n", "5", "web"]),
+                follow: true
+            }
+        );
+        assert!(parse(&args(&["logs", "-n", "x"]), &no_env).is_err());
+        assert_eq!(parse(&args(&["-V"]), &no_env).unwrap().1, Command::Version);
     }
 
     #[test]

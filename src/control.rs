@@ -272,6 +272,16 @@ impl Server {
         }
     }
 
+    /// Hand a client's connection over (to `logs -f`, which keeps it open): it leaves this
+    /// server's list and its deadlines. None when it is gone already.
+    pub fn take(&mut self, client: usize) -> Option<UnixStream> {
+        let c = self.clients.get_mut(client).filter(|c| !c.done)?;
+        let stream = c.stream.try_clone().ok()?;
+        // Dropped at the next gc without a shutdown: the duplicate keeps the connection.
+        c.done = true;
+        Some(stream)
+    }
+
     /// Close clients past their deadline, then drop finished ones.
     pub fn expire(&mut self, now: Instant) {
         for c in &mut self.clients {
@@ -390,6 +400,74 @@ pub fn fallback_run_dir() -> PathBuf {
 /// no CAP_DAC_OVERRIDE) is not "not running": that is answered here, with the owner to run
 /// as and exit code 77 (EX_NOPERM), without asking the server.
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
+    let (mut stream, path) = match connect(run_dir)? {
+        Ok(connected) => connected,
+        Err(reply) => return Ok(reply),
+    };
+    let timeout = Some(Duration::from_secs(5));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    stream
+        .write_all(format!("{}\n", words.join(" ")).as_bytes())
+        .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
+    let mut answer = String::new();
+    // Answers are a few KiB; a server (even a verified one) cannot make the client grow.
+    stream
+        .take(MAX_REPLY)
+        .read_to_string(&mut answer)
+        .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
+    parse_reply(&answer).ok_or_else(|| format!("bad answer from {}", path.display()))
+}
+
+/// Client side of `logs -f`: send the request, then copy what the server sends to `out`
+/// until it closes the connection (Ok(Ok)) or until the process is interrupted. A refusal
+/// (an unknown service, too many followers) is Ok(Err(reply)).
+pub fn follow(
+    run_dir: &Path,
+    words: &[String],
+    out: &mut dyn Write,
+) -> Result<Result<(), Reply>, String> {
+    let (mut stream, path) = match connect(run_dir)? {
+        Ok(connected) => connected,
+        Err(reply) => return Ok(Err(reply)),
+    };
+    stream
+        .write_all(format!("{}\n", words.join(" ")).as_bytes())
+        .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut head = String::new();
+    for _ in 0..2 {
+        std::io::BufRead::read_line(&mut (&mut reader).take(MAX_REQUEST as u64), &mut head)
+            .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
+    }
+    let code: i32 = head
+        .lines()
+        .next()
+        .and_then(|c| c.trim().parse().ok())
+        .ok_or_else(|| format!("bad answer from {}", path.display()))?;
+    if code != 0 {
+        let mut text = String::new();
+        let _ = (&mut reader).take(MAX_REPLY).read_to_string(&mut text);
+        return Ok(Err(Reply::new(code, text.trim_end())));
+    }
+    let mut buf = [0u8; 8192];
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => return Ok(Ok(())),
+            Ok(n) => {
+                out.write_all(&buf[..n])
+                    .and_then(|_| out.flush())
+                    .map_err(|e| format!("cannot write the output: {e}"))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(format!("reading from {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Connect to the control socket of `run_dir` (or the per-user fallback) and verify who
+/// serves it. Ok(Err(reply)) when this uid may not reach it (answered without the server).
+fn connect(run_dir: &Path) -> Result<Result<(UnixStream, PathBuf), Reply>, String> {
     // The fallback dir is per-uid: only a server of our own uid may answer there, even for
     // root (another user could have created /tmp/pidone-0).
     let candidates = [
@@ -412,17 +490,17 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     }
     let Some((path, own_uid_only)) = found else {
         if let Some(dir) = denied {
-            return Ok(permission_denied(dir));
+            return Ok(Err(permission_denied(dir)));
         }
         return Err(format!(
             "pidone is not running here (no {})",
             candidates[0].0.display()
         ));
     };
-    let mut stream = match UnixStream::connect(path) {
+    let stream = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Ok(permission_denied(path));
+            return Ok(Err(permission_denied(path)));
         }
         Err(e) => return Err(format!("cannot connect to {}: {e}", path.display())),
     };
@@ -432,17 +510,5 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         peer_uid(&stream).ok_or_else(|| format!("cannot tell who serves {}", path.display()))?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     crate::rundir::verify_server(dir, peer, own_uid_only)?;
-    let timeout = Some(Duration::from_secs(5));
-    let _ = stream.set_read_timeout(timeout);
-    let _ = stream.set_write_timeout(timeout);
-    stream
-        .write_all(format!("{}\n", words.join(" ")).as_bytes())
-        .map_err(|e| format!("cannot send to {}: {e}", path.display()))?;
-    let mut answer = String::new();
-    // Answers are a few KiB; a server (even a verified one) cannot make the client grow.
-    stream
-        .take(MAX_REPLY)
-        .read_to_string(&mut answer)
-        .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
-    parse_reply(&answer).ok_or_else(|| format!("bad answer from {}", path.display()))
+    Ok(Ok((stream, path.clone())))
 }

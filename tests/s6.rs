@@ -1277,3 +1277,36 @@ fn s6_unwritable_run_says_what_to_do() {
     );
     assert!(!s.join("out/config-done").exists());
 }
+
+/// `s6-svc -r` is a restart on request (issue 22): not counted in RESTARTS nor toward
+/// `max_restarts`, and status says "restarted on request" instead of the 143 it caused.
+#[test]
+fn s6_svc_restart_is_a_request_not_a_crash() {
+   require_namespaces!();
+   if which("execlineb").is_none() {
+       panic!("execlineb is missing: apt-get install execline (.ci/run installs it)");
+   }
+   let s = Scratch::new();
+   copy_fixture(&s, "web");
+   let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
+   assert!(wait_out(&s, "web-env"), "web did not start: {}", p.stderr());
+   let web_pid = host_pid(&p, s.status_row("web")["pid"].as_i64().unwrap() as i32);
+   let (code, text) = shim(&s, "s6-svc", &["-r", "/run/service/web"]);
+   assert_eq!(code, 0, "{text}");
+   let mut row = serde_json::Value::Null;
+   assert!(wait_until(LONG, || {
+       row = s.status_row("web");
+       row["pid"]
+           .as_i64()
+           .is_some_and(|n| host_pid(&p, n as i32) != web_pid)
+   }));
+   assert_eq!(row["restarts"], 0, "{row}");
+   assert!(row["last_exit"].is_null(), "{row}");
+   assert_eq!(row["reason"], "restarted on request", "{row}");
+   let f = p.stop(LONG);
+   assert!(
+       f.stderr.contains("web restarted on request"),
+       "{}",
+       f.stderr
+   );
+}

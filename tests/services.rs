@@ -1427,3 +1427,139 @@ stop_command = ["sh", "-c", "echo down >> @D@/mount"]
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(s.lines("mount"), vec!["up", "down"], "{}", done.stderr);
 }
+
+/// The pid (in pidone's namespace) `status` shows for `name`, once it has one; and that the
+/// process is really there, by its host pid in /proc.
+fn live_pid(s: &Scratch, run: &Running, name: &str) -> (i64, i32) {
+    let row = common::status_until(s, name, "running", |r| {
+        r["state"] == "running" && r["pid"].is_i64()
+    });
+    let ns = row["pid"].as_i64().unwrap();
+    let host = common::host_pid_of(run.pid, ns as i32)
+        .unwrap_or_else(|| panic!("{name}: pid {ns} of status is not in /proc"));
+    (ns, host)
+}
+
+/// `pidone reload` (issue 22): a bad file changes nothing (errors as at start, exit 78);
+/// then new services start (after what they wait for), removed ones stop, changed ones
+/// restart, and unchanged ones keep their process, as /proc shows; `status` says what the
+/// reload did.
+#[test]
+fn reload_applies_the_difference_and_keeps_unchanged_services() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let sleeper = |tag: &str| {
+        format!("command = [\"sh\", \"-c\", 'echo {tag} >> @D@/started; exec sleep 1000']\n")
+    };
+    svc(&s, "keep", &sleeper("keep"));
+    svc(&s, "edit", &sleeper("edit-old"));
+    // Two removed services, one after the other: they stop in reverse dependency order.
+    svc(
+        &s,
+        "gone",
+        "command = [\"sh\", \"-c\", 'trap \"echo gone-term >> @D@/order; exit 0\" TERM; while :; do sleep 1000 & wait; done']\n",
+    );
+    svc(
+        &s,
+        "gone2",
+        "after = [\"gone\"]\ncommand = [\"sh\", \"-c\", 'trap \"echo gone2-term >> @D@/order; sleep 0.3; echo gone2-exit >> @D@/order; exit 0\" TERM; while :; do sleep 1000 & wait; done']\n",
+    );
+    let run = common::start(&s, &[]);
+    live_pid(&s, &run, "gone2");
+    let (keep_ns, keep_host) = live_pid(&s, &run, "keep");
+    let (_, edit_host) = live_pid(&s, &run, "edit");
+    let (_, gone_host) = live_pid(&s, &run, "gone");
+
+    // A mistake: reported at its file, line and key, and nothing changes.
+    svc(&s, "bad", "command = [\"true\"]\ncritcal = true\n");
+    svc(&s, "edit", &sleeper("edit-new"));
+    let (code, out) = s.client(&["reload"]);
+    assert_eq!(code, 78, "{out}");
+    assert!(
+        out.lines().next().unwrap().starts_with("pidone: error: ")
+            && out.contains("bad.toml:2: key `critcal`"),
+        "{out}"
+    );
+    assert!(out.contains("nothing was changed"), "{out}");
+    std::thread::sleep(Duration::from_millis(300));
+    for (name, host) in [
+        ("keep", keep_host),
+        ("edit", edit_host),
+        ("gone", gone_host),
+    ] {
+        assert!(
+            std::path::Path::new(&format!("/proc/{host}")).exists(),
+            "{name} was stopped by a failed reload"
+        );
+    }
+    let (_, json) = s.client(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect(&json);
+    assert!(v["last_reload"].is_null(), "{v}");
+
+    // Fixed: `new` waits for the changed `edit`; `gone` is removed.
+    std::fs::remove_file(s.join("services.d/bad.toml")).unwrap();
+    std::fs::remove_file(s.join("services.d/gone.toml")).unwrap();
+    std::fs::remove_file(s.join("services.d/gone2.toml")).unwrap();
+    svc(
+        &s,
+        "new",
+        "after = [\"edit\"]\ncommand = [\"sh\", \"-c\", 'echo new >> @D@/started; exec sleep 1000']\n",
+    );
+    let (code, out) = s.client(&["reload"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("started new")
+            && out.contains("stopped gone, gone2")
+            && out.contains("restarted edit")
+            && out.contains("1 unchanged"),
+        "{out}"
+    );
+    let (_, edit2_host) = live_pid(&s, &run, "edit");
+    let (_, _new_host) = live_pid(&s, &run, "new");
+    assert!(
+        wait_until(LONG, || !std::path::Path::new(&format!(
+            "/proc/{gone_host}"
+        ))
+        .exists()),
+        "gone still runs"
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{edit_host}")).exists(),
+        "the old edit still runs"
+    );
+    assert_ne!(edit2_host, edit_host);
+    assert!(
+        wait_until(LONG, || s.lines("order").len() == 3),
+        "{:?}",
+        s.lines("order")
+    );
+    assert_eq!(s.lines("order"), ["gone2-term", "gone2-exit", "gone-term"]);
+    // The restart for the reload is no crash either.
+    let row = s.status_row("edit");
+    assert!(row["last_exit"].is_null() && row["restarts"] == 0, "{row}");
+    // The unchanged service is the same process.
+    assert_eq!(live_pid(&s, &run, "keep"), (keep_ns, keep_host));
+    let started = s.lines("started");
+    let pos = |t: &str| started.iter().position(|l| l == t);
+    assert!(
+        pos("edit-new").is_some() && pos("edit-new") < pos("new"),
+        "{started:?}"
+    );
+    assert_eq!(
+        started.iter().filter(|l| *l == "keep").count(),
+        1,
+        "{started:?}"
+    );
+
+    let (code, text) = s.client(&["status"]);
+    assert_eq!(code, 0);
+    assert!(!text.contains("\ngone "), "{text}");
+    assert!(
+        text.contains(
+            "last reload: started new; stopped gone, gone2; restarted edit; 1 unchanged at "
+        ),
+        "{text}"
+    );
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}

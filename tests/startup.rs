@@ -283,3 +283,241 @@ fn render_after_must_name_a_oneshot() {
         "{err}"
     );
 }
+
+// ---- issue 22: errors that point at the real fix ----
+
+/// pidone in a fresh PID and mount namespace whose /run is an empty root-owned 0755 tmpfs
+/// (Docker's `--tmpfs /run` of an image that did not `chmod 1777 /run`), started as uid
+/// 65534 (`--user 65534`).
+fn as_nobody_under_a_root_run(s: &Scratch, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--pid", "--fork", "--mount", "--mount-proc", "--kill-child"])
+        .args([
+            "sh",
+            "-c",
+            "mount -t tmpfs -o mode=755 tmpfs /run && exec \"$@\"",
+            "sh",
+        ])
+        .args([
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+        ])
+        .arg(s.bin_for_any_user())
+        .args(args)
+        .env("PATH", SAFE_PATH)
+        .env("XDG_RUNTIME_DIR", s.join("xdg"))
+        .env_remove("PIDONE_USER");
+    run_with_timeout(cmd, T).0
+}
+
+#[test]
+fn a_run_or_render_dir_pidone_cannot_create_exits_73_naming_the_fix() {
+    if !is_root() {
+        skip!("needs root (a tmpfs over /run in a mount namespace, then setpriv to uid 65534)");
+    }
+    let s = Scratch::new();
+    s.write("templates/app.conf.tera", "x = 1\n");
+    s.service("app", "command = [\"true\"]\nkind = \"oneshot\"\n");
+    s.write("pidone.toml", "");
+    std::fs::create_dir(s.join("xdg")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.join("xdg"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let dirs = |render: &str, run: &str| -> Vec<String> {
+        vec![
+            "--services-dir".into(),
+            s.join("services.d").display().to_string(),
+            "--templates-dir".into(),
+            s.join("templates").display().to_string(),
+            "--config".into(),
+            s.join("pidone.toml").display().to_string(),
+            "--render-dir".into(),
+            render.into(),
+            "--run-dir".into(),
+            run.into(),
+        ]
+    };
+    let fix = "`RUN chmod 1777 /run` in the Dockerfile; with `docker run --read-only` also `--tmpfs /run`";
+    // The render dir: not a template error (65) but the image's /run, before anything runs.
+    let run_dir = s.join("run").display().to_string();
+    let args = dirs("/run/app", &run_dir);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.extend(["--", "true"]);
+    let out = as_nobody_under_a_root_run(&s, &a);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(
+        err.contains("pidone: error: refusing to start: cannot create the render dir /run/app")
+            && err.contains("pidone runs as uid 65534")
+            && err.contains(fix)
+            && err.contains("--render-dir"),
+        "{err}"
+    );
+    assert!(!err.contains("fix the templates"), "{err}");
+    // A run dir it cannot create, named by --run-dir: 73 and the same fix.
+    let render_dir = s.join("rendered").display().to_string();
+    let args = dirs(&render_dir, "/run/mine");
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.extend(["--", "true"]);
+    let out = as_nobody_under_a_root_run(&s, &a);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(73), "{err}");
+    assert!(
+        err.contains("/run/mine") && err.contains(fix) && err.contains("--run-dir"),
+        "{err}"
+    );
+    // The default run dir falls back to $XDG_RUNTIME_DIR/pidone, with a warning saying why.
+    let mut args = dirs(&render_dir, "/run/pidone");
+    args.truncate(8);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.extend(["--", "true"]);
+    let out = as_nobody_under_a_root_run(&s, &a);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("pidone: warning: run dir /run/pidone is not usable (")
+            && err.contains(&format!("using {}/pidone instead", s.join("xdg").display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelled_command_word_gets_a_did_you_mean_unless_it_is_a_program() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.service("web", "command = [\"sleep\", \"1000\"]\n");
+    for word in ["stauts", "restat", "relaod", "lgos"] {
+        let (out, _) = run_with_timeout(s.pid1(&[word, "web"]), T);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{word}: {err}");
+        let meant = match word {
+            "stauts" => "status",
+            "restat" => "restart",
+            "relaod" => "reload",
+            _ => "logs",
+        };
+        assert!(
+            err.starts_with(&format!(
+                "pidone: error: unknown command `{word}`; did you mean `{meant}`?"
+            )),
+            "{err}"
+        );
+    }
+    // A program of that name on PATH is CMD, as before.
+    s.write("bin/stopp", "#!/bin/sh\nexit 7\n");
+    let mut cmd = s.pid1(&["stopp"]);
+    cmd.env("PATH", format!("{}:{SAFE_PATH}", s.join("bin").display()));
+    let (out, _) = run_with_timeout(cmd, T);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_unknown_key_suggests_the_key_meant_and_names_where_keys_are_described() {
+    let s = Scratch::new();
+    s.service("web", "command = [\"true\"]\ncritcal = true\n");
+    s.write("pidone.toml", "");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("check").args(s.dir_args());
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("web.toml:2: key `critcal`: unknown field; did you mean `critical`?")
+            && err.contains("docs/configuration.md of pidone's source (not in the image)"),
+        "{err}"
+    );
+}
+
+/// One mistake, one error: a service file that does not validate is not also an "unknown
+/// service" in the files that name it.
+#[test]
+fn a_service_file_with_an_error_is_no_unknown_service_elsewhere() {
+    let s = Scratch::new();
+    s.service("setup", "kind = \"one-shot\"\ncommand = [\"true\"]\n");
+    s.service("web", "after = [\"setup\"]\ncommand = [\"sleep\", \"1\"]\n");
+    s.service("log", "command = [\"cat\"]\n");
+    s.service("app", "command = [\"true\"]\nstdout_to = \"setup\"\n");
+    s.write("pidone.toml", "");
+    let mut cmd = std::process::Command::new(bin());
+    cmd.arg("check").args(s.dir_args());
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(err.contains("setup.toml:1: key `kind`"), "{err}");
+    assert!(!err.contains("unknown service"), "{err}");
+    assert!(
+        !err.contains("web.toml") && !err.contains("app.toml"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// The render step shows as what it is: `(templates)` in `status`, and a failure says
+/// "templates" (not "render failed and is critical", a service nobody declared).
+#[test]
+fn the_render_step_is_named_templates() {
+    require_namespaces!();
+    let s = Scratch::new();
+    s.write("templates/a.conf.tera", "x = {{ env.GREETING }}\n");
+    s.service("web", "command = [\"sleep\", \"1000\"]\n");
+    let mut run = s.spawn_pid1_with(&[], |c| {
+        c.env("GREETING", "hi");
+    });
+    assert!(
+        wait_until(T, || s.join("run/control.sock").exists()),
+        "{}",
+        run.stderr()
+    );
+    let row = status_until(&s, "(templates)", "done", |r| r["state"] == "done");
+    assert_eq!(row["kind"], "render", "{row}");
+    let (_, table) = s.client(&["status"]);
+    assert!(!table.lines().any(|l| l.starts_with("render ")), "{table}");
+    assert!(run.alive());
+    drop(run);
+
+    let (out, _) = run_with_timeout(s.pid1(&["--", "true"]), T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(
+        err.contains(
+            "the templates failed to render (exit code 65; the lines above name each problem)"
+        ),
+        "{err}"
+    );
+    assert!(
+        !err.contains("render failed") && !err.contains("critical"),
+        "{err}"
+    );
+}
+
+/// `pidone version` says what a bug report needs; a client's error starts `pidone: error:`.
+#[test]
+fn version_names_commit_and_target_and_client_errors_say_error() {
+    let out = std::process::Command::new(bin())
+        .arg("version")
+        .output()
+        .unwrap();
+    let v = text(&out.stdout);
+    let lines: Vec<&str> = v.lines().collect();
+    assert_eq!(lines.len(), 3, "{v}");
+    assert!(lines[0].starts_with("pidone 0."), "{v}");
+    let commit = lines[1].strip_prefix("commit ").expect(&v);
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{v}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("target {}-", std::env::consts::ARCH))
+            && (lines[2].contains("(glibc, ") || lines[2].contains("(musl, "))
+            && (lines[2].ends_with("static)") || lines[2].ends_with("dynamically linked)")),
+        "{v}"
+    );
+    let s = Scratch::new();
+    let (code, out) = s.client(&["status"]);
+    assert_eq!(code, 69, "{out}");
+    assert!(
+        out.starts_with("pidone: error: unreachable: pidone is not running here"),
+        "{out}"
+    );
+}

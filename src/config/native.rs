@@ -138,6 +138,8 @@ pub fn parse_services(
     let mut services = Vec::new();
     // The file and key lines of each valid service, for the errors about `after`.
     let mut files = HashMap::new();
+    // Services whose file has errors of its own: naming one is not one more error.
+    let mut broken: Vec<String> = Vec::new();
     for (path, text) in sources {
         let name = path
             .file_stem()
@@ -171,6 +173,7 @@ pub fn parse_services(
             Ok(read) => read,
             Err(mut errs) => {
                 all_errors.append(&mut errs);
+                broken.push(name);
                 continue;
             }
         };
@@ -189,26 +192,47 @@ pub fn parse_services(
                 files.insert(name, (path.clone(), lines));
                 services.push(svc);
             }
-            Ok(_) => all_errors.extend(read_errors),
-            Err(checked) => all_errors.extend(merge_errors(read_errors, checked, None)),
+            Ok(_) => {
+                all_errors.extend(read_errors);
+                broken.push(name);
+            }
+            Err(checked) => {
+                all_errors.extend(merge_errors(read_errors, checked, None));
+                broken.push(name);
+            }
         }
     }
+    // The links are checked among the valid services; one to a service whose file has its
+    // own errors (reported above) is left out, or a mistake in setup.toml would also make
+    // web.toml's `after = ["setup"]` an "unknown service".
+    let checked: Vec<Service> = services
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.after.retain(|d| !broken.contains(d));
+            s.then_reload.retain(|d| !broken.contains(d));
+            if s.stdout_to.as_ref().is_some_and(|t| broken.contains(t)) {
+                s.stdout_to = None;
+            }
+            s
+        })
+        .collect();
     // A service's dependency errors point at its file and its `after` line.
     all_errors.extend(super::graph::check_schedule_links(
-        &services,
+        &checked,
         &|name: &str, key: &str| {
             let (path, lines) = &files[name];
             (path.clone(), lines.get(key).copied())
         },
     ));
     all_errors.extend(super::graph::check_pipes(
-        &services,
+        &checked,
         &|name: &str, key: &str| {
             let (path, lines) = &files[name];
             (path.clone(), lines.get(key).copied())
         },
     ));
-    all_errors.extend(check_graph(&services, &|name: &str| {
+    all_errors.extend(check_graph(&checked, &|name: &str| {
         let (path, lines) = &files[name];
         (path.clone(), lines.get("after").copied())
     }));

@@ -54,6 +54,8 @@ pub struct GlobalFile {
     pub run_dir: Option<PathBuf>,
     pub log_format: Option<String>,
     pub log_level: Option<String>,
+    /// Bytes of recent output kept per service for `pidone logs`.
+    pub log_keep_bytes: Option<u32>,
     pub defaults: RawService,
     pub render: RenderConfig,
     /// The line of every key in the file (`render.after` -> 12), for checks made later
@@ -177,6 +179,7 @@ pub(super) fn read_global(mut t: Fields, r: &mut Reader) -> GlobalFile {
         run_dir: t.path(r, "run_dir"),
         log_format: t.string(r, "log_format"),
         log_level: t.string(r, "log_level"),
+        log_keep_bytes: t.int(r, "log_keep_bytes"),
         defaults: t
             .table(r, "defaults")
             .map(|t| read_service(t, r))

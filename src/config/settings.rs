@@ -35,7 +35,16 @@ pub struct Settings {
     pub templates_dir: PathBuf,
     pub render_dir: PathBuf,
     pub run_dir: PathBuf,
+    /// Bytes of recent output kept per service (and for pidone) for `pidone logs`.
+    pub log_keep_bytes: usize,
 }
+
+/// Bytes of recent output kept per service when `log_keep_bytes` is not set. 10 services
+/// that each filled theirs hold 160 KiB (docs/configuration.md has the measured idle PSS).
+pub const DEFAULT_LOG_KEEP_BYTES: u32 = 16 * 1024;
+/// The largest `log_keep_bytes`: 500 services keeping that much stay under 8 GiB, and the
+/// point is "the last lines", not an archive.
+pub const MAX_LOG_KEEP_BYTES: u32 = 16 * 1024 * 1024;
 
 /// The option if given, else the file's value, else the default: the one precedence rule.
 fn pick<T: Clone>(option: &Option<T>, file: &Option<T>, default: impl FnOnce() -> T) -> T {
@@ -90,6 +99,17 @@ pub fn resolve(opts: &Options, file: &GlobalFile, path: &Path) -> Result<Setting
     .map_err(|e| in_file("log_format", e))?;
     let log_level = unless_given(opts.log_level, file.log_level.as_deref().map(Level::parse))
         .map_err(|e| in_file("log_level", e))?;
+    let log_keep_bytes = match (opts.log_keep_bytes, file.log_keep_bytes) {
+        (Some(n), _) => n,
+        (None, Some(n)) if n > MAX_LOG_KEEP_BYTES => {
+            return Err(in_file(
+                "log_keep_bytes",
+                format!("{n} is more than the largest, {MAX_LOG_KEEP_BYTES} (16 MiB per service)"),
+            ));
+        }
+        (None, Some(n)) => n,
+        (None, None) => DEFAULT_LOG_KEEP_BYTES,
+    };
     let mut map_exit = opts.map_exit.clone();
     if map_exit.is_empty()
         && let Some(map) = &file.map_exit
@@ -127,6 +147,7 @@ pub fn resolve(opts: &Options, file: &GlobalFile, path: &Path) -> Result<Setting
         }),
         render_dir: pick(&opts.render_dir, &file.render_dir, || "/run".into()),
         run_dir: pick(&opts.run_dir, &file.run_dir, || DEFAULT_RUN_DIR.into()),
+        log_keep_bytes: log_keep_bytes as usize,
     })
 }
 
@@ -136,6 +157,35 @@ mod tests {
 
     fn global(text: &str) -> GlobalFile {
         super::super::parse_global(Path::new("g.toml"), text).unwrap()
+    }
+
+    #[test]
+    fn log_keep_bytes_from_option_file_or_default_and_bounded() {
+        let s = resolve(&Options::default(), &global(""), Path::new("g.toml")).unwrap();
+        assert_eq!(s.log_keep_bytes, DEFAULT_LOG_KEEP_BYTES as usize);
+        let file = global("log_keep_bytes = 0\n");
+        let s = resolve(&Options::default(), &file, Path::new("g.toml")).unwrap();
+        assert_eq!(s.log_keep_bytes, 0);
+        let opts = Options {
+            log_keep_bytes: Some(4096),
+            ..Options::default()
+        };
+        assert_eq!(
+            resolve(&opts, &file, Path::new("g.toml"))
+                .unwrap()
+                .log_keep_bytes,
+            4096
+        );
+        let e = resolve(
+            &Options::default(),
+            &global("log_keep_bytes = 99999999\n"),
+            Path::new("g.toml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.line, e.key.as_deref()),
+            (Some(1), Some("log_keep_bytes"))
+        );
     }
 
     #[test]

@@ -365,17 +365,25 @@ impl<'a, 'i> Fields<'a, 'i> {
                 continue;
             }
             let expected: Vec<String> = self.known.iter().map(|k| format!("`{k}`")).collect();
+            let guess = crate::values::closest(name, &self.known)
+                .map_or(String::new(), |k| format!("did you mean `{k}`? "));
             r.error(
                 &key.span(),
                 &self.name(name),
                 format!(
-                    "unknown field, expected one of {}; see docs/configuration.md for the keys pidone knows",
+                    "unknown field; {guess}expected one of {}; {KEYS_DOC}",
                     expected.join(", ")
                 ),
             );
         }
     }
 }
+
+/// Where every key is explained. The pidone repository has no public address configured
+/// (Cargo.toml names none) and docs/ is not in an image, so the message says which file
+/// of pidone's source it is rather than giving a path a reader could not open.
+pub const KEYS_DOC: &str =
+    "every key is described in docs/configuration.md of pidone's source (not in the image)";
 
 /// The 1-based line a byte offset of `text` is on.
 pub fn line_of(text: &str, offset: usize) -> usize {
@@ -501,8 +509,8 @@ mod tests {
         assert_eq!(
             errors,
             [
-                "4: t.other: unknown field, expected one of `inner`; see docs/configuration.md for the keys pidone knows",
-                "8: list.y: unknown field, expected one of `x`; see docs/configuration.md for the keys pidone knows",
+                "4: t.other: unknown field; expected one of `inner`; every key is described in docs/configuration.md of pidone's source (not in the image)",
+                "8: list.y: unknown field; expected one of `x`; every key is described in docs/configuration.md of pidone's source (not in the image)",
             ]
         );
     }

@@ -104,9 +104,25 @@ pub fn debug(msg: impl AsRef<str>) {
     own_line(Level::Debug, msg.as_ref());
 }
 
+/// Receives each of pidone's own lines that is shown (see `set_tap`).
+pub type Tap = fn(Level, &str);
+
+thread_local! {
+    /// Where pidone's own lines are also kept (the supervisor's ring for `pidone logs`).
+    static TAP: std::cell::Cell<Option<Tap>> = const { std::cell::Cell::new(None) };
+}
+
+/// Have every shown line of pidone's own also passed to `tap` (None: stop).
+pub fn set_tap(tap: Option<Tap>) {
+    TAP.with(|t| t.set(tap));
+}
+
 fn own_line(level: Level, msg: &str) {
     if !enabled(level) {
         return;
+    }
+    if let Some(tap) = TAP.with(|t| t.get()) {
+        tap(level, msg);
     }
     let line = match format() {
         Format::Text => match level {
@@ -209,7 +225,7 @@ pub fn rfc3339_now() -> String {
     rfc3339(now.as_secs() as i64, now.subsec_millis())
 }
 
-fn rfc3339(secs: i64, millis: u32) -> String {
+pub fn rfc3339(secs: i64, millis: u32) -> String {
     let days = secs.div_euclid(86400);
     let rem = secs.rem_euclid(86400);
     let (year, month, day) = crate::values::civil_from_days(days);

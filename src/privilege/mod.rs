@@ -309,7 +309,7 @@ fn apply_as_root(
         let list = names.join(", ");
         if !settings.allow_dangerous_caps {
             return Err(Refusal::Drop(format!(
-                "refusing to keep {list} while dropping to a non-root user: it would give every service root's powers back (see README, \"Security model\"); pass --allow-dangerous-caps (PIDONE_ALLOW_DANGEROUS_CAPS=1) if that is really wanted"
+                "refusing to keep {list} while dropping to a non-root user: it would give every service root's powers back (see \"Security model\" in the README of pidone's source); pass --allow-dangerous-caps (PIDONE_ALLOW_DANGEROUS_CAPS=1) if that is really wanted"
             )));
         }
         warnings.push(format!(

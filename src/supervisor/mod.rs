@@ -16,9 +16,15 @@
 //! - `state.rs`: the pure state machine (`Core::step(now) -> Vec<Action>`);
 //! - `requests.rs`: answers to control requests (the socket itself is `crate::control`);
 //! - `reload.rs`: `reload_on` (inotify and the quiet period before a reload);
-//! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree).
+//! - `procfs.rs`: reading /proc (pidone's own mappings, the process tree);
+//! - `logring.rs`: the recent lines of every unit and of pidone, for `pidone logs`;
+//! - `follow.rs`: `pidone logs -f` connections, fed from the rings;
+//! - `reconfigure.rs`: `pidone reload`: the service files read again, the difference applied.
 
+mod follow;
+pub mod logring;
 mod procfs;
+mod reconfigure;
 mod reload;
 pub mod requests;
 pub mod state;
@@ -46,7 +52,13 @@ pub struct RunContext {
     pub once: bool,
     /// CMD gets the controlling terminal (stdin is a TTY).
     pub tty: bool,
+    /// Bytes of recent output kept per unit for `pidone logs` (0: none).
+    pub log_keep_bytes: usize,
+    /// Where `pidone reload` reads the services from (None: it cannot, as in s6 mode).
+    pub reload_from: Option<ConfigSource>,
 }
+
+pub use reconfigure::ConfigSource;
 
 /// Who a child pid belongs to, for routing its exit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +109,8 @@ pub struct Supervisor {
     /// `reload_on`: inotify and the quiet period before a reload.
     reload: reload::Watcher,
     control: Option<control::Server>,
+    /// `pidone logs -f` connections.
+    followers: follow::Followers,
     drain: Drain,
     /// Where `release_startup_pages` stands (it runs once, after the first quiet second).
     trim: Trim,
@@ -120,6 +134,10 @@ enum Trim {
 /// Quiet time after start-up before `release_startup_pages`.
 const QUIET_BEFORE_TRIM_MS: i32 = 1000;
 
+/// The name of the render step's unit in `status` and `logs`: pidone's own step, named by
+/// what it does, in a form no service file name can take (`[A-Za-z0-9_.-]+`).
+pub const RENDER_UNIT: &str = "(templates)";
+
 /// Build the unit list: the services, the implicit render step, and CMD.
 ///
 /// Render waits for `render_after`; every service waits for render unless render (through
@@ -132,38 +150,43 @@ pub fn build_units(
     let mut units: Vec<(Service, Role)> = Vec::new();
     let names: Vec<String> = services.iter().map(|s| s.name.clone()).collect();
     if let Some((after, mut render_svc)) = render {
-        // Everything render (transitively) waits for must not wait for render.
-        let mut before_render: Vec<String> = Vec::new();
-        let mut todo = after.clone();
-        while let Some(n) = todo.pop() {
-            if before_render.contains(&n) {
-                continue;
-            }
-            if let Some(s) = services.iter().find(|s| s.name == n) {
-                todo.extend(s.waits_for().cloned());
-            }
-            before_render.push(n);
-        }
+        let mut services = services;
+        wait_for_render(&mut services, &after, &render_svc.name);
         render_svc.after = after;
-        let render_name = render_svc.name.clone();
         units.push((render_svc, Role::Render));
-        for mut s in services {
-            if !before_render.contains(&s.name) {
-                s.after.push(render_name.clone());
-            }
-            units.push((s, Role::Service));
-        }
+        units.extend(services.into_iter().map(|s| (s, Role::Service)));
     } else {
         units.extend(services.into_iter().map(|s| (s, Role::Service)));
     }
     if let Some(mut main) = cmd {
         main.after = names;
         if units.iter().any(|(_, r)| *r == Role::Render) {
-            main.after.push("render".into());
+            main.after.push(RENDER_UNIT.into());
         }
         units.push((main, Role::Main));
     }
     units
+}
+
+/// Every service waits for the render step (`render_name`), except what render itself
+/// (transitively, through `render_after`) waits for.
+fn wait_for_render(services: &mut [Service], render_after: &[String], render_name: &str) {
+    let mut before_render: Vec<String> = Vec::new();
+    let mut todo = render_after.to_vec();
+    while let Some(n) = todo.pop() {
+        if before_render.contains(&n) {
+            continue;
+        }
+        if let Some(s) = services.iter().find(|s| s.name == n) {
+            todo.extend(s.waits_for().cloned());
+        }
+        before_render.push(n);
+    }
+    for s in services {
+        if !before_render.contains(&s.name) {
+            s.after.push(render_name.to_string());
+        }
+    }
 }
 
 /// The control socket is bound before the first spawn: a service may call `pidone status`
@@ -206,6 +229,7 @@ impl Supervisor {
             pipelines: Vec::new(),
             reload: reload::Watcher::default(),
             control: control_dir.and_then(|dir| bind_control(&dir)),
+            followers: follow::Followers::default(),
             drain: Drain::NotStarted,
             trim: Trim::Pending,
             old_groups: HashMap::new(),
@@ -218,13 +242,27 @@ impl Supervisor {
             .iter()
             .position(|u| u.role() == Role::Main && u.spec().idle_timeout.is_some())
             .filter(|_| sup.ctx.tty);
+        let names: Vec<&str> = sup
+            .core
+            .units()
+            .iter()
+            .map(|u| u.spec().name.as_str())
+            .collect();
+        logring::set_sources(sup.ctx.log_keep_bytes, &names);
         sup.setup_notify_sockets()?;
         sup.setup_pipelines()?;
-        let wanted: Vec<(Idx, &Path, &str)> = sup
+        sup.watch_reload_on();
+        Ok(sup)
+    }
+
+    /// inotify for every unit's `reload_on` files (at start, and again after a reload).
+    fn watch_reload_on(&mut self) {
+        let wanted: Vec<(Idx, &Path, &str)> = self
             .core
             .units()
             .iter()
             .enumerate()
+            .filter(|(i, _)| self.core.index(&self.core.unit(*i).spec().name) == Some(*i))
             .flat_map(|(i, u)| {
                 u.spec()
                     .reload_on
@@ -232,16 +270,19 @@ impl Supervisor {
                     .map(move |p| (i, p.as_path(), u.spec().name.as_str()))
             })
             .collect();
-        sup.reload = reload::Watcher::new(&wanted);
-        Ok(sup)
+        self.reload = reload::Watcher::new(&wanted);
     }
 
+    /// Bind each unit's notify socket that is not bound yet (at start, and for what a
+    /// `pidone reload` added).
     fn setup_notify_sockets(&mut self) -> std::io::Result<()> {
         for (i, u) in self.core.units().iter().enumerate() {
-            if matches!(
-                u.spec().ready.as_ref().map(|r| &r.check),
-                Some(ReadyCheck::NotifySocket)
-            ) {
+            if !self.notify_sockets.contains_key(&i)
+                && matches!(
+                    u.spec().ready.as_ref().map(|r| &r.check),
+                    Some(ReadyCheck::NotifySocket)
+                )
+            {
                 let dir = self.ctx.run_dir.join("notify");
                 std::fs::create_dir_all(&dir)?;
                 let path = dir.join(format!("{}.sock", u.spec().name));
@@ -264,6 +305,8 @@ impl Supervisor {
                 continue;
             };
             match self.pipelines.iter_mut().find(|p| p.consumer == c) {
+                // (already there when a `pidone reload` sets the pipelines up again)
+                Some(p) if p.producers.contains(&i) => continue,
                 Some(p) => p.producers.push(i),
                 None => {
                     let (read, write) = crate::spawn::pipe_cloexec()?;
@@ -509,6 +552,7 @@ impl Supervisor {
             Inotify,
             Control,
             Client(usize),
+            Follower(usize),
             Log(Stream),
         }
         // Before the poll set is built: clients are only removed here and in gc below, so
@@ -516,6 +560,9 @@ impl Supervisor {
         if let Some(ctl) = &mut self.control {
             ctl.expire(Instant::now());
         }
+        // pidone's own lines since the last round (and what `expire` leaves).
+        self.followers.expire(Instant::now());
+        self.followers.pump(Instant::now());
         // Flow control of service output (log::relay): a stream whose queue is full has its
         // service pipes left unread (not polled), so the services' writes wait in the kernel.
         let before = Instant::now();
@@ -560,6 +607,9 @@ impl Supervisor {
                 add(fd, events, Token::Client(n));
             }
         }
+        for (n, (fd, events)) in self.followers.fds().into_iter().enumerate() {
+            add(fd, events, Token::Follower(n));
+        }
         for (s, fd) in log::waiting() {
             add(fd, libc::POLLOUT, Token::Log(s));
         }
@@ -574,6 +624,7 @@ impl Supervisor {
             self.control.as_ref().and_then(|c| c.next_deadline()),
             relay_due,
             held_ready.then_some(before),
+            self.followers.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -627,6 +678,8 @@ impl Supervisor {
                     if let ReadState::Closed = self.relay_output(n, now) {
                         closed_readers.push(n);
                     }
+                    // Before the next pipe's read can push these lines out of the ring.
+                    self.followers.pump(now);
                 }
                 Token::NotifyPipe(i) => self.read_notify_pipe(i, now),
                 Token::NotifySocket(i) => self.read_notify_socket(i, now),
@@ -637,6 +690,7 @@ impl Supervisor {
                     }
                 }
                 Token::Client(n) => client_events.push((n, pfd.revents)),
+                Token::Follower(n) => self.followers.handle(n, pfd.revents),
                 Token::Log(s) => log::flush_ready(s),
             }
         }
@@ -649,8 +703,21 @@ impl Supervisor {
         {
             let requests = ctl.handle_io(&client_events);
             for (client, request) in requests {
-                let reply = requests::answer(&mut self.core, &request, now);
-                ctl.reply(client, reply);
+                let words = &request.words;
+                if words.len() == 1 && words[0] == "reload" {
+                    let reply = self.reload_config(now);
+                    ctl.reply(client, reply);
+                } else if words.first().is_some_and(|w| w == "logs")
+                    && words.iter().any(|w| w == "-f")
+                {
+                    match requests::logs_request(words) {
+                        Ok(q) => self.start_follower(&mut ctl, client, q),
+                        Err(reply) => ctl.reply(client, reply),
+                    }
+                } else {
+                    let reply = requests::answer(&mut self.core, &request, now);
+                    ctl.reply(client, reply);
+                }
             }
             ctl.gc();
             self.control = Some(ctl);
@@ -671,17 +738,23 @@ impl Supervisor {
         // its lines are pidone's own and pass through unwrapped.
         let own = unit.role() == Role::Render;
         let stream = r.stream;
+        let index = r.unit;
         r.lines.read(log::read_budget(stream), |line, cut| {
             // (in JSON, only what is a JSON object: a panic message stays wrapped)
             let passes = match log::format() {
                 log::Format::Text => true,
                 log::Format::Json => line.first() == Some(&b'{'),
             };
-            if own && !cut && passes {
+            let taken = if own && !cut && passes {
                 log::own_output_line(stream, line)
             } else {
                 log::service_line(name, stream, prefix, line, cut)
+            };
+            // A line not taken is read again later: keep it for `pidone logs` once.
+            if taken {
+                logring::record_unit(index, stream, line, cut);
             }
+            taken
         })
     }
 
@@ -751,6 +824,24 @@ impl Supervisor {
             });
         }
         self.readers.clear();
+    }
+
+    /// `logs -f`: the connection leaves the control server for the followers, which send
+    /// the recent lines first (after the reply header a client reads as for any request).
+    /// (With as many followers as allowed, the oldest makes room: `Followers::add`.)
+    fn start_follower(
+        &mut self,
+        ctl: &mut control::Server,
+        client: usize,
+        q: requests::LogsRequest,
+    ) {
+        if let Some(stream) = ctl.take(client) {
+            let first = format!(
+                "0\nnull\n{}",
+                requests::recent_lines(&q, follow::QUEUE_LIMIT / 2)
+            );
+            self.followers.add(stream, q.wanted, first, Instant::now());
+        }
     }
 
     fn handle_signals(&mut self, now: Instant) {

@@ -4,6 +4,8 @@
 //! Pure (no syscalls): a signal is queued as an `Action` for the loop to send. The socket
 //! transport is `crate::control`.
 
+use super::follow::Wanted;
+use super::logring;
 use super::state::{Core, HealthVerdict, Role};
 use crate::control::{Reply, Request};
 use crate::json::{self, Object};
@@ -18,6 +20,10 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
     };
     match words.as_slice() {
         ["status"] => status(core, now),
+        ["logs", ..] => match logs_request(&req.words) {
+            Ok(q) => Reply::new(0, recent_lines(&q, MAX_ANSWER)),
+            Err(reply) => reply,
+        },
         ["health", names @ ..] => health(core, names),
         [verb @ ("start" | "stop" | "restart"), name] => {
             let Some(i) = find(core, name) else {
@@ -104,6 +110,75 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
     }
 }
 
+/// A `logs [-f] [--json] [-n N] [NAME...]` request, checked.
+pub struct LogsRequest {
+    pub wanted: Wanted,
+    /// Lines shown per source before following (or at all, without `-f`).
+    pub lines: usize,
+    pub follow: bool,
+}
+
+/// Lines `logs` shows per source when `-n` does not say.
+const DEFAULT_LINES: usize = 30;
+
+/// Parse a `logs` request; a name that is no unit (nor `pidone`) is an error reply.
+pub fn logs_request(words: &[String]) -> Result<LogsRequest, Reply> {
+    let mut q = LogsRequest {
+        wanted: Wanted {
+            sources: Vec::new(),
+            json: false,
+        },
+        lines: DEFAULT_LINES,
+        follow: false,
+    };
+    let mut it = words.iter().skip(1);
+    while let Some(w) = it.next() {
+        match w.as_str() {
+            "-f" => q.follow = true,
+            "--json" => q.wanted.json = true,
+            "-n" => {
+                q.lines = it.next().and_then(|n| n.parse().ok()).ok_or_else(|| {
+                    Reply::new(crate::exit::USAGE, "logs -n takes a number of lines")
+                })?
+            }
+            name => match logring::source(name) {
+                Some(k) => q.wanted.sources.push(k),
+                None => {
+                    return Err(Reply::new(
+                        crate::exit::USAGE,
+                        format!(
+                            "no service named {name:?} (`pidone logs` with no name shows them all)"
+                        ),
+                    ));
+                }
+            },
+        }
+    }
+    if q.wanted.sources.is_empty() {
+        q.wanted.sources = logring::all_sources();
+    }
+    Ok(q)
+}
+
+/// The most a `logs` answer holds (the newest lines when 500 services' rings hold more).
+const MAX_ANSWER: usize = 1 << 20;
+
+/// The last lines asked for, one per line, at most `max` bytes of the newest (a follower
+/// gets them first).
+pub fn recent_lines(q: &LogsRequest, max: usize) -> String {
+    let mut text = String::new();
+    logring::tail(&q.wanted.sources, q.lines, &mut |name, line| {
+        text.push_str(&logring::format(name, line, q.wanted.json));
+        text.push('\n');
+    });
+    if text.len() > max {
+        let cut = text.len() - max;
+        let start = text[cut..].find('\n').map_or(text.len(), |nl| cut + nl + 1);
+        text.drain(..start);
+    }
+    text
+}
+
 fn status(core: &Core, now: Instant) -> Reply {
     let mut rows = Vec::new();
     // Columns under a header row, as `docker ps` prints them; `--json` is for scripts.
@@ -155,12 +230,16 @@ fn status(core: &Core, now: Instant) -> Reply {
         text.push_str(format!("{}{reason}", line.trim_end()).trim_end());
         text.push('\n');
     }
+    if let Some(reload) = core.last_reload() {
+        text.push_str(&format!("last reload: {reload}\n"));
+    }
     Reply {
         code: 0,
         text: text.trim_end().to_string(),
         data: Object::new()
             .raw("services", &json::array(&rows))
             .bool("shutting_down", core.shutting_down())
+            .opt_str("last_reload", core.last_reload())
             .finish(),
     }
 }

@@ -92,6 +92,9 @@ enum AfterStop {
     /// Stopped at a session limit (`max_runtime` or `idle_timeout`): a clean end, whatever
     /// the exit status of the stop signal; CMD ends the run with crate::exit::SESSION_LIMIT.
     MaxRuntime,
+    /// `pidone reload` changed its configuration: wait for its dependencies again, then
+    /// start with the new one.
+    Reconfigured,
 }
 
 /// Where a unit stands with one of its dependencies.
@@ -177,6 +180,14 @@ pub struct Unit {
     /// A oneshot with a `stop_command` whose last run succeeded: the stop command is owed at
     /// shutdown (cleared when it starts, or when the oneshot runs again).
     stop_owed: bool,
+    /// `pidone reload` removed its service file: it is stopped and no longer listed (its
+    /// slot stays, so the indices of the other units do not move).
+    retired: bool,
+    /// A retired unit to be stopped once these retired units (that depended on it) are
+    /// gone; None once it was told to stop (or for any other unit).
+    stop_after: Option<Vec<Idx>>,
+    /// Its last process was stopped by `restart` (or `s6-svc -r`): `status` says so.
+    restarted_on_request: bool,
 }
 
 /// Which session limit comes first.
@@ -306,6 +317,8 @@ pub struct Core {
     /// Shutdown by signal with CMD running: the exit code is CMD's, once it has exited.
     follow_main: Option<Idx>,
     actions: Vec<Action>,
+    /// What the last `pidone reload` did (shown by `status`).
+    last_reload: Option<String>,
 }
 
 /// How long a readiness probe may run before it is killed.
@@ -327,63 +340,85 @@ impl Core {
     /// `units` in any order; `deps` are resolved from each spec's `after` (and the consumer
     /// of its stdout) by name.
     pub fn new(specs: Vec<(Service, Role)>, once: bool) -> Core {
-        let names: Vec<String> = specs.iter().map(|(s, _)| s.name.clone()).collect();
-        let mut units: Vec<Unit> = specs
+        let units = specs
             .into_iter()
-            .map(|(spec, role)| Unit {
-                deps: spec
-                    .waits_for()
-                    .filter_map(|d| names.iter().position(|n| n == d))
-                    .collect(),
-                dependants: Vec::new(),
-                phase: Phase::Waiting,
-                pid: None,
-                started_at: None,
-                restart_times: Vec::new(),
-                restarts: 0,
-                delay: None,
-                last_exit: None,
-                after_stop: AfterStop::Policy,
-                reason: None,
-                health: if spec.health.is_some() {
-                    HealthStatus::Starting
-                } else {
-                    HealthStatus::None
-                },
-                health_failures: 0,
-                ready_probe: ProbeSchedule::default(),
-                health_probe: ProbeSchedule::default(),
-                waiting_since: None,
-                switched_off: false,
-                next_tick: None,
-                last_tick: None,
-                run_now: false,
-                activity: None,
-                warned_for: None,
-                stop_owed: false,
-                then_reload: spec
-                    .then_reload
-                    .iter()
-                    .filter_map(|d| names.iter().position(|n| n == d))
-                    .collect(),
-                spec,
-                role,
-            })
+            .map(|(spec, role)| Unit::new(spec, role))
             .collect();
-        for i in 0..units.len() {
-            for d in units[i].deps.clone() {
-                units[d].dependants.push(i);
-            }
-        }
-        Core {
+        let mut core = Core {
             units,
             once,
             shutdown: None,
             follow_main: None,
             actions: Vec::new(),
-        }
+            last_reload: None,
+        };
+        core.link();
+        core
     }
 
+    /// Resolve every unit's dependencies, dependants and `then_reload` targets by name
+    /// (among the units not retired).
+    fn link(&mut self) {
+        let names: Vec<Option<String>> = self
+            .units
+            .iter()
+            .map(|u| (!u.retired).then(|| u.spec.name.clone()))
+            .collect();
+        let find = |d: &String| names.iter().position(|n| n.as_ref() == Some(d));
+        for u in &mut self.units {
+            u.deps = u.spec.waits_for().filter_map(find).collect();
+            u.then_reload = u.spec.then_reload.iter().filter_map(find).collect();
+            u.dependants.clear();
+        }
+        for i in 0..self.units.len() {
+            for d in self.units[i].deps.clone() {
+                self.units[d].dependants.push(i);
+            }
+        }
+    }
+}
+
+impl Unit {
+    fn new(spec: Service, role: Role) -> Unit {
+        Unit {
+            deps: Vec::new(),
+            dependants: Vec::new(),
+            phase: Phase::Waiting,
+            pid: None,
+            started_at: None,
+            restart_times: Vec::new(),
+            restarts: 0,
+            delay: None,
+            last_exit: None,
+            after_stop: AfterStop::Policy,
+            reason: None,
+            health: if spec.health.is_some() {
+                HealthStatus::Starting
+            } else {
+                HealthStatus::None
+            },
+            health_failures: 0,
+            ready_probe: ProbeSchedule::default(),
+            health_probe: ProbeSchedule::default(),
+            waiting_since: None,
+            switched_off: false,
+            next_tick: None,
+            last_tick: None,
+            run_now: false,
+            activity: None,
+            warned_for: None,
+            stop_owed: false,
+            retired: false,
+            stop_after: None,
+            restarted_on_request: false,
+            then_reload: Vec::new(),
+            spec,
+            role,
+        }
+    }
+}
+
+impl Core {
     /// Every unit, in start order (read-only: the state machine alone changes them).
     pub fn units(&self) -> &[Unit] {
         &self.units
@@ -394,13 +429,115 @@ impl Core {
     }
 
     pub fn index(&self, name: &str) -> Option<Idx> {
-        self.units.iter().position(|u| u.spec.name == name)
+        self.units
+            .iter()
+            .position(|u| u.spec.name == name && !u.retired)
+    }
+
+    /// `pidone reload` added a service: it waits for its dependencies like any other
+    /// (a retired slot of the same name is reused). Call `relink` once all are applied.
+    pub fn add_unit(&mut self, spec: Service) -> Idx {
+        let reuse = self.units.iter().position(|u| {
+            u.retired && u.spec.name == spec.name && u.pid.is_none() && !u.running_helper()
+        });
+        let unit = Unit::new(spec, Role::Service);
+        match reuse {
+            Some(i) => {
+                self.units[i] = unit;
+                i
+            }
+            None => {
+                self.units.push(unit);
+                self.units.len() - 1
+            }
+        }
+    }
+
+    /// `pidone reload` changed unit `i`'s service file: a running unit is stopped (with its
+    /// old stop signal) and waits for its dependencies again, then starts with `spec`; one
+    /// that was not running (waiting, failed, finished, between scheduled runs) waits for
+    /// its dependencies at once. One stopped on request stays stopped with its new spec.
+    pub fn reconfigure_unit(&mut self, i: Idx, spec: Service, now: Instant) {
+        match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => {
+                self.send_stop(i, now, AfterStop::Reconfigured)
+            }
+            Phase::Stopping { .. } | Phase::Finishing { .. } => {
+                self.units[i].after_stop = AfterStop::Reconfigured
+            }
+            Phase::Stopped | Phase::CleaningUp { .. } => {}
+            Phase::Waiting
+            | Phase::Backoff { .. }
+            | Phase::Failed
+            | Phase::Done
+            | Phase::Scheduled => self.units[i].phase = Phase::Waiting,
+        }
+        let u = &mut self.units[i];
+        u.spec = spec;
+        u.restart_times.clear();
+        u.delay = None;
+        u.next_tick = None;
+        u.stop_owed = false;
+        u.switched_off = false;
+        if u.pid.is_none() {
+            u.reason = None;
+        }
+    }
+
+    /// `pidone reload` removed unit `i`'s service file: stopped as by `pidone stop`, then
+    /// no longer listed.
+    /// Removed units stop in reverse dependency order: one waits until the removed units
+    /// that depended on it are gone (`step_running`).
+    pub fn retire_units(&mut self, list: &[Idx], now: Instant) {
+        for &i in list {
+            let first: Vec<Idx> = self.units[i]
+                .dependants
+                .iter()
+                .copied()
+                .filter(|d| list.contains(d))
+                .collect();
+            self.units[i].retired = true;
+            self.units[i].stop_after = Some(first);
+        }
+        self.stop_retired(now);
+    }
+
+    /// Stop each retired unit whose removed dependants are gone (once).
+    fn stop_retired(&mut self, now: Instant) -> bool {
+        let mut stopped = false;
+        for i in 0..self.units.len() {
+            let Some(first) = &self.units[i].stop_after else {
+                continue;
+            };
+            if first.iter().any(|&d| self.holds_dependencies(d)) {
+                continue;
+            }
+            self.units[i].stop_after = None;
+            self.request_stop(i, now);
+            stopped = true;
+        }
+        stopped
+    }
+
+    /// After `add_unit`, `reconfigure_unit` and `retire_unit`: resolve dependencies again.
+    pub fn relink(&mut self) {
+        self.link();
+    }
+
+    /// What the last `pidone reload` did, for `status`.
+    pub fn set_last_reload(&mut self, summary: String) {
+        self.last_reload = Some(summary);
+    }
+
+    pub fn last_reload(&self) -> Option<&str> {
+        self.last_reload.as_deref()
     }
 
     /// Every unit as `status` reports it, in start order.
     pub fn status(&self, now: Instant) -> Vec<UnitStatus<'_>> {
         self.units
             .iter()
+            .filter(|u| !u.retired || u.pid.is_some())
             .map(|u| UnitStatus {
                 name: &u.spec.name,
                 kind: match u.role {
@@ -427,7 +564,10 @@ impl Core {
                     HealthStatus::Healthy => "healthy",
                     HealthStatus::Unhealthy => "unhealthy",
                 },
-                reason: u.reason.as_deref(),
+                reason: u
+                    .reason
+                    .as_deref()
+                    .or(u.restarted_on_request.then_some("restarted on request")),
                 next_run: u.next_tick.map(|t| t.at.saturating_duration_since(now)),
             })
             .collect()
@@ -443,7 +583,9 @@ impl Core {
             selected.push(self.index(name).ok_or_else(|| name.to_string())?);
         }
         if selected.is_empty() {
-            selected = (0..self.units.len()).collect();
+            selected = (0..self.units.len())
+                .filter(|&i| !self.units[i].retired)
+                .collect();
         }
         let mut starting = Vec::new();
         for i in selected {
@@ -630,7 +772,7 @@ impl Core {
         // Iterate to a fixed point: a dependency failing can fail a chain of dependants.
         let mut changed = true;
         while changed {
-            changed = false;
+            changed = self.stop_retired(now);
             for i in 0..self.units.len() {
                 match self.units[i].phase {
                     Phase::Waiting => {
@@ -1238,7 +1380,14 @@ impl Core {
         }
         let u = &mut self.units[i];
         u.pid = None;
-        u.last_exit = Some(status);
+        // The status of a process stopped to restart it on request is the request's own
+        // signal: `status` goes on showing the last exit of the service's own.
+        let on_request = matches!(u.phase, Phase::Stopping { .. })
+            && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured);
+        if !on_request {
+            u.last_exit = Some(status);
+        }
+        u.restarted_on_request = on_request;
         u.ready_probe = ProbeSchedule::default();
         u.health_probe = ProbeSchedule::default();
         // The last verdict was about a process that is gone: `status` must not show a
@@ -1324,9 +1473,20 @@ impl Core {
             AfterStop::Restart => {
                 self.log(
                     crate::log::Level::Info,
-                    format!("{name} {}; restarting", status.describe()),
+                    format!("{name} restarted on request"),
                 );
                 self.units[i].phase = Phase::Backoff { until: now };
+                return;
+            }
+            AfterStop::Reconfigured => {
+                self.log(
+                    crate::log::Level::Info,
+                    format!(
+                        "{name} {} for the reload; starting it with its new configuration",
+                        status.describe()
+                    ),
+                );
+                self.units[i].phase = Phase::Waiting;
                 return;
             }
             AfterStop::Policy | AfterStop::MaxRuntime | AfterStop::Unhealthy => {}
@@ -1468,6 +1628,18 @@ impl Core {
 
     /// Mark a unit failed for good; a critical unit ends the run with its exit code.
     fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
+        if self.units[i].role == Role::Render {
+            // Not a service anyone declared: say what it is.
+            let code = status.map_or(1, |s| s.code()).max(1);
+            let why = format!(
+                "the templates failed to render (exit code {code}; the lines above name each problem); no service was started"
+            );
+            self.units[i].phase = Phase::Failed;
+            self.units[i].reason = Some(why.clone());
+            self.log(crate::log::Level::Info, why);
+            self.begin_shutdown(code, "the templates failed to render");
+            return;
+        }
         let line = format!("{why}: failed");
         self.fail_saying(i, why, line, status);
     }
@@ -1611,7 +1783,7 @@ impl Core {
     pub fn request_restart(&mut self, i: Idx, now: Instant) -> Option<String> {
         match self.units[i].phase {
             Phase::Starting { .. } | Phase::Up { .. } => {
-                self.units[i].restarts += 1;
+                // A request, not a crash: not in `restarts` nor toward `max_restarts`.
                 self.send_stop(i, now, AfterStop::Restart);
                 None
             }
@@ -1627,7 +1799,7 @@ impl Core {
     fn start_after_stop(&mut self, i: Idx) -> String {
         let u = &mut self.units[i];
         match u.after_stop {
-            AfterStop::Stay | AfterStop::Restart => {
+            AfterStop::Stay | AfterStop::Restart | AfterStop::Reconfigured => {
                 u.after_stop = AfterStop::Restart;
                 "it is stopping; it will start again once its process is gone".into()
             }
