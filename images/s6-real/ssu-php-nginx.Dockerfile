@@ -12,7 +12,8 @@ RUN apt-get update \
  # php-fpm binary, its config including /usr/local/etc/php-fpm.d, and its ini scan directory
  && ln -s /usr/sbin/php-fpm8.2 /usr/local/sbin/php-fpm \
  && mkdir -p /usr/local/etc/php-fpm.d /usr/local/etc/php/conf.d \
- && printf '[global]\ninclude=/usr/local/etc/php-fpm.d/*.conf\n' >/etc/php/8.2/fpm/php-fpm.conf \
+ && printf '[global]\ninclude=/usr/local/etc/php-fpm.d/*.conf\n' >/usr/local/etc/php-fpm.conf \
+ && ln -sf /usr/local/etc/php-fpm.conf /etc/php/8.2/fpm/php-fpm.conf \
  && rm -f /etc/php/8.2/fpm/pool.d/*.conf /etc/nginx/sites-enabled/default
 # their Dockerfile's ENV, unchanged; then the official php image's PHP_INI_DIR and the ini scan dir it compiles in
 ENV APP_BASE_DIR=/var/www/html \
@@ -85,7 +86,10 @@ RUN set -e; for d in common s6 utilities-webservers; do \
  && chmod 755 /usr/local/bin/php-fpm-healthcheck \
  # the steps of their Dockerfile after the package install
  && chown -R www-data:www-data /var/www && chmod -R 755 /var/www \
+ && mkdir -p "${COMPOSER_HOME}" && chown -R www-data:www-data "${COMPOSER_HOME}" \
  && mkdir -p /var/cache/nginx/ && chown -R www-data:www-data /var/cache/nginx/ \
+ # Debian's nginx keeps its temp dirs in /var/lib/nginx where nginx.org's uses /var/cache/nginx (our glue)
+ && chown -R www-data:www-data /var/lib/nginx \
  && rm -rf /usr/local/etc/php-fpm.d/*.conf /etc/nginx/conf.d/*.conf /etc/nginx/http.d/ /etc/nginx/nginx.conf \
  && (cd /tmp/ssu-src/variations/fpm-nginx/etc && find . -exec chmod 755 {} + && cp -a . /etc/) \
  && (cd /tmp/ssu-src/php-fpm.d && find . -exec chmod 755 {} + && cp -a . /) \
