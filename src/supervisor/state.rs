@@ -1712,9 +1712,12 @@ mod tests {
     #[test]
     fn starts_in_dependency_order() {
         let t0 = Instant::now();
+        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
+        let mut init = svc("init", Kind::Oneshot, &[]);
+        init.critical = false;
         let mut core = Core::new(
             vec![
-                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (init, Role::Service),
                 (svc("db", Kind::Longrun, &["init"]), Role::Service),
                 (svc("web", Kind::Longrun, &["db"]), Role::Service),
                 (svc("side", Kind::Longrun, &[]), Role::Service),
@@ -1816,9 +1819,12 @@ mod tests {
     #[test]
     fn read_api_reports_status_and_health_as_data() {
         let t0 = Instant::now();
+        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
+        let mut init = svc("init", Kind::Oneshot, &[]);
+        init.critical = false;
         let mut core = Core::new(
             vec![
-                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (init, Role::Service),
                 (svc("web", Kind::Longrun, &["init"]), Role::Service),
             ],
             false,
@@ -1855,9 +1861,12 @@ mod tests {
     #[test]
     fn failed_oneshot_fails_dependants_and_stops_the_run() {
         let t0 = Instant::now();
+        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
+        let mut init = svc("init", Kind::Oneshot, &[]);
+        init.critical = false;
         let mut core = Core::new(
             vec![
-                (svc("init", Kind::Oneshot, &[]), Role::Service),
+                (init, Role::Service),
                 (svc("web", Kind::Longrun, &["init"]), Role::Service),
             ],
             false,
