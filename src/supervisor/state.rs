@@ -619,10 +619,7 @@ impl Core {
                         let since = *self.units[i].waiting_since.get_or_insert(now);
                         if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
                             let why = self.why_broken(deps[n]);
-                            // One line per dependant: named, or a failed init step shows as N
-                            // identical lines that do not say what was not started.
-                            let line = format!("{} is not started: {why}", self.units[i].spec.name);
-                            self.fail_logging(i, why, line, None);
+                            self.fail(i, why, None);
                             changed = true;
                         } else if states.iter().all(|s| *s == DepState::Satisfied) {
                             if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
@@ -1441,15 +1438,8 @@ impl Core {
 
     /// Mark a unit failed for good; a critical unit ends the run with its exit code.
     fn fail(&mut self, i: Idx, why: String, status: Option<ExitStatus>) {
-        let line = format!("{why}: failed");
-        self.fail_logging(i, why, line, status);
-    }
-
-    /// `fail`, with the log line given: `why` stays the unit's reason (what `status` shows
-    /// and what its own dependants quote).
-    fn fail_logging(&mut self, i: Idx, why: String, line: String, status: Option<ExitStatus>) {
         self.units[i].phase = Phase::Failed;
-        self.units[i].reason = Some(why);
+        self.units[i].reason = Some(why.clone());
         // The render step is pidone's own child and has printed its errors already (the lines
         // that matter, first): its exit is a secondary line, not one more error.
         let level = if self.units[i].role == Role::Render {
@@ -1457,7 +1447,7 @@ impl Core {
         } else {
             crate::log::Level::Error
         };
-        self.log(level, line);
+        self.log(level, format!("{why}: failed"));
         if self.units[i].spec.critical || self.units[i].role != Role::Service {
             let code = status.map_or(1, |s| s.code()).max(1);
             let name = self.units[i].spec.name.clone();
@@ -1712,12 +1702,9 @@ mod tests {
     #[test]
     fn starts_in_dependency_order() {
         let t0 = Instant::now();
-        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
-        let mut init = svc("init", Kind::Oneshot, &[]);
-        init.critical = false;
         let mut core = Core::new(
             vec![
-                (init, Role::Service),
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
                 (svc("db", Kind::Longrun, &["init"]), Role::Service),
                 (svc("web", Kind::Longrun, &["db"]), Role::Service),
                 (svc("side", Kind::Longrun, &[]), Role::Service),
@@ -1819,12 +1806,9 @@ mod tests {
     #[test]
     fn read_api_reports_status_and_health_as_data() {
         let t0 = Instant::now();
-        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
-        let mut init = svc("init", Kind::Oneshot, &[]);
-        init.critical = false;
         let mut core = Core::new(
             vec![
-                (init, Role::Service),
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
                 (svc("web", Kind::Longrun, &["init"]), Role::Service),
             ],
             false,
@@ -1861,12 +1845,9 @@ mod tests {
     #[test]
     fn failed_oneshot_fails_dependants_and_stops_the_run() {
         let t0 = Instant::now();
-        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
-        let mut init = svc("init", Kind::Oneshot, &[]);
-        init.critical = false;
         let mut core = Core::new(
             vec![
-                (init, Role::Service),
+                (svc("init", Kind::Oneshot, &[]), Role::Service),
                 (svc("web", Kind::Longrun, &["init"]), Role::Service),
             ],
             false,
@@ -1915,58 +1896,6 @@ mod tests {
         assert_eq!(core.units[0].phase, Phase::Failed);
         assert!(core.shutting_down());
         assert_eq!(core.exit_code(), 7);
-    }
-
-    #[test]
-    fn each_dependant_of_a_failed_oneshot_is_named_in_its_own_line() {
-        let t0 = Instant::now();
-        // Not critical, as an s6 oneshot under S6_BEHAVIOUR_IF_STAGE2_FAILS=0: the run goes on.
-        let mut init = svc("init", Kind::Oneshot, &[]);
-        init.critical = false;
-        let mut core = Core::new(
-            vec![
-                (init, Role::Service),
-                (svc("cron", Kind::Longrun, &["init"]), Role::Service),
-                (svc("app", Kind::Longrun, &["init"]), Role::Service),
-                (svc("check", Kind::Oneshot, &["app"]), Role::Service),
-            ],
-            false,
-        );
-        assert_eq!(spawned(&core.step(t0)), vec![0]);
-        core.on_spawned(0, 10, t0);
-        core.on_exit(0, ExitStatus::Code(126), t0);
-        let mut actions = core.step(t0);
-        actions.extend(core.step(t0));
-        let errors: Vec<String> = actions
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::Log(crate::log::Level::Error, m) => Some(m),
-                _ => None,
-            })
-            .collect();
-        for name in ["cron", "app", "check"] {
-            let line = format!("{name} is not started: dependency ");
-            assert_eq!(
-                errors.iter().filter(|m| m.starts_with(&line)).count(),
-                1,
-                "{name}: {errors:#?}"
-            );
-        }
-        assert!(
-            errors.iter().any(|m| m.starts_with(
-                "check is not started: dependency app failed: dependency init failed: oneshot init exited with code 126"
-            )),
-            "{errors:#?}"
-        );
-        let mut unique = errors.clone();
-        unique.sort();
-        unique.dedup();
-        assert_eq!(unique.len(), errors.len(), "identical lines: {errors:#?}");
-        // The reason `status` shows and dependants quote is unchanged.
-        assert_eq!(
-            core.units[1].reason.as_deref(),
-            Some("dependency init failed: oneshot init exited with code 126")
-        );
     }
 
     #[test]
