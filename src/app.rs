@@ -802,7 +802,7 @@ fn load_s6(opts: &Options, native_services: usize, for_check: bool) -> Result<Op
         &self_exe.display().to_string(),
         &container_env(),
         for_check,
-        (!for_check).then(|| crate::s6::live_dir(&base)).as_deref(),
+        (!for_check).then_some(base.as_path()),
     ) {
         Ok(loaded) => Ok(Some(S6Run {
             loaded,

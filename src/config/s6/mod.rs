@@ -47,8 +47,9 @@ pub struct Loaded {
     /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
     pub log_level: Option<crate::log::Level>,
     pub execlineb: Option<PathBuf>,
-    /// Each longrun's live directory (under `/run/service`, as its working directory) and
-    /// its directory in the image, whose files the runtime side links there.
+    /// Each longrun's live directory (its working directory: `/run/s6-rc/servicedirs/NAME`
+    /// or `/run/s6/legacy-services/NAME`, see `translate::live_dir`) and its directory in the
+    /// image, whose files the runtime side links there.
     pub live_dirs: Vec<(PathBuf, PathBuf)>,
 }
 
@@ -122,6 +123,8 @@ const ASSUMED_EXECLINEB: &str = "/usr/bin/execlineb";
 /// Read the layout under `root` and translate it. `env` is the container's environment.
 /// `image_at_root`: `root` is an image's root filesystem (`pidone check --s6-root DIR`), so
 /// execlineb is looked up in it; otherwise (a run) in this system, where the services run.
+/// `run_dir`: the s6 run dir (`/run`), under which longruns get their live directories
+/// (None for `pidone check`: they are shown in their directories in the image).
 pub fn load(
     root: &Path,
     command_dir: &Path,
@@ -129,7 +132,7 @@ pub fn load(
     self_exe: &str,
     env: &std::collections::BTreeMap<String, String>,
     image_at_root: bool,
-    live_dir: Option<&Path>,
+    run_dir: Option<&Path>,
 ) -> Result<Loaded, Vec<ConfigError>> {
     let mut warnings = Vec::new();
     let ms = |name: &str, warnings: &mut Vec<String>| -> Option<Duration> {
@@ -159,7 +162,7 @@ pub fn load(
         command_dir: command_dir.to_path_buf(),
         self_exe: self_exe.to_string(),
         shim_dir: shim_dir.map(Path::to_path_buf),
-        live_dir: live_dir.map(Path::to_path_buf),
+        run_dir: run_dir.map(Path::to_path_buf),
         ..Default::default()
     };
     if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
@@ -271,7 +274,7 @@ pub fn load(
         .iter()
         .filter(|s| s.kind == super::Kind::Longrun)
         .filter_map(|s| Some((s.working_dir.clone()?, image_dir(&s.name)?)))
-        .filter(|(live, _)| live_dir.is_some_and(|d| live.starts_with(d)))
+        .filter(|(live, _)| run_dir.is_some_and(|d| live.starts_with(d)))
         .collect();
     let log_level = match env.get("S6_VERBOSITY").map(|v| v.trim().parse::<u8>()) {
         None => None,
