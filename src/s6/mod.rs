@@ -91,13 +91,15 @@ pub fn write_container_environment(
         .map_err(|e| with_run_hint(e, base))
 }
 
-/// A directory pidone cannot create under the s6 base: say what makes it writable.
+/// A directory pidone cannot create under the s6 base: say what makes it writable. Not
+/// `--tmpfs /run:mode=1777`: Docker 20.10 ignores that mode and gives the tmpfs the image's
+/// `/run` mode; `uid=` is honoured.
 fn with_run_hint(e: String, base: &Path) -> String {
     if e.contains("Permission denied") || e.contains("Read-only file system") {
         let uid = nix::unistd::geteuid();
         format!(
-            "{e}; {} must be writable by uid {uid}: make the image's /run writable for any uid (`RUN chmod 1777 /run` in the Dockerfile), or mount a tmpfs that is (`--tmpfs /run:mode=1777`, or `uid={uid}`)",
-            base.display(),
+            "{e}; {base} must be writable by uid {uid}: mount a tmpfs owned by it (`docker run --tmpfs {base}:uid={uid}`), or make the image's /run writable for any uid (`RUN chmod 1777 /run` in the Dockerfile)",
+            base = base.display(),
         )
     } else {
         e
