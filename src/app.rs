@@ -207,6 +207,9 @@ fn check(opts: &Options) -> i32 {
             for n in &s6.loaded.notes {
                 log::warn(n);
             }
+            for n in &s6.loaded.infos {
+                log::info(n);
+            }
             if std::env::var_os("S6_STAGE2_HOOK").is_some_and(|h| !h.is_empty()) {
                 log::info("S6_STAGE2_HOOK is not run by check: this is the layout before it");
             }
@@ -397,6 +400,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
         for n in &s6.loaded.notes {
             log::warn(n);
+        }
+        for n in &s6.loaded.infos {
+            log::info(n);
         }
         let shadowed = crate::s6::shims::shadowed(&s6.command_dir, &s6.self_exe);
         if !shadowed.is_empty() {

@@ -1397,3 +1397,42 @@ fn s6_live_directories_are_laid_out_as_s6_overlay() {
     let f = p.stop(LONG);
     assert_eq!(f.code, 0, "{}", f.stderr);
 }
+
+/// What s6-rc accepts without a word is no warning: a start of a tree (fixture `quiet`, the
+/// linuxserver shape) with a comments-only `up` (the "end of the init chain" oneshot) and a
+/// data file beside a oneshot's `run` (its `branding`) prints no `warning:` line, only info.
+#[test]
+fn s6_quiet_start_of_a_sound_tree() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "quiet");
+    let p = start(&s, &[], &[]);
+    assert!(wait_out(&s, "branding"), "{}", p.stderr());
+    assert!(
+        wait_until(LONG, || s.client(&["status"]).0 == 0
+            && s.status_row("svc-app")["state"] == "running"),
+        "{}",
+        p.stderr()
+    );
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    let warnings: Vec<&str> = f
+        .stderr
+        .lines()
+        .filter(|l| l.contains("warning:"))
+        .collect();
+    assert!(warnings.is_empty(), "{warnings:#?}\n{}", f.stderr);
+    // Still said, as info lines (`pidone: TEXT`; a warning is `pidone: warning: TEXT`).
+    for said in [
+        "init-noop/up: only comments",
+        "init-adduser/branding: not used by pidone",
+    ] {
+        assert!(
+            f.stderr
+                .lines()
+                .any(|l| l.starts_with("pidone: /") && l.contains(said)),
+            "{said}: {}",
+            f.stderr
+        );
+    }
+}

@@ -28,8 +28,10 @@ pub fn wanted(asked: bool, native_services: usize, root: &Path) -> bool {
 /// The layout as services, with what the start log and `pidone check` say about it.
 pub struct Loaded {
     pub services: Vec<Service>,
-    /// Files and features read but not honoured, services defined but not started.
+    /// Files and features read but not honoured, services defined but not started: warnings.
     pub notes: Vec<String>,
+    /// What s6-rc accepts silently (comments-only `up`, data files): info lines.
+    pub infos: Vec<String>,
     /// `S6_*` variables that are not supported (or not valid): named in a warning.
     pub warnings: Vec<String>,
     /// `S6_*` variables set that need nothing from pidone (what they ask for is what it does
@@ -232,7 +234,13 @@ pub fn load(
             })
             .collect::<Vec<_>>()
     })?;
-    let (services, notes) = translate::services(&l, &settings);
+    let (
+        services,
+        translate::Notes {
+            warnings: notes,
+            infos,
+        },
+    ) = translate::services(&l, &settings);
     if assumed_execlineb
         && services.iter().any(|s| {
             s.command.first().map(String::as_str) == Some(ASSUMED_EXECLINEB)
@@ -290,6 +298,7 @@ pub fn load(
     Ok(Loaded {
         services,
         notes,
+        infos,
         warnings,
         accepted,
         sync_disks,

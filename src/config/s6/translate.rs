@@ -58,10 +58,20 @@ pub const CONT_FINISH: &str = "cont-finish.d";
 /// pidone gives up after an hour rather than never, and says so.
 const READY_WITHOUT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// The translated services, and notes for the start log and `pidone check` (features read but
-/// not honoured, services defined but not started).
-pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<String>) {
+/// What the start log and `pidone check` say about a layout besides its services.
+#[derive(Debug, Default, PartialEq)]
+pub struct Notes {
+    /// Features read but not honoured, services defined but not started: warnings.
+    pub warnings: Vec<String>,
+    /// What s6-rc accepts silently (a comments-only `up`, a data file in a service's
+    /// directory): info lines, so a start of a sound image prints no warning.
+    pub infos: Vec<String>,
+}
+
+/// The translated services, and the notes for the start log and `pidone check`.
+pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes) {
     let mut notes: Vec<String> = layout.unsupported.iter().map(|p| p.to_string()).collect();
+    let mut infos: Vec<String> = layout.ignored.iter().map(|p| p.to_string()).collect();
     let mut out = Vec::new();
     let critical = settings.behaviour >= 2;
     let mut first_stage: Vec<String> = Vec::new();
@@ -170,7 +180,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         for name in set {
             let svc = layout.find(name).expect("closure holds defined services");
             if elided(name) {
-                notes.push(format!(
+                infos.push(format!(
                     "{}: only comments; nothing to run",
                     svc.dir.join("up").display()
                 ));
@@ -237,6 +247,10 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             s.env.push(("PATH".into(), path.clone()));
         }
     }
+    let notes = Notes {
+        warnings: notes,
+        infos,
+    };
     (out, notes)
 }
 
@@ -480,6 +494,7 @@ mod tests {
         );
         assert!(
             notes
+                .warnings
                 .iter()
                 .any(|n| n.contains("unused") && n.contains("not started"))
         );
