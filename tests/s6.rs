@@ -1436,3 +1436,39 @@ fn s6_quiet_start_of_a_sound_tree() {
         );
     }
 }
+
+/// S6_CMD_WAIT_FOR_SERVICES_MAXTIME unset is 0, no limit, as in s6-overlay 3.2.0.0+: CMD waits
+/// for svc-app (fixture `lsio`, ready once `$OUT/ready-flag` exists) past the 5 s pidone used
+/// to give it, and starts once svc-app is ready.
+#[test]
+fn cmd_waits_for_services_without_limit_by_default() {
+    require_namespaces!();
+    let s = Scratch::new();
+    copy_fixture(&s, "lsio");
+    let p = start(
+        &s,
+        &[],
+        &[
+            "--",
+            "/bin/sh",
+            "-c",
+            "date +%s%N > \"$OUT/cmd-started\"; exit 4",
+        ],
+    );
+    assert!(wait_out(&s, "app-env"), "{}", p.stderr());
+    std::thread::sleep(Duration::from_millis(6500));
+    assert!(out(&s, "cmd-started").is_empty(), "{}", p.stderr());
+    assert!(!p.stderr().contains("not ready within"), "{}", p.stderr());
+    let flagged = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::fs::write(s.join("out/ready-flag"), "").unwrap();
+    let f = p.finish(LONG);
+    assert_eq!(f.code, 4, "{}", f.stderr);
+    let cmd_started: u128 = out(&s, "cmd-started").trim().parse().unwrap();
+    assert!(
+        cmd_started >= flagged,
+        "CMD started before svc-app was ready"
+    );
+}

@@ -43,7 +43,7 @@ pub struct Loaded {
     pub cmd_arg0: Vec<String>,
     /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
     pub kill_grace: Option<Duration>,
-    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME (default 5000 ms, 0 = no limit) with
+    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME (default 0 = no limit, as s6-overlay 3.2+) with
     /// S6_BEHAVIOUR_IF_STAGE2_FAILS=2 deciding what happens then: CMD's dependency wait.
     pub cmd_wait: Option<super::DependencyWait>,
     /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
@@ -54,9 +54,6 @@ pub struct Loaded {
     /// image, whose files the runtime side links there.
     pub live_dirs: Vec<(PathBuf, PathBuf)>,
 }
-
-/// s6-overlay's default S6_CMD_WAIT_FOR_SERVICES_MAXTIME.
-const DEFAULT_CMD_WAIT: Duration = Duration::from_millis(5000);
 
 /// `S6_*` variables pidone honours (docs/s6-overlay.md says how). Every variable of
 /// s6-overlay's README table is here, in `ALREADY_SO` or in `CANNOT_APPLY`; any other `S6_*` is
@@ -175,8 +172,9 @@ pub fn load(
         settings.finish_maxtime = (!d.is_zero()).then_some(d);
     }
     let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
+    // Unset is 0, no limit: s6-overlay's default since 3.2.0.0 (its README table, CHANGELOG).
     let cmd_wait_limit =
-        ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(DEFAULT_CMD_WAIT);
+        ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(Duration::ZERO);
     let cmd_wait = (!cmd_wait_limit.is_zero()).then_some(super::DependencyWait {
         limit: cmd_wait_limit,
         fail: behaviour >= 2,
