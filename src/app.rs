@@ -207,6 +207,9 @@ fn check(opts: &Options) -> i32 {
             for n in &s6.loaded.notes {
                 log::warn(n);
             }
+            for n in &s6.loaded.infos {
+                log::info(n);
+            }
             if std::env::var_os("S6_STAGE2_HOOK").is_some_and(|h| !h.is_empty()) {
                 log::info("S6_STAGE2_HOOK is not run by check: this is the layout before it");
             }
@@ -397,6 +400,9 @@ fn run(opts: &Options, cmd: Vec<String>) -> i32 {
         }
         for n in &s6.loaded.notes {
             log::warn(n);
+        }
+        for n in &s6.loaded.infos {
+            log::info(n);
         }
         let shadowed = crate::s6::shims::shadowed(&s6.command_dir, &s6.self_exe);
         if !shadowed.is_empty() {
@@ -802,7 +808,7 @@ fn load_s6(opts: &Options, native_services: usize, for_check: bool) -> Result<Op
         &self_exe.display().to_string(),
         &container_env(),
         for_check,
-        (!for_check).then(|| crate::s6::live_dir(&base)).as_deref(),
+        (!for_check).then_some(base.as_path()),
     ) {
         Ok(loaded) => Ok(Some(S6Run {
             loaded,

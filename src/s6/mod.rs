@@ -2,8 +2,9 @@
 //! - `write_runtime`: the files scripts expect under `/run` — data only: nothing is copied
 //!   to `/run` and executed from there, as `/run` is often a noexec tmpfs (s6-overlay #397):
 //!   the container environment (`write_container_environment`, also called before
-//!   S6_STAGE2_HOOK), each longrun's live directory (`/run/service/NAME`, its cwd: links to
-//!   its files in the image), the exitcode file, `halt`;
+//!   S6_STAGE2_HOOK), each longrun's live directory (its cwd, laid out as s6-overlay's:
+//!   `/run/s6-rc/servicedirs/NAME` or `/run/s6/legacy-services/NAME`, holding links to its
+//!   files in the image, with `/run/service/NAME` linking to it), the exitcode file, `halt`;
 //! - `run_scripts`: the cont-init.d stage, one script after the other;
 //! - `shims`: the commands scripts call (`with-contenv`, `s6-svc`, ...) answered by pidone's
 //!   own binary, dispatched on `argv[0]`, so an image may delete s6-overlay.
@@ -11,7 +12,7 @@
 pub mod hook;
 pub mod shims;
 
-use crate::config::s6::layout;
+use crate::config::s6::{layout, translate};
 use std::path::{Path, PathBuf};
 
 /// pidone's shims in the run tree: symlinks to its binary on the image, which execute even
@@ -20,9 +21,9 @@ pub fn shim_dir(base: &Path) -> PathBuf {
     base.join("s6/pidone-shims")
 }
 
-/// The live service directories, `/run/service`: a longrun runs in `service/NAME` (and a
-/// services.d logger in `service/NAME/log`), as under s6.
-pub fn live_dir(base: &Path) -> PathBuf {
+/// s6's scan directory, `/run/service`: `NAME` there links to each longrun's live directory,
+/// as s6-rc and s6-overlay's services-up link it.
+pub fn scan_dir(base: &Path) -> PathBuf {
     base.join("service")
 }
 
@@ -40,16 +41,26 @@ pub fn write_runtime(
         std::fs::create_dir_all(p).map_err(|e| format!("cannot create {}: {e}", p.display()))
     };
     write_container_environment(base, env)?;
-    let service = live_dir(base);
+    let service_dirs = [
+        translate::rc_service_dirs(base),
+        translate::legacy_service_dirs(base),
+    ];
     for (live, image) in live_dirs {
+        real_dirs_under(base, live)?;
         fill_live_dir(live, image)?;
-        // The other paths scripts use for a service: v2's `/var/run/s6/services/NAME` and
-        // s6-rc's `/run/s6-rc/servicedirs/NAME`, links to the live directory.
-        if let Ok(name) = live.strip_prefix(&service)
-            && name.components().count() == 1
+        // The other paths scripts use for a service, links to the live directory:
+        // `/run/service/NAME` (s6's scan directory, what `s6-svc` is given) and v2's
+        // `/var/run/s6/services/NAME`. A services.d logger (`NAME/log`) is reached through
+        // its service's.
+        let Some(name) = live.file_name() else {
+            continue;
+        };
+        if service_dirs
+            .iter()
+            .any(|d| live.parent() == Some(d.as_path()))
         {
-            for dir in [base.join("s6/services"), base.join("s6-rc/servicedirs")] {
-                mkdir(&dir)?;
+            for dir in [scan_dir(base), base.join("s6/services")] {
+                real_dirs_under(base, &dir)?;
                 replace_with_symlink(live, &dir.join(name))?;
             }
         }
@@ -80,35 +91,53 @@ pub fn write_container_environment(
         .map_err(|e| with_run_hint(e, base))
 }
 
-/// A directory pidone cannot create under the s6 base: say what makes it writable.
+/// A directory pidone cannot create under the s6 base: say what makes it writable. Not
+/// `--tmpfs /run:mode=1777`: Docker 20.10 ignores that mode and gives the tmpfs the image's
+/// `/run` mode; `uid=` is honoured.
 fn with_run_hint(e: String, base: &Path) -> String {
     if e.contains("Permission denied") || e.contains("Read-only file system") {
         let uid = nix::unistd::geteuid();
         format!(
-            "{e}; {} must be writable by uid {uid}: make the image's /run writable for any uid (`RUN chmod 1777 /run` in the Dockerfile), or mount a tmpfs that is (`--tmpfs /run:mode=1777`, or `uid={uid}`)",
-            base.display(),
+            "{e}; {base} must be writable by uid {uid}: mount a tmpfs owned by it (`docker run --tmpfs {base}:uid={uid}`), or make the image's /run writable for any uid (`RUN chmod 1777 /run` in the Dockerfile)",
+            base = base.display(),
         )
     } else {
         e
     }
 }
 
-/// A longrun's live directory: a real directory (so its path is the cwd a script sees) with
-/// a symlink to each entry of its directory in the image (`run`, `data/`, `env/`, ...), so
-/// `./data/check` runs the image's file, which executes even on a noexec `/run`. A services.d
-/// `log/` is not linked: it is the logger's own live directory. A service may change these
-/// links (it can write /run); pidone itself never runs anything through them.
-fn fill_live_dir(live: &Path, image: &Path) -> Result<(), String> {
+/// `dir` and every directory between `base` and it as real directories: one that is a
+/// symlink (left from an earlier run, or planted by a service, which can write `/run`) is
+/// removed, never followed, so pidone writes only under `base`.
+fn real_dirs_under(base: &Path, dir: &Path) -> Result<(), String> {
     let fail = |p: &Path, e: std::io::Error| format!("cannot create {}: {e}", p.display());
-    match std::fs::symlink_metadata(live) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => {
-            // Left from an earlier run or planted: never follow it.
-            std::fs::remove_file(live).map_err(|e| fail(live, e))?;
-            std::fs::create_dir(live).map_err(|e| fail(live, e))?;
+    let rel = dir.strip_prefix(base).map_err(|_| {
+        format!(
+            "{} is not under the s6 run dir {}",
+            dir.display(),
+            base.display()
+        )
+    })?;
+    let mut at = base.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => std::fs::remove_file(&at).map_err(|e| fail(&at, e))?,
+            Err(_) => {}
         }
-        Err(_) => std::fs::create_dir_all(live).map_err(|e| fail(live, e))?,
+        std::fs::create_dir(&at).map_err(|e| fail(&at, e))?;
     }
+    Ok(())
+}
+
+/// A longrun's live directory (a real directory, made by `real_dirs_under`, so its path is
+/// the cwd a script sees) gets a symlink to each entry of its directory in the image (`run`,
+/// `data/`, `env/`, ...), so `./data/check` runs the image's file, which executes even on a
+/// noexec `/run`. A services.d `log/` is not linked: it is the logger's own live directory.
+/// A service may change these links (it can write /run); pidone itself never runs anything
+/// through them.
+fn fill_live_dir(live: &Path, image: &Path) -> Result<(), String> {
     let entries =
         std::fs::read_dir(image).map_err(|e| format!("cannot list {}: {e}", image.display()))?;
     for entry in entries.flatten() {
@@ -122,10 +151,19 @@ fn fill_live_dir(live: &Path, image: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `link` → `target`, replacing a file or symlink already there (never following it).
+/// `link` → `target`, replacing what is there without following it: a file or symlink, or
+/// a directory (a live directory of an earlier layout; s6-overlay wipes these at each start).
 fn replace_with_symlink(target: &Path, link: &Path) -> Result<(), String> {
-    if std::fs::symlink_metadata(link).is_ok_and(|m| !m.is_dir()) {
-        let _ = std::fs::remove_file(link);
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.is_dir() => {
+            // remove_dir_all does not follow symlinks inside.
+            std::fs::remove_dir_all(link)
+                .map_err(|e| format!("cannot replace {}: {e}", link.display()))?;
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(link);
+        }
+        Err(_) => {}
     }
     std::os::unix::fs::symlink(target, link)
         .map_err(|e| format!("cannot create {}: {e}", link.display()))

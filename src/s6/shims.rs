@@ -6,8 +6,9 @@
 //! Where things are: the control socket in `$PIDONE_RUN_DIR` (default `/run/pidone`), the
 //! runtime files under `$PIDONE_S6_RUN_DIR` (default `/run`). A service is named by the last
 //! component of its directory (`.` is the current one: a run script's cwd is its service
-//! directory), so `/run/service/NAME`, `/var/run/s6/services/NAME` and the image's own
-//! `/etc/s6-overlay/s6-rc.d/NAME` all mean NAME.
+//! directory), so `/run/service/NAME`, its live directory `/run/s6-rc/servicedirs/NAME`,
+//! `/var/run/s6/services/NAME` and the image's own `/etc/s6-overlay/s6-rc.d/NAME` all mean
+//! NAME.
 
 mod logutil;
 mod printcontenv;
@@ -236,6 +237,7 @@ const SERVICE_DIRS: &[&str] = &[
     "service",
     "services",
     "servicedirs",
+    "legacy-services",
     "s6-rc.d",
     "services.d",
 ];
@@ -757,6 +759,12 @@ mod tests {
         assert_eq!(
             service_name("/run/service/app/log", cwd).as_deref(),
             Some("app-log")
+        );
+        let live = Path::new("/run/s6/legacy-services/app/log");
+        assert_eq!(service_name(".", live).as_deref(), Some("app-log"));
+        assert_eq!(
+            service_name("/run/s6/legacy-services/log", cwd).as_deref(),
+            Some("log")
         );
         let logger = Path::new("/etc/services.d/app/log");
         assert_eq!(service_name(".", logger).as_deref(), Some("app-log"));

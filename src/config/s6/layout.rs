@@ -132,8 +132,11 @@ pub struct Layout {
     pub cont_init: Vec<Script>,
     pub services: Vec<LegacyService>,
     pub cont_finish: Vec<Script>,
-    /// Files and features read but not honoured: said at start and by `pidone check`.
+    /// Files and features read but not honoured: warnings at start and in `pidone check`.
     pub unsupported: Vec<Problem>,
+    /// Files pidone does not use that s6-rc-compile ignores silently too (a data file the
+    /// service's own script reads, such as linuxserver's `branding`): info lines only.
+    pub ignored: Vec<Problem>,
 }
 
 impl Layout {
@@ -237,7 +240,8 @@ pub fn read(root: &Path, env: &Env) -> Result<Layout, Vec<Problem>> {
         if !dir.is_dir() {
             continue;
         }
-        if let Some(svc) = read_rc(&name, &dir, env, &mut errors, &mut layout.unsupported) {
+        let notes = (&mut layout.unsupported, &mut layout.ignored);
+        if let Some(svc) = read_rc(&name, &dir, env, &mut errors, notes) {
             layout.rc.push(svc);
         }
     }
@@ -480,7 +484,7 @@ fn read_rc(
     dir: &Path,
     env: &Env,
     errors: &mut Vec<Problem>,
-    unsupported: &mut Vec<Problem>,
+    (unsupported, ignored): (&mut Vec<Problem>, &mut Vec<Problem>),
 ) -> Option<RcService> {
     let type_path = dir.join("type");
     let kind_text = match read_text(&type_path) {
@@ -511,7 +515,8 @@ fn read_rc(
                 "not used (s6-rc ignores log/ too): define the logger as its own longrun, with producer-for here and consumer-for there",
             ));
         } else if !KNOWN_FILES.contains(&file.as_str()) {
-            unsupported.push(problem(&dir.join(&file), "not used by pidone"));
+            // s6-rc-compile skips it without a word: a data file its scripts read.
+            ignored.push(problem(&dir.join(&file), "not used by pidone"));
         } else if pipeline_file && kind_text != "longrun" {
             // s6-rc-compile reads these for longruns only.
             unsupported.push(problem(

@@ -28,8 +28,10 @@ pub fn wanted(asked: bool, native_services: usize, root: &Path) -> bool {
 /// The layout as services, with what the start log and `pidone check` say about it.
 pub struct Loaded {
     pub services: Vec<Service>,
-    /// Files and features read but not honoured, services defined but not started.
+    /// Files and features read but not honoured, services defined but not started: warnings.
     pub notes: Vec<String>,
+    /// What s6-rc accepts silently (comments-only `up`, data files): info lines.
+    pub infos: Vec<String>,
     /// `S6_*` variables that are not supported (or not valid): named in a warning.
     pub warnings: Vec<String>,
     /// `S6_*` variables set that need nothing from pidone (what they ask for is what it does
@@ -41,19 +43,17 @@ pub struct Loaded {
     pub cmd_arg0: Vec<String>,
     /// S6_KILL_GRACETIME: the delay before SIGKILL of leftovers at shutdown.
     pub kill_grace: Option<Duration>,
-    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME (default 5000 ms, 0 = no limit) with
+    /// S6_CMD_WAIT_FOR_SERVICES_MAXTIME (default 0 = no limit, as s6-overlay 3.2+) with
     /// S6_BEHAVIOUR_IF_STAGE2_FAILS=2 deciding what happens then: CMD's dependency wait.
     pub cmd_wait: Option<super::DependencyWait>,
     /// S6_VERBOSITY as a log level (0 errors, 1 warnings, 2 info, 3+ debug).
     pub log_level: Option<crate::log::Level>,
     pub execlineb: Option<PathBuf>,
-    /// Each longrun's live directory (under `/run/service`, as its working directory) and
-    /// its directory in the image, whose files the runtime side links there.
+    /// Each longrun's live directory (its working directory: `/run/s6-rc/servicedirs/NAME`
+    /// or `/run/s6/legacy-services/NAME`, see `translate::live_dir`) and its directory in the
+    /// image, whose files the runtime side links there.
     pub live_dirs: Vec<(PathBuf, PathBuf)>,
 }
-
-/// s6-overlay's default S6_CMD_WAIT_FOR_SERVICES_MAXTIME.
-const DEFAULT_CMD_WAIT: Duration = Duration::from_millis(5000);
 
 /// `S6_*` variables pidone honours (docs/s6-overlay.md says how). Every variable of
 /// s6-overlay's README table is here, in `ALREADY_SO` or in `CANNOT_APPLY`; any other `S6_*` is
@@ -122,6 +122,8 @@ const ASSUMED_EXECLINEB: &str = "/usr/bin/execlineb";
 /// Read the layout under `root` and translate it. `env` is the container's environment.
 /// `image_at_root`: `root` is an image's root filesystem (`pidone check --s6-root DIR`), so
 /// execlineb is looked up in it; otherwise (a run) in this system, where the services run.
+/// `run_dir`: the s6 run dir (`/run`), under which longruns get their live directories
+/// (None for `pidone check`: they are shown in their directories in the image).
 pub fn load(
     root: &Path,
     command_dir: &Path,
@@ -129,7 +131,7 @@ pub fn load(
     self_exe: &str,
     env: &std::collections::BTreeMap<String, String>,
     image_at_root: bool,
-    live_dir: Option<&Path>,
+    run_dir: Option<&Path>,
 ) -> Result<Loaded, Vec<ConfigError>> {
     let mut warnings = Vec::new();
     let ms = |name: &str, warnings: &mut Vec<String>| -> Option<Duration> {
@@ -159,7 +161,7 @@ pub fn load(
         command_dir: command_dir.to_path_buf(),
         self_exe: self_exe.to_string(),
         shim_dir: shim_dir.map(Path::to_path_buf),
-        live_dir: live_dir.map(Path::to_path_buf),
+        run_dir: run_dir.map(Path::to_path_buf),
         ..Default::default()
     };
     if let Some(d) = ms("S6_SERVICES_GRACETIME", &mut warnings) {
@@ -170,8 +172,9 @@ pub fn load(
         settings.finish_maxtime = (!d.is_zero()).then_some(d);
     }
     let kill_grace = ms("S6_KILL_GRACETIME", &mut warnings);
+    // Unset is 0, no limit: s6-overlay's default since 3.2.0.0 (its README table, CHANGELOG).
     let cmd_wait_limit =
-        ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(DEFAULT_CMD_WAIT);
+        ms("S6_CMD_WAIT_FOR_SERVICES_MAXTIME", &mut warnings).unwrap_or(Duration::ZERO);
     let cmd_wait = (!cmd_wait_limit.is_zero()).then_some(super::DependencyWait {
         limit: cmd_wait_limit,
         fail: behaviour >= 2,
@@ -229,7 +232,13 @@ pub fn load(
             })
             .collect::<Vec<_>>()
     })?;
-    let (services, notes) = translate::services(&l, &settings);
+    let (
+        services,
+        translate::Notes {
+            warnings: notes,
+            infos,
+        },
+    ) = translate::services(&l, &settings);
     if assumed_execlineb
         && services.iter().any(|s| {
             s.command.first().map(String::as_str) == Some(ASSUMED_EXECLINEB)
@@ -271,7 +280,7 @@ pub fn load(
         .iter()
         .filter(|s| s.kind == super::Kind::Longrun)
         .filter_map(|s| Some((s.working_dir.clone()?, image_dir(&s.name)?)))
-        .filter(|(live, _)| live_dir.is_some_and(|d| live.starts_with(d)))
+        .filter(|(live, _)| run_dir.is_some_and(|d| live.starts_with(d)))
         .collect();
     let log_level = match env.get("S6_VERBOSITY").map(|v| v.trim().parse::<u8>()) {
         None => None,
@@ -287,6 +296,7 @@ pub fn load(
     Ok(Loaded {
         services,
         notes,
+        infos,
         warnings,
         accepted,
         sync_disks,

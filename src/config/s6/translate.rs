@@ -24,9 +24,9 @@ pub struct S6Settings {
     pub shim_dir: Option<PathBuf>,
     /// S6_KILL_FINISH_MAXTIME: how long each cont-finish.d script may run (None: no limit).
     pub finish_maxtime: Option<Duration>,
-    /// The live service directories (`/run/service`): a longrun runs in `<live_dir>/NAME`,
-    /// as under s6 (None: in its directory in the image, for `pidone check`).
-    pub live_dir: Option<PathBuf>,
+    /// The s6 run dir (`/run`): a longrun runs in its live directory under it, as under
+    /// s6-overlay (`live_dir`); None: in its directory in the image, for `pidone check`.
+    pub run_dir: Option<PathBuf>,
 }
 
 impl Default for S6Settings {
@@ -38,7 +38,7 @@ impl Default for S6Settings {
             self_exe: "/proc/self/exe".into(),
             shim_dir: None,
             finish_maxtime: Some(DEFAULT_FINISH_MAXTIME),
-            live_dir: None,
+            run_dir: None,
         }
     }
 }
@@ -58,10 +58,20 @@ pub const CONT_FINISH: &str = "cont-finish.d";
 /// pidone gives up after an hour rather than never, and says so.
 const READY_WITHOUT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// The translated services, and notes for the start log and `pidone check` (features read but
-/// not honoured, services defined but not started).
-pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<String>) {
+/// What the start log and `pidone check` say about a layout besides its services.
+#[derive(Debug, Default, PartialEq)]
+pub struct Notes {
+    /// Features read but not honoured, services defined but not started: warnings.
+    pub warnings: Vec<String>,
+    /// What s6-rc accepts silently (a comments-only `up`, a data file in a service's
+    /// directory): info lines, so a start of a sound image prints no warning.
+    pub infos: Vec<String>,
+}
+
+/// The translated services, and the notes for the start log and `pidone check`.
+pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes) {
     let mut notes: Vec<String> = layout.unsupported.iter().map(|p| p.to_string()).collect();
+    let mut infos: Vec<String> = layout.ignored.iter().map(|p| p.to_string()).collect();
     let mut out = Vec::new();
     let critical = settings.behaviour >= 2;
     let mut first_stage: Vec<String> = Vec::new();
@@ -170,7 +180,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
         for name in set {
             let svc = layout.find(name).expect("closure holds defined services");
             if elided(name) {
-                notes.push(format!(
+                infos.push(format!(
                     "{}: only comments; nothing to run",
                     svc.dir.join("up").display()
                 ));
@@ -218,7 +228,13 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             continue;
         }
         let finish = l.finish.as_ref().map(|f| (f, None));
-        let mut s = longrun(&l.name, &l.dir, &l.run, finish, settings);
+        let mut s = longrun(
+            &l.name,
+            (Origin::ServicesD, &l.dir),
+            &l.run,
+            finish,
+            settings,
+        );
         s.after = first_stage.iter().chain(&stage_user).cloned().collect();
         s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
         s.stdout_to = l.stdout_to.clone();
@@ -231,6 +247,10 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<St
             s.env.push(("PATH".into(), path.clone()));
         }
     }
+    let notes = Notes {
+        warnings: notes,
+        infos,
+    };
     (out, notes)
 }
 
@@ -251,16 +271,42 @@ pub fn service_path(shim_dir: Option<&Path>, command_dir: &Path) -> String {
     dirs.join(":")
 }
 
-/// Where a longrun's live directory is under `/run/service`: its name, or `NAME/log` for the
-/// logger a services.d `NAME/log/` directory defines (s6-svscan's layout).
-pub fn live_path(name: &str, image_dir: &Path) -> PathBuf {
+/// Whose live directory: an s6-rc longrun's, or a services.d (legacy) one's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    S6Rc,
+    ServicesD,
+}
+
+/// s6-rc's live service directories, `/run/s6-rc/servicedirs`: an s6-rc longrun runs in
+/// `NAME` there (the real directory; `/run/service/NAME` links to it).
+pub fn rc_service_dirs(run_dir: &Path) -> PathBuf {
+    run_dir.join("s6-rc/servicedirs")
+}
+
+/// Where s6-overlay copies services.d, `/run/s6/legacy-services`: such a longrun runs in
+/// `NAME` there (and its logger in `NAME/log`); `/run/service/NAME` links to it.
+pub fn legacy_service_dirs(run_dir: &Path) -> PathBuf {
+    run_dir.join("s6/legacy-services")
+}
+
+/// A longrun's live directory under the s6 run dir, as s6-overlay lays it out:
+/// `s6-rc/servicedirs/NAME` for s6-rc, `s6/legacy-services/NAME` for services.d, and
+/// `s6/legacy-services/NAME/log` for the logger a services.d `NAME/log/` directory defines
+/// (s6-svscan's layout). Scripts see it as their cwd: linuxserver's with-contenv applies
+/// `UMASK` only when `pwdx` matches `/servicedirs/svc-` or `/run/s6/legacy-services/`.
+pub fn live_dir(run_dir: &Path, origin: Origin, name: &str, image_dir: &Path) -> PathBuf {
+    if origin == Origin::S6Rc {
+        return rc_service_dirs(run_dir).join(name);
+    }
     let parent = image_dir.parent().and_then(Path::file_name);
-    match (image_dir.file_name(), parent.and_then(|p| p.to_str())) {
+    let tail = match (image_dir.file_name(), parent.and_then(|p| p.to_str())) {
         (Some(log), Some(p)) if log == "log" && name == super::layout::legacy_logger_name(p) => {
             Path::new(p).join("log")
         }
         _ => PathBuf::from(name),
-    }
+    };
+    legacy_service_dirs(run_dir).join(tail)
 }
 
 fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
@@ -273,7 +319,7 @@ fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
 
 fn longrun(
     name: &str,
-    dir: &Path,
+    (origin, dir): (Origin, &Path),
     run: &Script,
     finish: Option<(&Script, Option<Duration>)>,
     settings: &S6Settings,
@@ -284,11 +330,11 @@ fn longrun(
         argv: f.argv.clone(),
         timeout: timeout.unwrap_or(DEFAULT_FINISH_TIMEOUT),
     });
-    // s6 runs `run` in the live service directory, `/run/service/NAME`: scripts use
-    // `./data/...` and `s6-svc -O .`, and some test their cwd (linuxserver's with-contenv
-    // applies UMASK only there). The runtime side fills it with links to `dir`'s files.
-    s.working_dir = Some(match &settings.live_dir {
-        Some(live) => live.join(live_path(name, dir)),
+    // s6 runs `run` in the live service directory (`live_dir`): scripts use `./data/...`
+    // and `s6-svc -O .`, and some test their cwd (linuxserver's with-contenv applies UMASK
+    // only there). The runtime side fills it with links to `dir`'s files.
+    s.working_dir = Some(match &settings.run_dir {
+        Some(run_dir) => live_dir(run_dir, origin, name, dir),
         None => dir.to_path_buf(),
     });
     s.restart = Restart::Always;
@@ -331,7 +377,7 @@ fn rc_service(svc: &RcService, after: Vec<String>, settings: &S6Settings) -> Ser
             ..
         } => {
             let finish = finish.as_ref().map(|f| (f, *timeout_finish));
-            let mut s = longrun(&svc.name, &svc.dir, run, finish, settings);
+            let mut s = longrun(&svc.name, (Origin::S6Rc, &svc.dir), run, finish, settings);
             s.ready = notification_fd.map(|fd| notify_ready(fd, svc.timeout_up));
             if let Some(sig) = down_signal {
                 s.stop_signal = *sig;
@@ -448,6 +494,7 @@ mod tests {
         );
         assert!(
             notes
+                .warnings
                 .iter()
                 .any(|n| n.contains("unused") && n.contains("not started"))
         );
