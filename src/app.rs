@@ -829,9 +829,18 @@ fn load_s6(opts: &Options, native_services: usize, for_check: bool) -> Result<Op
 
 /// `pidone s6-shims DIR`: link s6-overlay's command names to this binary.
 fn s6_shims(args: &[String]) -> i32 {
-    let [dir] = args else {
-        log::error("usage: pidone s6-shims DIR (for example /command)");
-        return exit::USAGE;
+    const USAGE: &str = "usage: pidone s6-shims DIR (for example /command): link s6-overlay's commands in DIR to this binary and list what is and is not linked";
+    let dir = match args {
+        [h] if h == "--help" || h == "-h" => {
+            println!("{USAGE}");
+            return 0;
+        }
+        // An option-looking word is a mistake, not a directory to create.
+        [dir] if !dir.starts_with('-') => dir,
+        _ => {
+            log::error(USAGE);
+            return exit::USAGE;
+        }
     };
     let self_exe = match std::fs::read_link("/proc/self/exe") {
         Ok(p) => p,

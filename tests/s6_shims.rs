@@ -590,3 +590,24 @@ fn allow_root_start_lets_s6_setuidgid_switch() {
     assert!(ids.contains("Gid:\t65534\t65534\t65534\t65534"), "{ids}");
     assert!(ids.contains("CapEff:\t0000000000000000"), "{ids}");
 }
+
+/// `pidone s6-shims --help` prints its usage; an option-looking word is refused (64) instead
+/// of becoming a directory named `--force` in the current directory.
+#[test]
+fn s6_shims_takes_no_option_for_a_directory() {
+    let s = Scratch::new();
+    let help = Command::new(common::bin())
+        .args(["s6-shims", "--help"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+    assert!(common::text(&help.stdout).contains("usage: pidone s6-shims DIR"));
+    let odd = Command::new(common::bin())
+        .args(["s6-shims", "--force"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert_eq!(odd.status.code(), Some(64), "{}", common::text(&odd.stderr));
+    assert!(!s.join("--help").exists() && !s.join("--force").exists());
+}
