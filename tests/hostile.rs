@@ -667,3 +667,68 @@ fn harmless_values_are_not_redacted_and_errors_name_the_variable() {
     );
     assert!(!err.contains("<redacted>"), "{err}");
 }
+
+/// Issue 20: 64 clients holding half-sent requests (one byte each, re-opened when dropped) and
+/// 200 more connecting in a loop, as a service of pidone's uid could: every one of 200
+/// healthchecks is answered within 1 s, and pidone's memory and descriptors stay bounded.
+/// (Before, a connection that had sent a byte was never evicted and a full table dropped
+/// the newcomer: 32 one-byte holders failed every healthcheck with "connection reset".)
+#[test]
+fn half_sent_requests_and_a_connect_storm_cannot_lock_out_healthcheck() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    assert!(wait_until(LONG, || s.client(&["healthcheck"]).0 == 0));
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", run.pid))
+            .unwrap()
+            .count()
+    };
+    let quiet_fds = fds();
+    let attack = common::HalfSentClients::start(&s.join("run/control.sock"), 64, 200);
+    // The holders are in: pidone holds their connections.
+    assert!(
+        wait_until(LONG, || fds() >= quiet_fds + 32),
+        "only {} fds (quiet: {quiet_fds})",
+        fds()
+    );
+    let (mut slowest, mut rss_warm, mut rss_max, mut fds_max) = (Duration::ZERO, 0, 0, 0);
+    for k in 0..200 {
+        let t = Instant::now();
+        let (code, out) = s.client(&["healthcheck"]);
+        let took = t.elapsed();
+        assert_eq!((code, out.trim()), (0, "healthy"), "healthcheck {k}");
+        assert!(took < Duration::from_secs(1), "healthcheck {k} took {took:?}");
+        slowest = slowest.max(took);
+        // Memory once the connection table has filled, then its peak.
+        if k == 20 {
+            rss_warm = rss_kib(run.pid);
+        }
+        rss_max = rss_max.max(rss_kib(run.pid));
+        fds_max = fds_max.max(fds());
+    }
+    let connections = attack.stop();
+    eprintln!(
+        "200 healthchecks, slowest {slowest:?}, against {connections} hostile connections; \
+         VmRSS {rss_warm} KiB after 20, peak {rss_max} KiB; fds at most {fds_max} (quiet {quiet_fds})"
+    );
+    assert!(connections > 1000, "the attack made only {connections} connections");
+    assert!(
+        rss_max <= rss_warm + 256,
+        "VmRSS grew from {rss_warm} to {rss_max} KiB"
+    );
+    // At most 128 connections and one kept over (src/control.rs MAX_CLIENTS), plus those
+    // evicted in the current round (closed at its end; ACCEPT_BATCH = 64 accepts a round).
+    assert!(
+        fds_max <= quiet_fds + 129 + 64,
+        "{fds_max} fds (quiet: {quiet_fds})"
+    );
+    // Every hostile connection is closed at its deadline.
+    assert!(
+        wait_until(Duration::from_secs(5), || fds() == quiet_fds),
+        "PID 1 still holds {} fds (quiet: {quiet_fds})",
+        fds()
+    );
+    assert_clean_stop(run);
+}

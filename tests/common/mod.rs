@@ -583,3 +583,66 @@ pub fn ctxt_switches(pid: i32) -> u64 {
         })
         .sum()
 }
+
+/// Hostile control clients (issue 20), as a service of pidone's uid could run them: `holders`
+/// connections that each send one byte of a request and hold it (re-opened at once when
+/// pidone drops one), and `churners` connections that send one byte, hold it 5-50 ms,
+/// close, and connect again. Runs until `stop`.
+pub struct HalfSentClients {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl HalfSentClients {
+    pub fn start(sock: &Path, holders: usize, churners: usize) -> HalfSentClients {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..holders + churners)
+            .map(|k| {
+                let (sock, stop) = (sock.to_path_buf(), stop.clone());
+                let hold = k < holders;
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        let mut connections = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let Ok(mut c) = std::os::unix::net::UnixStream::connect(&sock) else {
+                                std::thread::sleep(Duration::from_millis(10));
+                                continue;
+                            };
+                            connections += 1;
+                            let _ = c.write_all(b"h");
+                            if hold {
+                                // Until pidone closes it (EOF or reset), checking `stop`.
+                                let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
+                                let mut b = [0u8; 64];
+                                loop {
+                                    match c.read(&mut b) {
+                                        Ok(0) => break,
+                                        Ok(_) => {}
+                                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                        Err(_) => break,
+                                    }
+                                    if stop.load(Ordering::Relaxed) {
+                                        break;
+                                    }
+                                }
+                            } else {
+                                std::thread::sleep(Duration::from_millis(5 + k as u64 % 45));
+                            }
+                        }
+                        connections
+                    })
+                    .unwrap()
+            })
+            .collect();
+        HalfSentClients { stop, threads }
+    }
+
+    /// Stop every client; returns how many connections they made in all.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
+}
