@@ -500,7 +500,8 @@ pub fn fallback_run_dir() -> PathBuf {
 ///
 /// A socket this uid may not reach (`docker exec -u 0` into a `--user 4242` container with
 /// no CAP_DAC_OVERRIDE) is not "not running": that is answered here, with the owner to run
-/// as and exit code 77 (EX_NOPERM), without asking the server.
+/// as and exit code 77 (EX_NOPERM), without asking the server. So is a server this client
+/// does not trust (`rundir::verify_server`: not its own uid nor PID 1's).
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     // The fallback dir is per-uid: only a server of our own uid may answer there, even for
     // root (another user could have created /tmp/pidone-0).
@@ -538,12 +539,16 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         }
         Err(e) => return Err(format!("cannot connect to {}: {e}", path.display())),
     };
-    // Whoever answers must be the pidone that owns the directory: a socket planted by another
-    // uid could otherwise answer "healthy".
-    let peer =
-        peer_uid(&stream).ok_or_else(|| format!("cannot tell who serves {}", path.display()))?;
+    // Whoever answers must be the pidone that owns the directory, of a uid we trust: a
+    // socket planted by another uid could otherwise answer "healthy" (exit 77 with why).
+    let Some(peer) = peer_uid(&stream) else {
+        let why = format!("cannot tell who serves {}; not trusting it", path.display());
+        return Ok(Reply::new(crate::exit::PRIVILEGE, why));
+    };
     let dir = path.parent().unwrap_or(Path::new("/"));
-    crate::rundir::verify_server(dir, peer, own_uid_only)?;
+    if let Err(why) = crate::rundir::verify_server(dir, peer, own_uid_only) {
+        return Ok(Reply::new(crate::exit::PRIVILEGE, why));
+    }
     let timeout = Some(Duration::from_secs(5));
     let _ = stream.set_read_timeout(timeout);
     let _ = stream.set_write_timeout(timeout);

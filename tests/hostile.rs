@@ -376,7 +376,7 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
     hc.current_dir("/");
     let (out, _) = common::run_with_timeout(hc, LONG);
     let said = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
-    assert_eq!(out.status.code(), Some(69), "{said}");
+    assert_eq!(out.status.code(), Some(77), "{said}");
     assert!(said.contains("not trusting"), "{said}");
     let _ = fake.kill();
     let _ = fake.wait();
@@ -731,4 +731,60 @@ fn half_sent_requests_and_a_connect_storm_cannot_lock_out_healthcheck() {
         fds()
     );
     assert_clean_stop(run);
+}
+
+/// Issue 20: in a /run of mode 1777 another uid plants `pidone/` with a socket answering like
+/// pidone. No client trusts it, root included: root's `healthcheck` and `status` exit 77
+/// naming the uid, on the host and inside a container whose PID 1 is a real pidone of yet
+/// another uid. (Before, root trusted any server that owned its directory: exit 0, "healthy".)
+#[test]
+fn a_planted_server_is_not_trusted_by_root() {
+    require_namespaces!();
+    if !root_only() {
+        return;
+    }
+    let s = Scratch::new();
+    let shared_run = s.join("shared-run");
+    std::fs::create_dir(&shared_run).unwrap();
+    std::fs::set_permissions(&shared_run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = shared_run.join("pidone");
+    std::fs::create_dir(&planted).unwrap();
+    chown(&planted, 4243);
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = planted.join("control.sock");
+    let mut fake = as_uid(4243, &["/usr/bin/python3", "-c"]);
+    fake.arg(
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)\n\
+         while True:\n    c,_=s.accept()\n    try: c.recv(100); c.sendall(b'0\\n{\"services\":[]}\\nhealthy\\n')\n    except OSError: pass\n    c.close()\n",
+    )
+    .arg(&sock);
+    let mut fake = fake.spawn().unwrap();
+    assert!(wait_until(LONG, || sock.exists()));
+    let refused = |cmd: Command| {
+        let (out, _) = common::run_with_timeout(cmd, LONG);
+        let said = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+        assert_eq!(out.status.code(), Some(77), "{said}");
+        assert!(
+            said.contains("belong to uid 4243") && said.contains("not trusting it"),
+            "{said}"
+        );
+        assert!(!said.contains("healthy"), "{said}");
+    };
+    for verb in ["healthcheck", "status"] {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("--run-dir").arg(&planted).arg(verb);
+        refused(cmd);
+    }
+    // Inside a container whose PID 1 is a real pidone (uid 65534): that uid is trusted, 4243
+    // is not.
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    assert_eq!(s.client(&["healthcheck"]).0, 0);
+    let mut cmd = common::exec_into(&s.join("run"), common::bin());
+    cmd.arg("--run-dir").arg(&planted).arg("healthcheck");
+    refused(cmd);
+    let _ = fake.kill();
+    let _ = fake.wait();
+    drop(run);
 }

@@ -79,7 +79,8 @@ fn wait_out(s: &Scratch, f: &str) -> bool {
 
 /// A shim run from the host against the running pidone, as a script would run it.
 fn shim(s: &Scratch, name: &str, args: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new(s.join("command").join(name));
+    // As `docker exec` runs it: in pidone's namespaces (a client trusts PID 1's uid).
+    let mut cmd = common::exec_into(&s.join("run"), s.join("command").join(name));
     cmd.args(args)
         .env("PIDONE_RUN_DIR", s.join("run"))
         .env("PIDONE_S6_RUN_DIR", s.join("s6run"));
