@@ -758,8 +758,10 @@ fn a_planted_server_is_not_trusted_by_root() {
          s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)\n\
          while True:\n    c,_=s.accept()\n    try: c.recv(100); c.sendall(b'0\\n{\"services\":[]}\\nhealthy\\n')\n    except OSError: pass\n    c.close()\n",
     )
-    .arg(&sock);
-    let mut fake = fake.spawn().unwrap();
+    .arg(&sock)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let _fake = KillOnDrop(fake.spawn().unwrap());
     assert!(wait_until(LONG, || sock.exists()));
     let refused = |cmd: Command| {
         let (out, _) = common::run_with_timeout(cmd, LONG);
@@ -784,7 +786,16 @@ fn a_planted_server_is_not_trusted_by_root() {
     let mut cmd = common::exec_into(&s.join("run"), common::bin());
     cmd.arg("--run-dir").arg(&planted).arg("healthcheck");
     refused(cmd);
-    let _ = fake.kill();
-    let _ = fake.wait();
     drop(run);
+}
+
+/// A helper process killed when the test ends, failed or not (an orphan holding the test's
+/// output pipe would keep `cargo test | ...` waiting).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
