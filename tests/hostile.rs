@@ -699,7 +699,10 @@ fn half_sent_requests_and_a_connect_storm_cannot_lock_out_healthcheck() {
         let (code, out) = s.client(&["healthcheck"]);
         let took = t.elapsed();
         assert_eq!((code, out.trim()), (0, "healthy"), "healthcheck {k}");
-        assert!(took < Duration::from_secs(1), "healthcheck {k} took {took:?}");
+        assert!(
+            took < Duration::from_secs(1),
+            "healthcheck {k} took {took:?}"
+        );
         slowest = slowest.max(took);
         // Memory once the connection table has filled, then its peak.
         if k == 20 {
@@ -713,7 +716,10 @@ fn half_sent_requests_and_a_connect_storm_cannot_lock_out_healthcheck() {
         "200 healthchecks, slowest {slowest:?}, against {connections} hostile connections; \
          VmRSS {rss_warm} KiB after 20, peak {rss_max} KiB; fds at most {fds_max} (quiet {quiet_fds})"
     );
-    assert!(connections > 1000, "the attack made only {connections} connections");
+    assert!(
+        connections > 1000,
+        "the attack made only {connections} connections"
+    );
     assert!(
         rss_max <= rss_warm + 256,
         "VmRSS grew from {rss_warm} to {rss_max} KiB"

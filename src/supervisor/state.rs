@@ -1410,7 +1410,10 @@ impl Core {
             self.units[i].phase = Phase::Backoff { until: now };
             self.log(
                 crate::log::Level::Info,
-                format!("{name} {} at its session limit; restarting", status.describe()),
+                format!(
+                    "{name} {} at its session limit; restarting",
+                    status.describe()
+                ),
             );
             return;
         }
@@ -2757,7 +2760,11 @@ mod tests {
             }
             let end = now + Duration::from_secs(if idle { 30 } else { 60 });
             assert_eq!(core.next_deadline(), Some(end), "end {k}");
-            assert_eq!(signals(&core.step(end)), vec![(0, libc::SIGTERM)], "end {k}");
+            assert_eq!(
+                signals(&core.step(end)),
+                vec![(0, libc::SIGTERM)],
+                "end {k}"
+            );
             core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), end);
             // Restarted in the same step: no backoff delay, and no growth of it.
             assert_eq!(spawned(&core.step(end)), vec![0], "end {k}");
@@ -2766,7 +2773,10 @@ mod tests {
             core.on_spawned(0, 2 + k as i32, end);
             now = end;
         }
-        assert!(matches!(core.units[0].phase, Phase::Up { .. } | Phase::Starting { .. }));
+        assert!(matches!(
+            core.units[0].phase,
+            Phase::Up { .. } | Phase::Starting { .. }
+        ));
         assert_eq!(core.units[0].restarts, 10);
         // A crash after them still gets the first backoff step (100 ms), not a grown one.
         core.on_exit(0, ExitStatus::Code(1), now);

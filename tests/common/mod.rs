@@ -656,17 +656,20 @@ pub fn pid1_serving(run_dir: &Path) -> Option<i32> {
             .split(|&b| b == 0)
             .any(|a| a.strip_prefix(prefix) == Some(want))
     };
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
-        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-        let environ = || std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if !names(&cmdline, b"") && !names(&environ(), b"PIDONE_RUN_DIR=") {
-            return None;
-        }
-        let nspid = status_field(pid, "NSpid")?;
-        let nspid: Vec<&str> = nspid.split_whitespace().collect();
-        (nspid.len() > 1 && nspid.last() == Some(&"1")).then_some(pid)
-    })
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let environ = || std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if !names(&cmdline, b"") && !names(&environ(), b"PIDONE_RUN_DIR=") {
+                return None;
+            }
+            let nspid = status_field(pid, "NSpid")?;
+            let nspid: Vec<&str> = nspid.split_whitespace().collect();
+            (nspid.len() > 1 && nspid.last() == Some(&"1")).then_some(pid)
+        })
 }
 
 /// A command running `program` the way `docker exec` reaches a container's pidone: as root,
