@@ -563,3 +563,67 @@ pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
         .map_err(|e| format!("no answer from {}: {e}", path.display()))?;
     parse_reply(&answer).ok_or_else(|| format!("bad answer from {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Whether pidone closed `c` (EOF), without blocking when it did not.
+    fn closed(c: &mut UnixStream) -> bool {
+        c.set_nonblocking(true).unwrap();
+        matches!(c.read(&mut [0u8; 16]), Ok(0))
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_half_sent_request_never_a_newcomer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let sock = dir.path().join(SOCKET_NAME);
+        let t0 = Instant::now();
+        // Every slot taken by a half-sent request, its byte read as a poll round would.
+        let mut holders: Vec<UnixStream> = (0..MAX_CLIENTS)
+            .map(|_| {
+                let mut c = UnixStream::connect(&sock).unwrap();
+                c.write_all(b"h").unwrap();
+                c
+            })
+            .collect();
+        while server.live() < MAX_CLIENTS {
+            server.accept(t0); // ACCEPT_BATCH at a time
+        }
+        let events: Vec<_> = (0..MAX_CLIENTS).map(|n| (n, libc::POLLIN)).collect();
+        assert!(server.handle_io(&events).is_empty());
+        // Within the grace nothing may be evicted: the newcomer is kept one over, and
+        // accepting pauses (no listener to poll) until the grace ends.
+        let mut health = UnixStream::connect(&sock).unwrap();
+        health.write_all(b"health\n").unwrap();
+        server.accept(t0 + ms(10));
+        assert_eq!(server.live(), MAX_CLIENTS + 1);
+        assert_eq!(server.listener_fd(t0 + ms(10)), None);
+        assert_eq!(server.next_deadline(), Some(t0 + NEWCOMER_GRACE));
+        // Then the two oldest holders go (one makes up for the newcomer kept over), and
+        // neither newcomer, whose requests have arrived or are young.
+        let late = t0 + NEWCOMER_GRACE;
+        assert!(server.listener_fd(late).is_some());
+        let mut status = UnixStream::connect(&sock).unwrap();
+        status.write_all(b"status\n").unwrap();
+        server.accept(late);
+        assert_eq!(server.live(), MAX_CLIENTS);
+        assert!(closed(&mut holders[0]) && closed(&mut holders[1]));
+        assert!(!closed(&mut holders[2]));
+        let events = [(MAX_CLIENTS, libc::POLLIN), (MAX_CLIENTS + 1, libc::POLLIN)];
+        let requests = server.handle_io(&events);
+        let words: Vec<_> = requests.iter().map(|(_, r)| r.words.join(" ")).collect();
+        assert_eq!(words, ["health", "status"]);
+        // Answered at once: its answer is read without another poll round.
+        server.reply(requests[0].0, Reply::new(0, "healthy"));
+        health.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        health.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "0\nnull\nhealthy\n");
+    }
+}
