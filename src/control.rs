@@ -135,12 +135,14 @@ impl Client {
         }
     }
 
-    /// When this connection may give its slot to a newcomer, and how readily (lower first),
-    /// or `None` while it must keep it. The order: (0) its answer was delivered and only its
-    /// EOF is awaited, so closing it loses nothing; (1) no complete request yet (silent or
-    /// half-sent), oldest first; (2) its answer is not being taken. Never within
-    /// NEWCOMER_GRACE of its accept or answer, and never with a request waiting to be read.
-    /// Uses what is known without a syscall; `may_evict` checks for a waiting request.
+    /// How readily this connection gives its slot to a newcomer (rank, lower first) and from
+    /// when (which also orders each rank, oldest first), or `None` while it must keep it:
+    /// (0) its answer was delivered and only its EOF is awaited, so closing it loses
+    /// nothing: at once; (1) no complete request yet (silent or half-sent): NEWCOMER_GRACE
+    /// after its accept; (2) its answer is not being taken: NEWCOMER_GRACE after the answer
+    /// was ready. Never while a request is being answered or waits to be read. Uses what is
+    /// known without a syscall; `Server::evict_one` peeks for a waiting request
+    /// (`request_arrived`) before it evicts one of rank 1.
     fn eviction_rank(&self) -> Option<(u8, Instant)> {
         if self.done {
             return None;
