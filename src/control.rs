@@ -8,10 +8,20 @@
 //! (`status`, `health [NAME...]`, `start NAME`, `stop NAME`, `restart NAME`,
 //! `signal NAME SIG`); the server answers `CODE\nDATA\nTEXT` and closes: the exit code the
 //! client should use, one line of JSON (or `null`), and text for people. Clients are
-//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it;
-//! each connection has deadlines and idle ones are evicted when all slots are taken, so
-//! connections held open cannot lock out `healthcheck`. The client trusts an answer only
-//! from a server whose SO_PEERCRED uid owns the socket's directory (`rundir::verify_server`).
+//! served inside the event loop with non-blocking I/O, so a stuck client cannot block it.
+//!
+//! Connections held open cannot lock out `healthcheck` (a service of pidone's uid can open
+//! as many as it likes): every connection has a deadline from accept, and when all slots are
+//! taken a new connection is never turned away. It takes the slot of one that gave its
+//! chance up (see `Client::eviction_rank`: a delivered answer, then the oldest connection
+//! that has not sent a complete request, then one that does not take its answer), but never
+//! of a connection younger than `NEWCOMER_GRACE` or one whose request has arrived. When no
+//! slot can be freed yet, new connections wait in the kernel's listen queue, in arrival
+//! order, and the listener is not polled until a slot can be freed (no busy loop).
+//!
+//! The client trusts an answer only from a server whose SO_PEERCRED uid owns the socket's
+//! directory and is the client's own uid or that of PID 1 of its PID namespace
+//! (`rundir::verify_server`).
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -24,10 +34,15 @@ pub const SOCKET_NAME: &str = "control.sock";
 const MAX_REQUEST: usize = 4096;
 /// Largest answer a client reads (status of hundreds of services fits easily).
 const MAX_REPLY: u64 = 4 * 1024 * 1024;
-/// Connections served at once. When all are taken, the oldest idle one (nothing received)
-/// makes room for a new one, so a service holding connections open cannot lock out
-/// `healthcheck`.
-const MAX_CLIENTS: usize = 32;
+/// Connections served at once (each costs a descriptor and at most ~5 KiB of request
+/// buffer). When all are taken, a new one takes the slot of one that gave its chance up.
+const MAX_CLIENTS: usize = 128;
+/// A connection is never evicted within this time of being accepted, nor within this time of
+/// its answer being ready: a real client sends its request right after connecting and reads
+/// the answer at once, so this is its time to do so however many others connect. With
+/// MAX_CLIENTS slots, the listen queue then moves by at least MAX_CLIENTS connections per
+/// NEWCOMER_GRACE (512 a second) whatever the other connections do.
+const NEWCOMER_GRACE: Duration = Duration::from_millis(250);
 /// A client must send its request within this time of connecting; a reply must be taken
 /// (and the connection closed) within this time of being ready. Real clients need
 /// milliseconds; the bounds keep idle or stalled connections from piling up.
@@ -65,21 +80,103 @@ struct Client {
     output: Vec<u8>,
     answered: bool,
     done: bool,
-    /// When the connection is closed if it has not finished by then.
+    /// When the connection is closed if it has not finished by then (from accept for the
+    /// request: trickling bytes does not extend it).
     deadline: Instant,
     accepted: Instant,
+    /// When its answer was ready to send.
+    replied: Option<Instant>,
+    /// A whole request line has arrived and waits unread in the socket (found by a peek;
+    /// it is read and answered at the next POLLIN, so the connection must not be evicted).
+    request_waiting: bool,
 }
 
 impl Client {
-    /// Nothing received and nothing waiting to be read: a candidate for eviction.
-    fn idle(&self) -> bool {
-        if self.done || self.answered || !self.input.is_empty() {
-            return false;
+    fn new(stream: UnixStream, now: Instant) -> Client {
+        Client {
+            stream,
+            input: Vec::new(),
+            output: Vec::new(),
+            answered: false,
+            done: false,
+            deadline: now + REQUEST_WITHIN,
+            accepted: now,
+            replied: None,
+            request_waiting: false,
         }
-        let mut waiting: libc::c_int = 0;
-        // SAFETY: FIONREAD into a local int on a socket we own.
-        let r = unsafe { libc::ioctl(self.stream.as_raw_fd(), libc::FIONREAD, &mut waiting) };
-        r == 0 && waiting == 0
+    }
+
+    /// Set the answer and send what the socket takes now.
+    fn answer(&mut self, reply: &Reply, now: Instant) {
+        self.output = encode(reply);
+        self.answered = true;
+        self.replied = Some(now);
+        self.deadline = now + REPLY_WITHIN;
+        self.flush();
+    }
+
+    /// Write as much of the answer as the socket takes.
+    fn flush(&mut self) {
+        if self.output.is_empty() || self.done {
+            return;
+        }
+        match self.stream.write(&self.output) {
+            Ok(k) => {
+                self.output.drain(..k);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => self.done = true,
+        }
+        if self.output.is_empty() && self.answered {
+            // Half-close and drop the client only at its EOF: closing while its request is
+            // still unread (a refused peer's) resets the connection, and the client then
+            // loses the reply to ECONNRESET.
+            let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        }
+    }
+
+    /// How readily this connection gives its slot to a newcomer (rank, lower first) and from
+    /// when (which also orders each rank, oldest first), or `None` while it must keep it:
+    /// (0) its answer was delivered and only its EOF is awaited, so closing it loses
+    /// nothing: at once; (1) no complete request yet (silent or half-sent): NEWCOMER_GRACE
+    /// after its accept; (2) its answer is not being taken: NEWCOMER_GRACE after the answer
+    /// was ready. Never while a request is being answered or waits to be read. Uses what is
+    /// known without a syscall; `Server::evict_one` peeks for a waiting request
+    /// (`request_arrived`) before it evicts one of rank 1.
+    fn eviction_rank(&self) -> Option<(u8, Instant)> {
+        if self.done {
+            return None;
+        }
+        match self.replied {
+            Some(_) if self.output.is_empty() => Some((0, self.accepted)),
+            Some(at) => Some((2, at + NEWCOMER_GRACE)),
+            None if self.answered || self.request_waiting => None,
+            None => Some((1, self.accepted + NEWCOMER_GRACE)),
+        }
+    }
+
+    /// Whether a complete request line (or more than MAX_REQUEST bytes) has arrived beyond
+    /// what was read: peeked, not read, so that the next POLLIN still reads it. Sticky.
+    fn request_arrived(&mut self) -> bool {
+        if !self.request_waiting && !self.answered {
+            let mut buf = [0u8; MAX_REQUEST + 1];
+            let want = buf.len().saturating_sub(self.input.len()).max(1);
+            // SAFETY: recv into a local buffer of at least `want` bytes on a socket we own.
+            let n = unsafe {
+                libc::recv(
+                    self.stream.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    want,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                )
+            };
+            if n > 0 {
+                let n = n as usize;
+                self.request_waiting =
+                    buf[..n].contains(&b'\n') || self.input.len() + n > MAX_REQUEST;
+            }
+        }
+        self.request_waiting
     }
 
     fn close(&mut self) {
@@ -137,8 +234,48 @@ impl Server {
         })
     }
 
-    pub fn listener_fd(&self) -> i32 {
-        self.listener.as_raw_fd()
+    /// The listener, when a new connection could be given a slot now. Otherwise `None`:
+    /// the connection waits in the listen queue, and the listener is left out of the poll
+    /// set (it would stay readable and spin the loop) until `next_deadline`.
+    pub fn listener_fd(&self, now: Instant) -> Option<i32> {
+        (self.live() < MAX_CLIENTS || self.next_eviction().is_some_and(|at| at <= now))
+            .then(|| self.listener.as_raw_fd())
+    }
+
+    fn live(&self) -> usize {
+        self.clients.iter().filter(|c| !c.done).count()
+    }
+
+    /// When the first connection may give up its slot (by what is known without a syscall).
+    fn next_eviction(&self) -> Option<Instant> {
+        self.clients
+            .iter()
+            .filter_map(Client::eviction_rank)
+            .map(|(_, at)| at)
+            .min()
+    }
+
+    /// Close the connection that gives up its slot most readily; false when none may yet.
+    fn evict_one(&mut self, now: Instant) -> bool {
+        loop {
+            let candidate = self
+                .clients
+                .iter()
+                .enumerate()
+                .filter_map(|(n, c)| c.eviction_rank().map(|r| (r, n)))
+                .filter(|((_, at), _)| *at <= now)
+                .min();
+            let Some((_, n)) = candidate else {
+                return false;
+            };
+            let c = &mut self.clients[n];
+            // A request that arrived but was not read yet is about to be answered.
+            if c.replied.is_none() && c.request_arrived() {
+                continue;
+            }
+            c.close();
+            return true;
+        }
     }
 
     pub fn client_fds(&self) -> Vec<(i32, i16)> {
@@ -155,40 +292,26 @@ impl Server {
             .collect()
     }
 
-    /// Accept waiting connections. Clients are only marked done here, never removed, so the
-    /// indices of `client_fds` stay valid until `gc`.
+    /// Accept waiting connections, each into a slot of its own: a full table makes room
+    /// (`evict_one`); when nothing may be evicted yet, the newcomer is kept anyway (one over
+    /// MAX_CLIENTS at most) and accepting pauses (`listener_fd`). Clients are only
+    /// marked done here, never removed, so the indices of `client_fds` stay valid until `gc`.
     pub fn accept(&mut self, now: Instant) {
         for _ in 0..ACCEPT_BATCH {
+            // One over: the last newcomer was kept without a free slot; first make up for it.
+            if self.live() > MAX_CLIENTS && !self.evict_one(now) {
+                break;
+            }
             let Ok((stream, _)) = self.listener.accept() else {
                 break;
             };
-            if self.clients.iter().filter(|c| !c.done).count() >= MAX_CLIENTS {
-                // Only our uid or root can connect (mode 0600), but a service of our uid
-                // holding connections open must neither grow pidone's memory without bound
-                // nor lock out health checks: the oldest idle connection goes.
-                let oldest_idle = self
-                    .clients
-                    .iter_mut()
-                    .filter(|c| c.idle())
-                    .min_by_key(|c| c.accepted);
-                match oldest_idle {
-                    Some(c) => c.close(),
-                    None => {
-                        drop(stream);
-                        continue;
-                    }
-                }
+            if self.live() >= MAX_CLIENTS {
+                // When nothing may be evicted yet, the newcomer is kept all the same (the
+                // table is one over) and accepting pauses until a slot frees.
+                self.evict_one(now);
             }
             let _ = stream.set_nonblocking(true);
-            let mut client = Client {
-                stream,
-                input: Vec::new(),
-                output: Vec::new(),
-                answered: false,
-                done: false,
-                deadline: now + REQUEST_WITHIN,
-                accepted: now,
-            };
+            let mut client = Client::new(stream, now);
             match peer_uid(&client.stream) {
                 Some(uid) if uid == self.uid || uid == 0 => {}
                 other => {
@@ -196,12 +319,9 @@ impl Server {
                         "control: refused a client with uid {}",
                         other.map_or("unknown".into(), |u| u.to_string())
                     ));
-                    client.output = encode(&Reply::new(
-                        crate::exit::PRIVILEGE,
-                        "permission denied: wrong uid",
-                    ));
-                    client.answered = true;
-                    client.deadline = now + REPLY_WITHIN;
+                    let refusal =
+                        Reply::new(crate::exit::PRIVILEGE, "permission denied: wrong uid");
+                    client.answer(&refusal, now);
                 }
             }
             self.clients.push(client);
@@ -223,19 +343,7 @@ impl Server {
                 continue;
             }
             if !c.output.is_empty() {
-                match c.stream.write(&c.output) {
-                    Ok(k) => {
-                        c.output.drain(..k);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(_) => c.done = true,
-                }
-                if c.output.is_empty() && c.answered {
-                    // Half-close and drop the client only at its EOF: closing while its
-                    // request is still unread (a refused peer's) resets the connection, and
-                    // the client then loses the reply to ECONNRESET.
-                    let _ = c.stream.shutdown(std::net::Shutdown::Write);
-                }
+                c.flush();
                 continue;
             }
             let mut buf = [0u8; 1024];
@@ -255,9 +363,10 @@ impl Server {
                     requests.push((n, request));
                 }
                 Incoming::TooLong => {
-                    c.output = encode(&Reply::new(crate::exit::USAGE, "request too long"));
-                    c.answered = true;
-                    c.deadline = Instant::now() + REPLY_WITHIN;
+                    c.answer(
+                        &Reply::new(crate::exit::USAGE, "request too long"),
+                        Instant::now(),
+                    );
                 }
                 Incoming::Partial => {}
             }
@@ -265,10 +374,11 @@ impl Server {
         requests
     }
 
+    /// Answer a request, sending at once what the socket takes (a small answer is then
+    /// delivered before the next accept could need the slot).
     pub fn reply(&mut self, client: usize, reply: Reply) {
         if let Some(c) = self.clients.get_mut(client) {
-            c.output = encode(&reply);
-            c.deadline = Instant::now() + REPLY_WITHIN;
+            c.answer(&reply, Instant::now());
         }
     }
 
@@ -292,9 +402,13 @@ impl Server {
         self.gc();
     }
 
-    /// The earliest client deadline (none without clients: an idle pidone sleeps).
+    /// The earliest client deadline, or when accepting resumes with every slot taken (none
+    /// without clients: an idle pidone sleeps).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.clients.iter().map(|c| c.deadline).min()
+        let resume = (self.live() >= MAX_CLIENTS)
+            .then(|| self.next_eviction())
+            .flatten();
+        self.clients.iter().map(|c| c.deadline).chain(resume).min()
     }
 
     /// Drop finished clients.
@@ -398,7 +512,8 @@ pub fn fallback_run_dir() -> PathBuf {
 ///
 /// A socket this uid may not reach (`docker exec -u 0` into a `--user 4242` container with
 /// no CAP_DAC_OVERRIDE) is not "not running": that is answered here, with the owner to run
-/// as and exit code 77 (EX_NOPERM), without asking the server.
+/// as and exit code 77 (EX_NOPERM), without asking the server. So is a server this client
+/// does not trust (`rundir::verify_server`: not its own uid nor PID 1's).
 pub fn request(run_dir: &Path, words: &[String]) -> Result<Reply, String> {
     let (mut stream, path) = match connect(run_dir)? {
         Ok(connected) => connected,
@@ -504,11 +619,79 @@ fn connect(run_dir: &Path) -> Result<Result<(UnixStream, PathBuf), Reply>, Strin
         }
         Err(e) => return Err(format!("cannot connect to {}: {e}", path.display())),
     };
-    // Whoever answers must be the pidone that owns the directory: a socket planted by another
-    // uid could otherwise answer "healthy".
-    let peer =
-        peer_uid(&stream).ok_or_else(|| format!("cannot tell who serves {}", path.display()))?;
+    // Whoever answers must be the pidone that owns the directory, of a uid we trust: a
+    // socket planted by another uid could otherwise answer "healthy" (exit 77 with why).
+    let Some(peer) = peer_uid(&stream) else {
+        let why = format!("cannot tell who serves {}; not trusting it", path.display());
+        return Ok(Err(Reply::new(crate::exit::PRIVILEGE, why)));
+    };
     let dir = path.parent().unwrap_or(Path::new("/"));
-    crate::rundir::verify_server(dir, peer, own_uid_only)?;
+    if let Err(why) = crate::rundir::verify_server(dir, peer, own_uid_only) {
+        return Ok(Err(Reply::new(crate::exit::PRIVILEGE, why)));
+    }
     Ok(Ok((stream, path.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// Whether pidone closed `c` (EOF), without blocking when it did not.
+    fn closed(c: &mut UnixStream) -> bool {
+        c.set_nonblocking(true).unwrap();
+        matches!(c.read(&mut [0u8; 16]), Ok(0))
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_oldest_half_sent_request_never_a_newcomer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut server = Server::bind(dir.path()).unwrap();
+        let sock = dir.path().join(SOCKET_NAME);
+        let t0 = Instant::now();
+        // Every slot taken by a half-sent request, its byte read as a poll round would.
+        let mut holders: Vec<UnixStream> = (0..MAX_CLIENTS)
+            .map(|_| {
+                let mut c = UnixStream::connect(&sock).unwrap();
+                c.write_all(b"h").unwrap();
+                c
+            })
+            .collect();
+        while server.live() < MAX_CLIENTS {
+            server.accept(t0); // ACCEPT_BATCH at a time
+        }
+        let events: Vec<_> = (0..MAX_CLIENTS).map(|n| (n, libc::POLLIN)).collect();
+        assert!(server.handle_io(&events).is_empty());
+        // Within the grace nothing may be evicted: the newcomer is kept one over, and
+        // accepting pauses (no listener to poll) until the grace ends.
+        let mut health = UnixStream::connect(&sock).unwrap();
+        health.write_all(b"health\n").unwrap();
+        server.accept(t0 + ms(10));
+        assert_eq!(server.live(), MAX_CLIENTS + 1);
+        assert_eq!(server.listener_fd(t0 + ms(10)), None);
+        assert_eq!(server.next_deadline(), Some(t0 + NEWCOMER_GRACE));
+        // Then the two oldest holders go (one makes up for the newcomer kept over), and
+        // neither newcomer, whose requests have arrived or are young.
+        let late = t0 + NEWCOMER_GRACE;
+        assert!(server.listener_fd(late).is_some());
+        let mut status = UnixStream::connect(&sock).unwrap();
+        status.write_all(b"status\n").unwrap();
+        server.accept(late);
+        assert_eq!(server.live(), MAX_CLIENTS);
+        assert!(closed(&mut holders[0]) && closed(&mut holders[1]));
+        assert!(!closed(&mut holders[2]));
+        let events = [(MAX_CLIENTS, libc::POLLIN), (MAX_CLIENTS + 1, libc::POLLIN)];
+        let requests = server.handle_io(&events);
+        let words: Vec<_> = requests.iter().map(|(_, r)| r.words.join(" ")).collect();
+        assert_eq!(words, ["health", "status"]);
+        // Answered at once: its answer is read without another poll round.
+        server.reply(requests[0].0, Reply::new(0, "healthy"));
+        health.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut answer = String::new();
+        health.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "0\nnull\nhealthy\n");
+    }
 }

@@ -168,11 +168,12 @@ pub fn create_private(dir: &Path) -> Result<(), String> {
     verify_private(dir)
 }
 
-/// Client side: may this process trust a socket in `dir` whose server runs as `peer_uid`?
-/// The directory must not be a symlink or writable by group or others, it must belong to the
-/// server's uid, and that uid must be the client's own or root's (root, e.g. `docker exec`'s
-/// default, may talk to a pidone that dropped to any uid).
-/// With `own_uid_only`, even root requires the server to run as its own uid.
+/// Client side: may this process trust a socket in `dir` whose server runs as `peer_uid`
+/// (its SO_PEERCRED uid)? The directory must not be a symlink or writable by group or others,
+/// it must belong to the server's uid, and that uid must be one the client trusts
+/// ([`trusts`]): its own, or that of PID 1 of its PID namespace ([`pid1_uid`]). With
+/// `own_uid_only` (the per-uid fallback dir), only its own. Any other uid, root's included,
+/// could have planted the directory in a shared parent (a /run of mode 1777).
 pub fn verify_server(dir: &Path, peer_uid: u32, own_uid_only: bool) -> Result<(), String> {
     let fd = open(dir, dir_flags() | OFlag::O_NOFOLLOW, Mode::empty())
         .map_err(|e| open_error(dir, e, "not trusting it"))?;
@@ -193,13 +194,35 @@ pub fn verify_server(dir: &Path, peer_uid: u32, own_uid_only: bool) -> Result<()
             st.st_uid
         ));
     }
-    if peer_uid != euid && (own_uid_only || (euid != 0 && peer_uid != 0)) {
+    let pid1 = if own_uid_only { None } else { pid1_uid() };
+    if !trusts(peer_uid, euid, pid1) {
+        let pid1 = pid1.map_or("unknown".into(), |u| format!("uid {u}"));
         return Err(format!(
-            "{} belongs to uid {peer_uid}, not to you (uid {euid}) or root; not trusting it",
+            "{} and its server belong to uid {peer_uid}, which is neither yours (uid {euid}) nor that of PID 1 ({pid1}); not trusting it, since another user could have planted it. If that pidone is yours, run as uid {peer_uid}",
             dir.display()
         ));
     }
     Ok(())
+}
+
+/// The trust rule of a client, pure: a server of the client's own uid, or of the uid PID 1
+/// of the client's PID namespace runs as (in a container, the uid pidone runs as: this is
+/// how `docker exec -u 0` reaches a pidone running as 4242). Nothing else, root included.
+pub fn trusts(server_uid: u32, own_uid: u32, pid1_uid: Option<u32>) -> bool {
+    server_uid == own_uid || pid1_uid == Some(server_uid)
+}
+
+/// The effective uid of PID 1 of this process's PID namespace, from /proc/1/status (None
+/// without /proc).
+pub fn pid1_uid() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/1/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
@@ -247,5 +270,20 @@ mod tests {
         verify_server(tmp.path(), me, true).unwrap();
         let e = verify_server(tmp.path(), me + 1, false).unwrap_err();
         assert!(e.contains("directory belongs to uid"), "{e}");
+    }
+
+    #[test]
+    fn clients_trust_only_their_own_uid_and_pid1s() {
+        // docker exec -u 0 into a container whose PID 1 (pidone) runs as 4242.
+        assert!(trusts(4242, 0, Some(4242)));
+        // The container's own uid.
+        assert!(trusts(4242, 4242, Some(4242)));
+        // A planted server of another uid: not for root, not for anyone.
+        assert!(!trusts(65534, 0, Some(0)));
+        assert!(!trusts(65534, 0, Some(4242)));
+        assert!(!trusts(0, 4242, Some(4242)));
+        assert!(!trusts(65534, 0, None));
+        // PID 1 here is some process; its uid is read from /proc.
+        assert!(pid1_uid().is_some());
     }
 }

@@ -416,9 +416,9 @@ fn peer_with_another_uid_is_refused() {
             format!("{}{}", common::text(&out.stdout), common::text(&out.stderr)),
         )
     };
-    // pidone's client refuses to trust a server that is neither its uid nor root...
+    // pidone's client refuses to trust a server that is neither its uid nor PID 1's (77)...
     let (code, out) = as_uid("12345");
-    assert_eq!(code, 69, "{out}");
+    assert_eq!(code, 77, "{out}");
     assert!(out.contains("not trusting"), "{out}");
     // ...and the server refuses a raw client of another uid (SO_PEERCRED).
     let mut raw = std::process::Command::new("setpriv");
@@ -433,7 +433,7 @@ fn peer_with_another_uid_is_refused() {
     let reply = common::text(&out.stdout);
     assert!(reply.starts_with("77\n"), "{reply}");
     assert!(reply.contains("permission denied"), "{reply}");
-    // pidone's own uid and root are served.
+    // pidone's own uid and root (in pidone's namespace, as `docker exec -u 0`) are served.
     let (code, out) = as_uid("65534");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("web"), "{out}");

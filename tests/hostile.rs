@@ -376,7 +376,7 @@ fn fallback_run_dir_planted_by_another_uid_is_refused_by_server_and_client() {
     hc.current_dir("/");
     let (out, _) = common::run_with_timeout(hc, LONG);
     let said = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
-    assert_eq!(out.status.code(), Some(69), "{said}");
+    assert_eq!(out.status.code(), Some(77), "{said}");
     assert!(said.contains("not trusting"), "{said}");
     let _ = fake.kill();
     let _ = fake.wait();
@@ -783,4 +783,142 @@ fn a_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
 fn a_socket_stdout_nobody_reads_costs_no_cpu_and_does_not_hold_up_the_exit() {
     require_namespaces!();
     stdout_nobody_reads(true);
+}
+
+/// Issue 20: 64 clients holding half-sent requests (one byte each, re-opened when dropped) and
+/// 200 more connecting in a loop, as a service of pidone's uid could: every one of 200
+/// healthchecks is answered within 1 s, and pidone's memory and descriptors stay bounded.
+/// (Before, a connection that had sent a byte was never evicted and a full table dropped
+/// the newcomer: 32 one-byte holders failed every healthcheck with "connection reset".)
+#[test]
+fn half_sent_requests_and_a_connect_storm_cannot_lock_out_healthcheck() {
+    require_namespaces!();
+    let s = Scratch::new();
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    assert!(wait_until(LONG, || s.client(&["healthcheck"]).0 == 0));
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", run.pid))
+            .unwrap()
+            .count()
+    };
+    let quiet_fds = fds();
+    let attack = common::HalfSentClients::start(&s.join("run/control.sock"), 64, 200);
+    // The holders are in: pidone holds their connections.
+    assert!(
+        wait_until(LONG, || fds() >= quiet_fds + 32),
+        "only {} fds (quiet: {quiet_fds})",
+        fds()
+    );
+    let (mut slowest, mut rss_warm, mut rss_max, mut fds_max) = (Duration::ZERO, 0, 0, 0);
+    for k in 0..200 {
+        let t = Instant::now();
+        let (code, out) = s.client(&["healthcheck"]);
+        let took = t.elapsed();
+        assert_eq!((code, out.trim()), (0, "healthy"), "healthcheck {k}");
+        assert!(
+            took < Duration::from_secs(1),
+            "healthcheck {k} took {took:?}"
+        );
+        slowest = slowest.max(took);
+        // Memory once the connection table has filled, then its peak.
+        if k == 20 {
+            rss_warm = rss_kib(run.pid);
+        }
+        rss_max = rss_max.max(rss_kib(run.pid));
+        fds_max = fds_max.max(fds());
+    }
+    let connections = attack.stop();
+    eprintln!(
+        "200 healthchecks, slowest {slowest:?}, against {connections} hostile connections; \
+         VmRSS {rss_warm} KiB after 20, peak {rss_max} KiB; fds at most {fds_max} (quiet {quiet_fds})"
+    );
+    assert!(
+        connections > 1000,
+        "the attack made only {connections} connections"
+    );
+    assert!(
+        rss_max <= rss_warm + 256,
+        "VmRSS grew from {rss_warm} to {rss_max} KiB"
+    );
+    // At most 128 connections and one kept over (src/control.rs MAX_CLIENTS), plus those
+    // evicted in the current round (closed at its end; ACCEPT_BATCH = 64 accepts a round).
+    assert!(
+        fds_max <= quiet_fds + 129 + 64,
+        "{fds_max} fds (quiet: {quiet_fds})"
+    );
+    // Every hostile connection is closed at its deadline.
+    assert!(
+        wait_until(Duration::from_secs(5), || fds() == quiet_fds),
+        "PID 1 still holds {} fds (quiet: {quiet_fds})",
+        fds()
+    );
+    assert_clean_stop(run);
+}
+
+/// Issue 20: in a /run of mode 1777 another uid plants `pidone/` with a socket answering like
+/// pidone. No client trusts it, root included: root's `healthcheck` and `status` exit 77
+/// naming the uid, on the host and inside a container whose PID 1 is a real pidone of yet
+/// another uid. (Before, root trusted any server that owned its directory: exit 0, "healthy".)
+#[test]
+fn a_planted_server_is_not_trusted_by_root() {
+    require_namespaces!();
+    if !root_only() {
+        return;
+    }
+    let s = Scratch::new();
+    let shared_run = s.join("shared-run");
+    std::fs::create_dir(&shared_run).unwrap();
+    std::fs::set_permissions(&shared_run, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let planted = shared_run.join("pidone");
+    std::fs::create_dir(&planted).unwrap();
+    chown(&planted, 4243);
+    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sock = planted.join("control.sock");
+    let mut fake = as_uid(4243, &["/usr/bin/python3", "-c"]);
+    fake.arg(
+        "import socket,sys\n\
+         s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8)\n\
+         while True:\n    c,_=s.accept()\n    try: c.recv(100); c.sendall(b'0\\n{\"services\":[]}\\nhealthy\\n')\n    except OSError: pass\n    c.close()\n",
+    )
+    .arg(&sock)
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null());
+    let _fake = KillOnDrop(fake.spawn().unwrap());
+    assert!(wait_until(LONG, || sock.exists()));
+    let refused = |cmd: Command| {
+        let (out, _) = common::run_with_timeout(cmd, LONG);
+        let said = format!("{}{}", common::text(&out.stdout), common::text(&out.stderr));
+        assert_eq!(out.status.code(), Some(77), "{said}");
+        assert!(
+            said.contains("belong to uid 4243") && said.contains("not trusting it"),
+            "{said}"
+        );
+        assert!(!said.contains("healthy"), "{said}");
+    };
+    for verb in ["healthcheck", "status"] {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("--run-dir").arg(&planted).arg(verb);
+        refused(cmd);
+    }
+    // Inside a container whose PID 1 is a real pidone (uid 65534): that uid is trusted, 4243
+    // is not.
+    svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    let run = start(&s, &[]);
+    assert_eq!(s.client(&["healthcheck"]).0, 0);
+    let mut cmd = common::exec_into(&s.join("run"), common::bin());
+    cmd.arg("--run-dir").arg(&planted).arg("healthcheck");
+    refused(cmd);
+    drop(run);
+}
+
+/// A helper process killed when the test ends, failed or not (an orphan holding the test's
+/// output pipe would keep `cargo test | ...` waiting).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

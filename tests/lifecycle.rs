@@ -591,7 +591,7 @@ fn control_shims_answer_as_subcommands() {
             .count()
     };
     assert_eq!(sleeping(), 1);
-    let mut cmd = std::process::Command::new(common::bin());
+    let mut cmd = common::exec_into(&s.join("run"), common::bin());
     cmd.args(["s6-svc", "-d", "/run/service/web"])
         .env("PIDONE_RUN_DIR", s.join("run"));
     let (out, _) = common::run_with_timeout(cmd, LONG);

@@ -84,7 +84,8 @@ fn wait_out(s: &Scratch, f: &str) -> bool {
 
 /// A shim run from the host against the running pidone, as a script would run it.
 fn shim(s: &Scratch, name: &str, args: &[&str]) -> (i32, String) {
-    let mut cmd = Command::new(s.join("command").join(name));
+    // As `docker exec` runs it: in pidone's namespaces (a client trusts PID 1's uid).
+    let mut cmd = common::exec_into(&s.join("run"), s.join("command").join(name));
     cmd.args(args)
         .env("PIDONE_RUN_DIR", s.join("run"))
         .env("PIDONE_S6_RUN_DIR", s.join("s6run"));
@@ -1471,4 +1472,45 @@ fn cmd_waits_for_services_without_limit_by_default() {
         cmd_started >= flagged,
         "CMD started before svc-app was ready"
     );
+}
+
+/// Issue 20: `s6-svc` on a service that does not exist fails as s6-svc does on a missing
+/// supervise dir (exit 111, saying so); a signal to an existing service that is down exits
+/// 0, as in s6. (Before, `s6-svc -k /run/service/nonexistent` printed the error
+/// and exited 0.)
+#[test]
+fn s6_svc_on_a_missing_service_exits_111() {
+    require_namespaces!();
+    let s = Scratch::new();
+    common::svc(&s, "web", "command = [\"sleep\", \"1000\"]\n");
+    common::svc(
+        &s,
+        "job",
+        "kind = \"oneshot\"\ncommand = [\"true\"]\ncritical = false\n",
+    );
+    let run = common::start(&s, &[]);
+    common::status_until(&s, "job", "done", |r| r["state"] == "done");
+    let s6_svc = |args: &[&str]| {
+        let mut cmd = common::exec_into(&s.join("run"), common::bin());
+        cmd.arg("s6-svc")
+            .args(args)
+            .env("PIDONE_RUN_DIR", s.join("run"));
+        let (out, _) = common::run_with_timeout(cmd, LONG);
+        (out.status.code(), common::text(&out.stderr))
+    };
+    for flag in ["-k", "-t", "-u", "-d", "-r"] {
+        let (code, err) = s6_svc(&[flag, "/run/service/nonexistent"]);
+        assert_eq!(code, Some(111), "s6-svc {flag}: {err}");
+        assert!(err.contains("\"nonexistent\""), "s6-svc {flag}: {err}");
+    }
+    // A signal to a service that is not running is no error, as in s6 (a note is printed).
+    let (code, err) = s6_svc(&["-t", "/run/service/job"]);
+    assert_eq!(code, Some(0), "{err}");
+    // A real one is signalled: the sleep dies of the KILL and is restarted.
+    let before = s.status_row("web")["pid"].clone();
+    assert_eq!(s6_svc(&["-k", "/run/service/web"]).0, Some(0));
+    common::status_until(&s, "web", "restarted", |r| {
+        r["state"] == "running" && r["pid"] != before
+    });
+    drop(run);
 }

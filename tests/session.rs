@@ -227,3 +227,82 @@ fn idle_timeout_for_cmd_without_a_terminal_is_refused() {
         fin.stderr
     );
 }
+
+/// Issue 20: session-limit ends with `restart = "always"` are clean ends, not crashes. Eight
+/// ends in a row (max_runtime for one service, idle_timeout for another, well past
+/// `max_restarts = 5` within `restart_window`): each is restarted at once, without a growing
+/// backoff, and the service still runs. (Before, the backoff grew 100, 200, 400 ms... and
+/// after 5 ends pidone gave up: "restarted 5 times within 1m0s, giving up: failed".)
+#[test]
+fn session_limit_ends_restart_at_once_and_never_give_up() {
+    require_namespaces!();
+    let s = Scratch::new();
+    // Each start records its pid and time, each TERM its time (the limits' stop signal).
+    let session = |name: &str, limit: &str| {
+        format!(
+            r#"command = ["sh", "-c", "echo $$ >> @D@/pids_{name}; date +%s%N >> @D@/starts_{name}; trap 'date +%s%N >> @D@/ends_{name}; exit 0' TERM; {chatter}while :; do sleep 1000 & wait $!; done"]
+restart = "always"
+{limit}
+"#,
+            chatter = if limit.starts_with("max") {
+                "while :; do echo busy; sleep 0.1; done & "
+            } else {
+                ""
+            }
+        )
+    };
+    svc(&s, "timed", &session("timed", "max_runtime = \"300ms\""));
+    svc(&s, "idle", &session("idle", "idle_timeout = \"300ms\""));
+    let run = s.spawn_pid1(&[]);
+    for name in ["timed", "idle"] {
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                s.lines(&format!("ends_{name}")).len() >= 8
+                    && s.lines(&format!("starts_{name}")).len() >= 9
+            }),
+            "{name}: only {} ends\n{}",
+            s.lines(&format!("ends_{name}")).len(),
+            run.stderr()
+        );
+        let starts = nanos(&s, &format!("starts_{name}"));
+        let ends = nanos(&s, &format!("ends_{name}"));
+        // Every end is followed by a start right away, not after a growing backoff (100,
+        // 200, 400, 800 ms...; the slack is for a shell's start on a loaded machine).
+        for (k, end) in ends.iter().take(8).enumerate() {
+            let gap = ms_between(*end, starts[k + 1]);
+            assert!(
+                (0..250).contains(&gap),
+                "{name}: end {k} restarted after {gap} ms (starts {starts:?}, ends {ends:?})"
+            );
+        }
+        // Still running: the pid status reports is the last one started, alive in /proc.
+        let row = common::status_until(&s, name, "running", |r| r["state"] == "running");
+        let ns_pid = row["pid"].as_i64().unwrap() as i32;
+        let pids: Vec<i32> = s
+            .lines(&format!("pids_{name}"))
+            .iter()
+            .map(|p| p.trim().parse().unwrap())
+            .collect();
+        assert!(pids.len() >= 9, "{name}: {pids:?}");
+        let host = common::host_pid_of(run.pid, ns_pid)
+            .unwrap_or_else(|| panic!("{name}: pid {ns_pid} is not in /proc"));
+        let state = common::status_field(host, "State").unwrap();
+        assert!(!state.starts_with('Z'), "{name}: {state}");
+        assert!(pids.contains(&ns_pid), "{name}: {ns_pid} not in {pids:?}");
+        // The earlier sessions are gone, not left behind as zombies or orphans.
+        let alive: Vec<i32> = common::namespace_processes(run.pid)
+            .iter()
+            .map(|p| p.ns_pid)
+            .filter(|p| pids.contains(p) && *p != ns_pid)
+            .collect();
+        assert!(alive.is_empty(), "{name}: old sessions live on: {alive:?}");
+        assert!(row["restarts"].as_u64().unwrap() >= 8, "{name}: {row}");
+    }
+    let done = run.stop(LONG);
+    assert!(!done.stderr.contains("giving up"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("timed") && done.stderr.contains("at its session limit; restarting"),
+        "{}",
+        done.stderr
+    );
+}

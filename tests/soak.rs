@@ -1,6 +1,7 @@
 //! Soak (issue 11): pidone as PID 1 of a fresh PID namespace with 22 services while a driver
 //! SIGKILLs services at random, flaps health checks, sends signal bursts to pidone, restarts
-//! services through the control socket and services flood their output. Afterwards the
+//! services through the control socket and services flood their output, while 84 hostile
+//! control clients hold half-sent requests (issue 20). Afterwards the
 //! invariants are read from the kernel and from `status --json`:
 //!
 //! - restarts never exceed what the policy allows (the kills and control restarts the driver
@@ -289,6 +290,9 @@ fn soak_random_faults_keep_every_invariant() {
         run.stderr()
     );
     let pidone = run.pid;
+    // Hostile control clients all along (issue 20): every status and restart below must
+    // still be answered.
+    let half_sent = half_sent_clients(&s);
     let mut rng = Rng(seed);
     let mut tally: HashMap<String, Tally> = HashMap::new();
     let mut zombie_seen: HashMap<i32, Instant> = HashMap::new();
@@ -385,6 +389,7 @@ fn soak_random_faults_keep_every_invariant() {
     }
     let soak_time = t0.elapsed();
     let cpu = cpu_ticks(pidone) - cpu0;
+    let half_sent_connections = half_sent.stop();
 
     // Settle: every health file back, time for the backoffs and checks to catch up.
     for name in &flappy {
@@ -564,7 +569,7 @@ fn soak_random_faults_keep_every_invariant() {
         .filter_map(|l| l.split_whitespace().find_map(|w| w.parse::<u64>().ok()))
         .sum();
     let report = format!(
-        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={} stdout_lines={} stdout_kib={} stdout_dropped={stdout_dropped}\n",
+        "seconds={secs_f:.1} seed={seed:#x} services={} restarts={total_restarts} kills={} control_restarts={} signal_bursts={bursts} pidone_cpu_percent={:.1} pidone_max_rss_kib={max_rss} stop_ms={} stdout_lines={} stdout_kib={} stdout_dropped={stdout_dropped} half_sent_connections={half_sent_connections}\n",
         specs.len(),
         total_kills,
         total_control,
@@ -766,4 +771,13 @@ fn a_reader_that_stalls_loses_only_lines_that_are_counted() {
         "stalled reader: {received} lines received, {} dropped and counted",
         total[0]
     );
+}
+
+/// 64 control clients that each send one byte of a request and hold it (re-opened when
+/// pidone drops one) and 20 more doing so in a loop, as a hostile service of pidone's uid
+/// could: run alongside the soak's faults, so its `status` and `restart` calls prove that
+/// the control socket cannot be locked out. Its own function, so that the soak's other
+/// background loads sit beside it.
+fn half_sent_clients(s: &Scratch) -> common::HalfSentClients {
+    common::HalfSentClients::start(&s.join("run/control.sock"), 64, 20)
 }

@@ -426,10 +426,12 @@ fn s6_svc(args: &[String]) -> i32 {
                 'p' => signal("STOP"),
                 _ => signal("CONT"),
             };
-            // s6 answers signals to a down service silently: so does this.
+            // s6 answers signals to a down service silently: so does this. A service that
+            // does not exist is s6-svc's "supervisor not listening" (111).
             match send(TOOL, &words) {
                 Ok(()) => {}
-                Err(_) if words[0] == "signal" => {}
+                Err(1) if words[0] == "signal" => {}
+                Err(crate::exit::USAGE) => return EXIT_MISSING,
                 Err(c) => return c,
             }
         }

@@ -557,8 +557,9 @@ impl Supervisor {
         }
         // Before the poll set is built: clients are only removed here and in gc below, so
         // the Client(n) indices stay valid through the dispatch.
+        let before_poll = Instant::now();
         if let Some(ctl) = &mut self.control {
-            ctl.expire(Instant::now());
+            ctl.expire(before_poll);
         }
         // pidone's own lines since the last round (and what `expire` leaves).
         self.followers.expire(Instant::now());
@@ -601,8 +602,11 @@ impl Supervisor {
         }
         if let Some(ctl) = &self.control {
             // Keep answering while stopping: `healthcheck` then says "stopping" at once
-            // instead of timing out.
-            add(ctl.listener_fd(), libc::POLLIN, Token::Control);
+            // instead of timing out. (No listener while every slot is busy and none may be
+            // freed yet: new connections wait in the listen queue until `next_deadline`.)
+            if let Some(fd) = ctl.listener_fd(before_poll) {
+                add(fd, libc::POLLIN, Token::Control);
+            }
             for (n, (fd, events)) in ctl.client_fds().into_iter().enumerate() {
                 add(fd, events, Token::Client(n));
             }

@@ -1588,6 +1588,20 @@ impl Core {
             }
             return;
         }
+        if after == AfterStop::MaxRuntime {
+            // A session limit is a clean end, not a crash: a fresh session starts at once,
+            // without growing the backoff or counting toward max_restarts.
+            self.units[i].restarts += 1;
+            self.units[i].phase = Phase::Backoff { until: now };
+            self.log(
+                crate::log::Level::Info,
+                format!(
+                    "{name} {} at its session limit; restarting",
+                    status.describe()
+                ),
+            );
+            return;
+        }
         // Crash-loop limit: more than max_restarts restarts within restart_window.
         let window = spec.restart_window;
         let max = spec.max_restarts;
@@ -3026,6 +3040,52 @@ mod tests {
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t1);
         assert_eq!(core.units[0].phase, Phase::Done);
         assert!(!core.shutting_down());
+    }
+
+    #[test]
+    fn session_limit_ends_restart_at_once_and_never_count_as_crashes() {
+        let t0 = Instant::now();
+        let mut s = svc("session", Kind::Longrun, &[]);
+        s.restart = Restart::Always;
+        s.max_runtime = Some(Duration::from_secs(60));
+        s.idle_timeout = Some(Duration::from_secs(30));
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        core.step(t0);
+        core.on_spawned(0, 1, t0);
+        let mut now = t0;
+        // Twice the default max_restarts (5) of ends within the restart window (60 s):
+        // alternately idle (30 s without output) and max_runtime (60 s with output).
+        for k in 0..10u32 {
+            let idle = k % 2 == 0;
+            if !idle {
+                for m in 1..6 {
+                    core.on_activity(0, now + Duration::from_secs(10 * m));
+                }
+            }
+            let end = now + Duration::from_secs(if idle { 30 } else { 60 });
+            assert_eq!(core.next_deadline(), Some(end), "end {k}");
+            assert_eq!(
+                signals(&core.step(end)),
+                vec![(0, libc::SIGTERM)],
+                "end {k}"
+            );
+            core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), end);
+            // Restarted in the same step: no backoff delay, and no growth of it.
+            assert_eq!(spawned(&core.step(end)), vec![0], "end {k}");
+            assert_eq!(core.units[0].restart_times.len(), 0, "end {k}");
+            assert_eq!(core.units[0].delay, None, "end {k}");
+            core.on_spawned(0, 2 + k as i32, end);
+            now = end;
+        }
+        assert!(matches!(
+            core.units[0].phase,
+            Phase::Up { .. } | Phase::Starting { .. }
+        ));
+        assert_eq!(core.units[0].restarts, 10);
+        // A crash after them still gets the first backoff step (100 ms), not a grown one.
+        core.on_exit(0, ExitStatus::Code(1), now);
+        core.step(now);
+        assert_eq!(core.units[0].delay, Some(Duration::from_millis(100)));
     }
 
     #[test]

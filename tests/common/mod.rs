@@ -352,10 +352,10 @@ impl Scratch {
         }
     }
 
-    /// Run `pidone --run-dir <scratch>/run ARGS` from the host as a separate process; returns
-    /// (exit code, stdout + stderr).
+    /// Run `pidone --run-dir <scratch>/run ARGS` as a separate process, as `docker exec`
+    /// would (`exec_into`); returns (exit code, stdout + stderr).
     pub fn client(&self, args: &[&str]) -> (i32, String) {
-        let mut cmd = Command::new(bin());
+        let mut cmd = exec_into(&self.join("run"), bin());
         cmd.arg("--run-dir").arg(self.join("run")).args(args);
         let (out, _) = run_with_timeout(cmd, Duration::from_secs(20));
         (
@@ -591,4 +591,112 @@ pub fn ctxt_switches(pid: i32) -> u64 {
                 .unwrap_or_else(|| panic!("no {f} for {pid}"))
         })
         .sum()
+}
+
+/// Hostile control clients (issue 20), as a service of pidone's uid could run them: `holders`
+/// connections that each send one byte of a request and hold it (re-opened at once when
+/// pidone drops one), and `churners` connections that send one byte, hold it 5-50 ms,
+/// close, and connect again. Runs until `stop`.
+pub struct HalfSentClients {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<u64>>,
+}
+
+impl HalfSentClients {
+    pub fn start(sock: &Path, holders: usize, churners: usize) -> HalfSentClients {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads = (0..holders + churners)
+            .map(|k| {
+                let (sock, stop) = (sock.to_path_buf(), stop.clone());
+                let hold = k < holders;
+                std::thread::Builder::new()
+                    .stack_size(64 * 1024)
+                    .spawn(move || {
+                        let mut connections = 0;
+                        while !stop.load(Ordering::Relaxed) {
+                            let Ok(mut c) = std::os::unix::net::UnixStream::connect(&sock) else {
+                                std::thread::sleep(Duration::from_millis(10));
+                                continue;
+                            };
+                            connections += 1;
+                            let _ = c.write_all(b"h");
+                            if hold {
+                                // Until pidone closes it (EOF or reset), checking `stop`.
+                                let _ = c.set_read_timeout(Some(Duration::from_millis(100)));
+                                let mut b = [0u8; 64];
+                                loop {
+                                    match c.read(&mut b) {
+                                        Ok(0) => break,
+                                        Ok(_) => {}
+                                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                        Err(_) => break,
+                                    }
+                                    if stop.load(Ordering::Relaxed) {
+                                        break;
+                                    }
+                                }
+                            } else {
+                                std::thread::sleep(Duration::from_millis(5 + k as u64 % 45));
+                            }
+                        }
+                        connections
+                    })
+                    .unwrap()
+            })
+            .collect();
+        HalfSentClients { stop, threads }
+    }
+
+    /// Stop every client; returns how many connections they made in all.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.threads.into_iter().map(|t| t.join().unwrap()).sum()
+    }
+}
+
+/// Host pid of the pidone that is PID 1 of a PID namespace and serves `run_dir` (named on its
+/// command line or in its PIDONE_RUN_DIR), if one runs.
+pub fn pid1_serving(run_dir: &Path) -> Option<i32> {
+    let want = run_dir.as_os_str().as_encoded_bytes();
+    let names = |bytes: &[u8], prefix: &[u8]| {
+        bytes
+            .split(|&b| b == 0)
+            .any(|a| a.strip_prefix(prefix) == Some(want))
+    };
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let environ = || std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if !names(&cmdline, b"") && !names(&environ(), b"PIDONE_RUN_DIR=") {
+                return None;
+            }
+            let nspid = status_field(pid, "NSpid")?;
+            let nspid: Vec<&str> = nspid.split_whitespace().collect();
+            (nspid.len() > 1 && nspid.last() == Some(&"1")).then_some(pid)
+        })
+}
+
+/// A command running `program` the way `docker exec` reaches a container's pidone: as root,
+/// inside the PID and mount namespaces of the pidone serving `run_dir`, where PID 1 is that
+/// pidone (a client trusts a server of its own uid or of PID 1's uid only, so root on the
+/// host does not trust a pidone that dropped to 65534). Otherwise `program` as it is: without
+/// root the namespace belongs to our own uid, which a client trusts as its own.
+pub fn exec_into(run_dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match pid1_serving(run_dir).filter(|_| is_root()) {
+        Some(pid) => {
+            let mut cmd = Command::new("nsenter");
+            let cwd = std::env::current_dir().unwrap();
+            cmd.args(["--target", &pid.to_string(), "--pid", "--mount"])
+                .arg(format!("--wd={}", cwd.display()))
+                .arg("--")
+                .arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
 }
