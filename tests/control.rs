@@ -761,7 +761,7 @@ fn logs_follow_streams_new_lines_until_interrupted() {
     );
     let run = start(&s, &[]);
     status_until(&s, "tick", "running", |r| r["state"] == "running");
-    let mut follower = std::process::Command::new(common::bin())
+    let mut follower = common::as_run_dir_owner(&s.join("run"), common::bin())
         .args(["--run-dir", &s.join("run").display().to_string()])
         .args(["logs", "-f", "-n", "1", "tick"])
         .stdout(std::process::Stdio::piped())
@@ -819,7 +819,7 @@ fn a_follower_that_stops_reading_is_dropped_and_pidone_does_not_grow() {
     };
     std::thread::sleep(Duration::from_millis(500));
     let before = rss(run.pid);
-    let mut follower = std::process::Command::new(common::bin())
+    let mut follower = common::as_run_dir_owner(&s.join("run"), common::bin())
         .args(["--run-dir", &s.join("run").display().to_string()])
         .args(["logs", "-f", "flood"])
         .stdout(std::process::Stdio::piped())
@@ -995,7 +995,7 @@ fn followers_held_open_cannot_lock_out_a_new_one() {
         held.push(c);
     }
     std::thread::sleep(Duration::from_millis(300));
-    let mut follower = std::process::Command::new(common::bin())
+    let mut follower = common::as_run_dir_owner(&s.join("run"), common::bin())
         .args(["--run-dir", &s.join("run").display().to_string()])
         .args(["logs", "-f", "-n", "0", "tick"])
         .stdout(std::process::Stdio::piped())

@@ -700,3 +700,21 @@ pub fn exec_into(run_dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Comman
         None => Command::new(program),
     }
 }
+
+/// A command running `program` as the uid and gid that own `run_dir` (the uid pidone dropped
+/// to), without a fork in between (`setpriv` execs): for a long-lived client such as
+/// `logs -f` whose process the test signals itself, where `exec_into`'s `nsenter` would stand
+/// between. Without root, or when root owns the dir, `program` as it is.
+pub fn as_run_dir_owner(run_dir: &Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(run_dir).unwrap();
+    if !is_root() || meta.uid() == 0 {
+        return Command::new(program);
+    }
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={}", meta.uid()))
+        .arg(format!("--regid={}", meta.gid()))
+        .args(["--clear-groups", "--"])
+        .arg(program);
+    cmd
+}
