@@ -1472,3 +1472,63 @@ fn cmd_waits_for_services_without_limit_by_default() {
         "CMD started before svc-app was ready"
     );
 }
+
+/// `s6-svc -k` (issue 21) restarts the service as s6-supervise does, as a restart on request:
+/// not a crash in RESTARTS, no backoff growth (two kills in a row both come back at once),
+/// status says "restarted on request"; the old process is gone and a new one runs (/proc).
+#[test]
+fn s6_svc_kill_restarts_on_request_without_counting_a_crash() {
+    require_namespaces!();
+    if which("execlineb").is_none() {
+        panic!("execlineb is missing: apt-get install execline (.ci/run installs it)");
+    }
+    let s = Scratch::new();
+    copy_fixture(&s, "web");
+    let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
+    assert!(wait_out(&s, "web-env"), "web did not start: {}", p.stderr());
+    let mut web_pid = host_pid(&p, s.status_row("web")["pid"].as_i64().unwrap() as i32);
+    for round in 0..2 {
+        let asked = std::time::Instant::now();
+        let (code, text) = shim(&s, "s6-svc", &["-k", "/run/service/web"]);
+        assert_eq!(code, 0, "{text}");
+        let mut row = serde_json::Value::Null;
+        assert!(
+            wait_until(LONG, || {
+                row = s.status_row("web");
+                row["state"] == "running"
+                    && row["pid"]
+                        .as_i64()
+                        .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                        .is_some_and(|h| h != web_pid)
+            }),
+            "round {round}: not restarted: {row}"
+        );
+        let took = asked.elapsed();
+        // s6-supervise's pace after a crash is a second since the last start; a request
+        // restarts at once.
+        assert!(took < Duration::from_millis(900), "round {round}: {took:?}");
+        assert!(
+            wait_until(LONG, || !Path::new(&format!("/proc/{web_pid}")).exists()),
+            "round {round}: the killed process is still there"
+        );
+        assert_eq!(row["restarts"], 0, "round {round}: {row}");
+        assert!(row["last_exit"].is_null(), "round {round}: {row}");
+        assert_eq!(
+            row["reason"], "restarted on request",
+            "round {round}: {row}"
+        );
+        web_pid = host_pid(&p, row["pid"].as_i64().unwrap() as i32);
+        assert_eq!(
+            status_field(web_pid, "State").map(|s| s.starts_with('R') || s.starts_with('S')),
+            Some(true)
+        );
+    }
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert_eq!(
+        f.stderr.matches("web restarted on request").count(),
+        2,
+        "{}",
+        f.stderr
+    );
+}

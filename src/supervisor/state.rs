@@ -186,8 +186,13 @@ pub struct Unit {
     /// A retired unit to be stopped once these retired units (that depended on it) are
     /// gone; None once it was told to stop (or for any other unit).
     stop_after: Option<Vec<Idx>>,
-    /// Its last process was stopped by `restart` (or `s6-svc -r`): `status` says so.
+    /// Its last process was stopped by `restart` (or `s6-svc -r`), or ended by a signal sent
+    /// on request (`s6-svc -k`, `pidone signal`): `status` says so.
     restarted_on_request: bool,
+    /// When a signal was last sent to its process on request. An exit within `stop_timeout`
+    /// of it is that signal's doing: a restart on request (as `s6-svc -k` is under
+    /// s6-supervise), not a crash that counts and grows the backoff.
+    signalled_on_request: Option<Instant>,
 }
 
 /// Which session limit comes first.
@@ -416,6 +421,7 @@ impl Unit {
             retired: false,
             stop_after: None,
             restarted_on_request: false,
+            signalled_on_request: None,
             then_reload: Vec::new(),
             spec,
             role,
@@ -866,6 +872,7 @@ impl Core {
         u.waiting_since = None;
         u.phase = Phase::Starting { since: now };
         u.after_stop = AfterStop::Policy;
+        u.signalled_on_request = None;
         u.started_at = Some(now);
         u.reason = None;
         u.ready_probe = ProbeSchedule::default();
@@ -1408,10 +1415,19 @@ impl Core {
         }
         let u = &mut self.units[i];
         u.pid = None;
+        // Ended by a signal sent on request (see `request_signal`): restarted as on `restart`.
+        let by_requested_signal = matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. })
+            && u.signalled_on_request.take().is_some_and(|at| {
+                now.saturating_duration_since(at) <= u.spec.stop_timeout && !u.switched_off
+            });
+        if by_requested_signal {
+            u.after_stop = AfterStop::Restart;
+        }
         // The status of a process stopped to restart it on request is the request's own
         // signal: `status` goes on showing the last exit of the service's own.
-        let on_request = matches!(u.phase, Phase::Stopping { .. })
-            && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured);
+        let on_request = by_requested_signal
+            || (matches!(u.phase, Phase::Stopping { .. })
+                && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured));
         if !on_request {
             u.last_exit = Some(status);
         }
@@ -1799,9 +1815,22 @@ impl Core {
 
     /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
     /// False when the unit has no process to signal.
-    pub fn request_signal(&mut self, i: Idx, sig: i32) -> bool {
-        if self.units[i].pid.is_none() {
+    ///
+    /// If the signal ends a running service that would be restarted (its `restart` is not
+    /// "never", s6-svc -O did not switch it off), it is restarted at once on request, like
+    /// s6-supervise restarts after `s6-svc -k`/`-t`: the death was asked for, so it is no
+    /// crash (not in `restarts`, no backoff growth). A signal it survives changes nothing.
+    pub fn request_signal(&mut self, i: Idx, sig: i32, now: Instant) -> bool {
+        let u = &mut self.units[i];
+        if u.pid.is_none() {
             return false;
+        }
+        if matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. })
+            && u.spec.kind == Kind::Longrun
+            && u.spec.restart != Restart::Never
+            && !u.switched_off
+        {
+            u.signalled_on_request = Some(now);
         }
         self.actions.push(Action::Signal(i, sig));
         true
@@ -2061,8 +2090,8 @@ mod tests {
         core.on_spawned(1, 11, t0);
         assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
         // No process for a unit that is done: a signal request is refused, not queued.
-        assert!(!core.request_signal(0, libc::SIGUSR1));
-        assert!(core.request_signal(1, libc::SIGUSR1));
+        assert!(!core.request_signal(0, libc::SIGUSR1, t0));
+        assert!(core.request_signal(1, libc::SIGUSR1, t0));
         assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGUSR1)]);
         let later = t0 + Duration::from_secs(3);
         let status = core.status(later);
@@ -3174,5 +3203,45 @@ mod tests {
             vec![(0, libc::SIGTERM)]
         );
         assert_eq!(core.units[0].health, HealthStatus::Unhealthy);
+    }
+
+    /// `s6-svc -k` (a signal sent on request) that ends the service: restarted at once, as on
+    /// `restart`, with no crash counted and no backoff growth, however often; a death long
+    /// after a signal it survived is a crash again.
+    #[test]
+    fn a_death_from_a_requested_signal_is_a_restart_on_request() {
+        let mut s = svc("web", Kind::Longrun, &[]);
+        s.restart = Restart::Always;
+        s.stop_timeout = Duration::from_secs(5);
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = Instant::now();
+        assert_eq!(spawned(&core.step(now)), vec![0]);
+        for round in 0..3 {
+            core.on_spawned(0, 100 + round, now);
+            core.step(now);
+            assert!(core.request_signal(0, libc::SIGKILL, now));
+            assert_eq!(signals(&core.step(now)), vec![(0, libc::SIGKILL)]);
+            now += Duration::from_millis(10);
+            core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), now);
+            assert_eq!(spawned(&core.step(now)), vec![0], "round {round}: at once");
+            assert_eq!(core.units[0].restarts, 0);
+            assert_eq!(core.units[0].delay, None, "no backoff");
+            assert!(core.units[0].restarted_on_request);
+            assert_eq!(core.units[0].last_exit, None);
+        }
+        // USR1 survived; a crash a minute later counts.
+        core.on_spawned(0, 200, now);
+        core.step(now);
+        assert!(core.request_signal(0, libc::SIGUSR1, now));
+        core.step(now);
+        now += Duration::from_secs(60);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGSEGV), now);
+        assert!(spawned(&core.step(now)).is_empty(), "after the backoff");
+        assert!(matches!(core.units[0].phase, Phase::Backoff { .. }));
+        assert!(!core.units[0].restarted_on_request);
+        assert_eq!(
+            core.units[0].last_exit,
+            Some(ExitStatus::Signal(libc::SIGSEGV))
+        );
     }
 }
