@@ -5,7 +5,7 @@
 //! merge with the global file is `config::settings`.
 
 use crate::log::{Format, Level};
-use crate::values::{parse_duration, parse_signal};
+use crate::values::{check_zero, limit, parse_duration, parse_signal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -187,8 +187,11 @@ pub fn parse(
                 "allow-dangerous-caps" => opts.allow_dangerous_caps = true,
                 "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
                 "grace" => {
-                    opts.grace =
-                        Some(parse_duration(&value()?).map_err(|e| format!("--grace: {e}"))?)
+                    opts.grace = Some(
+                        parse_duration(&value()?)
+                            .and_then(|d| check_zero("grace", d))
+                            .map_err(|e| format!("--grace: {e}"))?,
+                    )
                 }
                 "stop-signal" => {
                     opts.stop_signal =
@@ -200,10 +203,16 @@ pub fn parse(
                 "once" => opts.once = true,
                 "max-runtime" | "idle-timeout" | "warn-before" => {
                     let d = parse_duration(&value()?).map_err(|e| format!("--{name}: {e}"))?;
+                    // 0 is no limit (values::zero_means); a warning cannot come 0 before.
                     match name {
-                        "max-runtime" => opts.max_runtime = Some(d),
-                        "idle-timeout" => opts.idle_timeout = Some(d),
-                        _ => opts.warn_before = Some(d),
+                        "max-runtime" => opts.max_runtime = limit(d),
+                        "idle-timeout" => opts.idle_timeout = limit(d),
+                        _ => {
+                            opts.warn_before = Some(
+                                check_zero("warn_before", d)
+                                    .map_err(|e| format!("--{name}: {e}"))?,
+                            )
+                        }
                     }
                 }
                 "warn-signal" => {
@@ -354,7 +363,12 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         allow_dangerous_caps: flag("PIDONE_ALLOW_DANGEROUS_CAPS")?,
         keep_caps: list("PIDONE_KEEP_CAPS"),
         grace: get("PIDONE_GRACE")
-            .map(|v| with_name("PIDONE_GRACE", parse_duration(&v)))
+            .map(|v| {
+                with_name(
+                    "PIDONE_GRACE",
+                    parse_duration(&v).and_then(|d| check_zero("grace", d)),
+                )
+            })
             .transpose()?,
         stop_signal: get("PIDONE_STOP_SIGNAL")
             .map(|v| with_name("PIDONE_STOP_SIGNAL", parse_signal(&v)))
@@ -378,14 +392,22 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         s6: flag("PIDONE_S6")?,
         s6_root: get("PIDONE_S6_ROOT").map(PathBuf::from),
         s6_run_dir: get("PIDONE_S6_RUN_DIR").map(PathBuf::from),
+        // 0 is no limit (values::zero_means), as an unset variable.
         max_runtime: get("PIDONE_MAX_RUNTIME")
             .map(|v| with_name("PIDONE_MAX_RUNTIME", parse_duration(&v)))
-            .transpose()?,
+            .transpose()?
+            .and_then(limit),
         idle_timeout: get("PIDONE_IDLE_TIMEOUT")
             .map(|v| with_name("PIDONE_IDLE_TIMEOUT", parse_duration(&v)))
-            .transpose()?,
+            .transpose()?
+            .and_then(limit),
         warn_before: get("PIDONE_WARN_BEFORE")
-            .map(|v| with_name("PIDONE_WARN_BEFORE", parse_duration(&v)))
+            .map(|v| {
+                with_name(
+                    "PIDONE_WARN_BEFORE",
+                    parse_duration(&v).and_then(|d| check_zero("warn_before", d)),
+                )
+            })
             .transpose()?,
         warn_signal: get("PIDONE_WARN_SIGNAL")
             .map(|v| with_name("PIDONE_WARN_SIGNAL", parse_signal(&v)))
