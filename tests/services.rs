@@ -1612,6 +1612,7 @@ on_failure = "ignore"
             took < Duration::from_secs(1),
             "healthy {took:?} after ready"
         );
+        eprintln!("healthy {took:?} after the readiness file was written");
         live_pid(&s, &run, "web")
     };
     // The last check passed at readiness; the next runs 10 s later and fails.
