@@ -614,4 +614,29 @@ mod tests {
     fn exit_mapping() {
         assert_eq!(parse_map_exit("143=0").unwrap(), (143, 0));
     }
+
+    /// 0 for a limit is no limit, from an option or a variable; a 0 that cannot make sense
+    /// is refused naming the option or variable (values::zero_means).
+    #[test]
+    fn zero_durations_from_options_and_variables() {
+        let (o, _) = parse(
+            &args(&["--max-runtime", "0", "--idle-timeout", "0s"]),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!((o.max_runtime, o.idle_timeout), (None, None));
+        let only = |name: &'static str| move |k: &str| (k == name).then(|| "0".to_string());
+        let (o, _) = parse(&[], &only("PIDONE_MAX_RUNTIME")).unwrap();
+        assert_eq!(o.max_runtime, None);
+        let (o, _) = parse(&[], &only("PIDONE_IDLE_TIMEOUT")).unwrap();
+        assert_eq!(o.idle_timeout, None);
+        for name in ["PIDONE_GRACE", "PIDONE_WARN_BEFORE"] {
+            let err = parse(&[], &only(name)).unwrap_err();
+            assert!(err.starts_with(&format!("{name}: cannot be 0:")), "{err}");
+        }
+        for opt in ["--grace", "--warn-before"] {
+            let err = parse(&args(&[opt, "0"]), &no_env).unwrap_err();
+            assert!(err.starts_with(&format!("{opt}: cannot be 0:")), "{err}");
+        }
+    }
 }
