@@ -5,7 +5,7 @@
 //! merge with the global file is `config::settings`.
 
 use crate::log::{Format, Level};
-use crate::values::{parse_duration, parse_signal};
+use crate::values::{check_zero, limit, parse_duration, parse_signal};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -187,8 +187,11 @@ pub fn parse(
                 "allow-dangerous-caps" => opts.allow_dangerous_caps = true,
                 "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
                 "grace" => {
-                    opts.grace =
-                        Some(parse_duration(&value()?).map_err(|e| format!("--grace: {e}"))?)
+                    opts.grace = Some(
+                        parse_duration(&value()?)
+                            .and_then(|d| check_zero("grace", d))
+                            .map_err(|e| format!("--grace: {e}"))?,
+                    )
                 }
                 "stop-signal" => {
                     opts.stop_signal =
@@ -200,10 +203,16 @@ pub fn parse(
                 "once" => opts.once = true,
                 "max-runtime" | "idle-timeout" | "warn-before" => {
                     let d = parse_duration(&value()?).map_err(|e| format!("--{name}: {e}"))?;
+                    // 0 is no limit (values::zero_means); a warning cannot come 0 before.
                     match name {
-                        "max-runtime" => opts.max_runtime = Some(d),
-                        "idle-timeout" => opts.idle_timeout = Some(d),
-                        _ => opts.warn_before = Some(d),
+                        "max-runtime" => opts.max_runtime = limit(d),
+                        "idle-timeout" => opts.idle_timeout = limit(d),
+                        _ => {
+                            opts.warn_before = Some(
+                                check_zero("warn_before", d)
+                                    .map_err(|e| format!("--{name}: {e}"))?,
+                            )
+                        }
                     }
                 }
                 "warn-signal" => {
@@ -354,7 +363,12 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         allow_dangerous_caps: flag("PIDONE_ALLOW_DANGEROUS_CAPS")?,
         keep_caps: list("PIDONE_KEEP_CAPS"),
         grace: get("PIDONE_GRACE")
-            .map(|v| with_name("PIDONE_GRACE", parse_duration(&v)))
+            .map(|v| {
+                with_name(
+                    "PIDONE_GRACE",
+                    parse_duration(&v).and_then(|d| check_zero("grace", d)),
+                )
+            })
             .transpose()?,
         stop_signal: get("PIDONE_STOP_SIGNAL")
             .map(|v| with_name("PIDONE_STOP_SIGNAL", parse_signal(&v)))
@@ -378,14 +392,22 @@ fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, Str
         s6: flag("PIDONE_S6")?,
         s6_root: get("PIDONE_S6_ROOT").map(PathBuf::from),
         s6_run_dir: get("PIDONE_S6_RUN_DIR").map(PathBuf::from),
+        // 0 is no limit (values::zero_means), as an unset variable.
         max_runtime: get("PIDONE_MAX_RUNTIME")
             .map(|v| with_name("PIDONE_MAX_RUNTIME", parse_duration(&v)))
-            .transpose()?,
+            .transpose()?
+            .and_then(limit),
         idle_timeout: get("PIDONE_IDLE_TIMEOUT")
             .map(|v| with_name("PIDONE_IDLE_TIMEOUT", parse_duration(&v)))
-            .transpose()?,
+            .transpose()?
+            .and_then(limit),
         warn_before: get("PIDONE_WARN_BEFORE")
-            .map(|v| with_name("PIDONE_WARN_BEFORE", parse_duration(&v)))
+            .map(|v| {
+                with_name(
+                    "PIDONE_WARN_BEFORE",
+                    parse_duration(&v).and_then(|d| check_zero("warn_before", d)),
+                )
+            })
             .transpose()?,
         warn_signal: get("PIDONE_WARN_SIGNAL")
             .map(|v| with_name("PIDONE_WARN_SIGNAL", parse_signal(&v)))
@@ -591,5 +613,30 @@ mod tests {
     #[test]
     fn exit_mapping() {
         assert_eq!(parse_map_exit("143=0").unwrap(), (143, 0));
+    }
+
+    /// 0 for a limit is no limit, from an option or a variable; a 0 that cannot make sense
+    /// is refused naming the option or variable (values::zero_means).
+    #[test]
+    fn zero_durations_from_options_and_variables() {
+        let (o, _) = parse(
+            &args(&["--max-runtime", "0", "--idle-timeout", "0s"]),
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!((o.max_runtime, o.idle_timeout), (None, None));
+        let only = |name: &'static str| move |k: &str| (k == name).then(|| "0".to_string());
+        let (o, _) = parse(&[], &only("PIDONE_MAX_RUNTIME")).unwrap();
+        assert_eq!(o.max_runtime, None);
+        let (o, _) = parse(&[], &only("PIDONE_IDLE_TIMEOUT")).unwrap();
+        assert_eq!(o.idle_timeout, None);
+        for name in ["PIDONE_GRACE", "PIDONE_WARN_BEFORE"] {
+            let err = parse(&[], &only(name)).unwrap_err();
+            assert!(err.starts_with(&format!("{name}: cannot be 0:")), "{err}");
+        }
+        for opt in ["--grace", "--warn-before"] {
+            let err = parse(&args(&[opt, "0"]), &no_env).unwrap_err();
+            assert!(err.starts_with(&format!("{opt}: cannot be 0:")), "{err}");
+        }
     }
 }

@@ -20,12 +20,6 @@ pub fn limit_problems(
             "a oneshot has no idle_timeout; use `timeout` to bound how long it may run".into(),
         ));
     }
-    if idle_timeout == Some(Duration::ZERO) {
-        out.push((
-            "idle_timeout",
-            "must be more than 0 (leave it out for no limit)".into(),
-        ));
-    }
     let Some(before) = warn_before else {
         if has_warning {
             out.push((

@@ -31,6 +31,67 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// What a duration of 0 means for a setting: one rule for every duration setting of pidone's
+/// own (service keys, `pidone.toml`, options and `PIDONE_*`), the table in
+/// docs/configuration.md ("Durations, and what 0 means"). `S6_*` variables keep s6-overlay's
+/// meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZeroMeans {
+    /// A limit on how long something may run or repeat: 0 is no limit.
+    NoLimit,
+    /// A wait before something happens: 0 is no wait.
+    NoWait,
+    /// Neither makes sense: "no limit" would let pidone wait for ever (or probe in a busy
+    /// loop), "at once" would fail everything. The text says what to write instead.
+    Refused(&'static str),
+}
+
+/// The rule for `setting`, named as in a service file (`[ready] timeout` is
+/// `"ready.timeout"`); the global `grace` is `"grace"`. `None` for a name that is no duration.
+pub fn zero_means(setting: &str) -> Option<ZeroMeans> {
+    use ZeroMeans::*;
+    Some(match setting {
+        "max_runtime" | "idle_timeout" | "timeout" | "restart_window" => NoLimit,
+        "backoff.initial"
+        | "backoff.max"
+        | "backoff.reset_after"
+        | "jitter"
+        | "health.start_period" => NoWait,
+        "stop_timeout" => Refused(
+            "it is how long a stop waits before SIGKILL, and a stop must end; write e.g. \"10s\" (\"1ms\" to kill almost at once)",
+        ),
+        "grace" => Refused(
+            "it is how long the shutdown waits for leftover processes before SIGKILL, and a shutdown must end; write e.g. \"5s\" (\"1ms\" to kill almost at once)",
+        ),
+        "ready.timeout" => Refused(
+            "what waits for the service would wait for ever; write how long it may take to be ready, e.g. \"1h\"",
+        ),
+        "ready.interval" | "health.interval" => Refused(
+            "the check would run again the moment it ends, a busy loop; write how often to check, e.g. \"1s\"",
+        ),
+        "health.timeout" => Refused(
+            "a hung check would never be killed and no check would run after it; write how long one may run, e.g. \"5s\"",
+        ),
+        "warn_before" => Refused(
+            "a warning 0 before the end comes with the stop itself; write e.g. \"1m\", or leave out warn_before, warn_signal and warn_command for no warning",
+        ),
+        _ => return None,
+    })
+}
+
+/// `Err` with the reason when `value` is 0 and `setting` refuses 0 (see `zero_means`).
+pub fn check_zero(setting: &str, value: Duration) -> Result<Duration, String> {
+    match zero_means(setting) {
+        Some(ZeroMeans::Refused(why)) if value.is_zero() => Err(format!("cannot be 0: {why}")),
+        _ => Ok(value),
+    }
+}
+
+/// A limit as the program uses it: 0 (no limit, see `zero_means`) is `None`.
+pub fn limit(value: Duration) -> Option<Duration> {
+    (!value.is_zero()).then_some(value)
+}
+
 /// Format a duration the way users write them, for logs and `status`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();

@@ -1514,3 +1514,84 @@ fn s6_svc_on_a_missing_service_exits_111() {
     });
     drop(run);
 }
+
+/// `s6-svc -k` (issue 21) restarts the service as s6-supervise does, as a restart on request:
+/// not a crash in RESTARTS, no backoff growth (two kills in a row both come back at once),
+/// status says "restarted on request"; the old process is gone and a new one runs (/proc).
+#[test]
+fn s6_svc_kill_restarts_on_request_without_counting_a_crash() {
+    require_namespaces!();
+    if which("execlineb").is_none() {
+        panic!("execlineb is missing: apt-get install execline (.ci/run installs it)");
+    }
+    let s = Scratch::new();
+    copy_fixture(&s, "web");
+    let p = start(&s, &[("SITE_NAME", "meet.example")], &[]);
+    assert!(wait_out(&s, "web-env"), "web did not start: {}", p.stderr());
+    let mut web_pid = host_pid(&p, s.status_row("web")["pid"].as_i64().unwrap() as i32);
+    for round in 0..2 {
+        let asked = seconds_since_boot();
+        let (code, text) = shim(&s, "s6-svc", &["-k", "/run/service/web"]);
+        assert_eq!(code, 0, "{text}");
+        let mut row = serde_json::Value::Null;
+        assert!(
+            wait_until(LONG, || {
+                row = s.status_row("web");
+                row["state"] == "running"
+                    && row["pid"]
+                        .as_i64()
+                        .and_then(|n| common::host_pid_of(p.pid, n as i32))
+                        .is_some_and(|h| h != web_pid)
+            }),
+            "round {round}: not restarted: {row}"
+        );
+        // s6-supervise's pace after a crash is a second since the last start; a request
+        // restarts at once. When the new process started, as the kernel recorded it.
+        let new_pid = host_pid(&p, row["pid"].as_i64().unwrap() as i32);
+        let took = started_since_boot(new_pid) - asked;
+        assert!(
+            took < 0.9,
+            "round {round}: started {took:.2} s after the kill"
+        );
+        eprintln!("round {round}: the new process started {took:.3} s after s6-svc -k");
+        assert!(
+            wait_until(LONG, || !Path::new(&format!("/proc/{web_pid}")).exists()),
+            "round {round}: the killed process is still there"
+        );
+        assert_eq!(row["restarts"], 0, "round {round}: {row}");
+        assert!(row["last_exit"].is_null(), "round {round}: {row}");
+        assert_eq!(
+            row["reason"], "restarted on request",
+            "round {round}: {row}"
+        );
+        web_pid = new_pid;
+        assert_eq!(
+            status_field(web_pid, "State").map(|s| s.starts_with('R') || s.starts_with('S')),
+            Some(true)
+        );
+    }
+    let f = p.stop(LONG);
+    assert_eq!(f.code, 0, "{}", f.stderr);
+    assert_eq!(
+        f.stderr.matches("web restarted on request").count(),
+        2,
+        "{}",
+        f.stderr
+    );
+}
+
+/// Seconds since boot now (/proc/uptime), to compare with `started_since_boot`.
+fn seconds_since_boot() -> f64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// When process `pid` started, in seconds since boot (/proc/PID/stat field 22, clock ticks).
+fn started_since_boot(pid: i32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let ticks: f64 = after.split_whitespace().nth(19).unwrap().parse().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}

@@ -1565,3 +1565,76 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
     let done = run.stop(LONG);
     assert_eq!(done.code, 0, "{}", done.stderr);
 }
+
+/// Poll `pidone healthcheck` (every 20 ms) until its exit code is `code`; returns when.
+fn healthcheck_turns(s: &Scratch, code: i32, within: Duration) -> Instant {
+    let mut last = (0, String::new());
+    let mut when = Instant::now();
+    let ok = wait_until(within, || {
+        last = s.client(&["healthcheck"]);
+        when = Instant::now();
+        last.0 == code
+    });
+    assert!(ok, "healthcheck never exited {code}; last {last:?}");
+    when
+}
+
+/// Issue 21: with a health check of `interval = 10s`, `pidone healthcheck` says healthy
+/// within a second of the service being ready (the first check runs at readiness, not one
+/// interval later), and turns unhealthy at the first failing check (retries = 1), not
+/// earlier; the service's process is the same throughout (on_failure = "ignore").
+#[test]
+fn healthy_within_a_second_of_readiness_and_unhealthy_at_the_first_failed_check() {
+    require_namespaces!();
+    let s = Scratch::new();
+    std::fs::write(s.join("healthy-flag"), "").unwrap();
+    svc(
+        &s,
+        "web",
+        r#"command = ["sleep", "1000"]
+[ready]
+file = "@D@/ready-flag"
+interval = "50ms"
+[health]
+file = "@D@/healthy-flag"
+interval = "10s"
+retries = 1
+on_failure = "ignore"
+"#,
+    );
+    let run = common::start(&s, &[]);
+    let (code, out) = s.client(&["healthcheck"]);
+    assert_eq!((code, out.trim()), (1, "starting: web"));
+    let (_, host) = {
+        std::fs::write(s.join("ready-flag"), "").unwrap();
+        let ready_at = Instant::now();
+        let healthy_at = healthcheck_turns(&s, 0, LONG);
+        let took = healthy_at - ready_at;
+        assert!(
+            took < Duration::from_secs(1),
+            "healthy {took:?} after ready"
+        );
+        eprintln!("healthy {took:?} after the readiness file was written");
+        live_pid(&s, &run, "web")
+    };
+    // The last check passed at readiness; the next runs 10 s later and fails.
+    let passed_at = Instant::now();
+    std::fs::remove_file(s.join("healthy-flag")).unwrap();
+    let unhealthy_at = healthcheck_turns(&s, 1, LONG);
+    let after = unhealthy_at - passed_at;
+    assert!(
+        after > Duration::from_secs(8) && after < Duration::from_secs(12),
+        "unhealthy {after:?} after the last pass (interval 10s)"
+    );
+    let (_, out) = s.client(&["healthcheck"]);
+    assert!(
+        out.contains("unhealthy: web: health check failed:"),
+        "{out}"
+    );
+    assert!(
+        std::path::Path::new(&format!("/proc/{host}")).exists(),
+        "the service was not kept"
+    );
+    let done = run.stop(LONG);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}

@@ -521,3 +521,57 @@ fn version_names_commit_and_target_and_client_errors_say_error() {
         "{out}"
     );
 }
+
+/// Issue 21: 0 means the same for every duration setting. `PIDONE_MAX_RUNTIME=0` and
+/// `PIDONE_IDLE_TIMEOUT=0` are both "no limit" (CMD runs to its own end, no terminal needed),
+/// as are `max_runtime = 0` and `idle_timeout = 0` in a service file (the service is still
+/// running, same pid, past a second); `PIDONE_GRACE=0` and `stop_timeout = 0` are refused
+/// before anything starts, naming the setting and what to write.
+#[test]
+fn zero_durations_mean_no_limit_or_are_refused_by_name() {
+    require_namespaces!();
+    let s = Scratch::new();
+    let marker = s.join("up").display().to_string();
+    s.service(
+        "web",
+        &format!(
+            "command = [\"sh\", \"-c\", \"echo $$ > {marker}; exec sleep 1000\"]\n\
+             max_runtime = 0\nidle_timeout = \"0s\"\n"
+        ),
+    );
+    let mut cmd = s.pid1(&[
+        "--allow-root",
+        "--",
+        "sh",
+        "-c",
+        &format!("sleep 1.5; test -s {marker} && kill -0 $(cat {marker}) && exit 3"),
+    ]);
+    cmd.env("PIDONE_MAX_RUNTIME", "0")
+        .env("PIDONE_IDLE_TIMEOUT", "0");
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        !err.contains("max_runtime") && !err.contains("idle"),
+        "{err}"
+    );
+
+    let mut cmd = s.pid1(&["--allow-root", "--", "true"]);
+    cmd.env("PIDONE_GRACE", "0");
+    let (out, _) = run_with_timeout(cmd, T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(
+        err.contains("PIDONE_GRACE: cannot be 0:") && err.contains("\"1ms\""),
+        "{err}"
+    );
+
+    s.service("web", "command = [\"sleep\", \"1000\"]\nstop_timeout = 0\n");
+    let (out, _) = run_with_timeout(s.pid1(&["--allow-root", "--", "true"]), T);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("web.toml:2: key `stop_timeout`: cannot be 0:"),
+        "{err}"
+    );
+}

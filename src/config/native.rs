@@ -6,7 +6,9 @@ use super::raw::{read_file, read_global, read_service};
 use super::tomlread::KeyLines;
 use super::*;
 use crate::program::{self, Unrunnable};
-use crate::values::{parse_http_url, parse_mode, parse_signal, parse_socket_addr};
+use crate::values::{
+    check_zero, limit, parse_http_url, parse_mode, parse_signal, parse_socket_addr,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -349,7 +351,10 @@ fn build_service(
                     key: &str,
                     value: Option<RawDuration>,
                     default: Duration| {
-        match value.map(|v| v.parse()) {
+        // What 0 means is one rule for every duration key (values::zero_means): here the
+        // keys that refuse it; the no-limit ones are turned into `None` where they are read.
+        let setting = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
+        match value.map(|v| v.parse().and_then(|d| check_zero(&setting, d))) {
             None => default,
             Some(Ok(d)) => d,
             Some(Err(e)) => {
@@ -553,10 +558,15 @@ fn build_service(
             }),
         }
     });
-    let idle_timeout = raw
-        .idle_timeout
-        .clone()
-        .map(|v| duration(errors, None, "idle_timeout", Some(v), Duration::ZERO));
+    let idle_timeout = raw.idle_timeout.clone().and_then(|v| {
+        limit(duration(
+            errors,
+            None,
+            "idle_timeout",
+            Some(v),
+            Duration::ZERO,
+        ))
+    });
     let warn_before = raw
         .warn_before
         .clone()
@@ -570,6 +580,7 @@ fn build_service(
             .clone()
             .or_else(|| defaults.max_runtime.clone())
             .and_then(|v| v.parse().ok())
+            .and_then(limit)
     } else {
         None
     };
@@ -620,7 +631,15 @@ fn build_service(
         // From [defaults], each of these two applies only to the kind it is meant for.
         max_runtime: pick!(max_runtime)
             .filter(|_| kind == Kind::Longrun)
-            .map(|v| duration(errors, None, "max_runtime", Some(v), Duration::ZERO)),
+            .and_then(|v| {
+                limit(duration(
+                    errors,
+                    None,
+                    "max_runtime",
+                    Some(v),
+                    Duration::ZERO,
+                ))
+            }),
         timeout: match pick!(timeout).filter(|_| kind == Kind::Oneshot) {
             None if kind == Kind::Oneshot => Some(DEFAULT_ONESHOT_TIMEOUT),
             None => None,

@@ -85,8 +85,14 @@ pub fn resolve(opts: &Options, file: &GlobalFile, path: &Path) -> Result<Setting
         key: Some(key.to_string()),
         message,
     };
-    let grace = unless_given(opts.grace, file.grace.as_ref().map(|raw| raw.parse()))
-        .map_err(|e| in_file("grace", e))?;
+    let grace = unless_given(
+        opts.grace,
+        file.grace.as_ref().map(|raw| {
+            raw.parse()
+                .and_then(|d| crate::values::check_zero("grace", d))
+        }),
+    )
+    .map_err(|e| in_file("grace", e))?;
     let stop_signal = unless_given(
         opts.stop_signal,
         file.stop_signal.as_deref().map(parse_signal),

@@ -887,3 +887,87 @@ fn stop_command_is_a_oneshot_key_bounded_by_stop_timeout() {
         "{global:?}"
     );
 }
+
+/// Issue 21: one meaning for 0 across duration keys (values::zero_means). A limit at 0 is no
+/// limit, from a service file and from [defaults]; a wait at 0 is no wait; a key where neither
+/// makes sense refuses 0, naming file, line and key and saying what to write.
+#[test]
+fn zero_is_no_limit_no_wait_or_refused_the_same_way_everywhere() {
+    let s = parse(&[
+        (
+            "web",
+            "command = [\"true\"]\nmax_runtime = 0\nidle_timeout = \"0s\"\nrestart_window = 0\n\
+             [backoff]\ninitial = 0\nmax = \"0ms\"\nreset_after = 0\n\
+             [health]\nfile = \"/x\"\nstart_period = 0\n",
+        ),
+        (
+            "init",
+            "command = [\"true\"]\nkind = \"oneshot\"\ntimeout = 0\n",
+        ),
+    ])
+    .unwrap();
+    let web = s.iter().find(|s| s.name == "web").unwrap();
+    assert_eq!(web.max_runtime, None);
+    assert_eq!(web.idle_timeout, None);
+    assert_eq!(web.restart_window, Duration::ZERO);
+    assert_eq!(web.backoff.initial, Duration::ZERO);
+    assert_eq!(web.backoff.max, Duration::ZERO);
+    assert_eq!(web.health.as_ref().unwrap().start_period, Duration::ZERO);
+    assert_eq!(s.iter().find(|s| s.name == "init").unwrap().timeout, None);
+    // 0 limits make no warn_before possible: it needs a limit to warn before.
+    let errs = errors(&[(
+        "web",
+        "command = [\"true\"]\nmax_runtime = 0\nwarn_before = \"1s\"\nwarn_signal = \"USR1\"\n",
+    )]);
+    assert!(
+        errs.len() == 1 && errs[0].contains("set one of them"),
+        "{errs:?}"
+    );
+    // From [defaults] too.
+    let g = parse_global(Path::new("pidone.toml"), "[defaults]\nmax_runtime = 0\n").unwrap();
+    let s = parse_services(
+        &[(PathBuf::from("x.toml"), "command = [\"true\"]\n".into())],
+        &g.defaults,
+    )
+    .unwrap();
+    assert_eq!(s[0].max_runtime, None);
+
+    // Refused: each names its line and key and what to write.
+    let errs = errors(&[(
+        "web",
+        "command = [\"true\"]\nstop_timeout = 0\nwarn_before = 0\nmax_runtime = \"1h\"\n\
+         warn_signal = \"USR1\"\n\
+         [ready]\nfile = \"/r\"\ntimeout = 0\ninterval = \"0s\"\n\
+         [health]\nfile = \"/x\"\ninterval = 0\ntimeout = \"0ms\"\n",
+    )]);
+    let expect = [
+        ("2", "stop_timeout", "\"10s\""),
+        ("3", "warn_before", "leave out warn_before"),
+        ("8", "ready.timeout", "\"1h\""),
+        ("9", "ready.interval", "busy loop"),
+        ("12", "health.interval", "busy loop"),
+        ("13", "health.timeout", "hung check"),
+    ];
+    assert_eq!(errs.len(), expect.len(), "{errs:?}");
+    for (line, key, hint) in expect {
+        let prefix = format!("services.d/web.toml:{line}: key `{key}`: cannot be 0: ");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&prefix) && e.contains(hint)),
+            "{prefix} ... {hint} not in {errs:?}"
+        );
+    }
+    // The global file's grace.
+    let g = parse_global(Path::new("pidone.toml"), "grace = 0\n").unwrap();
+    let err = crate::config::settings::resolve(
+        &crate::cli::Options::default(),
+        &g,
+        Path::new("pidone.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("pidone.toml:1: key `grace`: cannot be 0:"),
+        "{err}"
+    );
+}

@@ -94,7 +94,7 @@ pub fn answer(core: &mut Core, req: &Request, now: Instant) -> Reply {
             };
             // The loop sends it (Action::Signal, to the process group) right after this
             // request, like every other signal to a service.
-            if core.request_signal(i, sig) {
+            if core.request_signal(i, sig, now) {
                 Reply::new(
                     0,
                     format!("sent {} to {name}", crate::values::signal_name(sig)),

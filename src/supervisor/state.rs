@@ -186,8 +186,13 @@ pub struct Unit {
     /// A retired unit to be stopped once these retired units (that depended on it) are
     /// gone; None once it was told to stop (or for any other unit).
     stop_after: Option<Vec<Idx>>,
-    /// Its last process was stopped by `restart` (or `s6-svc -r`): `status` says so.
+    /// Its last process was stopped by `restart` (or `s6-svc -r`), or ended by a signal sent
+    /// on request (`s6-svc -k`, `pidone signal`): `status` says so.
     restarted_on_request: bool,
+    /// When a signal was last sent to its process on request. An exit within `stop_timeout`
+    /// of it is that signal's doing: a restart on request (as `s6-svc -k` is under
+    /// s6-supervise), not a crash that counts and grows the backoff.
+    signalled_on_request: Option<Instant>,
 }
 
 /// Which session limit comes first.
@@ -324,6 +329,11 @@ pub struct Core {
 /// How long a readiness probe may run before it is killed.
 pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How soon a health check that failed in the grace (see `Core::health_grace_until`) is tried
+/// again, when `interval` is longer: the bound on how late a service that is ready is reported
+/// healthy.
+const HEALTH_GRACE_RETRY: Duration = Duration::from_secs(1);
+
 /// How long a unit's probe of `kind` may run: one rule for the schedule here and for the
 /// loop that starts the probe.
 pub fn probe_timeout(spec: &Service, kind: ProbeKind) -> Duration {
@@ -411,6 +421,7 @@ impl Unit {
             retired: false,
             stop_after: None,
             restarted_on_request: false,
+            signalled_on_request: None,
             then_reload: Vec::new(),
             spec,
             role,
@@ -861,6 +872,7 @@ impl Core {
         u.waiting_since = None;
         u.phase = Phase::Starting { since: now };
         u.after_stop = AfterStop::Policy;
+        u.signalled_on_request = None;
         u.started_at = Some(now);
         u.reason = None;
         u.ready_probe = ProbeSchedule::default();
@@ -1192,17 +1204,14 @@ impl Core {
 
     /// Start the unit's probe when it is due, or kill it when it overran its timeout.
     ///
-    /// A readiness probe first runs as soon as the process is started. A health check first
-    /// runs one `interval` after the service became ready, as Docker's HEALTHCHECK does: a
-    /// check right at the start failed any service slow to listen, and with `retries = 1`
-    /// restarted it before it ever could. Later checks follow `interval` after each result.
+    /// A readiness probe first runs as soon as the process is started, and a health check as
+    /// soon as the service is ready (up): so `healthcheck` says healthy within a second of
+    /// readiness instead of one `interval` later. Failures are not counted before the first
+    /// pass until the health grace ends (see `health_grace_until`), and are retried at a
+    /// faster pace meanwhile; later checks follow `interval` after each result.
     fn schedule_probe(&mut self, i: Idx, kind: ProbeKind, now: Instant) {
         let spec = &self.units[i].spec;
         let timeout = probe_timeout(spec, kind);
-        let first = match kind {
-            ProbeKind::Ready => Duration::ZERO,
-            ProbeKind::Health => spec.health.as_ref().map_or(Duration::ZERO, |h| h.interval),
-        };
         let sched = self.schedule(i, kind);
         if let Some(until) = sched.running_until {
             if until <= now {
@@ -1211,7 +1220,7 @@ impl Core {
             }
             return;
         }
-        let due = *sched.due.get_or_insert(now + first);
+        let due = *sched.due.get_or_insert(now);
         if due <= now {
             sched.due = None;
             sched.running_until = Some(now + timeout);
@@ -1262,11 +1271,17 @@ impl Core {
         detail: String,
         now: Instant,
     ) {
-        let interval = match kind {
+        let mut interval = match kind {
             ProbeKind::Ready => self.units[i].spec.ready.as_ref().map(|r| r.interval),
             ProbeKind::Health => self.units[i].spec.health.as_ref().map(|h| h.interval),
         }
         .unwrap_or(Duration::from_secs(1));
+        // A failed check in the grace is tried again soon: the service was ready but its
+        // health endpoint may come a moment later, and waiting a whole `interval` for the
+        // second try would report it healthy that much late.
+        if kind == ProbeKind::Health && !ok && self.health_grace_until(i).is_some_and(|g| now < g) {
+            interval = interval.min(HEALTH_GRACE_RETRY);
+        }
         let sched = self.schedule(i, kind);
         if sched.running_until.is_none() {
             // Nobody waits for this result: the probe of a process that is gone (killed by
@@ -1304,10 +1319,10 @@ impl Core {
             self.units[i].health_failures = 0;
             return;
         }
-        let in_start_period = u.started_at.is_some_and(|t| now < t + health.start_period);
-        if in_start_period && u.health != HealthStatus::Healthy {
+        if self.health_grace_until(i).is_some_and(|g| now < g) {
             return;
         }
+        let u = &mut self.units[i];
         u.health_failures += 1;
         if u.health_failures < health.retries {
             return;
@@ -1334,6 +1349,26 @@ impl Core {
                 );
             }
         }
+    }
+
+    /// Until when a failed health check is not counted: while the service has not passed one
+    /// since it started (its health is not `healthy`), until the later of the end of
+    /// `start_period` (from the start) and one `interval` after it became ready. The first
+    /// check runs at readiness, but a service without a readiness check is "ready" when it is
+    /// spawned, maybe before it listens; without this grace, `retries = 1` would restart it
+    /// before it ever could. With it, a service that never passes is unhealthy exactly when
+    /// it was when the first check ran one `interval` after readiness: only passes come sooner.
+    fn health_grace_until(&self, i: Idx) -> Option<Instant> {
+        let u = &self.units[i];
+        let health = u.spec.health.as_ref()?;
+        let Phase::Up { since } = u.phase else {
+            return None;
+        };
+        if u.health == HealthStatus::Healthy {
+            return None;
+        }
+        let start_period_end = u.started_at.map_or(since, |t| t + health.start_period);
+        Some(start_period_end.max(since + health.interval))
     }
 
     /// A watched file changed.
@@ -1380,10 +1415,19 @@ impl Core {
         }
         let u = &mut self.units[i];
         u.pid = None;
+        // Ended by a signal sent on request (see `request_signal`): restarted as on `restart`.
+        let by_requested_signal = matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. })
+            && u.signalled_on_request.take().is_some_and(|at| {
+                now.saturating_duration_since(at) <= u.spec.stop_timeout && !u.switched_off
+            });
+        if by_requested_signal {
+            u.after_stop = AfterStop::Restart;
+        }
         // The status of a process stopped to restart it on request is the request's own
         // signal: `status` goes on showing the last exit of the service's own.
-        let on_request = matches!(u.phase, Phase::Stopping { .. })
-            && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured);
+        let on_request = by_requested_signal
+            || (matches!(u.phase, Phase::Stopping { .. })
+                && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured));
         if !on_request {
             u.last_exit = Some(status);
         }
@@ -1785,9 +1829,22 @@ impl Core {
 
     /// Queue `sig` for the unit's process group (sent by the loop, as `Action::Signal`).
     /// False when the unit has no process to signal.
-    pub fn request_signal(&mut self, i: Idx, sig: i32) -> bool {
-        if self.units[i].pid.is_none() {
+    ///
+    /// If the signal ends a running service that would be restarted (its `restart` is not
+    /// "never", s6-svc -O did not switch it off), it is restarted at once on request, like
+    /// s6-supervise restarts after `s6-svc -k`/`-t`: the death was asked for, so it is no
+    /// crash (not in `restarts`, no backoff growth). A signal it survives changes nothing.
+    pub fn request_signal(&mut self, i: Idx, sig: i32, now: Instant) -> bool {
+        let u = &mut self.units[i];
+        if u.pid.is_none() {
             return false;
+        }
+        if matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. })
+            && u.spec.kind == Kind::Longrun
+            && u.spec.restart != Restart::Never
+            && !u.switched_off
+        {
+            u.signalled_on_request = Some(now);
         }
         self.actions.push(Action::Signal(i, sig));
         true
@@ -2047,8 +2104,8 @@ mod tests {
         core.on_spawned(1, 11, t0);
         assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
         // No process for a unit that is done: a signal request is refused, not queued.
-        assert!(!core.request_signal(0, libc::SIGUSR1));
-        assert!(core.request_signal(1, libc::SIGUSR1));
+        assert!(!core.request_signal(0, libc::SIGUSR1, t0));
+        assert!(core.request_signal(1, libc::SIGUSR1, t0));
         assert_eq!(signals(&core.step(t0)), vec![(1, libc::SIGUSR1)]);
         let later = t0 + Duration::from_secs(3);
         let status = core.status(later);
@@ -2606,6 +2663,16 @@ mod tests {
         core.step(t)
     }
 
+    /// The first health check, due as soon as the service is up (at `t`), fails: inside the
+    /// grace it is not counted and is tried again one second later (`interval` is 1 s here).
+    fn first_check_fails_in_grace(core: &mut Core, t: Instant) {
+        assert_eq!(core.step(t), vec![Action::RunProbe(0, ProbeKind::Health)]);
+        core.on_probe_result(0, ProbeKind::Health, false, "x".into(), t);
+        assert!(signals(&core.step(t)).is_empty());
+        assert_eq!(core.units[0].health_failures, 0);
+        assert_eq!(core.next_deadline(), Some(t + Duration::from_secs(1)));
+    }
+
     #[test]
     fn health_retries_then_restart() {
         let t0 = Instant::now();
@@ -2613,8 +2680,7 @@ mod tests {
         let mut core = Core::new(vec![(checked(2, Duration::ZERO), Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
-        // Nothing runs at once: the first check is one interval after the service is up.
-        assert!(core.step(t0).is_empty());
+        first_check_fails_in_grace(&mut core, t0);
         assert!(signals(&check_at(&mut core, t0 + sec, false)).is_empty());
         assert_eq!(core.units[0].health, HealthStatus::Starting);
         assert!(signals(&check_at(&mut core, t0 + 2 * sec, true)).is_empty());
@@ -2646,7 +2712,7 @@ mod tests {
         let mut core = Core::new(vec![(checked(1, 3 * sec), Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
-        core.step(t0);
+        first_check_fails_in_grace(&mut core, t0);
         // Checks at 1 s and 2 s fail inside the 3 s start period: not counted.
         assert!(signals(&check_at(&mut core, t0 + sec, false)).is_empty());
         assert!(signals(&check_at(&mut core, t0 + 2 * sec, false)).is_empty());
@@ -2660,7 +2726,7 @@ mod tests {
         let mut core = Core::new(vec![(checked(1, 3 * sec), Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
-        core.step(t0);
+        first_check_fails_in_grace(&mut core, t0);
         assert!(signals(&check_at(&mut core, t0 + sec, true)).is_empty());
         assert_eq!(core.units[0].health, HealthStatus::Healthy);
     }
@@ -2680,7 +2746,7 @@ mod tests {
         for round in 0..10 {
             assert_eq!(spawned(&core.step(now)), vec![0], "round {round}");
             core.on_spawned(0, 100 + round, now);
-            core.step(now);
+            first_check_fails_in_grace(&mut core, now);
             now += sec;
             assert_eq!(
                 signals(&check_at(&mut core, now, false)),
@@ -2727,7 +2793,7 @@ mod tests {
         let mut core = Core::new(vec![(s, Role::Service)], false);
         core.step(t0);
         core.on_spawned(0, 1, t0);
-        core.step(t0);
+        first_check_fails_in_grace(&mut core, t0);
         let t1 = t0 + Duration::from_secs(1);
         check_at(&mut core, t1, false);
         core.on_exit(0, ExitStatus::Signal(libc::SIGTERM), t1);
@@ -2806,7 +2872,7 @@ mod tests {
         for round in 0..2 {
             assert_eq!(spawned(&core.step(now)), vec![0], "round {round}");
             core.on_spawned(0, 100 + round, now);
-            core.step(now);
+            first_check_fails_in_grace(&mut core, now);
             now += sec;
             assert_eq!(
                 signals(&check_at(&mut core, now, false)),
@@ -3115,5 +3181,127 @@ mod tests {
         assert_eq!(spawned(&core.step(t0)), vec![2]);
         assert_eq!(core.units[1].phase, Phase::Failed);
         assert!(!core.shutting_down());
+    }
+
+    /// Healthy as soon as it is ready: with `interval = 10s`, the first health check runs at
+    /// readiness, a failed one is tried again a second later, and a service that never passes
+    /// is unhealthy exactly when it was before (one interval after readiness); once healthy,
+    /// the first failed check (retries = 1) makes it unhealthy.
+    #[test]
+    fn health_is_checked_at_readiness_and_unhealthy_no_sooner_than_one_interval_after() {
+        use crate::config::{Ready, ReadyCheck};
+        let sec = Duration::from_secs(1);
+        let ten = 10 * sec;
+        let service = || {
+            let mut s = checked(1, Duration::ZERO);
+            s.health.as_mut().unwrap().interval = ten;
+            s.ready = Some(Ready {
+                check: ReadyCheck::NotifyFd(3),
+                timeout: Duration::from_secs(3600),
+                interval: Duration::from_millis(100),
+            });
+            s
+        };
+        let t0 = Instant::now();
+        let ready_at = t0 + 2 * sec;
+        let check = |core: &mut Core, t: Instant, ok: bool| {
+            // The check at readiness is due at the step that follows it (the loop steps
+            // after every event); later ones are deadlines of the loop.
+            if t != ready_at {
+                assert_eq!(core.next_deadline(), Some(t));
+            }
+            assert!(
+                core.step(t)
+                    .contains(&Action::RunProbe(0, ProbeKind::Health))
+            );
+            core.on_probe_result(0, ProbeKind::Health, ok, "x".into(), t);
+            signals(&core.step(t))
+        };
+        let start = |core: &mut Core| {
+            core.step(t0);
+            core.on_spawned(0, 1, t0);
+            // Not ready yet: no health check, and the verdict is "starting".
+            assert!(core.step(t0 + sec).is_empty());
+            assert!(matches!(core.health(&[]), Ok(HealthVerdict::Starting(_))));
+            core.on_ready(0, ready_at);
+        };
+
+        // Passes at readiness: healthy at once, the next check one interval later.
+        let mut core = Core::new(vec![(service(), Role::Service)], false);
+        start(&mut core);
+        assert!(check(&mut core, ready_at, true).is_empty());
+        assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
+        assert_eq!(core.next_deadline(), Some(ready_at + ten));
+        // Once healthy, the first failure counts (retries = 1).
+        assert_eq!(
+            check(&mut core, ready_at + ten, false),
+            vec![(0, libc::SIGTERM)]
+        );
+        assert!(matches!(core.health(&[]), Ok(HealthVerdict::Unhealthy(_))));
+
+        // Fails at readiness (its endpoint comes a moment later): tried again after 1 s.
+        let mut core = Core::new(vec![(service(), Role::Service)], false);
+        start(&mut core);
+        assert!(check(&mut core, ready_at, false).is_empty());
+        assert!(matches!(core.health(&[]), Ok(HealthVerdict::Starting(_))));
+        assert!(check(&mut core, ready_at + sec, true).is_empty());
+        assert_eq!(core.health(&[]), Ok(HealthVerdict::Healthy));
+
+        // Never passes: the failures inside the interval after readiness are not counted,
+        // the one at readiness + interval is.
+        let mut core = Core::new(vec![(service(), Role::Service)], false);
+        start(&mut core);
+        for n in 0..10 {
+            assert!(
+                check(&mut core, ready_at + n * sec, false).is_empty(),
+                "{n}"
+            );
+        }
+        assert_eq!(core.units[0].health, HealthStatus::Starting);
+        assert_eq!(
+            check(&mut core, ready_at + ten, false),
+            vec![(0, libc::SIGTERM)]
+        );
+        assert_eq!(core.units[0].health, HealthStatus::Unhealthy);
+    }
+
+    /// `s6-svc -k` (a signal sent on request) that ends the service: restarted at once, as on
+    /// `restart`, with no crash counted and no backoff growth, however often; a death long
+    /// after a signal it survived is a crash again.
+    #[test]
+    fn a_death_from_a_requested_signal_is_a_restart_on_request() {
+        let mut s = svc("web", Kind::Longrun, &[]);
+        s.restart = Restart::Always;
+        s.stop_timeout = Duration::from_secs(5);
+        let mut core = Core::new(vec![(s, Role::Service)], false);
+        let mut now = Instant::now();
+        assert_eq!(spawned(&core.step(now)), vec![0]);
+        for round in 0..3 {
+            core.on_spawned(0, 100 + round, now);
+            core.step(now);
+            assert!(core.request_signal(0, libc::SIGKILL, now));
+            assert_eq!(signals(&core.step(now)), vec![(0, libc::SIGKILL)]);
+            now += Duration::from_millis(10);
+            core.on_exit(0, ExitStatus::Signal(libc::SIGKILL), now);
+            assert_eq!(spawned(&core.step(now)), vec![0], "round {round}: at once");
+            assert_eq!(core.units[0].restarts, 0);
+            assert_eq!(core.units[0].delay, None, "no backoff");
+            assert!(core.units[0].restarted_on_request);
+            assert_eq!(core.units[0].last_exit, None);
+        }
+        // USR1 survived; a crash a minute later counts.
+        core.on_spawned(0, 200, now);
+        core.step(now);
+        assert!(core.request_signal(0, libc::SIGUSR1, now));
+        core.step(now);
+        now += Duration::from_secs(60);
+        core.on_exit(0, ExitStatus::Signal(libc::SIGSEGV), now);
+        assert!(spawned(&core.step(now)).is_empty(), "after the backoff");
+        assert!(matches!(core.units[0].phase, Phase::Backoff { .. }));
+        assert!(!core.units[0].restarted_on_request);
+        assert_eq!(
+            core.units[0].last_exit,
+            Some(ExitStatus::Signal(libc::SIGSEGV))
+        );
     }
 }
