@@ -155,12 +155,14 @@ fn forwarded_signals_reach_cmd() {
 fn real_time_signals_are_forwarded() {
     require_namespaces!();
     let s = Scratch::new();
-    // sh cannot trap RT signals portably; python can.
+    // sh cannot trap RT signals portably; python can. SIGRTMIN is the C library's number
+    // (glibc keeps 32-33 for itself, musl 32-34): python says which one it listens on, and
+    // that is the number sent, whatever libc this test and pidone are built with.
     let marker = s.join("rt").display().to_string();
     let py = format!(
         "import signal,sys,time\n\
          signal.signal(signal.SIGRTMIN+3, lambda *a: open('{marker}','w').write('rt'))\n\
-         open('{marker}.ready','w').write('1')\n\
+         open('{marker}.ready','w').write(str(int(signal.SIGRTMIN)+3))\n\
          while True: time.sleep(0.05)\n"
     );
     if std::process::Command::new("python3")
@@ -175,8 +177,9 @@ fn real_time_signals_are_forwarded() {
     cmd.stdout(Stdio::null()).stderr(Stdio::null());
     let child = cmd.spawn().unwrap();
     let pidone = child_of(child.id(), T).unwrap();
-    assert!(wait_until(T, || s.join("rt.ready").exists()));
-    send(pidone, libc::SIGRTMIN() + 3);
+    assert!(wait_until(T, || !s.read("rt.ready").is_empty()));
+    let rt_signal: i32 = s.read("rt.ready").parse().unwrap();
+    send(pidone, rt_signal);
     assert!(wait_until(Duration::from_secs(5), || s.read("rt") == "rt"));
     send(pidone, libc::SIGTERM);
     wait_output(child, T);
