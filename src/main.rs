@@ -78,7 +78,7 @@ mod trimmed_dlmalloc {
             let nth = self.frees.fetch_add(1, Ordering::Relaxed);
             self.with(|h| unsafe {
                 h.free(ptr, layout.size(), layout.align());
-                if layout.size() >= LARGE_FREE || nth % TRIM_EVERY == 0 {
+                if layout.size() >= LARGE_FREE || nth.is_multiple_of(TRIM_EVERY) {
                     h.trim(KEEP_AT_TOP);
                 }
             })
