@@ -513,10 +513,7 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 /// setrlimit in the child failed: the error comes back through the same channel as an exec
 /// error, and would be reported as one ("is it executable ..."). A limit above the hard limit
 /// pidone itself has cannot be raised without CAP_SYS_RESOURCE: name it, and what to do.
-fn limits_error(
-    limits: &[(RlimitResource, Option<u64>); 3],
-    e: &io::Error,
-) -> Option<SpawnError> {
+fn limits_error(limits: &[(RlimitResource, Option<u64>); 3], e: &io::Error) -> Option<SpawnError> {
     if !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL)) {
         return None;
     }
