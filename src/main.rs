@@ -12,44 +12,71 @@ use std::os::unix::ffi::OsStrExt;
 
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: trimmed_dlmalloc::TrimmedDlmalloc = trimmed_dlmalloc::TrimmedDlmalloc::new();
+static ALLOCATOR: allocator::PerProcess = allocator::PerProcess::new();
 
-/// On musl, dlmalloc instead of musl's own malloc, which made rendering (thousands of small
-/// allocations in Tera) about 40 % slower than glibc's (README.md, "Dependencies"). dlmalloc
-/// gives free memory at the top of its heap back to the kernel only beyond 2 MiB, so an idle
-/// PID 1 would keep the peak of its start-up (parsing 500 service files) resident; glibc trims
-/// beyond 128 KiB. So the top is trimmed to 128 KiB here too: on every free of 64 KiB or more,
-/// and on every 256th free (sys_trim does nothing when the top is already small).
+/// On musl, which allocator serves this process is chosen once, at the top of `main`, before
+/// anything is allocated. Measured against glibc's malloc (README.md, "Dependencies"):
+/// - musl's own malloc makes rendering (Tera: many small allocations) about 30 % slower, but an
+///   idle PID 1 with 500 services holds 0.6 MiB less than glibc's;
+/// - dlmalloc renders as fast as glibc, but keeps the fragmented heap of PID 1's start-up
+///   resident (+1.2 MiB idle at 500 services, even with its top trimmed).
+///
+/// So `render` and `check` (the template work: PID 1 runs its render step as a separate
+/// `/proc/self/exe render` process) use dlmalloc, and everything else, PID 1 above all, musl's.
 #[cfg(target_env = "musl")]
-mod trimmed_dlmalloc {
-    use std::alloc::{GlobalAlloc, Layout};
+mod allocator {
+    use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::UnsafeCell;
-    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-    const KEEP_AT_TOP: usize = 128 * 1024;
-    const LARGE_FREE: usize = 64 * 1024;
-    const TRIM_EVERY: u32 = 256;
+    const UNDECIDED: u8 = 0;
+    const MUSL: u8 = 1;
+    const DLMALLOC: u8 = 2;
 
-    pub struct TrimmedDlmalloc {
+    pub struct PerProcess {
+        choice: AtomicU8,
         heap: UnsafeCell<dlmalloc::Dlmalloc>,
         // pidone has one thread; the lock only keeps this sound if that ever changes.
         locked: AtomicBool,
-        frees: AtomicU32,
     }
 
     // SAFETY: every access to `heap` holds `locked`.
-    unsafe impl Sync for TrimmedDlmalloc {}
+    unsafe impl Sync for PerProcess {}
 
-    impl TrimmedDlmalloc {
+    impl PerProcess {
         pub const fn new() -> Self {
-            TrimmedDlmalloc {
+            PerProcess {
+                choice: AtomicU8::new(UNDECIDED),
                 heap: UnsafeCell::new(dlmalloc::Dlmalloc::new()),
                 locked: AtomicBool::new(false),
-                frees: AtomicU32::new(0),
             }
         }
 
-        fn with<T>(&self, f: impl FnOnce(&mut dlmalloc::Dlmalloc) -> T) -> T {
+        /// Use dlmalloc from now on; only takes effect before the first allocation (memory
+        /// must be freed by the allocator that gave it).
+        pub fn choose_dlmalloc(&self) {
+            let _ = self.choice.compare_exchange(
+                UNDECIDED,
+                DLMALLOC,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
+
+        /// The choice, fixed at the first allocation if nobody chose before.
+        fn dlmalloc(&self) -> bool {
+            match self.choice.compare_exchange(
+                UNDECIDED,
+                MUSL,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => false,
+                Err(choice) => choice == DLMALLOC,
+            }
+        }
+
+        fn with_heap<T>(&self, f: impl FnOnce(&mut dlmalloc::Dlmalloc) -> T) -> T {
             while self
                 .locked
                 .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -64,30 +91,55 @@ mod trimmed_dlmalloc {
         }
     }
 
-    // SAFETY: each method forwards to dlmalloc with the same layout, under the lock.
-    unsafe impl GlobalAlloc for TrimmedDlmalloc {
+    // SAFETY: each method forwards to one allocator, the same for the whole process, with the
+    // caller's layout.
+    unsafe impl GlobalAlloc for PerProcess {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            self.with(|h| unsafe { h.malloc(layout.size(), layout.align()) })
+            if self.dlmalloc() {
+                self.with_heap(|h| unsafe { h.malloc(layout.size(), layout.align()) })
+            } else {
+                unsafe { System.alloc(layout) }
+            }
         }
 
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            self.with(|h| unsafe { h.calloc(layout.size(), layout.align()) })
+            if self.dlmalloc() {
+                self.with_heap(|h| unsafe { h.calloc(layout.size(), layout.align()) })
+            } else {
+                unsafe { System.alloc_zeroed(layout) }
+            }
         }
 
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            let nth = self.frees.fetch_add(1, Ordering::Relaxed);
-            self.with(|h| unsafe {
-                h.free(ptr, layout.size(), layout.align());
-                if layout.size() >= LARGE_FREE || nth.is_multiple_of(TRIM_EVERY) {
-                    h.trim(KEEP_AT_TOP);
-                }
-            })
+            if self.dlmalloc() {
+                self.with_heap(|h| unsafe { h.free(ptr, layout.size(), layout.align()) })
+            } else {
+                unsafe { System.dealloc(ptr, layout) }
+            }
         }
 
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            self.with(|h| unsafe { h.realloc(ptr, layout.size(), layout.align(), new_size) })
+            if self.dlmalloc() {
+                self.with_heap(|h| unsafe {
+                    h.realloc(ptr, layout.size(), layout.align(), new_size)
+                })
+            } else {
+                unsafe { System.realloc(ptr, layout, new_size) }
+            }
         }
     }
+}
+
+/// Is this a `render` or `check` process (`pidone render ...`, as the help shows it and as
+/// PID 1 starts its render step)? Read from argv without allocating: see `allocator`.
+#[cfg(target_env = "musl")]
+fn is_template_work(argc: libc::c_int, argv: *const *const libc::c_char) -> bool {
+    if argc < 2 {
+        return false;
+    }
+    // SAFETY: argv[1] exists (argc >= 2) and is NUL-terminated.
+    let first = unsafe { CStr::from_ptr(*argv.add(1)) }.to_bytes();
+    first == b"render" || first == b"check"
 }
 
 #[unsafe(no_mangle)]
@@ -95,6 +147,10 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     // The arguments come from main's own argc/argv, not std::env::args(): without lang_start,
     // std only learns them from an .init_array hook that glibc calls with (argc, argv, envp)
     // and musl calls with nothing, so on musl std::env::args() is empty.
+    #[cfg(target_env = "musl")]
+    if is_template_work(argc, argv) {
+        ALLOCATOR.choose_dlmalloc();
+    }
     let Some(mut args) = arguments(argc, argv) else {
         pidone::log::flush_blocking();
         return pidone::exit::USAGE;
