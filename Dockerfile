@@ -2,8 +2,9 @@
 # rustup, and no registry but Debian's and crates.io. Build it once, then copy it into yours:
 #
 #   docker build -t pidone .                        (this architecture)
-#   docker build --platform linux/arm64 -t pidone .  (another one: the build runs there, under
-#                                                     binfmt/qemu when the host is x86_64)
+#   docker build --platform linux/arm64 -t pidone .  (another one: the build runs on that
+#                                                     platform, emulated by binfmt/qemu on an
+#                                                     x86_64 host, many times slower)
 #
 #   FROM debian:bookworm-slim
 #   COPY --from=pidone /init /init
