@@ -269,6 +269,10 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
         }
         rc
     };
+    // musl's posix_spawn blocks everything around the clone and then restores pidone's mask
+    // through pthread_sigmask, which leaves out 32-34: signal 34 would stay unblocked.
+    #[cfg(target_env = "musl")]
+    crate::signals::block_glibc_sigrtmin();
     check(rc)?;
     drop(write_ends);
     for fd in [&stdout, &stderr, &notify].into_iter().flatten() {
