@@ -53,7 +53,38 @@ fn taken_set() -> SigSet {
                 libc::sigaddset(&mut set, sig);
             }
         }
+        #[cfg(target_env = "musl")]
+        add_glibc_sigrtmin(&mut set);
         SigSet::from_sigset_t_unchecked(set)
+    }
+}
+
+/// Signal 34 is glibc's SIGRTMIN: what `docker kill -s RTMIN` sends and what every glibc program
+/// calls SIGRTMIN. musl's sigaddset refuses 32-34, the numbers musl keeps for itself (glibc
+/// refuses only its own 32 and 33), so the musl build would leave 34 unblocked and, as PID 1,
+/// never see it. musl's own use of 34 is synchronising threads for setuid and the like, which
+/// a single-threaded process skips; so 34 is taken like any other signal, its bit set directly
+/// in the kernel's layout (bit N-1, in unsigned longs), which sigprocmask and signalfd pass on.
+#[cfg(target_env = "musl")]
+fn add_glibc_sigrtmin(set: &mut libc::sigset_t) {
+    const GLIBC_SIGRTMIN: usize = 34;
+    let bits = libc::c_ulong::BITS as usize;
+    let words = (set as *mut libc::sigset_t).cast::<libc::c_ulong>();
+    // SAFETY: sigset_t is at least 64 bits of unsigned longs on every Linux target.
+    unsafe { *words.add((GLIBC_SIGRTMIN - 1) / bits) |= 1 << ((GLIBC_SIGRTMIN - 1) % bits) };
+}
+
+/// Block signal 34 again: musl's posix_spawn restores the caller's mask without it (spawn.rs).
+/// Until then, in the few microseconds of a spawn, a 34 sent to PID 1 would be dropped by the
+/// kernel, as any signal PID 1 neither blocks nor handles.
+#[cfg(target_env = "musl")]
+pub fn block_glibc_sigrtmin() {
+    // SAFETY: sigset_t is plain data; sigprocmask on this single-threaded process.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        add_glibc_sigrtmin(&mut set);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
 }
 

@@ -29,6 +29,14 @@ use crate::config::Limits;
 use crate::program::Unrunnable;
 use std::os::unix::ffi::OsStringExt;
 
+/// The type of setrlimit's resource argument: glibc declares an enum of its own
+/// (`__rlimit_resource_t`), musl a plain `int`. The `RLIMIT_*` constants of the libc crate have
+/// that type on each.
+#[cfg(target_env = "gnu")]
+type RlimitResource = libc::__rlimit_resource_t;
+#[cfg(not(target_env = "gnu"))]
+type RlimitResource = libc::c_int;
+
 /// How a process ended, as waitpid reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -261,6 +269,10 @@ fn spawn_posix(req: &SpawnRequest) -> io::Result<Spawned> {
         }
         rc
     };
+    // musl's posix_spawn blocks everything around the clone and then restores pidone's mask
+    // through pthread_sigmask, which leaves out 32-34: signal 34 would stay unblocked.
+    #[cfg(target_env = "musl")]
+    crate::signals::block_glibc_sigrtmin();
     check(rc)?;
     drop(write_ends);
     for fd in [&stdout, &stderr, &notify].into_iter().flatten() {
@@ -505,10 +517,7 @@ fn spawn_forked(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 /// setrlimit in the child failed: the error comes back through the same channel as an exec
 /// error, and would be reported as one ("is it executable ..."). A limit above the hard limit
 /// pidone itself has cannot be raised without CAP_SYS_RESOURCE: name it, and what to do.
-fn limits_error(
-    limits: &[(libc::__rlimit_resource_t, Option<u64>); 3],
-    e: &io::Error,
-) -> Option<SpawnError> {
+fn limits_error(limits: &[(RlimitResource, Option<u64>); 3], e: &io::Error) -> Option<SpawnError> {
     if !matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EINVAL)) {
         return None;
     }
@@ -571,7 +580,7 @@ fn child_setup(
     take_tty: bool,
     own_session: bool,
     umask: Option<u32>,
-    limits: &[(libc::__rlimit_resource_t, Option<u64>); 3],
+    limits: &[(RlimitResource, Option<u64>); 3],
     notify_write: Option<RawFd>,
     notify_target: Option<i32>,
 ) -> io::Result<()> {

@@ -9,8 +9,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The pidone binary under test: the one cargo built for this test run, or the one named by
+/// `PIDONE_TEST_BIN` (an absolute path), to run the suite against a release build such as the
+/// musl static-pie: `PIDONE_TEST_BIN=$PWD/target/x86_64-unknown-linux-musl/release/pidone cargo test`.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_pidone")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match std::env::var("PIDONE_TEST_BIN") {
+        Ok(path) if !path.is_empty() => {
+            assert!(
+                Path::new(&path).is_absolute() && Path::new(&path).is_file(),
+                "PIDONE_TEST_BIN={path:?}: not an absolute path to a file; build it first \
+                 (cargo build --release --target x86_64-unknown-linux-musl) and give its full path"
+            );
+            path
+        }
+        _ => env!("CARGO_BIN_EXE_pidone").to_string(),
+    })
 }
 
 pub fn is_root() -> bool {
