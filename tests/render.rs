@@ -1248,3 +1248,35 @@ fn a_template_linked_to_dev_zero_is_an_error_naming_the_device() {
     assert!(all.contains(&line), "no {line:?} in:\n{all}");
     assert!(!all.contains("dangling"), "{all}");
 }
+
+/// A template that reads a secret and loops over env to map `APP_*` variables (as the mumble
+/// image does) still names the variable when it stops: a `throw` or `check` message computed
+/// only from variable names, the template's own literals and `check`'s fixed words is shown.
+/// One that carries the secret, or a value derived from it, stays withheld.
+#[test]
+fn messages_computed_from_names_only_are_shown_in_a_template_that_reads_a_secret() {
+    require_namespaces!();
+    let mapping = "{%- for name, value in env %}{% if name is starting_with(pat=\"APP_X\") %}\
+        {%- if name == \"APP_X_USERS\" %}{{ value | check(var=name, type=\"int\", min=1, max=1000) }}\
+        {%- else %}{{ throw(message=name ~ \": no setting of that name\") }}{% endif %}\
+        {%- endif %}{% endfor %}\n";
+    for (env, shown) in [
+        (("APP_X_NOPE", "1"), "APP_X_NOPE: no setting of that name"),
+        (
+            ("APP_X_USERS", "many"),
+            "APP_X_USERS must be an integer from 1 to 1000",
+        ),
+    ] {
+        let (_, all) = failed_start(&[("app.conf.tera", mapping)], &[env]);
+        assert!(all.contains(shown), "{shown:?} not shown:\n{all}");
+        assert!(!all.contains(SECRET), "{all}");
+    }
+    let (s, all) = failed_start(
+        &[(
+            "app.conf.tera",
+            "{{ throw(message=\"APP_DB: \" ~ env.APP_DB | lower) }}\n",
+        )],
+        &[],
+    );
+    assert_hidden(&s, &all, 4, &SECRET.to_lowercase());
+}

@@ -37,6 +37,36 @@ fn describe(kind: &str) -> &'static str {
     }
 }
 
+/// Every fixed word of this filter's messages (everything but the variable's name, the bounds
+/// and the listed values): what `report::made_of_harmless_parts` may cut out of a message whose
+/// arguments were computed. Keep it in step with the messages below and `describe`.
+pub(crate) const FIXED_WORDS: &[&str] = &[
+    "a boolean (true/false, 1/0, t/f)",
+    "a port range MIN-MAX (1-65535, MIN <= MAX)",
+    "a DNS name (letters, digits, '-' and '.')",
+    "a DNS name or an IP address",
+    "HOST or HOST:PORT (an IPv6 address in brackets)",
+    "an IP address or PUBLIC/PRIVATE IP addresses",
+    "an IP address or a range FIRST-LAST of IP addresses",
+    "an IP address",
+    "a name of letters, digits, '_', '.' and '-'",
+    "a JID (user@domain)",
+    "an http(s):// or ws(s):// URL without spaces, quotes, ';' or '$'",
+    "a number with an optional unit (ms, s, m, h, d)",
+    "one line of text (no control characters)",
+    " must be a comma-separated list of entries that are each ",
+    " must be a comma-separated list",
+    " must be set",
+    " must be ",
+    "; entry ",
+    " is not",
+    "an integer of at least ",
+    "an integer of at most ",
+    "an integer from ",
+    " to ",
+    "an integer",
+];
+
 const KINDS: &str =
     "int, port, bool, port_range, hostname, host, host_port, ip, name, jid, url, duration, line";
 

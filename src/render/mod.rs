@@ -351,9 +351,13 @@ fn compile(
 }
 
 /// How much the errors of rendering `name` may show.
-fn reveal_for(tainted: &BTreeSet<String>, name: &str) -> Reveal {
+fn reveal_for<'a>(
+    tainted: &BTreeSet<String>,
+    names: &'a BTreeSet<String>,
+    name: &str,
+) -> Reveal<'a> {
     if tainted.contains(name) {
-        Reveal::NamesOnly
+        Reveal::NamesOnly(names)
     } else {
         Reveal::Values
     }
@@ -396,6 +400,7 @@ pub fn render_texts(
             secrets_dir: false,
         },
     );
+    let names: BTreeSet<String> = env.keys().cloned().collect();
     let mut ctx = Context::new();
     ctx.insert("env", env);
     ctx.insert("secrets", &BTreeMap::<String, String>::new());
@@ -407,7 +412,7 @@ pub fn render_texts(
                 &e,
                 name,
                 &sources,
-                reveal_for(&tainted, name),
+                reveal_for(&tainted, &names, name),
             )),
         }
     }
@@ -459,6 +464,12 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
         },
     );
 
+    // Names of variables and secrets files are not secret (values are): a message of a
+    // template that reads a secret may still name them (`report::made_of_harmless_parts`).
+    let var_names: BTreeSet<String> = (resolved.env.keys())
+        .chain(resolved.secrets.keys())
+        .cloned()
+        .collect();
     let mut ctx = Context::new();
     ctx.insert("env", &resolved.env);
     ctx.insert("secrets", &resolved.secrets);
@@ -479,7 +490,7 @@ pub fn render(req: &RenderRequest, mode: Mode) -> Result<Vec<PathBuf>, Vec<Rende
                 &e,
                 &p.name,
                 &sources,
-                reveal_for(&tainted, &p.name),
+                reveal_for(&tainted, &var_names, &p.name),
             )),
         }
     }

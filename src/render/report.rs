@@ -10,7 +10,7 @@
 
 use super::RenderError;
 use super::helpers::{REQUIRED_PREFIX, UNDEFINED_INPUT};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use tera::{ErrorKind, Span};
 
@@ -23,14 +23,16 @@ pub(crate) struct Source {
 
 /// How much of a render error a message may show (see `taint`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Reveal {
+pub(crate) enum Reveal<'a> {
     /// Everything, values included: the template cannot see a secret (or the error comes
     /// from loading templates, before any value exists).
     Values,
     /// Only the template's own text (path, line, column, variable and filter names) and fixed
     /// words: the template can read a secret, so anything Tera or a filter computed may be
-    /// derived from one.
-    NamesOnly,
+    /// derived from one. It holds the names of the variables and secrets files, which are not
+    /// secret: a computed `throw` or `check` message made only of those, the template's own
+    /// literals and fixed words is shown (`made_of_harmless_parts`).
+    NamesOnly(&'a BTreeSet<String>),
 }
 
 /// Appended to messages of templates that read a secret, so the operator knows why a
@@ -260,14 +262,16 @@ pub(crate) fn tera_errors(
             let Some(src) = sources.get(name) else {
                 return vec![RenderError(match reveal {
                     Reveal::Values => err.to_string(),
-                    Reveal::NamesOnly => {
+                    Reveal::NamesOnly(_) => {
                         format!("{}: rendering failed ({WITHHELD})", path_of(template))
                     }
                 })];
             };
             let (message, better_span) = match reveal {
                 Reveal::Values => rewrite(r.message(), &src.text, r.span()),
-                Reveal::NamesOnly => rewrite_names_only(r.message(), &src.text, r.span()),
+                Reveal::NamesOnly(names) => {
+                    rewrite_names_only(r.message(), &src.text, r.span(), names)
+                }
             };
             let span = better_span.as_ref().unwrap_or(r.span());
             vec![RenderError(format_at(&src.path, &src.text, span, &message))]
@@ -281,9 +285,64 @@ pub(crate) fn tera_errors(
             .collect(),
         _ => vec![RenderError(match reveal {
             Reveal::Values => format!("{}: {err}", path_of(template)),
-            Reveal::NamesOnly => format!("{}: rendering failed ({WITHHELD})", path_of(template)),
+            Reveal::NamesOnly(_) => {
+                format!("{}: rendering failed ({WITHHELD})", path_of(template))
+            }
         })],
     }
+}
+
+/// Whether a computed message can be shown although its template reads a secret: cut out every
+/// variable or secrets-file name (names are not secret), every string literal of the template
+/// of at least 4 characters, and the helper's `fixed` words; what is left must be punctuation
+/// and spaces, or a number the template writes as a literal (a `check` bound). A value, or
+/// anything derived from one, leaves something else behind, and the message stays withheld.
+pub(crate) fn made_of_harmless_parts(
+    message: &str,
+    text: &str,
+    names: &BTreeSet<String>,
+    fixed: &[&str],
+) -> bool {
+    let mut parts: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|n| n.len() >= 3)
+        .collect();
+    parts.extend(
+        string_literals(text)
+            .into_iter()
+            .filter(|l| l.chars().count() >= 4),
+    );
+    parts.extend(fixed.iter().copied().filter(|w| !w.is_empty()));
+    // Longest first, so a name is not cut out of a longer literal that holds it.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let mut rest = message.to_string();
+    for part in parts {
+        rest = rest.replace(part, "\u{1}");
+    }
+    let numbers: BTreeSet<&str> = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|d| !d.is_empty())
+        .collect();
+    rest.split('\u{1}').all(|piece| {
+        piece
+            .split(|c: char| c.is_whitespace() || ":;,.()[]`'\"/=-".contains(c))
+            .all(|word| word.is_empty() || numbers.contains(word))
+    })
+}
+
+/// The contents of the template's string literals ("...", '...', `...`), read loosely: a
+/// literal found by mistake only adds a harmless part that the template's text holds anyway.
+fn string_literals(text: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    for quote in ['"', '\'', '`'] {
+        let mut pieces = text.split(quote);
+        pieces.next();
+        while let (Some(inside), Some(_)) = (pieces.next(), pieces.next().or(Some(""))) {
+            found.push(inside);
+        }
+    }
+    found
 }
 
 /// The message of a render error of a template that reads a secret, made only of its text
@@ -291,7 +350,12 @@ pub(crate) fn tera_errors(
 /// kind of error, never printed; a message of one of pidone's helpers is printed only when
 /// the call's arguments are literals, since the helpers build their messages from their
 /// arguments (`required(msg=...)`, `check(var=...)`) and never from their input.
-fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Span>) {
+fn rewrite_names_only(
+    raw: &str,
+    text: &str,
+    span: &Span,
+    names: &BTreeSet<String>,
+) -> (String, Option<Span>) {
     if is_undefined_variable(raw) || raw == UNDEFINED_RENDER {
         // These are rebuilt from the template text alone.
         return rewrite(raw, text, span);
@@ -313,6 +377,17 @@ fn rewrite_names_only(raw: &str, text: &str, span: &Span) -> (String, Option<Spa
         // The error at a filter's own span is that filter's: with literal arguments, one of
         // ours can only have said fixed words and those literals. So can `throw`.
         if (call.is_filter && ours || !call.is_filter && call.name == "throw") && literal {
+            return rewrite(raw, text, span);
+        }
+        // Computed, but from names and the template's own words only (`throw(message=name ~
+        // ": unknown setting")`, `check(var=name, ...)` in a loop over env): the operator
+        // needs the variable's name, and nothing in it can come from a value.
+        let fixed: &[&str] = match call.name {
+            "throw" if !call.is_filter => &[],
+            "check" if call.is_filter => super::checks::FIXED_WORDS,
+            _ => &[""],
+        };
+        if fixed != [""] && made_of_harmless_parts(raw, text, names, fixed) {
             return rewrite(raw, text, span);
         }
         let subject = match call.is_filter.then(|| pipeline_head(text, span)).flatten() {
@@ -676,6 +751,45 @@ mod tests {
     }
 
     #[test]
+    fn harmless_parts_are_names_literals_fixed_words_and_literal_numbers() {
+        let names: BTreeSet<String> = ["APP_X_USERS", "PATH"].map(String::from).into();
+        let text = r#"{{ throw(message=name ~ ": no setting of that name") }} min=1, max=1000"#;
+        let fixed = crate::render::checks::FIXED_WORDS;
+        assert!(made_of_harmless_parts(
+            "APP_X_USERS: no setting of that name",
+            text,
+            &names,
+            &[]
+        ));
+        assert!(made_of_harmless_parts(
+            "APP_X_USERS must be an integer from 1 to 1000",
+            text,
+            &names,
+            fixed
+        ));
+        // A value (or a number the template does not write) is left over: withheld.
+        assert!(!made_of_harmless_parts(
+            "APP_X_USERS: hunter2",
+            text,
+            &names,
+            &[]
+        ));
+        assert!(!made_of_harmless_parts(
+            "APP_X_USERS must be an integer from 1 to 4711",
+            text,
+            &names,
+            fixed
+        ));
+        // `check`'s words count for `check` only.
+        assert!(!made_of_harmless_parts(
+            "APP_X_USERS must be set",
+            text,
+            &names,
+            &[]
+        ));
+    }
+
+    #[test]
     fn names_only_messages_hold_no_computed_text() {
         let text = "{{ {'a': 1} | get(key=env.K | b64encode) }}";
         let at = text.find("get").unwrap();
@@ -683,6 +797,7 @@ mod tests {
             "Map does not have a key U2VjcmV0 and no default values were defined",
             text,
             &span(at, 1, at, 3),
+            &BTreeSet::new(),
         );
         assert!(!m.contains("U2VjcmV0"), "{m}");
         assert!(
@@ -691,11 +806,20 @@ mod tests {
         );
         let text = "{{ env.N | required(msg=env.K) }}";
         let at = text.find("required").unwrap();
-        let (m, _) =
-            rewrite_names_only("required value missing: hunter2", text, &span(at, 1, at, 8));
+        let (m, _) = rewrite_names_only(
+            "required value missing: hunter2",
+            text,
+            &span(at, 1, at, 8),
+            &BTreeSet::new(),
+        );
         assert!(!m.contains("hunter2") && m.starts_with("`env.N`: required value missing"));
         let text = "{{ x ~ env.K ~ secrets.t }}";
-        let (m, _) = rewrite_names_only("Some(hunter2) odd", text, &span(3, 1, 3, 1));
+        let (m, _) = rewrite_names_only(
+            "Some(hunter2) odd",
+            text,
+            &span(3, 1, 3, 1),
+            &BTreeSet::new(),
+        );
         assert_eq!(
             m,
             "this expression failed (variables here: `env.K`, `secrets.t`) \
