@@ -2,7 +2,9 @@
 //! `images/test`: it builds pidone statically and every image, then runs each daemon with
 //! `--read-only --tmpfs /run --tmpfs /tmp --cap-drop ALL --security-opt no-new-privileges`,
 //! as the image's uid and as an arbitrary uid, and probes it with a real client; then every image
-//! again under `docker run --init` and under rootless podman (`images/podman-setup` prepares it).
+//! again under `docker run --init` and under rootless podman (`images/podman-setup` prepares it);
+//! `images/k8s/*.yaml` under `podman kube play` (rootless and as root), and each image's start-up
+//! log checked for noise.
 //!
 //! Docker is installed and started by `images/build` when missing (root only). When Docker
 //! cannot be made available the test is reported SKIPPED with the reason, unless `PIDONE_REQUIRE_DOCKER=1`
