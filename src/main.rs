@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 static ALLOCATOR: allocator::PerProcess = allocator::PerProcess::new();
 
 /// On musl, which allocator serves this process is chosen once, at the top of `main`, before
-/// anything is allocated. Measured against glibc's malloc (README.md, "Dependencies"):
+/// anything is allocated. Measured against glibc's malloc (docs/dependencies.md):
 /// - musl's own malloc makes rendering (Tera: many small allocations) about 30 % slower, but an
 ///   idle PID 1 with 500 services holds 0.6 MiB less than glibc's;
 /// - dlmalloc renders as fast as glibc, but keeps the fragmented heap of PID 1's start-up
