@@ -33,12 +33,13 @@ fn describe(kind: &str) -> &'static str {
         "url" => "an http(s):// or ws(s):// URL without spaces, quotes, ';' or '$'",
         "duration" => "a number with an optional unit (ms, s, m, h, d)",
         "line" => "one line of text (no control characters)",
+        "ascii_line" => "one line of printable ASCII (no control or non-ASCII characters)",
         _ => "",
     }
 }
 
-const KINDS: &str =
-    "int, port, bool, port_range, hostname, host, host_port, ip, name, jid, url, duration, line";
+const KINDS: &str = "int, port, bool, port_range, hostname, host, host_port, ip, name, jid, url, \
+     duration, line, ascii_line";
 
 pub(crate) fn check_filter(v: &Value, k: Kwargs, _: &State) -> TeraResult<Value> {
     let arg_err = |what: &str| Error::message(format!("filter `check`: {what}"));
@@ -188,6 +189,8 @@ impl<'a> Rule<'a> {
                     "url" => is_url(s),
                     "duration" => is_duration(s),
                     "line" => is_line(s),
+                    // for a daemon that reads bytes as Latin-1 (murmurd -readsupw)
+                    "ascii_line" => s.bytes().all(|b| (0x20..0x7f).contains(&b)),
                     _ => false,
                 });
                 if ok {
@@ -409,6 +412,11 @@ mod tests {
                 "line",
                 &["any text, \"quotes\" ok"],
                 &["two\nlines", "tab\there"],
+            ),
+            (
+                "ascii_line",
+                &[" any 'text', \"quotes\" ok; ~ "],
+                &["two\nlines", "tab\there", "é", "\u{7f}"],
             ),
         ];
         for (kind, good, bad) in cases {
