@@ -33,6 +33,7 @@ fn describe(kind: &str) -> &'static str {
         "url" => "an http(s):// or ws(s):// URL without spaces, quotes, ';' or '$'",
         "duration" => "a number with an optional unit (ms, s, m, h, d)",
         "line" => "one line of text (no control characters)",
+        "ascii_line" => "one line of printable ASCII (no control or non-ASCII characters)",
         _ => "",
     }
 }
@@ -54,6 +55,7 @@ pub(crate) const FIXED_WORDS: &[&str] = &[
     "an http(s):// or ws(s):// URL without spaces, quotes, ';' or '$'",
     "a number with an optional unit (ms, s, m, h, d)",
     "one line of text (no control characters)",
+    "one line of printable ASCII (no control or non-ASCII characters)",
     " must be a comma-separated list of entries that are each ",
     " must be a comma-separated list",
     " must be set",
@@ -67,8 +69,8 @@ pub(crate) const FIXED_WORDS: &[&str] = &[
     "an integer",
 ];
 
-const KINDS: &str =
-    "int, port, bool, port_range, hostname, host, host_port, ip, name, jid, url, duration, line";
+const KINDS: &str = "int, port, bool, port_range, hostname, host, host_port, ip, name, jid, url, \
+     duration, line, ascii_line";
 
 pub(crate) fn check_filter(v: &Value, k: Kwargs, _: &State) -> TeraResult<Value> {
     let arg_err = |what: &str| Error::message(format!("filter `check`: {what}"));
@@ -218,6 +220,8 @@ impl<'a> Rule<'a> {
                     "url" => is_url(s),
                     "duration" => is_duration(s),
                     "line" => is_line(s),
+                    // for a daemon that reads bytes as Latin-1 (murmurd -readsupw)
+                    "ascii_line" => s.bytes().all(|b| (0x20..0x7f).contains(&b)),
                     _ => false,
                 });
                 if ok {
@@ -322,6 +326,16 @@ fn is_line(s: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn every_description_is_among_the_fixed_words() {
+        for kind in KINDS.split(", ") {
+            let d = describe(kind);
+            assert!(d.is_empty() || FIXED_WORDS.contains(&d), "{kind}: {d}");
+        }
+    }
+
     use tera::{Context, Tera};
 
     fn render(src: &str, env: &[(&str, &str)]) -> Result<String, String> {
@@ -439,6 +453,11 @@ mod tests {
                 "line",
                 &["any text, \"quotes\" ok"],
                 &["two\nlines", "tab\there"],
+            ),
+            (
+                "ascii_line",
+                &[" any 'text', \"quotes\" ok; ~ "],
+                &["two\nlines", "tab\there", "é", "\u{7f}"],
             ),
         ];
         for (kind, good, bad) in cases {

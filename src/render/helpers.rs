@@ -15,7 +15,7 @@ pub(crate) const UNDEFINED_INPUT: &str = "its input is not defined";
 /// The names of pidone's filters (registered by [`register`]). Their error messages are made
 /// of fixed words, type names and their arguments, never of their input: `report` relies on
 /// that to show them for templates that read a secret when the arguments are literals.
-pub(crate) const OWN_FILTERS: [&str; 15] = [
+pub(crate) const OWN_FILTERS: [&str; 16] = [
     "default",
     "parse_bool",
     "to_int",
@@ -29,6 +29,7 @@ pub(crate) const OWN_FILTERS: [&str; 15] = [
     "b64encode",
     "b64decode",
     "quote",
+    "ini_quote",
     "required",
     "check",
 ];
@@ -52,6 +53,7 @@ pub(crate) fn register(tera: &mut Tera) {
     tera.register_filter("b64encode", b64encode_filter);
     tera.register_filter("b64decode", b64decode_filter);
     tera.register_filter("quote", quote_filter);
+    tera.register_filter("ini_quote", ini_quote_filter);
     tera.register_filter("required", required_filter);
     tera.register_filter("check", super::checks::check_filter);
 }
@@ -447,6 +449,52 @@ fn quote_filter(v: &Value, _: Kwargs, _: &State) -> TeraResult<String> {
     }
 }
 
+/// Double-quote a string for a Qt `QSettings` ini file (Murmur's mumble-server.ini), whose
+/// reader gives `"`, `\\`, `,` (a list), `;` (a comment), leading/trailing spaces and a leading
+/// `@` (`@Invalid()`, `@ByteArray(..)`) a meaning. Inside `"..."` only `\\` and `"` are special;
+/// they are backslash-escaped. Control and non-ASCII characters become `\xHHHH` per UTF-16 unit,
+/// which Qt reads whatever the file's codec; its hex escape runs until the first non-hex
+/// character, so a hex digit right after one is escaped too. A leading `@` is doubled (`@@`
+/// reads back as `@`). Checked against Debian's Murmur 1.3 with a real client (images/test).
+pub fn ini_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    if s.starts_with('@') {
+        out.push('@');
+    }
+    let mut after_hex_escape = false;
+    for c in s.chars() {
+        let needs_hex =
+            (c as u32) < 0x20 || c as u32 >= 0x7f || (after_hex_escape && c.is_ascii_hexdigit());
+        if needs_hex {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\x{unit:04x}"));
+            }
+        } else if c == '\\' || c == '"' {
+            out.push('\\');
+            out.push(c);
+        } else {
+            out.push(c);
+        }
+        after_hex_escape = needs_hex;
+    }
+    out.push('"');
+    out
+}
+
+fn ini_quote_filter(v: &Value, _: Kwargs, _: &State) -> TeraResult<String> {
+    const F: &str = "ini_quote";
+    if v.is_undefined() {
+        return Err(undefined(F));
+    }
+    match v.as_str() {
+        Some(s) => Ok(ini_quote(s)),
+        None if v.is_number() || v.is_bool() => Ok(ini_quote(&v.to_string())),
+        None => Err(err(F, &format!("expects a string, got a {}", v.name()))),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // required
 
@@ -687,6 +735,25 @@ mod tests {
         assert_eq!(quote("l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
         assert_eq!(quote("\u{1}\u{7f}é"), "\"\\x01\\x7fé\"");
         assert_eq!(render("{{ 5222 | quote }}", &[]).unwrap(), "\"5222\"");
+    }
+
+    #[test]
+    fn ini_quote_escapes_for_qsettings() {
+        assert_eq!(ini_quote("plain text"), "\"plain text\"");
+        assert_eq!(ini_quote("a,b;c"), "\"a,b;c\"");
+        assert_eq!(ini_quote("p\"a\\s"), "\"p\\\"a\\\\s\"");
+        assert_eq!(ini_quote(" x "), "\" x \"");
+        assert_eq!(ini_quote("@Invalid()"), "\"@@Invalid()\"");
+        assert_eq!(ini_quote("a@b"), "\"a@b\"");
+        assert_eq!(ini_quote("l1\nl2"), "\"l1\\x000al2\"");
+        // a hex digit after a \x escape is escaped too; one after a plain character is not
+        assert_eq!(ini_quote("éab z1"), "\"\\x00e9\\x0061\\x0062 z1\"");
+        // outside the BMP: a UTF-16 surrogate pair
+        assert_eq!(ini_quote("😀"), "\"\\xd83d\\xde00\"");
+        assert_eq!(ini_quote(""), "\"\"");
+        assert_eq!(render("{{ 42 | ini_quote }}", &[]).unwrap(), "\"42\"");
+        let e = render("{{ env.NOPE | ini_quote }}", &[]).unwrap_err();
+        assert!(e.contains("ini_quote"), "{e}");
     }
 
     #[test]
