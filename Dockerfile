@@ -23,7 +23,9 @@ RUN apt-get update \
 WORKDIR /src
 # .dockerignore lets in only the sources, and vendor/ when images/build prepared one.
 COPY . .
-RUN images/build-init /init
+# The commit `pidone version` names (there is no .git in the build context).
+ARG PIDONE_COMMIT=unknown
+RUN PIDONE_COMMIT="$PIDONE_COMMIT" images/build-init /init
 
 FROM scratch
 COPY --from=build /init /init

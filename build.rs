@@ -5,15 +5,11 @@
 use std::process::Command;
 
 fn main() {
-    let commit = Command::new("git")
-        .args(["rev-parse", "--short=12", "HEAD"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".into());
+    // A build without the git checkout (the root Dockerfile's stage) is told the commit by
+    // PIDONE_COMMIT (images/build passes it as a build argument).
+    println!("cargo:rerun-if-env-changed=PIDONE_COMMIT");
+    let given = std::env::var("PIDONE_COMMIT").ok().filter(|c| !c.is_empty());
+    let commit = given.unwrap_or_else(commit_from_git);
     println!("cargo:rustc-env=PIDONE_COMMIT={commit}");
     println!(
         "cargo:rustc-env=PIDONE_TARGET={}",
@@ -36,4 +32,17 @@ fn main() {
         }
     }
     println!("cargo:rerun-if-changed=build.rs");
+}
+
+/// `git rev-parse --short=12 HEAD`, when the source is a git checkout and git is installed.
+fn commit_from_git() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
