@@ -1058,11 +1058,13 @@ fn orphans_get_term_and_time_to_finish() {
     let s = Scratch::new();
     // A oneshot leaves a detached grandchild behind (re-parented to PID 1) whose TERM
     // handler needs a second: tini and dumb-init let the kernel SIGKILL it mid-cleanup.
+    // `orphan_up` comes after its `sleep 1000` exists: a process born after the drain's TERM
+    // gets only the KILL at the end of the grace (a loaded run once hit that race).
     svc(
         &s,
         "spawner",
         r#"kind = "oneshot"
-command = ["sh", "-c", '''setsid sh -c "trap 'sleep 1; touch @D@/orphan_done; exit 0' TERM; touch @D@/orphan_up; sleep 1000 & wait" > /dev/null 2>&1 &''']
+command = ["sh", "-c", '''setsid sh -c "trap 'sleep 1; touch @D@/orphan_done; exit 0' TERM; sleep 1000 & touch @D@/orphan_up; wait" > /dev/null 2>&1 &''']
 "#,
     );
     let cmd = sh(&s, "while [ ! -e @D@/orphan_up ]; do sleep 0.02; done");
