@@ -8,7 +8,9 @@ fn main() {
     // A build without the git checkout (the root Dockerfile's stage) is told the commit by
     // PIDONE_COMMIT (images/build passes it as a build argument).
     println!("cargo:rerun-if-env-changed=PIDONE_COMMIT");
-    let given = std::env::var("PIDONE_COMMIT").ok().filter(|c| !c.is_empty());
+    let given = std::env::var("PIDONE_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty());
     let commit = given.unwrap_or_else(commit_from_git);
     println!("cargo:rustc-env=PIDONE_COMMIT={commit}");
     println!(

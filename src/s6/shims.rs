@@ -10,6 +10,7 @@
 //! `/var/run/s6/services/NAME` and the image's own `/etc/s6-overlay/s6-rc.d/NAME` all mean
 //! NAME.
 
+mod getopt;
 mod logutil;
 mod printcontenv;
 mod uidgid;

@@ -23,45 +23,11 @@ use std::path::Path;
 /// s6-overlay's default `S6_LOGGING_SCRIPT`.
 pub const DEFAULT_SCRIPT: &str = "n20 s1000000 T";
 
-/// Options given as `-X VALUE` or `-XVALUE`, in order.
-type Opts = Vec<(char, String)>;
-
-/// The options (each of `known` takes a value), then the positional arguments; a usage
-/// error is printed and is the exit code.
-fn options<'a>(tool: &str, args: &'a [String], known: &str) -> Result<(Opts, &'a [String]), i32> {
-    let mut opts = Vec::new();
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-        if args[i] == "--" {
-            i += 1;
-            break;
-        }
-        let word = &args[i];
-        let opt = word[1..].chars().next().unwrap_or('-');
-        if !known.contains(opt) {
-            return Err(fail(tool, EXIT_USAGE, format!("unknown option -{opt}")));
-        }
-        let rest = &word[1 + opt.len_utf8()..];
-        let value = if rest.is_empty() {
-            i += 1;
-            match args.get(i) {
-                Some(v) => v.clone(),
-                None => return Err(fail(tool, EXIT_USAGE, format!("-{opt} needs a value"))),
-            }
-        } else {
-            rest.to_string()
-        };
-        opts.push((opt, value));
-        i += 1;
-    }
-    Ok((opts, &args[i.min(args.len())..]))
-}
-
 pub(super) fn logutil_service(args: &[String]) -> i32 {
     const TOOL: &str = "logutil-service";
-    let (opts, rest) = match options(TOOL, args, "f") {
+    let (opts, rest) = match super::getopt::values(args, "f") {
         Ok(o) => o,
-        Err(code) => return code,
+        Err(e) => return fail(TOOL, EXIT_USAGE, e),
     };
     let Some(logdir) = rest.first() else {
         return fail(TOOL, EXIT_USAGE, "usage: logutil-service [-f fifo] logdir");
@@ -196,9 +162,9 @@ fn exec_with_empty_env(tool: &str, argv: &[String]) -> i32 {
 
 pub(super) fn logutil_newfifo(args: &[String]) -> i32 {
     const TOOL: &str = "logutil-newfifo";
-    let (opts, rest) = match options(TOOL, args, "mo") {
+    let (opts, rest) = match super::getopt::values(args, "mo") {
         Ok(o) => o,
-        Err(code) => return code,
+        Err(e) => return fail(TOOL, EXIT_USAGE, e),
     };
     let Some(path) = rest.first().map(Path::new) else {
         return fail(
@@ -310,7 +276,7 @@ mod tests {
     #[test]
     fn options_take_their_value_in_the_word_or_the_next() {
         let a: Vec<String> = ["-m0640", "-o", "abc", "x"].map(String::from).to_vec();
-        let (opts, rest) = options("t", &a, "mo").unwrap();
+        let (opts, rest) = super::super::getopt::values(&a, "mo").unwrap();
         assert_eq!(opts, [('m', "0640".to_string()), ('o', "abc".to_string())]);
         assert_eq!(rest, ["x"]);
     }

@@ -153,61 +153,27 @@ fn parse_apply(
         groups: None,
     };
     let mut unexport = false;
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-        if args[i] == "--" {
-            i += 1;
-            break;
-        }
-        let word = args[i].clone();
-        for (at, c) in word[1..].char_indices() {
-            // The value of -u/-g/-G: the rest of the word, or the next argument.
-            let mut value = || -> Option<String> {
-                let rest = &word[1 + at + 1..];
-                if rest.is_empty() {
-                    i += 1;
-                    args.get(i).cloned()
-                } else {
-                    Some(rest.to_string())
-                }
-            };
-            match c {
-                'z' => unexport = true,
-                'U' => from_env(&mut to, env)?,
-                'u' => {
-                    to.uid = Some(
-                        value()
-                            .and_then(|v| v.parse().ok())
-                            .ok_or("-u needs a numeric uid")?,
-                    )
-                }
-                'g' => {
-                    to.gid = Some(
-                        value()
-                            .and_then(|v| v.parse().ok())
-                            .ok_or("-g needs a numeric gid")?,
-                    )
-                }
-                'G' => {
-                    to.groups = Some(
-                        value()
-                            .and_then(|v| parse_gidlist(&v))
-                            .ok_or("-G needs a comma-separated list of numeric gids")?,
-                    )
-                }
-                other => return Err(format!("unknown option -{other}")),
-            }
-            if matches!(c, 'u' | 'g' | 'G') {
-                break; // the value took the rest of the word
+    let (opts, rest) = super::getopt::getopt(args, "zU", "ugG")?;
+    for (c, value) in opts {
+        let value = value.unwrap_or_default();
+        match c {
+            'z' => unexport = true,
+            'U' => from_env(&mut to, env)?,
+            'u' => to.uid = Some(value.parse().map_err(|_| "-u needs a numeric uid")?),
+            'g' => to.gid = Some(value.parse().map_err(|_| "-g needs a numeric gid")?),
+            _ => {
+                to.groups = Some(
+                    parse_gidlist(&value)
+                        .ok_or("-G needs a comma-separated list of numeric gids")?,
+                )
             }
         }
-        i += 1;
     }
     if to.groups.as_ref().is_some_and(Vec::is_empty) {
         let gid = to.gid.unwrap_or_else(|| nix::unistd::getegid().as_raw());
         to.groups = Some(vec![gid]);
     }
-    Ok((to, unexport, i.min(args.len())))
+    Ok((to, unexport, args.len() - rest.len()))
 }
 
 /// `-U`: UID, GID and GIDLIST from the environment (s6-envuidgid's output); each must be set.
@@ -247,39 +213,21 @@ pub(super) fn s6_envuidgid(args: &[String]) -> i32 {
     let mut what = What::Full;
     let mut numeric = false;
     let mut default: Option<String> = None;
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-        if args[i] == "--" {
-            i += 1;
-            break;
+    let (opts, rest) = match super::getopt::getopt(args, "ugBni", "D") {
+        Ok(o) => o,
+        Err(e) => return fail(TOOL, EXIT_USAGE, e),
+    };
+    for (c, value) in opts {
+        match c {
+            'u' => what = What::User,
+            'g' => what = What::Group,
+            'B' => what = What::Both,
+            'n' => numeric = true,
+            'i' => default = None,
+            _ => default = value,
         }
-        let word = args[i].clone();
-        for (at, c) in word[1..].char_indices() {
-            match c {
-                'u' => what = What::User,
-                'g' => what = What::Group,
-                'B' => what = What::Both,
-                'n' => numeric = true,
-                'i' => default = None,
-                'D' => {
-                    let rest = &word[1 + at + 1..];
-                    default = if rest.is_empty() {
-                        i += 1;
-                        args.get(i).cloned()
-                    } else {
-                        Some(rest.to_string())
-                    };
-                    if default.is_none() {
-                        return fail(TOOL, EXIT_USAGE, "-D needs uid:gid:gidlist");
-                    }
-                    break;
-                }
-                other => return fail(TOOL, EXIT_USAGE, format!("unknown option -{other}")),
-            }
-        }
-        i += 1;
     }
-    let Some((account, prog)) = args[i.min(args.len())..].split_first() else {
+    let Some((account, prog)) = rest.split_first() else {
         return fail(
             TOOL,
             EXIT_USAGE,

@@ -50,42 +50,20 @@ pub(super) fn with_retries(args: &[String]) -> i32 {
     )
 }
 
-/// (tries, time limit per try, PROG). Options as getopt reads them: `-n3`, `-n 3`, `-n3t100`.
+/// (tries, time limit per try, PROG). Options as getopt reads them: `-n3`, `-n 3`.
 fn parse(args: &[String]) -> Result<(u64, Option<Duration>, &[String]), String> {
     let mut tries: u64 = 3;
     let mut limit_ms: u64 = 500;
-    let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') && args[i] != "-" {
-        if args[i] == "--" {
-            i += 1;
-            break;
+    let (opts, prog) = super::getopt::values(args, "nt")?;
+    for (opt, value) in opts {
+        let n: u64 = value
+            .parse()
+            .map_err(|_| format!("-{opt}: {value:?} is not a number"))?;
+        match opt {
+            'n' => tries = n,
+            _ => limit_ms = n,
         }
-        let word = &args[i];
-        let mut at = 1;
-        while at < word.len() {
-            let opt = word.as_bytes()[at];
-            let rest = &word[at + 1..];
-            let value = if rest.is_empty() {
-                i += 1;
-                args.get(i)
-                    .cloned()
-                    .ok_or(format!("-{} needs a number", opt as char))?
-            } else {
-                rest.to_string()
-            };
-            let n: u64 = value
-                .parse()
-                .map_err(|_| format!("-{}: {value:?} is not a number", opt as char))?;
-            match opt {
-                b'n' => tries = n,
-                b't' => limit_ms = n,
-                other => return Err(format!("unknown option -{}", other as char)),
-            }
-            at = word.len();
-        }
-        i += 1;
     }
-    let prog = &args[i.min(args.len())..];
     if prog.is_empty() {
         return Err("no command to run".into());
     }
