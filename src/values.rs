@@ -140,12 +140,18 @@ const SIGNAL_NAMES: &[(&str, i32)] = &[
     ("SYS", libc::SIGSYS),
 ];
 
+/// The real-time signals as Docker (`--stop-signal RTMIN`, `docker kill -s RTMIN+3`) and glibc
+/// programs number them, whatever libc pidone is built with: musl keeps 32-34 for itself and
+/// its SIGRTMIN() is 35, which would make pidone's `RTMIN` a different signal from Docker's.
+pub const RTMIN: i32 = 34;
+pub const RTMAX: i32 = 64;
+
 /// Parse `"TERM"`, `"SIGTERM"`, `"term"`, `"15"`, `"RTMIN+3"`, `"SIGRTMAX-1"`.
 pub fn parse_signal(text: &str) -> Result<i32, String> {
     let upper = text.trim().to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     if let Ok(n) = name.parse::<i32>() {
-        if (1..=libc::SIGRTMAX()).contains(&n) {
+        if (1..=RTMAX).contains(&n) {
             return Ok(n);
         }
         return Err(format!("signal number {n} is out of range"));
@@ -160,17 +166,15 @@ pub fn parse_signal(text: &str) -> Result<i32, String> {
             rest[1..].parse().ok()?
         };
         let n = base + sign * off;
-        (libc::SIGRTMIN()..=libc::SIGRTMAX())
-            .contains(&n)
-            .then_some(n)
+        (RTMIN..=RTMAX).contains(&n).then_some(n)
     };
     let parsed = if let Some(rest) = name.strip_prefix("RTMIN") {
         (rest.is_empty() || rest.starts_with('+'))
-            .then(|| rt(libc::SIGRTMIN(), rest, 1))
+            .then(|| rt(RTMIN, rest, 1))
             .flatten()
     } else if let Some(rest) = name.strip_prefix("RTMAX") {
         (rest.is_empty() || rest.starts_with('-'))
-            .then(|| rt(libc::SIGRTMAX(), rest, -1))
+            .then(|| rt(RTMAX, rest, -1))
             .flatten()
     } else {
         None
@@ -183,8 +187,8 @@ pub fn signal_name(n: i32) -> String {
     if let Some(&(name, _)) = SIGNAL_NAMES.iter().find(|&&(_, v)| v == n) {
         return format!("SIG{name}");
     }
-    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
-        return format!("SIGRTMIN+{}", n - libc::SIGRTMIN());
+    if (RTMIN..=RTMAX).contains(&n) {
+        return format!("SIGRTMIN+{}", n - RTMIN);
     }
     format!("signal {n}")
 }
@@ -323,14 +327,16 @@ mod tests {
         assert_eq!(parse_signal("TERM").unwrap(), libc::SIGTERM);
         assert_eq!(parse_signal("sigquit").unwrap(), libc::SIGQUIT);
         assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("RTMIN").unwrap(), libc::SIGRTMIN());
-        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
+        // Docker's numbers on glibc and musl alike (musl's SIGRTMIN() is 35).
+        assert_eq!(parse_signal("RTMIN").unwrap(), 34);
+        assert_eq!(parse_signal("SIGRTMIN+3").unwrap(), 37);
+        assert_eq!(parse_signal("RTMAX").unwrap(), 64);
         assert_eq!(parse_signal("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
         assert!(parse_signal("RTMIN-1").is_err());
         assert!(parse_signal("NOPE").is_err());
         assert!(parse_signal("0").is_err());
         assert_eq!(signal_name(libc::SIGHUP), "SIGHUP");
-        assert_eq!(signal_name(libc::SIGRTMIN() + 2), "SIGRTMIN+2");
+        assert_eq!(signal_name(36), "SIGRTMIN+2");
     }
 
     #[test]
