@@ -48,7 +48,7 @@ use caps::{
     CapSets, ambient_mask, bounding_mask, capget, caps_of, capset, clear_ambient, describe,
     drop_bounding_except, keepable, mask_of, raise_ambient,
 };
-use nix::unistd::{Gid, Uid, getresgid, getresuid, setgroups, setresgid, setresuid};
+use nix::unistd::{Gid, Uid, getresgid, getresuid};
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
@@ -465,18 +465,13 @@ fn apply_as_root(
     })
 }
 
-/// setgroups → setresgid → setresuid, in that order: the first two need CAP_SETGID, which a
-/// non-root uid no longer has, so the uid goes last. The res* variants change the saved ids
-/// too; a saved uid or gid of 0 would let the process switch back with seteuid(0)/setegid(0).
+/// The drop itself: the target's groups, gid and uid (`switch::set_ids` says why in that order).
 fn switch_ids(t: &Identity) -> Result<(), String> {
-    let groups: Vec<Gid> = t.groups.iter().map(|&g| Gid::from_raw(g)).collect();
-    setgroups(&groups)
-        .map_err(|e| format!("setgroups({:?}): {e} (is CAP_SETGID missing?)", t.groups))?;
-    let g = Gid::from_raw(t.gid);
-    setresgid(g, g, g)
-        .map_err(|e| format!("setresgid({}): {e} (is CAP_SETGID missing?)", t.gid))?;
-    let u = Uid::from_raw(t.uid);
-    setresuid(u, u, u).map_err(|e| format!("setresuid({}): {e} (is CAP_SETUID missing?)", t.uid))
+    switch::set_ids(&Switch {
+        uid: Some(t.uid),
+        gid: Some(t.gid),
+        groups: Some(t.groups.clone()),
+    })
 }
 
 fn apply_as_non_root(

@@ -47,23 +47,33 @@ fn same_set(a: &[u32], b: &[u32]) -> bool {
     a == b
 }
 
-/// Apply `to` in the order where each step still has the capability it needs (groups and
-/// gid need CAP_SETGID, which is gone once the uid is not 0), real, effective and saved ids
-/// alike (a saved uid 0 would let the program switch back), then verify from the kernel.
+/// Apply `to` (`set_ids`), then verify from the kernel.
 pub fn switch(to: &Switch) -> Result<(), String> {
+    set_ids(to)?;
+    verify(to)
+}
+
+/// setgroups → setresgid → setresuid, each only where `to` names it, in that order: the first
+/// two need CAP_SETGID, which a non-root uid no longer has, so the uid goes last. The res*
+/// variants change the saved ids too; a saved uid or gid of 0 would let the process switch
+/// back with seteuid(0)/setegid(0). (Also the privilege stage's own drop: `switch_ids`.)
+pub(super) fn set_ids(to: &Switch) -> Result<(), String> {
     if let Some(groups) = &to.groups {
         let list: Vec<Gid> = groups.iter().map(|&g| Gid::from_raw(g)).collect();
-        setgroups(&list).map_err(|e| format!("setgroups({groups:?}): {e}"))?;
+        setgroups(&list)
+            .map_err(|e| format!("setgroups({groups:?}): {e} (is CAP_SETGID missing?)"))?;
     }
     if let Some(gid) = to.gid {
         let g = Gid::from_raw(gid);
-        setresgid(g, g, g).map_err(|e| format!("setresgid({gid}): {e}"))?;
+        setresgid(g, g, g)
+            .map_err(|e| format!("setresgid({gid}): {e} (is CAP_SETGID missing?)"))?;
     }
     if let Some(uid) = to.uid {
         let u = Uid::from_raw(uid);
-        setresuid(u, u, u).map_err(|e| format!("setresuid({uid}): {e}"))?;
+        setresuid(u, u, u)
+            .map_err(|e| format!("setresuid({uid}): {e} (is CAP_SETUID missing?)"))?;
     }
-    verify(to)
+    Ok(())
 }
 
 fn verify(to: &Switch) -> Result<(), String> {
