@@ -1476,7 +1476,14 @@ fn reload_applies_the_difference_and_keeps_unchanged_services() {
 
     // A mistake: reported at its file, line and key, and nothing changes.
     svc(&s, "bad", "command = [\"true\"]\ncritcal = true\n");
-    svc(&s, "edit", &sleeper("edit-new"));
+    // The changed `edit` is ready once it has written its line: `new` (after it) waits for
+    // that. (Without readiness a longrun counts as up when spawned, and the two lines would
+    // race.)
+    svc(
+        &s,
+        "edit",
+        "command = [\"sh\", \"-c\", 'echo edit-new >> @D@/started; touch @D@/edit-ready; exec sleep 1000']\n[ready]\nfile = \"@D@/edit-ready\"\ninterval = \"50ms\"\n",
+    );
     let (code, out) = s.client(&["reload"]);
     assert_eq!(code, 78, "{out}");
     assert!(
