@@ -143,26 +143,70 @@ const SUBCOMMANDS: &[&str] = &[
 ];
 
 /// Parse arguments (without argv[0]) and an environment lookup.
+///
+/// The recipe: the `PIDONE_*` variables, then the arguments walked once (options, the
+/// command word, its own arguments, CMD), the options given on the command line laid over
+/// their environment forms, then the command checked against its arguments.
 pub fn parse(
     args: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Options, Command), String> {
     let mut opts = options_from_env(env)?;
-    let mut positional: Vec<String> = Vec::new();
-    let mut subcommand: Option<String> = None;
-    let mut out: Option<PathBuf> = None;
-    let mut json = false;
-    let mut cmd: Option<Vec<String>> = None;
-    // Options given on the command line replace (not extend) their env forms.
-    let mut cli_keep_caps: Option<Vec<String>> = None;
-    let mut cli_map_exit: Option<Vec<(u8, u8)>> = None;
+    let mut found = match walk_arguments(args, env, &mut opts)? {
+        Walked::Whole(command) => return Ok((opts, command)),
+        Walked::Words(found) => found,
+    };
+    if let Some(caps) = found.keep_caps.take() {
+        opts.keep_caps = caps;
+    }
+    if let Some(map) = found.map_exit.take() {
+        opts.map_exit = map;
+    }
+    let command = command_from(found)?;
+    if opts.log_level.is_none() && matches!(command, Command::Run { .. }) && opts.once {
+        // --once is for people reading the output: say what happens.
+        opts.log_level = Some(Level::Info);
+    }
+    Ok((opts, command))
+}
 
+/// What the walk over the arguments found besides the global options (which it writes
+/// into `Options` as it goes).
+#[derive(Default)]
+struct Found {
+    subcommand: Option<String>,
+    positional: Vec<String>,
+    /// `render --out DIR`.
+    out: Option<PathBuf>,
+    /// `status --json`, `logs --json`.
+    json: bool,
+    /// CMD: after `--`, or from the first word that is no command word.
+    cmd: Option<Vec<String>>,
+    // Options given on the command line replace (not extend) their env forms.
+    keep_caps: Option<Vec<String>>,
+    map_exit: Option<Vec<(u8, u8)>>,
+}
+
+/// The end of the walk: the words found, or a command that needs no more (`--help`, `-h`,
+/// `--version`, `-V`), answered with the options as they were when it was met.
+enum Walked {
+    Words(Found),
+    Whole(Command),
+}
+
+/// Walk the arguments once, left to right.
+fn walk_arguments(
+    args: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+    opts: &mut Options,
+) -> Result<Walked, String> {
+    let mut found = Found::default();
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
         i += 1;
         if arg == "--" {
-            cmd = Some(args[i..].to_vec());
+            found.cmd = Some(args[i..].to_vec());
             break;
         }
         if let Some(long) = arg.strip_prefix("--") {
@@ -181,158 +225,199 @@ pub fn parse(
                 i += 1;
                 Ok(v)
             };
-            match name {
-                "user" => opts.user = Some(value()?),
-                "allow-root" => opts.allow_root = true,
-                "allow-dangerous-caps" => opts.allow_dangerous_caps = true,
-                "keep-cap" => cli_keep_caps.get_or_insert_with(Vec::new).push(value()?),
-                "grace" => {
-                    opts.grace = Some(
-                        parse_duration(&value()?)
-                            .and_then(|d| check_zero("grace", d))
-                            .map_err(|e| format!("--grace: {e}"))?,
-                    )
-                }
-                "stop-signal" => {
-                    opts.stop_signal =
-                        Some(parse_signal(&value()?).map_err(|e| format!("--stop-signal: {e}"))?)
-                }
-                "map-exit" => cli_map_exit
-                    .get_or_insert_with(Vec::new)
-                    .push(parse_map_exit(&value()?)?),
-                "once" => opts.once = true,
-                "max-runtime" | "idle-timeout" | "warn-before" => {
-                    let d = parse_duration(&value()?).map_err(|e| format!("--{name}: {e}"))?;
-                    // 0 is no limit (values::zero_means); a warning cannot come 0 before.
-                    match name {
-                        "max-runtime" => opts.max_runtime = limit(d),
-                        "idle-timeout" => opts.idle_timeout = limit(d),
-                        _ => {
-                            opts.warn_before = Some(
-                                check_zero("warn_before", d)
-                                    .map_err(|e| format!("--{name}: {e}"))?,
-                            )
-                        }
-                    }
-                }
-                "warn-signal" => {
-                    opts.warn_signal =
-                        Some(parse_signal(&value()?).map_err(|e| format!("--warn-signal: {e}"))?)
-                }
-                "warn-command" => opts.warn_command = Some(value()?),
-                "log-keep-bytes" => {
-                    opts.log_keep_bytes = Some(
-                        parse_keep_bytes(&value()?)
-                            .map_err(|e| format!("--log-keep-bytes: {e}"))?,
-                    )
-                }
-                "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
-                "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
-                "config" => opts.config = Some(value()?.into()),
-                "services-dir" => opts.services_dir = Some(value()?.into()),
-                "templates-dir" => opts.templates_dir = Some(value()?.into()),
-                "render-dir" => opts.render_dir = Some(value()?.into()),
-                "run-dir" => opts.run_dir = Some(value()?.into()),
-                "s6" => opts.s6 = true,
-                "s6-root" => opts.s6_root = Some(value()?.into()),
-                "s6-run-dir" => opts.s6_run_dir = Some(value()?.into()),
-                "out" if subcommand.as_deref() == Some("render") => out = Some(value()?.into()),
-                "json" if matches!(subcommand.as_deref(), Some("status" | "logs")) => json = true,
-                "follow" if subcommand.as_deref() == Some("logs") => positional.push("-f".into()),
-                "help" => return Ok((opts, Command::Help)),
-                "version" => return Ok((opts, Command::Version)),
-                _ => return Err(format!("unknown option --{name}")),
+            if let Some(whole) = long_option(name, &mut value, opts, &mut found)? {
+                return Ok(Walked::Whole(whole));
             }
             continue;
         }
         if arg == "-h" {
-            return Ok((opts, Command::Help));
+            return Ok(Walked::Whole(Command::Help));
         }
-        if arg == "-V" && subcommand.is_none() && positional.is_empty() {
-            return Ok((opts, Command::Version));
+        let first_word = found.subcommand.is_none() && found.positional.is_empty();
+        if arg == "-V" && first_word {
+            return Ok(Walked::Whole(Command::Version));
         }
-        if subcommand.is_none() && positional.is_empty() && SUBCOMMANDS.contains(&arg.as_str()) {
-            subcommand = Some(arg.clone());
+        if first_word && SUBCOMMANDS.contains(&arg.as_str()) {
+            found.subcommand = Some(arg.clone());
             continue;
         }
-        if subcommand.is_none() {
-            // `docker exec C /init stauts`: a misspelled command word would otherwise be
-            // taken as CMD and refused as a second pidone; a program by that name wins.
-            if let Some(meant) = misspelled_command(arg)
-                && !on_path(arg, env("PATH").as_deref())
-            {
-                return Err(format!(
-                    "unknown command `{arg}`; did you mean `{meant}`? (a program named `{arg}` would run as CMD, but there is none on PATH)"
-                ));
-            }
+        if found.subcommand.is_none() {
+            refuse_misspelled_command(arg, env)?;
             // `/init nginx -g 'daemon off;'` (Docker's CMD appended to ENTRYPOINT, no `--`):
             // everything from the first non-option word on belongs to CMD.
-            cmd = Some(args[i - 1..].to_vec());
+            found.cmd = Some(args[i - 1..].to_vec());
             break;
         }
-        positional.push(arg.clone());
+        found.positional.push(arg.clone());
     }
-    if let Some(caps) = cli_keep_caps {
-        opts.keep_caps = caps;
-    }
-    if let Some(map) = cli_map_exit {
-        opts.map_exit = map;
-    }
+    Ok(Walked::Words(found))
+}
 
-    let command = match subcommand.as_deref() {
-        None => Command::Run {
+/// `docker exec C /init stauts`: a misspelled command word would otherwise be taken as CMD
+/// and refused as a second pidone; a program by that name wins.
+fn refuse_misspelled_command(
+    arg: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    if let Some(meant) = misspelled_command(arg)
+        && !on_path(arg, env("PATH").as_deref())
+    {
+        return Err(format!(
+            "unknown command `{arg}`; did you mean `{meant}`? (a program named `{arg}` would run as CMD, but there is none on PATH)"
+        ));
+    }
+    Ok(())
+}
+
+/// One `--name[=value]`: a global option, or one of the command's own; `Some` when it is
+/// a whole command (`--help`, `--version`).
+fn long_option(
+    name: &str,
+    value: &mut dyn FnMut() -> Result<String, String>,
+    opts: &mut Options,
+    found: &mut Found,
+) -> Result<Option<Command>, String> {
+    if global_option(name, value, opts, found)? {
+        return Ok(None);
+    }
+    let subcommand = found.subcommand.as_deref();
+    match name {
+        "out" if subcommand == Some("render") => found.out = Some(value()?.into()),
+        "json" if matches!(subcommand, Some("status" | "logs")) => found.json = true,
+        "follow" if subcommand == Some("logs") => found.positional.push("-f".into()),
+        "help" => return Ok(Some(Command::Help)),
+        "version" => return Ok(Some(Command::Version)),
+        _ => return Err(format!("unknown option --{name}")),
+    }
+    Ok(None)
+}
+
+/// A global option (the `Options` fields, each with a `PIDONE_*` form); false when `name`
+/// is none of them.
+fn global_option(
+    name: &str,
+    value: &mut dyn FnMut() -> Result<String, String>,
+    opts: &mut Options,
+    found: &mut Found,
+) -> Result<bool, String> {
+    match name {
+        "user" => opts.user = Some(value()?),
+        "allow-root" => opts.allow_root = true,
+        "allow-dangerous-caps" => opts.allow_dangerous_caps = true,
+        "keep-cap" => found.keep_caps.get_or_insert_with(Vec::new).push(value()?),
+        "grace" => {
+            opts.grace = Some(
+                parse_duration(&value()?)
+                    .and_then(|d| check_zero("grace", d))
+                    .map_err(|e| format!("--grace: {e}"))?,
+            )
+        }
+        "stop-signal" => {
+            opts.stop_signal =
+                Some(parse_signal(&value()?).map_err(|e| format!("--stop-signal: {e}"))?)
+        }
+        "map-exit" => found
+            .map_exit
+            .get_or_insert_with(Vec::new)
+            .push(parse_map_exit(&value()?)?),
+        "once" => opts.once = true,
+        "max-runtime" | "idle-timeout" | "warn-before" => session_limit(name, &value()?, opts)?,
+        "warn-signal" => {
+            opts.warn_signal =
+                Some(parse_signal(&value()?).map_err(|e| format!("--warn-signal: {e}"))?)
+        }
+        "warn-command" => opts.warn_command = Some(value()?),
+        "log-keep-bytes" => {
+            opts.log_keep_bytes =
+                Some(parse_keep_bytes(&value()?).map_err(|e| format!("--log-keep-bytes: {e}"))?)
+        }
+        "log-format" => opts.log_format = Some(Format::parse(&value()?)?),
+        "log-level" => opts.log_level = Some(Level::parse(&value()?)?),
+        "config" => opts.config = Some(value()?.into()),
+        "services-dir" => opts.services_dir = Some(value()?.into()),
+        "templates-dir" => opts.templates_dir = Some(value()?.into()),
+        "render-dir" => opts.render_dir = Some(value()?.into()),
+        "run-dir" => opts.run_dir = Some(value()?.into()),
+        "s6" => opts.s6 = true,
+        "s6-root" => opts.s6_root = Some(value()?.into()),
+        "s6-run-dir" => opts.s6_run_dir = Some(value()?.into()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `--max-runtime`, `--idle-timeout`, `--warn-before` (CMD's session limits).
+fn session_limit(name: &str, text: &str, opts: &mut Options) -> Result<(), String> {
+    let d = parse_duration(text).map_err(|e| format!("--{name}: {e}"))?;
+    // 0 is no limit (values::zero_means); a warning cannot come 0 before.
+    match name {
+        "max-runtime" => opts.max_runtime = limit(d),
+        "idle-timeout" => opts.idle_timeout = limit(d),
+        _ => {
+            opts.warn_before =
+                Some(check_zero("warn_before", d).map_err(|e| format!("--{name}: {e}"))?)
+        }
+    }
+    Ok(())
+}
+
+/// The command the walk found, checked against its own arguments.
+fn command_from(found: Found) -> Result<Command, String> {
+    let Found {
+        subcommand,
+        positional,
+        out,
+        json,
+        cmd,
+        ..
+    } = found;
+    let Some(sub) = subcommand.as_deref() else {
+        return Ok(Command::Run {
             cmd: cmd.unwrap_or_default(),
-        },
-        Some(sub) => {
-            if cmd.is_some() {
-                return Err(format!("`pidone {sub}` takes no command after --"));
-            }
-            let want = |n: usize| -> Result<(), String> {
-                if positional.len() == n {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "`pidone {sub}` takes {n} argument(s), got {}",
-                        positional.len()
-                    ))
-                }
-            };
-            match sub {
-                "check" => want(0).map(|_| Command::Check)?,
-                "render" => want(0).map(|_| Command::Render { out })?,
-                "healthcheck" => Command::Healthcheck {
-                    services: positional,
-                },
-                "status" => want(0).map(|_| Command::Status { json })?,
-                "reload" => want(0).map(|_| Command::Reload)?,
-                "logs" => logs_words(&positional, json)?,
-                "start" | "stop" | "restart" => {
-                    want(1)?;
-                    Command::Control {
-                        verb: sub.into(),
-                        service: positional[0].clone(),
-                        signal: None,
-                    }
-                }
-                "signal" => {
-                    want(2)?;
-                    parse_signal(&positional[1])?;
-                    Command::Control {
-                        verb: sub.into(),
-                        service: positional[0].clone(),
-                        signal: Some(positional[1].clone()),
-                    }
-                }
-                "version" => Command::Version,
-                _ => Command::Help,
-            }
+        });
+    };
+    if cmd.is_some() {
+        return Err(format!("`pidone {sub}` takes no command after --"));
+    }
+    let want = |n: usize| -> Result<(), String> {
+        if positional.len() == n {
+            Ok(())
+        } else {
+            Err(format!(
+                "`pidone {sub}` takes {n} argument(s), got {}",
+                positional.len()
+            ))
         }
     };
-    if opts.log_level.is_none() && matches!(command, Command::Run { .. }) && opts.once {
-        // --once is for people reading the output: say what happens.
-        opts.log_level = Some(Level::Info);
-    }
-    Ok((opts, command))
+    Ok(match sub {
+        "check" => want(0).map(|_| Command::Check)?,
+        "render" => want(0).map(|_| Command::Render { out })?,
+        "healthcheck" => Command::Healthcheck {
+            services: positional,
+        },
+        "status" => want(0).map(|_| Command::Status { json })?,
+        "reload" => want(0).map(|_| Command::Reload)?,
+        "logs" => logs_words(&positional, json)?,
+        "start" | "stop" | "restart" => {
+            want(1)?;
+            Command::Control {
+                verb: sub.into(),
+                service: positional[0].clone(),
+                signal: None,
+            }
+        }
+        "signal" => {
+            want(2)?;
+            parse_signal(&positional[1])?;
+            Command::Control {
+                verb: sub.into(),
+                service: positional[0].clone(),
+                signal: Some(positional[1].clone()),
+            }
+        }
+        "version" => Command::Version,
+        _ => Command::Help,
+    })
 }
 
 fn options_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Options, String> {

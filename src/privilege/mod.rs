@@ -30,14 +30,19 @@
 //! otherwise, because other threads would silently keep root's capabilities.
 //!
 //! # Files
-//! - `mod.rs`: the policy above (what to drop, what to refuse) and its verification;
-//! - `caps.rs`: the raw capability syscalls (capget/capset, bounding, ambient);
+//! In the order of the drop's steps:
+//! - `mod.rs`: the policy above (what to drop, what to refuse) and the drop itself, each
+//!   step a named function in the order of its syscalls (`apply_as_root` is the recipe);
 //! - `dirs.rs`: directories created and handed to the target user before the drop;
-//! - `switch.rs`: a script's own switch to another user (s6-setuidgid), verified.
+//! - `caps.rs`: the raw capability syscalls (capget/capset, bounding, ambient);
+//! - `switch.rs`: setgroups → setresgid → setresuid (`set_ids`, also the drop's own), and a
+//!   script's own switch to another user (s6-setuidgid), verified;
+//! - `verify.rs`: the drop's verification, everything read back from the kernel.
 
 mod caps;
 mod dirs;
 mod switch;
+mod verify;
 
 pub use dirs::{DirAction, prepare_dirs};
 pub use switch::{Switch, already, can_switch, switch};
@@ -45,12 +50,13 @@ pub use switch::{Switch, already, can_switch, switch};
 use crate::users::{self, Identity};
 use ::caps::Capability;
 use caps::{
-    CapSets, ambient_mask, bounding_mask, capget, caps_of, capset, clear_ambient, describe,
-    drop_bounding_except, keepable, mask_of, raise_ambient,
+    CapSets, caps_of, capset, clear_ambient, describe, drop_bounding_except, keepable, mask_of,
+    raise_ambient,
 };
-use nix::unistd::{Gid, Uid, getresgid, getresuid};
+use nix::unistd::getresuid;
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
+use verify::{Expected, ExpectedCaps, verify};
 
 /// The user spec used when started as root with neither `--user` nor `--allow-root`.
 pub const DEFAULT_USER: &str = "65534:65534";
@@ -273,24 +279,108 @@ enum CapPolicy {
     Untouched,
 }
 
+/// The drop from root, as its recipe. The order of the syscalls is the security property:
+/// each step still has the capability it needs (each step's comments say why it is there).
 fn apply_as_root(
     settings: &PrivilegeSettings,
     requested: u64,
     files: &Files,
 ) -> Result<Outcome, Refusal> {
-    let mut warnings = Vec::new();
-
     // --- Decide everything first, so configuration errors change nothing. ---
-    let target: Option<Identity> = match settings.user.as_deref() {
-        // `--allow-root` alone: the only reason to pass it is to keep running as root.
-        None if settings.allow_root || settings.root_keeps_root => None,
-        None => Some(files.resolve(DEFAULT_USER)?),
-        Some(spec) => Some(files.resolve(spec)?),
-    };
+    let plan = decide_root_drop(settings, requested, files)?;
+
+    // --- Change things, in an order where each step still has what it needs. ---
+    hand_dirs_to_target(settings, &plan)?;
+    // Ambient capabilities the runtime may have set must not survive into services.
+    // Cleared first so no later step can accidentally preserve them.
+    clear_ambient()?;
+    shrink_caps_before_switch(&plan)?;
+    let identity = switch_to_target(&plan)?;
+    if let CapPolicy::Restrict(mask) = plan.policy {
+        set_keep_list_after_switch(mask)?;
+    }
+    // no_new_privs only governs execve, so its position does not change any step above;
+    // it is the seal set last, just before verification. It does not strip ambient
+    // capabilities on execve of ordinary binaries, so the keep-list still reaches services.
+    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+    verify(&expected_after_root_drop(&plan, &identity))?;
+    Ok(root_outcome(plan, identity))
+}
+
+/// What a root start decided before its first change.
+struct RootDrop {
+    /// The user to become; `None` stays root with the ids as they are (`--allow-root` or
+    /// an s6-overlay layout without `--user`).
+    target: Option<Identity>,
+    /// No target, or a target of uid 0: pidone stays root.
+    to_root: bool,
+    policy: CapPolicy,
+    /// The base capability sets and the bounding set as the runtime gave them.
+    before: CapSets,
+    bounding_before: u64,
+    warnings: Vec<String>,
+}
+
+/// Resolve the target, refuse what the settings may not ask for, and choose what happens
+/// to the capability sets; nothing is changed yet.
+fn decide_root_drop(
+    settings: &PrivilegeSettings,
+    requested: u64,
+    files: &Files,
+) -> Result<RootDrop, Refusal> {
+    let mut warnings = Vec::new();
+    let target = resolve_target(settings, files)?;
     let to_root = target.as_ref().is_none_or(|t| t.uid == 0);
     // Kept root because the s6 layout wants it, not because the operator asked.
     let s6_root =
         to_root && settings.root_keeps_root && settings.user.is_none() && !settings.allow_root;
+    refuse_unsafe_drop(settings, requested, to_root, s6_root, &mut warnings)?;
+
+    // A capability can only be kept if we have it (see `keepable`).
+    let (before, bounding_before, keep) = keepable(requested)?;
+    note_unavailable(
+        requested & !keep,
+        "the runtime did not grant it",
+        &mut warnings,
+    );
+    let policy = if to_root && requested == 0 {
+        CapPolicy::Untouched
+    } else {
+        CapPolicy::Restrict(keep)
+    };
+    if let Some(warning) = staying_root_warning(policy, to_root, s6_root) {
+        warnings.push(warning);
+    }
+    Ok(RootDrop {
+        target,
+        to_root,
+        policy,
+        before,
+        bounding_before,
+        warnings,
+    })
+}
+
+/// The user a root start becomes: `--user`, else the default, else none (stay root).
+fn resolve_target(settings: &PrivilegeSettings, files: &Files) -> Result<Option<Identity>, String> {
+    Ok(match settings.user.as_deref() {
+        // `--allow-root` alone: the only reason to pass it is to keep running as root.
+        None if settings.allow_root || settings.root_keeps_root => None,
+        None => Some(files.resolve(DEFAULT_USER)?),
+        Some(spec) => Some(files.resolve(spec)?),
+    })
+}
+
+/// Refuse uid 0 without `allow_root`, and a keep-list that would undo a drop to a non-root
+/// user (CAP_SETUID always; [`DANGEROUS_CAPS`] without `allow_dangerous_caps`, with a
+/// warning when allowed).
+fn refuse_unsafe_drop(
+    settings: &PrivilegeSettings,
+    requested: u64,
+    to_root: bool,
+    s6_root: bool,
+    warnings: &mut Vec<String>,
+) -> Result<(), Refusal> {
     if to_root && !settings.allow_root && !s6_root {
         return Err(Refusal::Drop(format!(
             "refusing to run as root: --user {:?} resolves to uid 0; pass --allow-root to allow it",
@@ -316,29 +406,21 @@ fn apply_as_root(
             "keeping {list} (allow_dangerous_caps): every service can use it to regain root's powers"
         ));
     }
+    Ok(())
+}
 
-    // A capability can only be kept if we have it (see `keepable`).
-    let (before, bounding_before, keep) = keepable(requested)?;
-    note_unavailable(
-        requested & !keep,
-        "the runtime did not grant it",
-        &mut warnings,
-    );
-    let policy = if to_root && requested == 0 {
-        CapPolicy::Untouched
-    } else {
-        CapPolicy::Restrict(keep)
-    };
+/// The warning a root start that stays root carries (the caller logs it).
+fn staying_root_warning(policy: CapPolicy, to_root: bool, s6_root: bool) -> Option<String> {
     if s6_root {
-        warnings.push(format!(
+        Some(format!(
             "started as root with an s6-overlay layout and no --user/PIDONE_USER: the image's scripts run as root, as under s6-overlay (services switch with s6-setuidgid); capabilities {}, no_new_privs set; to drop to a user instead, give --user NAME[:GROUP] or PIDONE_USER (e.g. PIDONE_USER=65534:65534)",
             match policy {
                 CapPolicy::Untouched => "are left as the runtime granted them".to_string(),
                 CapPolicy::Restrict(m) => format!("reduced to {}", describe(m)),
             }
-        ));
+        ))
     } else if to_root {
-        warnings.push(match policy {
+        Some(match policy {
             CapPolicy::Untouched => {
                 "running as root (allow_root): capabilities are left as the runtime granted them"
                     .to_string()
@@ -347,122 +429,126 @@ fn apply_as_root(
                 "running as root (allow_root) with capabilities {}",
                 describe(m)
             ),
-        });
+        })
+    } else {
+        None
     }
+}
 
-    // --- Change things, in an order where each step still has what it needs. ---
-
-    // The target user's directories, while root can still create and chown them; the user
-    // resolved above is the one they are given to (resolved once, here).
-    if let Some(t) = target.as_ref().filter(|_| !to_root) {
+/// The target user's directories, while root can still create and chown them; the user
+/// resolved before is the one they are given to (resolved once, there).
+fn hand_dirs_to_target(settings: &PrivilegeSettings, plan: &RootDrop) -> Result<(), Refusal> {
+    if let Some(t) = plan.target.as_ref().filter(|_| !plan.to_root) {
         for (dir, mode) in &settings.prepare_dirs {
             crate::rundir::create_all(dir, *mode, Some((t.uid, t.gid))).map_err(Refusal::Dirs)?;
         }
     }
+    Ok(())
+}
 
-    // Ambient capabilities the runtime may have set must not survive into services.
-    // Cleared first so no later step can accidentally preserve them.
-    clear_ambient()?;
-
+/// The capability sets lowered before the ids change (inheritable emptied in both cases).
+fn shrink_caps_before_switch(plan: &RootDrop) -> Result<(), String> {
     let set_id = Capability::CAP_SETUID.bitmask() | Capability::CAP_SETGID.bitmask();
-    match policy {
+    match plan.policy {
         CapPolicy::Restrict(mask) => {
             // The bounding set can only be lowered with CAP_SETPCAP in the effective set,
             // which the uid change below takes away: it must happen now. It limits what
             // any later execve (setuid-root binaries, file capabilities) could ever regain.
-            drop_bounding_except(mask, bounding_before)?;
+            drop_bounding_except(mask, plan.bounding_before)?;
             // Shrink to the keep-list plus what the id changes below need (setgroups and
             // setresgid need CAP_SETGID, setresuid needs CAP_SETUID), so the remaining
             // steps run with as little as possible. Inheritable is emptied here; it is
             // re-filled with the keep-list only after the uid change.
-            let transit = mask | (set_id & before.permitted);
+            let transit = mask | (set_id & plan.before.permitted);
             capset(CapSets {
                 effective: transit,
                 permitted: transit,
                 inheritable: 0,
-            })?;
+            })
         }
         CapPolicy::Untouched => capset(CapSets {
             inheritable: 0,
-            ..before
-        })?,
+            ..plan.before
+        }),
     }
+}
 
-    let identity = match &target {
-        Some(t) => {
-            // Without KEEPCAPS the kernel empties the permitted set when all uids leave 0,
-            // and the keep-list could not be raised again afterwards. (The effective and
-            // ambient sets are emptied regardless; both are restored below.)
-            let keep_across_setuid = !to_root && matches!(policy, CapPolicy::Restrict(m) if m != 0);
-            if keep_across_setuid {
-                nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
-            }
-            switch_ids(t)?;
-            if keep_across_setuid {
-                // Not needed any more; left on, a later setuid would keep capabilities.
-                nix::sys::prctl::set_keepcaps(false)
-                    .map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
-            }
-            t.clone()
-        }
+/// The ids changed to the target's (the identity now in effect).
+fn switch_to_target(plan: &RootDrop) -> Result<Identity, String> {
+    let Some(t) = &plan.target else {
         // Staying root without `--user`: nothing changes, so nothing needs naming (and
         // HOME/USER stay as the runtime set them; see `dropped_to`).
-        None => current_ids(),
+        return Ok(current_ids());
     };
-
-    if let CapPolicy::Restrict(mask) = policy {
-        // After the uid change, permitted still holds the keep-list (KEEPCAPS) plus, for
-        // uid 0 targets, CAP_SETUID/SETGID: set all three sets to exactly the keep-list.
-        // Inheritable must contain it too, because the kernel only allows raising an
-        // ambient capability that is both permitted and inheritable.
-        capset(CapSets {
-            effective: mask,
-            permitted: mask,
-            inheritable: mask,
-        })?;
-        // Ambient last among the capability steps: the uid change above cleared it, and it
-        // needs the permitted+inheritable bits just set. Ambient is what carries the
-        // capability through execve into an ordinary (non-setuid, no file caps) service.
-        raise_ambient(mask)?;
+    // Without KEEPCAPS the kernel empties the permitted set when all uids leave 0,
+    // and the keep-list could not be raised again afterwards. (The effective and
+    // ambient sets are emptied regardless; both are restored below.)
+    let keep_across_setuid =
+        !plan.to_root && matches!(plan.policy, CapPolicy::Restrict(m) if m != 0);
+    if keep_across_setuid {
+        nix::sys::prctl::set_keepcaps(true).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
     }
+    switch_ids(t)?;
+    if keep_across_setuid {
+        // Not needed any more; left on, a later setuid would keep capabilities.
+        nix::sys::prctl::set_keepcaps(false).map_err(|e| format!("PR_SET_KEEPCAPS: {e}"))?;
+    }
+    Ok(t.clone())
+}
 
-    // no_new_privs only governs execve, so its position does not change any step above;
-    // it is the seal set last, just before verification. It does not strip ambient
-    // capabilities on execve of ordinary binaries, so the keep-list still reaches services.
-    nix::sys::prctl::set_no_new_privs().map_err(|e| format!("PR_SET_NO_NEW_PRIVS: {e}"))?;
+/// The keep-list set again after the uid change, into every set and the ambient one.
+fn set_keep_list_after_switch(mask: u64) -> Result<(), String> {
+    // After the uid change, permitted still holds the keep-list (KEEPCAPS) plus, for
+    // uid 0 targets, CAP_SETUID/SETGID: set all three sets to exactly the keep-list.
+    // Inheritable must contain it too, because the kernel only allows raising an
+    // ambient capability that is both permitted and inheritable.
+    capset(CapSets {
+        effective: mask,
+        permitted: mask,
+        inheritable: mask,
+    })?;
+    // Ambient last among the capability steps: the uid change above cleared it, and it
+    // needs the permitted+inheritable bits just set. Ambient is what carries the
+    // capability through execve into an ordinary (non-setuid, no file caps) service.
+    raise_ambient(mask)
+}
 
-    let expected_caps = match policy {
+/// What the kernel must report after a root start's changes.
+fn expected_after_root_drop(plan: &RootDrop, identity: &Identity) -> Expected {
+    let caps = match plan.policy {
         CapPolicy::Restrict(m) => ExpectedCaps::Exactly {
             mask: m,
             bounding: true,
         },
         CapPolicy::Untouched => ExpectedCaps::RootUntouched {
-            effective: before.effective,
-            permitted: before.permitted,
-            bounding: bounding_before,
+            effective: plan.before.effective,
+            permitted: plan.before.permitted,
+            bounding: plan.bounding_before,
         },
     };
-    verify(&Expected {
+    Expected {
         uid: identity.uid,
         gid: Some(identity.gid),
-        groups: target.as_ref().map(|t| t.groups.clone()),
-        caps: expected_caps,
-    })?;
+        groups: plan.target.as_ref().map(|t| t.groups.clone()),
+        caps,
+    }
+}
 
-    Ok(Outcome {
-        mode: if to_root {
+fn root_outcome(plan: RootDrop, identity: Identity) -> Outcome {
+    Outcome {
+        mode: if plan.to_root {
             DropMode::StayedRoot
         } else {
             DropMode::Dropped
         },
-        dropped_to: target.as_ref().map(|_| identity.clone()),
+        dropped_to: plan.target.as_ref().map(|_| identity.clone()),
         identity,
-        kept_caps: match policy {
+        kept_caps: match plan.policy {
             CapPolicy::Restrict(m) => caps_of(m),
-            CapPolicy::Untouched => caps_of(before.effective),
+            CapPolicy::Untouched => caps_of(plan.before.effective),
         },
-        warnings,
-    })
+        warnings: plan.warnings,
+    }
 }
 
 /// The drop itself: the target's groups, gid and uid (`switch::set_ids` says why in that order).
@@ -524,7 +610,7 @@ fn apply_as_non_root(
         drop_bounding_except(keep, bounding_before)?;
     }
     // Lowering sets is always allowed; inheritable gets the keep-list because ambient
-    // requires it (see apply_as_root).
+    // requires it (see set_keep_list_after_switch).
     capset(CapSets {
         effective: keep,
         permitted: keep,
@@ -593,127 +679,6 @@ fn note_unavailable(missing: u64, why: &str, warnings: &mut Vec<String>) {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Verification: read everything back from the kernel and compare.
-// ---------------------------------------------------------------------------------------
-
-enum ExpectedCaps {
-    /// Effective, permitted, inheritable and ambient equal `mask`; bounding too if `bounding`.
-    Exactly { mask: u64, bounding: bool },
-    /// Root kept its sets; inheritable and ambient must be empty.
-    RootUntouched {
-        effective: u64,
-        permitted: u64,
-        bounding: u64,
-    },
-}
-
-struct Expected {
-    /// Real, effective and saved uid must all equal this.
-    uid: u32,
-    /// Real, effective and saved gid must all equal this (when we set them).
-    gid: Option<u32>,
-    /// The supplementary group list (when we set it), compared as a set.
-    groups: Option<Vec<u32>>,
-    caps: ExpectedCaps,
-}
-
-fn verify(exp: &Expected) -> Result<(), String> {
-    let mut problems = Vec::new();
-    let u = getresuid().map_err(|e| format!("getresuid: {e}"))?;
-    let uids = [u.real, u.effective, u.saved].map(Uid::as_raw);
-    if uids != [exp.uid; 3] {
-        problems.push(format!(
-            "uids (real/effective/saved) are {uids:?}, expected {}",
-            exp.uid
-        ));
-    }
-    if let Some(gid) = exp.gid {
-        let g = getresgid().map_err(|e| format!("getresgid: {e}"))?;
-        let gids = [g.real, g.effective, g.saved].map(Gid::as_raw);
-        if gids != [gid; 3] {
-            problems.push(format!(
-                "gids (real/effective/saved) are {gids:?}, expected {gid}"
-            ));
-        }
-    }
-    if let Some(want) = &exp.groups {
-        let mut have = supplementary_groups().map_err(|e| format!("getgroups: {e}"))?;
-        let mut want = want.clone();
-        have.sort_unstable();
-        have.dedup();
-        want.sort_unstable();
-        want.dedup();
-        if have != want {
-            problems.push(format!(
-                "supplementary groups are {have:?}, expected {want:?}"
-            ));
-        }
-    }
-    if exp.uid != 0 {
-        // The decisive test: if any path back to root were left (saved uid 0, a kept
-        // CAP_SETUID), this call would succeed. If it does, we are root now: the error makes
-        // the caller exit, which is the only safe reaction.
-        if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
-            problems.push("setuid(0) succeeded: the process can become root again".to_string());
-        }
-    }
-
-    let sets = capget()?;
-    let ambient = ambient_mask()?;
-    let bounding = bounding_mask()?;
-    let mut check = |name: &str, have: u64, want: u64| {
-        if have != want {
-            problems.push(format!(
-                "{name} is {}, expected {}",
-                describe(have),
-                describe(want)
-            ));
-        }
-    };
-    match exp.caps {
-        ExpectedCaps::Exactly {
-            mask,
-            bounding: check_bounding,
-        } => {
-            check("effective set", sets.effective, mask);
-            check("permitted set", sets.permitted, mask);
-            check("inheritable set", sets.inheritable, mask);
-            check("ambient set", ambient, mask);
-            if check_bounding {
-                check("bounding set", bounding, mask);
-            }
-        }
-        ExpectedCaps::RootUntouched {
-            effective,
-            permitted,
-            bounding: bnd,
-        } => {
-            check("effective set", sets.effective, effective);
-            check("permitted set", sets.permitted, permitted);
-            check("inheritable set", sets.inheritable, 0);
-            check("ambient set", ambient, 0);
-            check("bounding set", bounding, bnd);
-        }
-    }
-    match nix::sys::prctl::get_no_new_privs() {
-        Ok(true) => {}
-        Ok(false) => problems.push("no_new_privs is off".to_string()),
-        Err(e) => problems.push(format!("PR_GET_NO_NEW_PRIVS: {e}")),
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "privilege verification failed: {}",
-            problems.join("; ")
-        ))
-    }
-}
-
-/// Refuse to run with other threads: capabilities and prctl state are per thread, so they
-/// would keep what this thread drops (setresuid itself is process-wide in glibc, capset is
-/// not). Without /proc we cannot count and proceed; pidone creates no threads before this.
 /// getgroups(2), sized by asking the kernel first. (nix's `getgroups` sizes its buffer with
 /// sysconf(NGROUPS_MAX), which glibc answers by reading /proc/sys/kernel/ngroups_max: a
 /// file open on every start for a number the kernel can give directly.)
@@ -738,6 +703,9 @@ fn supplementary_groups() -> std::io::Result<Vec<u32>> {
     }
 }
 
+/// Refuse to run with other threads: capabilities and prctl state are per thread, so they
+/// would keep what this thread drops (setresuid itself is process-wide in glibc, capset is
+/// not). Without /proc we cannot count and proceed; pidone creates no threads before this.
 fn ensure_single_threaded() -> Result<(), String> {
     if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
         let n = dir.count();

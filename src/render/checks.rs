@@ -14,7 +14,7 @@
 //! result is a list of checked entries). The result is the typed value: an integer for
 //! `int`/`port`, a bool for `bool`, the string otherwise.
 
-use super::helpers::{go_parse_bool, parse_int};
+use super::strconv::{go_parse_bool, parse_int};
 use tera::{Error, Kwargs, State, TeraResult, Value};
 
 /// What each `type` accepts, in words that end "`VAR` must be ...".

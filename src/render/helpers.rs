@@ -6,6 +6,7 @@
 //! vars and secrets (consul-template CVE-2022-38149). The pure functions are separate from the
 //! Tera glue so they can be unit-tested without a template.
 
+use super::strconv::{go_parse_bool, parse_int};
 use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
 
 /// Marker phrase for "the filter's input was undefined". `report.rs` recognises it and names the
@@ -115,15 +116,6 @@ fn default(v: &Value, k: Kwargs, _: &State) -> TeraResult<Value> {
 // ---------------------------------------------------------------------------------------------
 // booleans
 
-/// Go's `strconv.ParseBool`: exactly these spellings, nothing else (no "yes", no " true").
-pub fn go_parse_bool(s: &str) -> Option<bool> {
-    match s {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 fn parse_bool_filter(v: &Value, _: Kwargs, _: &State) -> TeraResult<bool> {
     const F: &str = "parse_bool";
     if v.is_undefined() {
@@ -149,34 +141,6 @@ fn parse_bool_filter(v: &Value, _: Kwargs, _: &State) -> TeraResult<bool> {
 
 // ---------------------------------------------------------------------------------------------
 // numbers
-
-/// Parse an integer in `base` (2..=36), allowing surrounding whitespace, a sign and the usual
-/// `0x`/`0o`/`0b` prefix for bases 16/8/2.
-pub fn parse_int(s: &str, base: u32) -> Option<i128> {
-    let s = s.trim();
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let prefix = match base {
-        16 => "0x",
-        8 => "0o",
-        2 => "0b",
-        _ => "",
-    };
-    let digits = if prefix.is_empty() {
-        digits
-    } else {
-        digits.strip_prefix(prefix).unwrap_or(digits)
-    };
-    // from_str_radix would accept a second sign ("--1"); digits must be digits only.
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(base)) {
-        return None;
-    }
-    let n = i128::from_str_radix(digits, base).ok()?;
-    Some(if neg { -n } else { n })
-}
 
 fn int_value(n: i128) -> Value {
     match i64::try_from(n) {
@@ -535,19 +499,6 @@ mod tests {
     }
 
     #[test]
-    fn go_parse_bool_accepts_exactly_go_spellings() {
-        for t in ["1", "t", "T", "TRUE", "true", "True"] {
-            assert_eq!(go_parse_bool(t), Some(true), "{t}");
-        }
-        for f in ["0", "f", "F", "FALSE", "false", "False"] {
-            assert_eq!(go_parse_bool(f), Some(false), "{f}");
-        }
-        for bad in ["yes", "no", "tRUE", " true", "", "2", "on"] {
-            assert_eq!(go_parse_bool(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
     fn parse_bool_filter_in_templates() {
         assert_eq!(
             render("{{ env.A | parse_bool }}", &[("A", "T")]).unwrap(),
@@ -585,20 +536,6 @@ mod tests {
             render("{{ false | default(value='d') }}", &[]).unwrap(),
             "false"
         );
-    }
-
-    #[test]
-    fn parse_int_rules() {
-        assert_eq!(parse_int(" 42 ", 10), Some(42));
-        assert_eq!(parse_int("-7", 10), Some(-7));
-        assert_eq!(parse_int("+7", 10), Some(7));
-        assert_eq!(parse_int("0x1F", 16), Some(31));
-        assert_eq!(parse_int("ff", 16), Some(255));
-        assert_eq!(parse_int("0o17", 8), Some(15));
-        assert_eq!(parse_int("--1", 10), None);
-        assert_eq!(parse_int("1.5", 10), None);
-        assert_eq!(parse_int("", 10), None);
-        assert_eq!(parse_int("12a", 10), None);
     }
 
     #[test]

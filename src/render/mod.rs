@@ -11,16 +11,34 @@
 //!    and for a template that reads a secret nothing else;
 //! 5. only if everything succeeded: write them all atomically (`write`).
 //!
+//! # Files
+//! In the order of the steps (step 2 and the recipe are this file):
+//! - `context.rs`: step 1, `env` and `secrets`;
+//! - `helpers.rs`: step 3, pidone's filters, registered on Tera;
+//! - `checks.rs`: the `check` filter (type and range of a documented variable), one of the
+//!   helpers, in its own file for its size;
+//! - `strconv.rs`: Go's reading of a word as a boolean or an integer, which the helpers and
+//!   `check` share;
+//! - `taint.rs`: step 4, which templates can read a secret;
+//! - `report.rs`: step 4, render errors rewritten to name file, line, column and variable;
+//! - `write.rs`: step 5, the atomic write.
+//!
+//! Imports between them run one way: `helpers` → `checks` → `strconv`, `helpers` →
+//! `strconv`; `report` → `helpers`, `checks` (the filters' names and fixed words);
+//! `context`, `report`, `write` → this file's `RenderError`.
+//!
 //! See docs/templates.md for the user-facing reference.
 
 mod checks;
 mod context;
 mod helpers;
 mod report;
+mod strconv;
 mod taint;
 mod write;
 
-pub use helpers::{b64decode, b64encode, go_parse_bool, go_splitn, parse_int, quote};
+pub use helpers::{b64decode, b64encode, go_splitn, quote};
+pub use strconv::{go_parse_bool, parse_int};
 
 pub use crate::config::{RenderConfig, TemplateSetting};
 use report::{Reveal, Source};
