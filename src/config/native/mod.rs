@@ -23,6 +23,7 @@ mod schedule;
 mod service;
 
 use super::raw::{read_file, read_global, read_service};
+use super::tomlread::KeyLines;
 use super::*;
 use errors::Errors;
 use service::build_service;
@@ -51,48 +52,7 @@ pub fn load_global(path: &Path, must_exist: bool) -> Result<GlobalFile, Vec<Conf
 pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigError>> {
     let (mut global, lines, read_errors) = read_file(path, text, read_global)?;
     let mut errors = Errors::new(path, &lines, Some("defaults"));
-    for key in [
-        "command",
-        "kind",
-        "after",
-        "stdout_to",
-        "ready",
-        "health",
-        "schedule",
-        "timezone",
-        "jitter",
-        "then_reload",
-        "idle_timeout",
-        "warn_before",
-        "warn_signal",
-        "warn_command",
-        "stop_command",
-    ] {
-        let present = match key {
-            "command" => global.defaults.command.is_some(),
-            "kind" => global.defaults.kind.is_some(),
-            "after" => global.defaults.after.is_some(),
-            "stdout_to" => global.defaults.stdout_to.is_some(),
-            "ready" => global.defaults.ready.is_some(),
-            "schedule" => global.defaults.schedule.is_some(),
-            "timezone" => global.defaults.timezone.is_some(),
-            "jitter" => global.defaults.jitter.is_some(),
-            "then_reload" => global.defaults.then_reload.is_some(),
-            "idle_timeout" => global.defaults.idle_timeout.is_some(),
-            "warn_before" => global.defaults.warn_before.is_some(),
-            "warn_signal" => global.defaults.warn_signal.is_some(),
-            "warn_command" => global.defaults.warn_command.is_some(),
-            "stop_command" => global.defaults.stop_command.is_some(),
-            _ => global.defaults.health.is_some(),
-        };
-        if present {
-            errors.push(
-                Some("defaults"),
-                key,
-                "this key belongs in a service file, not in [defaults]".into(),
-            );
-        }
-    }
+    refuse_service_only_keys(&global.defaults, &mut errors);
     // Validate the defaults' values once here, so a bad default is reported against this file.
     let _ = build_service(
         "defaults",
@@ -104,6 +64,36 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
     global.lines = lines;
     let all = merge_errors(read_errors, checked, Some("defaults"));
     if all.is_empty() { Ok(global) } else { Err(all) }
+}
+
+/// The keys that describe one service (its program, its links, its checks, its schedule,
+/// its session), which `[defaults]` refuses.
+fn refuse_service_only_keys(defaults: &RawService, errors: &mut Errors) {
+    for (key, present) in [
+        ("command", defaults.command.is_some()),
+        ("kind", defaults.kind.is_some()),
+        ("after", defaults.after.is_some()),
+        ("stdout_to", defaults.stdout_to.is_some()),
+        ("ready", defaults.ready.is_some()),
+        ("health", defaults.health.is_some()),
+        ("schedule", defaults.schedule.is_some()),
+        ("timezone", defaults.timezone.is_some()),
+        ("jitter", defaults.jitter.is_some()),
+        ("then_reload", defaults.then_reload.is_some()),
+        ("idle_timeout", defaults.idle_timeout.is_some()),
+        ("warn_before", defaults.warn_before.is_some()),
+        ("warn_signal", defaults.warn_signal.is_some()),
+        ("warn_command", defaults.warn_command.is_some()),
+        ("stop_command", defaults.stop_command.is_some()),
+    ] {
+        if present {
+            errors.push(
+                Some("defaults"),
+                key,
+                "this key belongs in a service file, not in [defaults]".into(),
+            );
+        }
+    }
 }
 
 /// Load and validate every `*.toml` in `dir`. A missing directory means no services.
@@ -159,69 +149,99 @@ pub fn parse_services(
     // Services whose file has errors of its own: naming one is not one more error.
     let mut broken: Vec<String> = Vec::new();
     for (path, text) in sources {
-        let name = path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            all_errors.push(ConfigError {
-                file: path.clone(),
-                line: None,
-                key: None,
-                message: format!(
-                    "service name {name:?} (the file name) may only use letters, digits, '_', '.' and '-'"
-                ),
-            });
-            continue;
-        }
-        if name == "main" || name == "render" {
-            all_errors.push(ConfigError {
-                file: path.clone(),
-                line: None,
-                key: None,
-                message: format!("service name {name:?} is reserved by pidone; rename the file"),
-            });
-            continue;
-        }
-        let (raw, lines, read_errors) = match read_file(path, text, read_service) {
-            Ok(read) => read,
-            Err(mut errs) => {
-                all_errors.append(&mut errs);
-                broken.push(name);
+        let name = match service_name(path) {
+            Ok(name) => name,
+            Err(e) => {
+                all_errors.push(e);
                 continue;
             }
         };
-        let mut errors = Errors::new(path, &lines, None);
-        if raw.command.is_none() {
-            errors.push(
-                None,
-                "command",
-                "is required: the argv to run, e.g. command = [\"nginx\", \"-g\", \"daemon off;\"]"
-                    .into(),
-            );
-        }
-        let svc = build_service(&name, &raw, defaults, &mut errors);
-        match errors.finish(svc) {
-            Ok(svc) if read_errors.is_empty() => {
+        match parse_service(path, text, &name, defaults) {
+            Ok((svc, lines)) => {
                 files.insert(name, (path.clone(), lines));
                 services.push(svc);
             }
-            Ok(_) => {
-                all_errors.extend(read_errors);
-                broken.push(name);
-            }
-            Err(checked) => {
-                all_errors.extend(merge_errors(read_errors, checked, None));
+            Err(errs) => {
+                all_errors.extend(errs);
                 broken.push(name);
             }
         }
     }
+    all_errors.extend(check_links_between(&services, &broken, &files));
+    if all_errors.is_empty() {
+        Ok(services)
+    } else {
+        Err(all_errors)
+    }
+}
+
+/// The service's name: its file's name without `.toml`, in the characters a name may use and
+/// not one pidone keeps for itself.
+fn service_name(path: &Path) -> Result<String, ConfigError> {
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    {
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!(
+                "service name {name:?} (the file name) may only use letters, digits, '_', '.' and '-'"
+            ),
+        });
+    }
+    if name == "main" || name == "render" {
+        return Err(ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("service name {name:?} is reserved by pidone; rename the file"),
+        });
+    }
+    Ok(name)
+}
+
+/// One service file: read, merged with the defaults and validated; with its key lines, for
+/// the errors about its links.
+fn parse_service(
+    path: &Path,
+    text: &str,
+    name: &str,
+    defaults: &RawService,
+) -> Result<(Service, KeyLines), Vec<ConfigError>> {
+    let (raw, lines, read_errors) = read_file(path, text, read_service)?;
+    let mut errors = Errors::new(path, &lines, None);
+    if raw.command.is_none() {
+        errors.push(
+            None,
+            "command",
+            "is required: the argv to run, e.g. command = [\"nginx\", \"-g\", \"daemon off;\"]"
+                .into(),
+        );
+    }
+    let svc = build_service(name, &raw, defaults, &mut errors);
+    match errors.finish(svc) {
+        Ok(svc) if read_errors.is_empty() => Ok((svc, lines)),
+        Ok(_) => Err(read_errors),
+        Err(checked) => Err(merge_errors(read_errors, checked, None)),
+    }
+}
+
+/// The names in `after`, `stdout_to` and `then_reload`, checked among the valid services
+/// (`files`: each one's file and key lines).
+fn check_links_between(
+    services: &[Service],
+    broken: &[String],
+    files: &HashMap<String, (PathBuf, KeyLines)>,
+) -> Vec<ConfigError> {
     // The links are checked among the valid services; one to a service whose file has its
-    // own errors (reported above) is left out, or a mistake in setup.toml would also make
+    // own errors (reported with its file) is left out, or a mistake in setup.toml would also make
     // web.toml's `after = ["setup"]` an "unknown service".
     let checked: Vec<Service> = services
         .iter()
@@ -236,13 +256,10 @@ pub fn parse_services(
         })
         .collect();
     // A service's dependency errors point at its file and its `after` line.
-    all_errors.extend(super::graph::check_schedule_links(
-        &checked,
-        &|name: &str, key: &str| {
-            let (path, lines) = &files[name];
-            (path.clone(), lines.get(key).copied())
-        },
-    ));
+    let mut all_errors = super::graph::check_schedule_links(&checked, &|name: &str, key: &str| {
+        let (path, lines) = &files[name];
+        (path.clone(), lines.get(key).copied())
+    });
     all_errors.extend(super::graph::check_pipes(
         &checked,
         &|name: &str, key: &str| {
@@ -254,11 +271,7 @@ pub fn parse_services(
         let (path, lines) = &files[name];
         (path.clone(), lines.get("after").copied())
     }));
-    if all_errors.is_empty() {
-        Ok(services)
-    } else {
-        Err(all_errors)
-    }
+    all_errors
 }
 
 /// The read problems, then those of the checks that ran on what could be read. A value that
