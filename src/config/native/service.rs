@@ -19,9 +19,10 @@ use std::collections::BTreeMap;
 
 /// Merge a raw service with the defaults and validate every value.
 ///
-/// The steps run in the order their errors were always pushed: errors are sorted by line,
-/// and keys on one line (an inline table, such as `defaults = { ... }`) keep this order. The
-/// four keys read in the `Service` itself, last, are part of it.
+/// Keep the order of the steps: errors are reported sorted by line, and those of keys on one
+/// line (an inline table, such as `defaults = { ... }` in the global file) in the order they
+/// were pushed. `restart_window`, `stop_signal`, `max_runtime` and `timeout`, read in the
+/// `Service` itself, are the last steps.
 pub(super) fn build_service(
     name: &str,
     raw: &RawService,
