@@ -7,7 +7,7 @@
 //!   type, bad number and unknown key;
 //! - `raw.rs`: the files as written (every key optional) and the TOML readers that fill them;
 //!   `render.rs`: the same for the global file's `[render]` table;
-//! - `native.rs`: pidone's own TOML format: load the files, merge each service with
+//! - `native/`: pidone's own TOML format: load the files, merge each service with
 //!   `[defaults]`, validate every value into the model, locate every error;
 //! - `model.rs`: the validated model (`Service` and its parts) with its defaults, which is
 //!   what every source produces and what the rest of pidone reads;
@@ -16,7 +16,7 @@
 //! - `s6/`: the second source, an s6-overlay v3 image's layout, translated into the same
 //!   `Service`s (docs/s6-overlay.md).
 //!
-//! A second source (another on-disk format) is a sibling of `native.rs` that builds
+//! A second source (another on-disk format) is a sibling of `native/` that builds
 //! `Service`s (starting from `Service::with_defaults`) and runs `graph::check_graph`.
 
 mod graph;
