@@ -1,8 +1,8 @@
 //! `pidone run`, the container start (PID 1's path), as its recipe (`start`): settings →
 //! services (pidone's own, and an s6-overlay layout when there is one: `s6::front`, asked at
-//! each stage) → privilege drop → directories (`dirs.rs`) → the services' environment →
-//! units (`units.rs`) → supervise → exit code. Each step is a named function; a step that
-//! ends the container says why and gives the exit code as its `Err`.
+//! each stage) → privilege drop → the services' environment → directories (`dirs.rs`) → the
+//! s6 runtime files → units (`units.rs`) → supervise → exit code. Each step is a named
+//! function; a step that ends the container says why and gives the exit code as its `Err`.
 
 use super::load::{container_env, has_templates, load_services, report, settings};
 use super::{dirs, units};
@@ -16,10 +16,12 @@ use crate::supervisor::{self, RunContext, Supervisor};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+/// `pidone run [-- CMD...]`: the container's exit code.
 pub(super) fn run(opts: &Options, cmd: Vec<String>) -> i32 {
     start(opts, cmd).unwrap_or_else(|code| code)
 }
 
+/// The recipe. Err: the exit code of a start that ended before the event loop ran.
 fn start(opts: &Options, cmd: Vec<String>) -> Result<i32, i32> {
     prepare_process();
     let (settings, file) = settings(opts)?;
