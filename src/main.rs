@@ -160,11 +160,9 @@ pub extern "C" fn main(argc: libc::c_int, argv: *const *const libc::c_char) -> l
     } else {
         args.remove(0)
     };
-    // Started as `with-contenv`, `s6-svc`, ... (s6-overlay's commands, see s6::shims).
-    let code = match pidone::s6::shims::dispatch(&argv0, &args) {
-        Some(code) => code,
-        None => pidone::app::main(args),
-    };
+    // Started as `with-contenv`, `s6-svc`, ... (s6-overlay's commands): app::main asks
+    // s6::front first.
+    let code = pidone::app::main(&argv0, args);
     pidone::log::flush_at_exit();
     std::process::exit(code);
 }
