@@ -6,6 +6,10 @@
 use super::layout::{
     Dependencies, Layout, RcKind, RcService, Script, atomic_dependencies, dependencies_of, expand,
 };
+// The runtime side (`crate::s6`) finds the live directories' parents here, beside the
+// services that run in them.
+use super::live::{Origin, live_dir};
+pub use super::live::{legacy_service_dirs, rc_service_dirs};
 use crate::config::{FinishCommand, Kind, Ready, ReadyCheck, Restart, Service, StopCommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -346,44 +350,6 @@ pub fn service_path(shim_dir: Option<&Path>, command_dir: &Path) -> String {
         }
     }
     dirs.join(":")
-}
-
-/// Whose live directory: an s6-rc longrun's, or a services.d (legacy) one's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    S6Rc,
-    ServicesD,
-}
-
-/// s6-rc's live service directories, `/run/s6-rc/servicedirs`: an s6-rc longrun runs in
-/// `NAME` there (the real directory; `/run/service/NAME` links to it).
-pub fn rc_service_dirs(run_dir: &Path) -> PathBuf {
-    run_dir.join("s6-rc/servicedirs")
-}
-
-/// Where s6-overlay copies services.d, `/run/s6/legacy-services`: such a longrun runs in
-/// `NAME` there (and its logger in `NAME/log`); `/run/service/NAME` links to it.
-pub fn legacy_service_dirs(run_dir: &Path) -> PathBuf {
-    run_dir.join("s6/legacy-services")
-}
-
-/// A longrun's live directory under the s6 run dir, as s6-overlay lays it out:
-/// `s6-rc/servicedirs/NAME` for s6-rc, `s6/legacy-services/NAME` for services.d, and
-/// `s6/legacy-services/NAME/log` for the logger a services.d `NAME/log/` directory defines
-/// (s6-svscan's layout). Scripts see it as their cwd: linuxserver's with-contenv applies
-/// `UMASK` only when `pwdx` matches `/servicedirs/svc-` or `/run/s6/legacy-services/`.
-pub fn live_dir(run_dir: &Path, origin: Origin, name: &str, image_dir: &Path) -> PathBuf {
-    if origin == Origin::S6Rc {
-        return rc_service_dirs(run_dir).join(name);
-    }
-    let parent = image_dir.parent().and_then(Path::file_name);
-    let tail = match (image_dir.file_name(), parent.and_then(|p| p.to_str())) {
-        (Some(log), Some(p)) if log == "log" && name == super::layout::legacy_logger_name(p) => {
-            Path::new(p).join("log")
-        }
-        _ => PathBuf::from(name),
-    };
-    legacy_service_dirs(run_dir).join(tail)
 }
 
 fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
