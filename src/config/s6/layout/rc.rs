@@ -216,6 +216,7 @@ fn read_longrun(dir: &Path, env: &Env, errors: &mut Vec<Problem>) -> Option<RcKi
     })
 }
 
+/// The service's `env/` envdir (absent: none); one that cannot be read is an error.
 fn read_envdir_strict(dir: &Path, errors: &mut Vec<Problem>) -> Vec<(String, String)> {
     if !dir.is_dir() {
         return Vec::new();
