@@ -3,7 +3,13 @@
 //! bundle in dependency order, then services.d, then what only `user2` needs; CMD after all
 //! (as every service does in pidone).
 
-use super::layout::{Layout, RcKind, RcService, Script};
+use super::layout::{
+    Dependencies, Layout, RcKind, RcService, Script, atomic_dependencies, dependencies_of, expand,
+};
+// The runtime side (`crate::s6`) finds the live directories' parents here, beside the
+// services that run in them.
+use super::live::{Origin, live_dir};
+pub use super::live::{legacy_service_dirs, rc_service_dirs};
 use crate::config::{FinishCommand, Kind, Ready, ReadyCheck, Restart, Service, StopCommand};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -70,28 +76,78 @@ pub struct Notes {
 
 /// The translated services, and the notes for the start log and `pidone check`.
 pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes) {
-    let mut notes: Vec<String> = layout.unsupported.iter().map(|p| p.to_string()).collect();
-    let mut infos: Vec<String> = layout.ignored.iter().map(|p| p.to_string()).collect();
-    let mut out = Vec::new();
-    let critical = settings.behaviour >= 2;
-    let mut first_stage: Vec<String> = Vec::new();
-    // The runner of cont-init.d and cont-finish.d: one script after the other, in name order.
-    let run_scripts = |stop_on_failure: bool, time_limit: Option<Duration>, scripts: &[Script]| {
-        let mut argv = vec![
-            settings.self_exe.clone(),
-            "s6-run-scripts".into(),
-            "--stop-on-failure".into(),
-            if stop_on_failure { "yes" } else { "no" }.into(),
-            "--command-dir".into(),
-            settings.command_dir.display().to_string(),
-        ];
-        if let Some(t) = time_limit {
-            argv.extend(["--time-limit".into(), t.as_millis().to_string()]);
-        }
-        argv.push("--".into());
-        argv.extend(scripts.iter().map(|s| s.path.display().to_string()));
-        argv
+    let mut notes = Notes {
+        warnings: layout.unsupported.iter().map(|p| p.to_string()).collect(),
+        infos: layout.ignored.iter().map(|p| p.to_string()).collect(),
     };
+    let (mut out, first_stage) = first_stage(layout, settings);
+    let order = Order::new(layout);
+    let user = order.closure(&layout.user);
+    let user2: Vec<String> = order
+        .closure(&layout.user2)
+        .into_iter()
+        .filter(|n| !user.contains(n))
+        .collect();
+    let user_services = order.rc_stage(&user, &first_stage, settings, &mut notes.infos);
+    let stage_user: Vec<String> = user_services.iter().map(|s| s.name.clone()).collect();
+    // `user2` waits for `user` and for services.d too.
+    let mut user2_after: Vec<String> = first_stage.iter().chain(&stage_user).cloned().collect();
+    user2_after.extend(
+        layout
+            .services
+            .iter()
+            .filter(|s| !s.down)
+            .map(|s| s.name.clone()),
+    );
+    let user2_services = order.rc_stage(&user2, &user2_after, settings, &mut notes.infos);
+    out.extend(user_services);
+    out.extend(user2_services);
+    notes.warnings.extend(not_started(layout, &user, &user2));
+    let legacy_after: Vec<String> = first_stage.iter().chain(&stage_user).cloned().collect();
+    out.extend(legacy_services(
+        layout,
+        &legacy_after,
+        settings,
+        &mut notes.warnings,
+    ));
+    let path = service_path(settings.shim_dir.as_deref(), &settings.command_dir);
+    for s in &mut out {
+        if !s.env.iter().any(|(k, _)| k == "PATH") {
+            s.env.push(("PATH".into(), path.clone()));
+        }
+    }
+    (out, notes)
+}
+
+/// The runner of cont-init.d and cont-finish.d: one script after the other, in name order.
+fn run_scripts(
+    settings: &S6Settings,
+    stop_on_failure: bool,
+    time_limit: Option<Duration>,
+    scripts: &[Script],
+) -> Vec<String> {
+    let mut argv = vec![
+        settings.self_exe.clone(),
+        "s6-run-scripts".into(),
+        "--stop-on-failure".into(),
+        if stop_on_failure { "yes" } else { "no" }.into(),
+        "--command-dir".into(),
+        settings.command_dir.display().to_string(),
+    ];
+    if let Some(t) = time_limit {
+        argv.extend(["--time-limit".into(), t.as_millis().to_string()]);
+    }
+    argv.push("--".into());
+    argv.extend(scripts.iter().map(|s| s.path.display().to_string()));
+    argv
+}
+
+/// The oneshots every other service is after: cont-finish.d (then) cont-init.d, when the
+/// image has their scripts; with their names.
+fn first_stage(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Vec<String>) {
+    let critical = settings.behaviour >= 2;
+    let mut out = Vec::new();
+    let mut first_stage: Vec<String> = Vec::new();
     if !layout.cont_finish.is_empty() {
         // s6-overlay runs cont-finish.d after every service is down, whatever the start did:
         // a oneshot with nothing to run at start is done at once, and owes its stop command.
@@ -99,7 +155,12 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
         svc.timeout = None;
         svc.critical = false;
         svc.stop_command = Some(StopCommand {
-            argv: run_scripts(false, settings.finish_maxtime, &layout.cont_finish),
+            argv: run_scripts(
+                settings,
+                false,
+                settings.finish_maxtime,
+                &layout.cont_finish,
+            ),
             // Each script is bounded by S6_KILL_FINISH_MAXTIME in the runner; this bounds the
             // runner too (its group holds the scripts), with a second to spare.
             timeout: settings
@@ -110,7 +171,7 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
         first_stage.push(CONT_FINISH.into());
     }
     if !layout.cont_init.is_empty() {
-        let argv = run_scripts(critical, None, &layout.cont_init);
+        let argv = run_scripts(settings, critical, None, &layout.cont_init);
         let mut svc = Service::with_defaults(CONT_INIT, argv, Kind::Oneshot);
         // s6-overlay gives cont-init.d no time limit.
         svc.timeout = None;
@@ -120,44 +181,61 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
         out.push(svc);
         first_stage.push(CONT_INIT.into());
     }
+    (out, first_stage)
+}
 
-    let deps = super::layout::atomic_dependencies(layout);
-    let deps_of = |n: &str| super::layout::dependencies_of(&deps, n);
-    let closure = |roots: &[String]| -> Vec<String> {
+/// The s6-rc graph as the start order needs it: what a bundle set starts, and what a service
+/// waits for.
+struct Order<'a> {
+    layout: &'a Layout,
+    deps: Dependencies,
+}
+
+impl<'a> Order<'a> {
+    fn new(layout: &'a Layout) -> Order<'a> {
+        Order {
+            layout,
+            deps: atomic_dependencies(layout),
+        }
+    }
+
+    fn deps_of(&self, n: &str) -> &[String] {
+        dependencies_of(&self.deps, n)
+    }
+
+    /// The atomic services `roots` stand for and everything they depend on, sorted.
+    fn closure(&self, roots: &[String]) -> Vec<String> {
         let mut seen: Vec<String> = Vec::new();
         let mut todo: Vec<String> = roots
             .iter()
-            .flat_map(|r| super::layout::expand(layout, r).unwrap_or_default())
+            .flat_map(|r| expand(self.layout, r).unwrap_or_default())
             .collect();
         while let Some(n) = todo.pop() {
             if !seen.contains(&n) {
-                todo.extend(deps_of(&n).iter().cloned());
+                todo.extend(self.deps_of(&n).iter().cloned());
                 seen.push(n);
             }
         }
         // s6-rc's order does not matter (dependencies decide); a stable one does for logs.
         seen.sort();
         seen
-    };
-    let user = closure(&layout.user);
-    let user2: Vec<String> = closure(&layout.user2)
-        .into_iter()
-        .filter(|n| !user.contains(n))
-        .collect();
+    }
 
-    // Oneshots with comment-only `up` and no `down` run nothing: their dependants wait for
-    // their dependencies instead. (With a `down`, the oneshot stays, to run it at stop.)
-    let elided = |n: &str| {
+    /// Oneshots with comment-only `up` and no `down` run nothing: their dependants wait for
+    /// their dependencies instead. (With a `down`, the oneshot stays, to run it at stop.)
+    fn elided(&self, n: &str) -> bool {
         matches!(
-            layout.find(n).map(|s| &s.kind),
+            self.layout.find(n).map(|s| &s.kind),
             Some(RcKind::Oneshot {
                 up: None,
                 down: None,
                 ..
             })
         )
-    };
-    let resolve = |n: &str| -> Vec<String> {
+    }
+
+    /// What waiting for `n` means: `n`, or for an elided oneshot, what it waits for.
+    fn resolve(&self, n: &str) -> Vec<String> {
         let mut result = Vec::new();
         let mut todo = vec![n.to_string()];
         let mut seen: Vec<String> = Vec::new();
@@ -166,49 +244,52 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
                 continue;
             }
             seen.push(d.clone());
-            if elided(&d) {
-                todo.extend(deps_of(&d).iter().cloned());
+            if self.elided(&d) {
+                todo.extend(self.deps_of(&d).iter().cloned());
             } else {
                 result.push(d);
             }
         }
         result
-    };
+    }
 
-    let mut stage_user: Vec<String> = Vec::new();
-    for (set, extra_after) in [(&user, None), (&user2, Some("services.d"))] {
+    /// The services of one stage (`user`, then `user2`), each after `stage_after` and its
+    /// own dependencies; an elided oneshot is an info line instead.
+    fn rc_stage(
+        &self,
+        set: &[String],
+        stage_after: &[String],
+        settings: &S6Settings,
+        infos: &mut Vec<String>,
+    ) -> Vec<Service> {
+        let mut out = Vec::new();
         for name in set {
-            let svc = layout.find(name).expect("closure holds defined services");
-            if elided(name) {
+            let svc = self
+                .layout
+                .find(name)
+                .expect("closure holds defined services");
+            if self.elided(name) {
                 infos.push(format!(
                     "{}: only comments; nothing to run",
                     svc.dir.join("up").display()
                 ));
                 continue;
             }
-            let mut after: Vec<String> = first_stage.clone();
-            for d in deps_of(name) {
-                after.extend(resolve(d));
-            }
-            if extra_after.is_some() {
-                after.extend(stage_user.iter().cloned());
-                after.extend(
-                    layout
-                        .services
-                        .iter()
-                        .filter(|s| !s.down)
-                        .map(|s| s.name.clone()),
-                );
+            let mut after: Vec<String> = stage_after.to_vec();
+            for d in self.deps_of(name) {
+                after.extend(self.resolve(d));
             }
             after.sort();
             after.dedup();
-            let s = rc_service(svc, after, settings);
-            if extra_after.is_none() {
-                stage_user.push(s.name.clone());
-            }
-            out.push(s);
+            out.push(rc_service(svc, after, settings));
         }
+        out
     }
+}
+
+/// A note for each atomic s6-rc service that neither bundle starts.
+fn not_started(layout: &Layout, user: &[String], user2: &[String]) -> Vec<String> {
+    let mut notes = Vec::new();
     for svc in &layout.rc {
         let atomic = !matches!(svc.kind, RcKind::Bundle { .. });
         if atomic && !user.contains(&svc.name) && !user2.contains(&svc.name) {
@@ -218,7 +299,18 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
             ));
         }
     }
-    let mut legacy_names = Vec::new();
+    notes
+}
+
+/// The services.d longruns (loggers included), each after `after`; one with a `down` file is
+/// a note instead.
+fn legacy_services(
+    layout: &Layout,
+    after: &[String],
+    settings: &S6Settings,
+    notes: &mut Vec<String>,
+) -> Vec<Service> {
+    let mut out = Vec::new();
     for l in &layout.services {
         if l.down {
             notes.push(format!(
@@ -235,23 +327,12 @@ pub fn services(layout: &Layout, settings: &S6Settings) -> (Vec<Service>, Notes)
             finish,
             settings,
         );
-        s.after = first_stage.iter().chain(&stage_user).cloned().collect();
+        s.after = after.to_vec();
         s.ready = l.notification_fd.map(|fd| notify_ready(fd, None));
         s.stdout_to = l.stdout_to.clone();
-        legacy_names.push(s.name.clone());
         out.push(s);
     }
-    let path = service_path(settings.shim_dir.as_deref(), &settings.command_dir);
-    for s in &mut out {
-        if !s.env.iter().any(|(k, _)| k == "PATH") {
-            s.env.push(("PATH".into(), path.clone()));
-        }
-    }
-    let notes = Notes {
-        warnings: notes,
-        infos,
-    };
-    (out, notes)
+    out
 }
 
 /// The `PATH` s6 services get: pidone's shims, `/command`, then the container's `PATH`, to
@@ -269,44 +350,6 @@ pub fn service_path(shim_dir: Option<&Path>, command_dir: &Path) -> String {
         }
     }
     dirs.join(":")
-}
-
-/// Whose live directory: an s6-rc longrun's, or a services.d (legacy) one's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    S6Rc,
-    ServicesD,
-}
-
-/// s6-rc's live service directories, `/run/s6-rc/servicedirs`: an s6-rc longrun runs in
-/// `NAME` there (the real directory; `/run/service/NAME` links to it).
-pub fn rc_service_dirs(run_dir: &Path) -> PathBuf {
-    run_dir.join("s6-rc/servicedirs")
-}
-
-/// Where s6-overlay copies services.d, `/run/s6/legacy-services`: such a longrun runs in
-/// `NAME` there (and its logger in `NAME/log`); `/run/service/NAME` links to it.
-pub fn legacy_service_dirs(run_dir: &Path) -> PathBuf {
-    run_dir.join("s6/legacy-services")
-}
-
-/// A longrun's live directory under the s6 run dir, as s6-overlay lays it out:
-/// `s6-rc/servicedirs/NAME` for s6-rc, `s6/legacy-services/NAME` for services.d, and
-/// `s6/legacy-services/NAME/log` for the logger a services.d `NAME/log/` directory defines
-/// (s6-svscan's layout). Scripts see it as their cwd: linuxserver's with-contenv applies
-/// `UMASK` only when `pwdx` matches `/servicedirs/svc-` or `/run/s6/legacy-services/`.
-pub fn live_dir(run_dir: &Path, origin: Origin, name: &str, image_dir: &Path) -> PathBuf {
-    if origin == Origin::S6Rc {
-        return rc_service_dirs(run_dir).join(name);
-    }
-    let parent = image_dir.parent().and_then(Path::file_name);
-    let tail = match (image_dir.file_name(), parent.and_then(|p| p.to_str())) {
-        (Some(log), Some(p)) if log == "log" && name == super::layout::legacy_logger_name(p) => {
-            Path::new(p).join("log")
-        }
-        _ => PathBuf::from(name),
-    };
-    legacy_service_dirs(run_dir).join(tail)
 }
 
 fn notify_ready(fd: i32, timeout: Option<Duration>) -> Ready {
