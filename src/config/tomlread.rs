@@ -5,7 +5,7 @@
 //! were asked for so that every other key can be reported as unknown. Problems are collected
 //! in a `Reader` with the line they are on, so a file's problems are reported all at once.
 //! The `Reader` also keeps the line of every key it handed out, for the checks on the values
-//! that come later (`config::build_service`).
+//! that come later (`config/native/service.rs`, `build_service`).
 //!
 //! This replaces serde derive, which cost 135 KB of the static binary, stopped at a file's
 //! first problem and could not always name the line.

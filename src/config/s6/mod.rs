@@ -1,4 +1,4 @@
-//! The s6-overlay layout as a second configuration source, beside `native.rs`: an image
+//! The s6-overlay layout as a second configuration source, beside `native/`: an image
 //! built for s6-overlay v3 runs with pidone at `/init` (docs/s6-overlay.md).
 //!
 //! Steps of `load`, in order:
