@@ -218,6 +218,14 @@ fn global_defaults_apply_and_are_checked() {
             .contains("pidone.toml:2: key `stop_timeout`"),
         "{errs:?}"
     );
+    // A oneshot's key in [defaults] is checked here too, against this file and its line.
+    let errs = parse_global(Path::new("pidone.toml"), "[defaults]\ntimeout = \"x\"\n").unwrap_err();
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("pidone.toml:2: key `timeout`: \"x\" is not a duration"),
+        "{errs:?}"
+    );
 }
 
 #[test]

@@ -60,6 +60,10 @@ pub fn parse_global(path: &Path, text: &str) -> Result<GlobalFile, Vec<ConfigErr
         &global.defaults,
         &mut errors,
     );
+    // `timeout` is a oneshot's key, which the check above (the defaults as a longrun) skips:
+    // without this a bad default was reported against the first oneshot's file, with no line.
+    let _ =
+        limits::build_oneshot_timeout(global.defaults.timeout.clone(), Kind::Oneshot, &mut errors);
     let checked = errors.finish(()).err().unwrap_or_default();
     global.lines = lines;
     let all = merge_errors(read_errors, checked, Some("defaults"));
