@@ -8,6 +8,7 @@ use crate::log;
 use std::time::Instant;
 
 impl Supervisor {
+    /// Act on every signal waiting in the signalfd.
     pub(super) fn handle_signals(&mut self, now: Instant) {
         for sig in self.signals.take() {
             match sig {
