@@ -45,7 +45,7 @@ fn load(src: &ConfigSource) -> Result<Vec<Service>, Vec<ConfigError>> {
 fn plan(core: &Core, mut new: Vec<Service>) -> Plan {
     let render = core.units().iter().find(|u| u.role() == Role::Render);
     if let Some(r) = render {
-        super::wait_for_render(&mut new, &r.spec().after, &r.spec().name);
+        super::units::wait_for_render(&mut new, &r.spec().after, &r.spec().name);
     }
     let mut plan = Plan::default();
     for (i, u) in core.units().iter().enumerate() {
