@@ -144,6 +144,7 @@ impl Supervisor {
                 "{}: killing what the previous instance left in its process group",
                 self.core.unit(i).spec().name
             ));
+            // SAFETY: kill(2) on a process group this unit's previous instance led.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
         }
     }
