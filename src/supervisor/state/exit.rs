@@ -6,7 +6,9 @@ use super::{Action, Core, ExitStatus, Idx};
 use std::time::Instant;
 
 impl Core {
-    /// The unit's main process is gone.
+    /// The unit's process is gone: its own, or its helper's (the phase says which). One arm
+    /// per phase: the answer to "what happens when it exits while X" is the function named
+    /// there.
     pub fn on_exit(&mut self, i: Idx, status: ExitStatus, now: Instant) {
         // A probe still running belongs to the process that is gone: kill it, or a hung
         // health command would outlive its service (nothing else ever times it out).
@@ -15,35 +17,63 @@ impl Core {
                 self.actions.push(Action::KillProbe(i, kind));
             }
         }
-        if let Phase::CleaningUp { .. } = self.units[i].phase {
-            self.units[i].pid = None;
-            self.on_stop_command_exit(i, status);
-            return;
+        match self.units[i].phase {
+            Phase::Starting { .. } | Phase::Up { .. } => self.exited_while_running(i, status, now),
+            Phase::Stopping { .. } => self.exited_while_stopping(i, status, now),
+            Phase::Finishing {
+                exit, was_stopping, ..
+            } => self.finish_exited(i, status, exit, was_stopping, now),
+            Phase::CleaningUp { .. } => self.stop_command_exited(i, status),
+            // No process runs in these phases: an exit here is pidone's own error. Said, then
+            // taken as the exit of a running process (what it always was).
+            phase @ (Phase::Waiting
+            | Phase::Backoff { .. }
+            | Phase::Done
+            | Phase::Failed
+            | Phase::Stopped
+            | Phase::Scheduled) => {
+                self.internal_error(i, "exited", phase);
+                self.process_exited(i, status, false, false, now);
+            }
         }
-        if let Phase::Finishing {
-            exit, was_stopping, ..
-        } = self.units[i].phase
-        {
-            self.units[i].pid = None;
-            self.on_finish_exit(i, status);
-            self.after_exit(i, exit, was_stopping, now);
-            return;
-        }
+    }
+
+    /// Its own process ended by itself, or by a signal sent on request (see
+    /// `request_signal`): then restarted as on `restart`.
+    fn exited_while_running(&mut self, i: Idx, status: ExitStatus, now: Instant) {
         let u = &mut self.units[i];
-        u.pid = None;
-        // Ended by a signal sent on request (see `request_signal`): restarted as on `restart`.
-        let by_requested_signal = matches!(u.phase, Phase::Starting { .. } | Phase::Up { .. })
-            && u.signalled_on_request.take().is_some_and(|at| {
-                now.saturating_duration_since(at) <= u.spec.stop_timeout && !u.switched_off
-            });
+        let by_requested_signal = u.signalled_on_request.take().is_some_and(|at| {
+            now.saturating_duration_since(at) <= u.spec.stop_timeout && !u.switched_off
+        });
         if by_requested_signal {
             u.after_stop = AfterStop::Restart;
         }
+        self.process_exited(i, status, by_requested_signal, false, now);
+    }
+
+    /// Its own process ended after pidone's stop signal: `after_stop` says why it was sent.
+    fn exited_while_stopping(&mut self, i: Idx, status: ExitStatus, now: Instant) {
+        let on_request = matches!(
+            self.units[i].after_stop,
+            AfterStop::Restart | AfterStop::Reconfigured
+        );
+        self.process_exited(i, status, on_request, true, now);
+    }
+
+    /// The unit's own process is gone: forget what was about it, then run its finish command
+    /// (s6) or decide what becomes of it.
+    fn process_exited(
+        &mut self,
+        i: Idx,
+        status: ExitStatus,
+        on_request: bool,
+        was_stopping: bool,
+        now: Instant,
+    ) {
+        let u = &mut self.units[i];
+        u.pid = None;
         // The status of a process stopped to restart it on request is the request's own
         // signal: `status` goes on showing the last exit of the service's own.
-        let on_request = by_requested_signal
-            || (matches!(u.phase, Phase::Stopping { .. })
-                && matches!(u.after_stop, AfterStop::Restart | AfterStop::Reconfigured));
         if !on_request {
             u.last_exit = Some(status);
         }
@@ -53,7 +83,6 @@ impl Core {
         // The last verdict was about a process that is gone: `status` must not show a
         // stopped service as healthy. `start` sets it to "starting" again.
         u.health = HealthStatus::None;
-        let was_stopping = matches!(u.phase, Phase::Stopping { .. });
         if let Some(finish) = &u.spec.finish_command
             && u.role != Role::Main
         {
@@ -71,7 +100,16 @@ impl Core {
     }
 
     /// The finish command ended: logged when it failed; 125 means "do not restart" (s6).
-    fn on_finish_exit(&mut self, i: Idx, status: ExitStatus) {
+    /// Then the service's own exit (`exit`) is decided as if it had just happened.
+    fn finish_exited(
+        &mut self,
+        i: Idx,
+        status: ExitStatus,
+        exit: ExitStatus,
+        was_stopping: bool,
+        now: Instant,
+    ) {
+        self.units[i].pid = None;
         let name = self.units[i].spec.name.clone();
         match status {
             ExitStatus::Code(0) => {}
@@ -87,6 +125,7 @@ impl Core {
                 format!("{name}: finish {}", status.describe()),
             ),
         }
+        self.after_exit(i, exit, was_stopping, now);
     }
 }
 

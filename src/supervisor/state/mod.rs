@@ -159,6 +159,16 @@ impl Core {
         self.actions.push(Action::Log(level, msg));
     }
 
+    /// An event that cannot come in the unit's phase (an exit while no process runs, ...):
+    /// pidone's own error, said as such, so that it is found rather than hidden.
+    fn internal_error(&mut self, i: Idx, event: &str, phase: Phase) {
+        let name = self.units[i].spec.name.clone();
+        self.log(
+            crate::log::Level::Error,
+            format!("internal error: {name} {event} while {}", phase.name()),
+        );
+    }
+
     /// Everything that is due at `now`. Call after every batch of events.
     pub fn step(&mut self, now: Instant) -> Vec<Action> {
         if self.shutdown.is_some() {

@@ -3,13 +3,25 @@
 //! pace, the crash-loop limit, giving up.
 
 use super::unit::{AfterStop, Phase, Role};
-use super::{Action, Core, ExitStatus, Idx};
+use super::{Core, ExitStatus, Idx};
 use crate::config::{Kind, Restart};
 use std::time::Instant;
 
+/// How the restart policy reads one exit of a unit's process.
+pub(super) struct Judged {
+    /// A failure: a non-zero exit, or any exit after pidone stopped it for a cause.
+    pub(super) failed: bool,
+    /// What the failure message says: the cause when pidone stopped it for one.
+    pub(super) what: String,
+    /// The exit code a critical failure ends the run with: the service's own, unless
+    /// pidone stopped it for a cause, when the status only reflects pidone's signal.
+    pub(super) code_from: Option<ExitStatus>,
+}
+
 impl Core {
     /// What happens to a unit whose process ended (after its finish command, if any):
-    /// shutdown, CMD's end, the restart policy.
+    /// shutdown, CMD's end, what its stop was for (`after_stop`: one function each), the
+    /// restart policy.
     pub(super) fn after_exit(
         &mut self,
         i: Idx,
@@ -17,74 +29,108 @@ impl Core {
         was_stopping: bool,
         now: Instant,
     ) {
-        let name = self.units[i].spec.name.clone();
-        let u = &self.units[i];
-        let after = u.after_stop;
-        let uptime = u.started_at.map(|t| now.saturating_duration_since(t));
-
         if self.shutdown.is_some() {
-            self.units[i].phase = Phase::Stopped;
-            self.log(
-                crate::log::Level::Info,
-                format!("{name} stopped ({})", status.describe()),
-            );
-            return;
+            return self.stays_stopped(i, status);
         }
         if self.units[i].role == Role::Main {
-            self.units[i].phase = Phase::Done;
-            if after == AfterStop::MaxRuntime {
-                self.begin_shutdown(
-                    crate::exit::SESSION_LIMIT,
-                    &format!(
-                        "CMD {} after a session limit (exit code {})",
-                        status.describe(),
-                        crate::exit::SESSION_LIMIT
-                    ),
-                );
-            } else {
-                self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
-            }
-            return;
+            return self.main_ended(i, status);
         }
-        match after {
-            AfterStop::Stay => {
-                self.units[i].phase = Phase::Stopped;
-                self.log(
-                    crate::log::Level::Info,
-                    format!("{name} stopped ({})", status.describe()),
-                );
-                return;
+        match self.units[i].after_stop {
+            AfterStop::Stay => self.stays_stopped(i, status),
+            AfterStop::Restart => self.restarts_on_request(i, now),
+            AfterStop::Reconfigured => self.restarts_reconfigured(i, status),
+            AfterStop::Policy | AfterStop::MaxRuntime | AfterStop::Unhealthy => {
+                self.apply_restart_policy(i, status, was_stopping, now)
             }
-            AfterStop::Restart => {
-                self.log(
-                    crate::log::Level::Info,
-                    format!("{name} restarted on request"),
-                );
-                self.units[i].phase = Phase::Backoff { until: now };
-                return;
-            }
-            AfterStop::Reconfigured => {
-                self.log(
-                    crate::log::Level::Info,
-                    format!(
-                        "{name} {} for the reload; starting it with its new configuration",
-                        status.describe()
-                    ),
-                );
-                self.units[i].phase = Phase::Waiting;
-                return;
-            }
-            AfterStop::Policy | AfterStop::MaxRuntime | AfterStop::Unhealthy => {}
         }
+    }
+
+    /// Stopped at shutdown, or by `stop`: it stays down.
+    fn stays_stopped(&mut self, i: Idx, status: ExitStatus) {
+        let name = self.units[i].spec.name.clone();
+        self.units[i].phase = Phase::Stopped;
+        self.log(
+            crate::log::Level::Info,
+            format!("{name} stopped ({})", status.describe()),
+        );
+    }
+
+    /// CMD ended: so does the run, with CMD's exit code (the session-limit code when a
+    /// session limit stopped it).
+    fn main_ended(&mut self, i: Idx, status: ExitStatus) {
+        self.units[i].phase = Phase::Done;
+        if self.units[i].after_stop == AfterStop::MaxRuntime {
+            self.begin_shutdown(
+                crate::exit::SESSION_LIMIT,
+                &format!(
+                    "CMD {} after a session limit (exit code {})",
+                    status.describe(),
+                    crate::exit::SESSION_LIMIT
+                ),
+            );
+        } else {
+            self.begin_shutdown(status.code(), &format!("CMD {}", status.describe()));
+        }
+    }
+
+    /// Stopped by `restart` (or a signal sent on request): started again at once, with no
+    /// backoff and no crash counted.
+    fn restarts_on_request(&mut self, i: Idx, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        self.log(
+            crate::log::Level::Info,
+            format!("{name} restarted on request"),
+        );
+        self.units[i].phase = Phase::Backoff { until: now };
+    }
+
+    /// Stopped because `pidone reload` changed it: it waits for its dependencies again.
+    fn restarts_reconfigured(&mut self, i: Idx, status: ExitStatus) {
+        let name = self.units[i].spec.name.clone();
+        self.log(
+            crate::log::Level::Info,
+            format!(
+                "{name} {} for the reload; starting it with its new configuration",
+                status.describe()
+            ),
+        );
+        self.units[i].phase = Phase::Waiting;
+    }
+
+    /// An exit nobody asked for, or a stop for a cause (a failed start, a timed-out oneshot,
+    /// a failed health check, a session limit): the unit's kind and `restart` decide.
+    fn apply_restart_policy(
+        &mut self,
+        i: Idx,
+        status: ExitStatus,
+        was_stopping: bool,
+        now: Instant,
+    ) {
+        let judged = self.judge(i, status, was_stopping);
         let spec = &self.units[i].spec;
+        if spec.schedule.is_some() {
+            self.scheduled_run_ended(i, judged, now);
+        } else if spec.kind == Kind::Oneshot {
+            self.oneshot_ended(i, judged);
+        } else if self.once {
+            self.ended_with_once(i, status);
+        } else {
+            self.longrun_ended(i, status, judged, now);
+        }
+    }
+
+    /// Whether this exit is a failure, and how to say it.
+    fn judge(&self, i: Idx, status: ExitStatus, was_stopping: bool) -> Judged {
+        let u = &self.units[i];
+        let after = u.after_stop;
         // A stop at max_runtime is a clean end (restarted only by `restart = "always"`); a
         // stop for a failed start, a timed-out oneshot or a failed health check is a failure
         // whatever the exit status.
-        let stopped_for_cause = was_stopping && self.units[i].reason.is_some();
+        let stopped_for_cause = was_stopping && u.reason.is_some();
         let failed = after == AfterStop::Unhealthy
             || (after != AfterStop::MaxRuntime && (!status.success() || stopped_for_cause));
         // What the failure message says: the cause when pidone stopped it for one.
-        let what = match &self.units[i].reason {
+        let what = match &u.reason {
             Some(r) if stopped_for_cause || after == AfterStop::Unhealthy => {
                 format!("{r} ({})", status.describe())
             }
@@ -97,100 +143,99 @@ impl Core {
         } else {
             Some(status)
         };
-        if spec.schedule.is_some() {
-            // A scheduled run that fails is logged and tried again at the next tick; it never
-            // ends the container (a certificate renewal failing once must not take the
-            // service down; config refuses `critical` here).
-            if failed {
-                self.units[i].reason = Some(format!("oneshot {name} {what}"));
-                self.log(
-                    crate::log::Level::Error,
-                    format!("scheduled oneshot {name} {what}; it runs again at its next tick"),
-                );
-            } else {
-                self.log(crate::log::Level::Info, format!("{name} finished"));
-                for t in self.units[i].then_reload.clone() {
-                    let target = self.units[t].spec.name.clone();
-                    match self.on_reload(t, now) {
-                        Some(sig) => {
-                            self.log(
-                                crate::log::Level::Info,
-                                format!(
-                                    "{name} succeeded: reloading {target} ({})",
-                                    crate::values::signal_name(sig)
-                                ),
-                            );
-                            self.actions.push(Action::Signal(t, sig));
-                        }
-                        None if matches!(self.units[t].phase, Phase::Stopping { .. }) => self.log(
-                            crate::log::Level::Info,
-                            format!("{name} succeeded: restarting {target}"),
-                        ),
-                        None => self.log(
-                            crate::log::Level::Info,
-                            format!(
-                                "{name} succeeded; {target} is not running, so it is not reloaded"
-                            ),
-                        ),
-                    }
-                }
-            }
-            self.enter_scheduled(i);
-            return;
+        Judged {
+            failed,
+            what,
+            code_from,
         }
-        if spec.kind == Kind::Oneshot {
-            if failed {
-                self.fail(i, format!("oneshot {name} {what}"), code_from);
-            } else {
-                self.units[i].phase = Phase::Done;
-                self.units[i].stop_owed = self.units[i].spec.stop_command.is_some();
-                self.log(crate::log::Level::Info, format!("{name} finished"));
-            }
-            return;
-        }
-        if self.once {
-            self.units[i].phase = Phase::Done;
-            self.begin_shutdown(
-                status.code(),
-                &format!("{name} {} (--once)", status.describe()),
+    }
+
+    /// A oneshot's run ended: done (its stop command now owed), or failed for good.
+    fn oneshot_ended(&mut self, i: Idx, judged: Judged) {
+        let name = self.units[i].spec.name.clone();
+        if judged.failed {
+            self.fail(
+                i,
+                format!("oneshot {name} {}", judged.what),
+                judged.code_from,
             );
-            return;
+        } else {
+            self.units[i].phase = Phase::Done;
+            self.units[i].stop_owed = self.units[i].spec.stop_command.is_some();
+            self.log(crate::log::Level::Info, format!("{name} finished"));
         }
-        let restart = match spec.restart {
+    }
+
+    /// `--once`: the first longrun to end ends the run, with its exit code.
+    fn ended_with_once(&mut self, i: Idx, status: ExitStatus) {
+        let name = self.units[i].spec.name.clone();
+        self.units[i].phase = Phase::Done;
+        self.begin_shutdown(
+            status.code(),
+            &format!("{name} {} (--once)", status.describe()),
+        );
+    }
+
+    /// A longrun ended: restarted as its `restart` says (at once after a session limit, after
+    /// the backoff otherwise), else done or failed.
+    fn longrun_ended(&mut self, i: Idx, status: ExitStatus, judged: Judged, now: Instant) {
+        let restart = match self.units[i].spec.restart {
             Restart::Always => true,
-            Restart::OnFailure => failed,
+            Restart::OnFailure => judged.failed,
             Restart::Never => false,
         };
         if !restart {
-            if failed {
-                self.fail(i, format!("{name} {what}"), code_from);
-            } else {
-                self.units[i].phase = Phase::Done;
-                self.log(
-                    crate::log::Level::Info,
-                    format!("{name} {}", status.describe()),
-                );
-            }
-            return;
+            self.not_restarted(i, status, judged);
+        } else if self.units[i].after_stop == AfterStop::MaxRuntime {
+            self.new_session(i, status, now);
+        } else {
+            self.restart_after_backoff(i, judged, now);
         }
-        if after == AfterStop::MaxRuntime {
-            // A session limit is a clean end, not a crash: a fresh session starts at once,
-            // without growing the backoff or counting toward max_restarts.
-            self.units[i].restarts += 1;
-            self.units[i].phase = Phase::Backoff { until: now };
+    }
+
+    /// Its `restart` says no: done after a clean exit, failed for good after a failure.
+    fn not_restarted(&mut self, i: Idx, status: ExitStatus, judged: Judged) {
+        let name = self.units[i].spec.name.clone();
+        if judged.failed {
+            self.fail(i, format!("{name} {}", judged.what), judged.code_from);
+        } else {
+            self.units[i].phase = Phase::Done;
             self.log(
                 crate::log::Level::Info,
-                format!(
-                    "{name} {} at its session limit; restarting",
-                    status.describe()
-                ),
+                format!("{name} {}", status.describe()),
             );
-            return;
         }
+    }
+
+    /// A session limit is a clean end, not a crash: a fresh session starts at once, without
+    /// growing the backoff or counting toward max_restarts.
+    fn new_session(&mut self, i: Idx, status: ExitStatus, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        self.units[i].restarts += 1;
+        self.units[i].phase = Phase::Backoff { until: now };
+        self.log(
+            crate::log::Level::Info,
+            format!(
+                "{name} {} at its session limit; restarting",
+                status.describe()
+            ),
+        );
+    }
+
+    /// A crash (or a failure it is restarted after): wait the backoff, which grows with each
+    /// restart and starts over after `reset_after` of uptime; give up past the crash-loop
+    /// limit.
+    fn restart_after_backoff(&mut self, i: Idx, judged: Judged, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        let uptime = self.units[i]
+            .started_at
+            .map(|t| now.saturating_duration_since(t));
+        let spec = &self.units[i].spec;
         // Crash-loop limit: more than max_restarts restarts within restart_window.
         let window = spec.restart_window;
         let max = spec.max_restarts;
         let backoff = spec.backoff.clone();
+        let what = judged.what;
         let u = &mut self.units[i];
         u.restart_times
             .retain(|&t| now.saturating_duration_since(t) < window);
@@ -199,7 +244,7 @@ impl Core {
                 "{name} {what}; it restarted {max} times within {}, giving up",
                 crate::values::format_duration(window)
             );
-            self.fail(i, why, code_from);
+            self.fail(i, why, judged.code_from);
             return;
         }
         let delay = match (u.delay, uptime) {

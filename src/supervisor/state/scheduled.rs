@@ -1,6 +1,7 @@
 //! Scheduled oneshots: between runs they wait for the tick the loop computes; a tick runs
 //! them, or is skipped while the last run still goes.
 
+use super::restart::Judged;
 use super::unit::{Phase, Tick};
 use super::{Action, Core, Idx};
 use std::time::Instant;
@@ -44,9 +45,62 @@ impl Core {
                 );
             }
             // Stopped on request, or waiting for a dependency: no more runs until started.
-            _ => return,
+            Phase::Waiting
+            | Phase::Stopped
+            | Phase::Backoff { .. }
+            | Phase::Done
+            | Phase::Failed
+            | Phase::CleaningUp { .. } => return,
         }
         self.actions.push(Action::ArmTick(i));
+    }
+    /// A scheduled run ended. One that fails is logged and tried again at the next tick; it
+    /// never ends the container (a certificate renewal failing once must not take the
+    /// service down; config refuses `critical` here). One that succeeds reloads its
+    /// `then_reload` services.
+    pub(super) fn scheduled_run_ended(&mut self, i: Idx, judged: Judged, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        let what = judged.what;
+        if judged.failed {
+            self.units[i].reason = Some(format!("oneshot {name} {what}"));
+            self.log(
+                crate::log::Level::Error,
+                format!("scheduled oneshot {name} {what}; it runs again at its next tick"),
+            );
+        } else {
+            self.log(crate::log::Level::Info, format!("{name} finished"));
+            self.reload_after_run(i, now);
+        }
+        self.enter_scheduled(i);
+    }
+
+    /// After a successful run: each `then_reload` service is reloaded as `reload_on` would
+    /// (its reload signal, or a restart), when it runs.
+    fn reload_after_run(&mut self, i: Idx, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        for t in self.units[i].then_reload.clone() {
+            let target = self.units[t].spec.name.clone();
+            match self.on_reload(t, now) {
+                Some(sig) => {
+                    self.log(
+                        crate::log::Level::Info,
+                        format!(
+                            "{name} succeeded: reloading {target} ({})",
+                            crate::values::signal_name(sig)
+                        ),
+                    );
+                    self.actions.push(Action::Signal(t, sig));
+                }
+                None if matches!(self.units[t].phase, Phase::Stopping { .. }) => self.log(
+                    crate::log::Level::Info,
+                    format!("{name} succeeded: restarting {target}"),
+                ),
+                None => self.log(
+                    crate::log::Level::Info,
+                    format!("{name} succeeded; {target} is not running, so it is not reloaded"),
+                ),
+            }
+        }
     }
 }
 

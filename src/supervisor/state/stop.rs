@@ -120,7 +120,8 @@ impl Core {
 
     /// The stop command ended (or could not start): logged; shutdown goes on whatever it
     /// did, and the exit code stays what it was.
-    pub(super) fn on_stop_command_exit(&mut self, i: Idx, status: ExitStatus) {
+    pub(super) fn stop_command_exited(&mut self, i: Idx, status: ExitStatus) {
+        self.units[i].pid = None;
         let name = self.units[i].spec.name.clone();
         self.units[i].phase = Phase::Stopped;
         if status.success() {
