@@ -15,6 +15,19 @@ impl Core {
         }
     }
 
+    /// Its tick's time came on the monotonic clock: the loop checks the wall clock, then
+    /// calls `on_tick`. `@every` counts the next tick from this one.
+    pub(super) fn tick_if_due(&mut self, i: Idx, now: Instant) {
+        if self.shutdown.is_none()
+            && let Some(tick) = self.units[i].next_tick
+            && tick.at <= now
+        {
+            self.units[i].next_tick = None;
+            self.units[i].last_tick = Some(tick);
+            self.actions.push(Action::TickDue(i));
+        }
+    }
+
     /// The loop computed the next tick of scheduled oneshot `i`.
     pub fn arm_tick(&mut self, i: Idx, tick: Tick) {
         self.units[i].next_tick = Some(tick);

@@ -1,8 +1,8 @@
 //! Session limits: when `max_runtime` or `idle_timeout` ends a unit's session, the warning
 //! `warn_before` it, and the activity that defers `idle_timeout`.
 
-use super::unit::SessionLimit;
-use super::{Core, Idx};
+use super::unit::{AfterStop, SessionLimit};
+use super::{Action, Core, Idx};
 use std::time::Instant;
 
 impl Core {
@@ -35,6 +35,60 @@ impl Core {
             return None;
         }
         Some(end.checked_sub(before).unwrap_or(end))
+    }
+
+    /// An up unit's session limits at `now`: true when its session ended (it is being
+    /// stopped), else its warning when that is due.
+    pub(super) fn session_deadlines(&mut self, i: Idx, since: Instant, now: Instant) -> bool {
+        let Some((end, limit)) = self.session_end(i, since) else {
+            return false;
+        };
+        if end <= now {
+            self.session_limit_passed(i, limit, now);
+            return true;
+        }
+        if let Some(warn) = self.warn_at(i, end)
+            && warn <= now
+        {
+            self.session_warning_due(i, end, limit, now);
+        }
+        false
+    }
+
+    /// Its session is over: stopped, a clean end (see `AfterStop::MaxRuntime`).
+    fn session_limit_passed(&mut self, i: Idx, limit: SessionLimit, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        let why = match limit {
+            SessionLimit::MaxRuntime => format!(
+                "{name} reached its max_runtime ({})",
+                crate::values::format_duration(self.units[i].spec.max_runtime.unwrap_or_default())
+            ),
+            SessionLimit::Idle => format!(
+                "{name} was idle for its idle_timeout ({})",
+                crate::values::format_duration(self.units[i].spec.idle_timeout.unwrap_or_default())
+            ),
+        };
+        self.log(crate::log::Level::Info, format!("{why}; stopping it"));
+        self.send_stop(i, now, AfterStop::MaxRuntime);
+    }
+
+    /// `warn_before` the end of its session: warned once for that end.
+    fn session_warning_due(&mut self, i: Idx, end: Instant, limit: SessionLimit, now: Instant) {
+        let name = self.units[i].spec.name.clone();
+        self.units[i].warned_for = Some(end);
+        let left = end.saturating_duration_since(now);
+        self.log(
+            crate::log::Level::Info,
+            format!(
+                "{name}: {} ends the session in {}; warning it",
+                match limit {
+                    SessionLimit::MaxRuntime => "max_runtime",
+                    SessionLimit::Idle => "idle_timeout",
+                },
+                crate::values::format_duration(left)
+            ),
+        );
+        self.actions.push(Action::Warn(i, limit, left));
     }
 
     /// Output from the unit (or, for CMD on a TTY, activity on the terminal) at `at`.

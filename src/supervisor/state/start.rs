@@ -63,52 +63,70 @@ impl Core {
         }
     }
 
+    /// Each pass of `step` while running: who may start now. A unit waiting for its
+    /// dependencies starts, fails with one or waits on; a backoff that elapsed starts again.
     pub(super) fn step_running(&mut self, now: Instant) {
         // Iterate to a fixed point: a dependency failing can fail a chain of dependants.
         let mut changed = true;
         while changed {
             changed = self.stop_retired(now);
             for i in 0..self.units.len() {
-                match self.units[i].phase {
-                    Phase::Waiting => {
-                        let deps = self.units[i].deps.clone();
-                        let states: Vec<DepState> =
-                            deps.iter().map(|&d| self.dep_state(i, d)).collect();
-                        let since = *self.units[i].waiting_since.get_or_insert(now);
-                        if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
-                            let why = self.why_broken(deps[n]);
-                            // One line per dependant, naming it (the same reason for each
-                            // of several dependants would otherwise be repeated verbatim).
-                            let line = format!("{} not started: {why}", self.units[i].spec.name);
-                            self.fail_saying(i, why, line, None);
-                            changed = true;
-                        } else if states.iter().all(|s| *s == DepState::Satisfied) {
-                            if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
-                                self.enter_scheduled(i);
-                            } else {
-                                self.units[i].run_now = false;
-                                self.start(i, now);
-                            }
-                            changed = true;
-                        } else if let Some(wait) = self.units[i].spec.dependency_wait
-                            && since + wait.limit <= now
-                        {
-                            self.dependency_wait_over(i, &deps, &states, wait.fail, now);
-                            changed = true;
-                        }
-                    }
+                changed |= match self.units[i].phase {
+                    Phase::Waiting => self.check_dependencies(i, now),
                     Phase::Backoff { until } if until <= now => {
                         self.start(i, now);
-                        changed = true;
+                        true
                     }
-                    _ => {}
-                }
+                    Phase::Backoff { .. } => false,
+                    // Moved on by events, or by their deadlines (`step_timers`).
+                    Phase::Starting { .. }
+                    | Phase::Up { .. }
+                    | Phase::Stopping { .. }
+                    | Phase::Finishing { .. }
+                    | Phase::CleaningUp { .. }
+                    | Phase::Done
+                    | Phase::Failed
+                    | Phase::Stopped
+                    | Phase::Scheduled => false,
+                };
             }
         }
     }
 
+    /// Waiting: start once every dependency is satisfied (a scheduled oneshot then waits for
+    /// its tick), fail when one is broken, or decide once `dependency_wait` ran out. True
+    /// when the unit moved on.
+    fn check_dependencies(&mut self, i: Idx, now: Instant) -> bool {
+        let deps = self.units[i].deps.clone();
+        let states: Vec<DepState> = deps.iter().map(|&d| self.dep_state(i, d)).collect();
+        let since = *self.units[i].waiting_since.get_or_insert(now);
+        if let Some(n) = states.iter().position(|s| *s == DepState::Broken) {
+            let why = self.why_broken(deps[n]);
+            // One line per dependant, naming it (the same reason for each
+            // of several dependants would otherwise be repeated verbatim).
+            let line = format!("{} not started: {why}", self.units[i].spec.name);
+            self.fail_saying(i, why, line, None);
+            true
+        } else if states.iter().all(|s| *s == DepState::Satisfied) {
+            if self.units[i].spec.schedule.is_some() && !self.units[i].run_now {
+                self.enter_scheduled(i);
+            } else {
+                self.units[i].run_now = false;
+                self.start(i, now);
+            }
+            true
+        } else if let Some(wait) = self.units[i].spec.dependency_wait
+            && since + wait.limit <= now
+        {
+            self.dependency_wait_passed(i, &deps, &states, wait.fail, now);
+            true
+        } else {
+            false
+        }
+    }
+
     /// `dependency_wait` ran out with dependencies still pending: start anyway, or fail.
-    fn dependency_wait_over(
+    fn dependency_wait_passed(
         &mut self,
         i: Idx,
         deps: &[Idx],
