@@ -33,25 +33,7 @@ impl Core {
                 self.units[i].phase = Phase::Stopped;
                 Some("no more scheduled runs until `start`".into())
             }
-            // Its clean-up, as s6-rc's `-d` runs a oneshot's `down`; not under what still
-            // runs on top of it (stop those first, as s6-rc would).
-            Phase::Done if oneshot && self.units[i].stop_owed => {
-                let users: Vec<String> = self.units[i]
-                    .dependants
-                    .iter()
-                    .filter(|&&d| self.units[d].pid.is_some())
-                    .map(|&d| self.units[d].spec.name.clone())
-                    .collect();
-                if users.is_empty() {
-                    self.start_stop_command(i, now);
-                    Some("the oneshot had finished: running its stop_command".into())
-                } else {
-                    Some(format!(
-                        "the oneshot had finished; its stop_command is not run while {} still runs on top of it: stop that first",
-                        users.join(", ")
-                    ))
-                }
-            }
+            Phase::Done if oneshot && self.units[i].stop_owed => self.stop_finished_oneshot(i, now),
             Phase::Done if oneshot => Some(
                 "the oneshot already finished; nothing to stop (what it did stays done)".into(),
             ),
@@ -60,7 +42,12 @@ impl Core {
                 self.units[i].after_stop = AfterStop::Stay;
                 Some("its finish script is running; it stays down after it".into())
             }
-            _ => None,
+            // Down already, or on its way down: nothing more to do.
+            Phase::Done
+            | Phase::Failed
+            | Phase::Stopped
+            | Phase::Stopping { .. }
+            | Phase::CleaningUp { .. } => None,
         };
         // A stopped scheduled oneshot runs no more: `start` arms its schedule again.
         self.units[i].next_tick = None;
@@ -69,6 +56,27 @@ impl Core {
             self.units[i].health = HealthStatus::None;
         }
         note
+    }
+
+    /// `stop` of a oneshot that finished and owes its stop command: its clean-up, as s6-rc's
+    /// `-d` runs a oneshot's `down`; not under what still runs on top of it (stop those
+    /// first, as s6-rc would).
+    fn stop_finished_oneshot(&mut self, i: Idx, now: Instant) -> Option<String> {
+        let users: Vec<String> = self.units[i]
+            .dependants
+            .iter()
+            .filter(|&&d| self.units[d].pid.is_some())
+            .map(|&d| self.units[d].spec.name.clone())
+            .collect();
+        if users.is_empty() {
+            self.start_stop_command(i, now);
+            Some("the oneshot had finished: running its stop_command".into())
+        } else {
+            Some(format!(
+                "the oneshot had finished; its stop_command is not run while {} still runs on top of it: stop that first",
+                users.join(", ")
+            ))
+        }
     }
 
     /// Control: start a stopped, failed or finished unit again; one that is stopping starts
@@ -146,7 +154,14 @@ impl Core {
                 None
             }
             Phase::Stopping { .. } | Phase::Finishing { .. } => Some(self.start_after_stop(i)),
-            _ => self.request_start(i),
+            // Not running: as `start`.
+            Phase::Waiting
+            | Phase::Backoff { .. }
+            | Phase::Done
+            | Phase::Failed
+            | Phase::Stopped
+            | Phase::Scheduled
+            | Phase::CleaningUp { .. } => self.request_start(i),
         }
     }
 

@@ -207,6 +207,9 @@ impl Core {
         self.on_exit(i, ExitStatus::Code(code), now);
     }
 
+    /// Ready (a notification, or a readiness probe that passed): a starting longrun is up.
+    /// Anything else is not changed: a oneshot is ready when it exits, and a notification
+    /// that comes late (stopping, say) or twice comes after the fact.
     pub fn on_ready(&mut self, i: Idx, now: Instant) {
         let u = &mut self.units[i];
         if let Phase::Starting { since } = u.phase

@@ -75,7 +75,12 @@ impl Core {
                 Phase::Starting { .. } | Phase::Up { .. } if !blocked => {
                     self.send_stop(i, now, AfterStop::Stay);
                 }
-                _ => {}
+                // Its turn has not come: a dependant still holds it.
+                Phase::Starting { .. } | Phase::Up { .. } => {}
+                // On its way down already.
+                Phase::Stopping { .. } | Phase::Finishing { .. } | Phase::CleaningUp { .. } => {}
+                // Nothing runs (an owed stop command is below).
+                Phase::Done | Phase::Failed | Phase::Stopped => {}
             }
             if self.units[i].stop_owed && self.units[i].pid.is_none() && !blocked {
                 self.start_stop_command(i, now);
