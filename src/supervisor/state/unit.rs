@@ -15,6 +15,10 @@ pub enum Role {
     Main,
 }
 
+/// Where a unit stands. docs/architecture.md ("A unit's phases") draws every variant and the
+/// events between them: keep that diagram up to date with this enum (the unit test
+/// `phase_diagram_names_every_phase` fails when a variant is missing from it, or when a state
+/// drawn there is no variant any more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Waiting for dependencies.
@@ -281,5 +285,83 @@ impl Unit {
             }
             _ => self.spec.command.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The variants of `enum Phase` as written in `src` (unit.rs): the lines of its body
+    /// indented once that start with a capital.
+    fn phase_variants(src: &str) -> BTreeSet<String> {
+        let start = src.find("pub enum Phase {").expect("enum Phase in unit.rs");
+        src[start..]
+            .lines()
+            .skip(1)
+            .take_while(|l| *l != "}")
+            .filter_map(|l| l.strip_prefix("    "))
+            .filter(|l| l.starts_with(|c: char| c.is_ascii_uppercase()))
+            .map(|l| {
+                l.chars()
+                    .take_while(|c| c.is_ascii_alphanumeric())
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The states of the mermaid `stateDiagram-v2` in `md` (docs/architecture.md): each name
+    /// on either side of an edge (`A --> B: event`) or declared (`state A`), less the start
+    /// (`[*]`) and the choice points (`state x <<choice>>`).
+    fn diagram_states(md: &str) -> BTreeSet<String> {
+        let start = md
+            .find("```mermaid\nstateDiagram-v2")
+            .expect("a ```mermaid stateDiagram-v2 block in docs/architecture.md");
+        let mut states = BTreeSet::new();
+        let mut choices = BTreeSet::new();
+        for line in md[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| !l.starts_with("```"))
+        {
+            let line = line.trim();
+            if let Some(rest) = line.strip_prefix("state ") {
+                let name = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if rest.contains("<<choice>>") {
+                    choices.insert(name);
+                } else {
+                    states.insert(name);
+                }
+            } else if let Some((from, to)) = line.split_once("-->") {
+                let to = to.split(':').next().unwrap_or_default();
+                states.insert(from.trim().to_string());
+                states.insert(to.trim().to_string());
+            }
+        }
+        states.remove("[*]");
+        states.difference(&choices).cloned().collect()
+    }
+
+    /// The phase diagram in docs/architecture.md draws every `Phase`, and nothing else.
+    #[test]
+    fn phase_diagram_names_every_phase() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+        let variants = phase_variants(&read("src/supervisor/state/unit.rs"));
+        let states = diagram_states(&read("docs/architecture.md"));
+        assert!(variants.contains("Waiting") && variants.contains("Finishing"));
+        let missing: Vec<_> = variants.difference(&states).collect();
+        let stale: Vec<_> = states.difference(&variants).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "the phase diagram in docs/architecture.md is out of date with enum Phase \
+             (src/supervisor/state/unit.rs): variants not drawn: {missing:?}; states drawn \
+             that are no variant: {stale:?}"
+        );
     }
 }
