@@ -9,6 +9,12 @@
 //! render (a oneshot every service waits for) and CMD (the command after `--`, which waits
 //! for every service and whose exit ends the run).
 //!
+//! Each event is one method on `Core` that matches on the unit's phase, every phase named,
+//! with one small function per arm (the layout of Pebble's servstate): what happens when an
+//! event comes in a phase is read in one place. An event that cannot come in a phase is
+//! named there too, and logged as an internal error. docs/architecture.md draws the phases
+//! and the events between them.
+//!
 //! Its files, in the order of a unit's life (`step` runs start or stop, then timers):
 //! - `mod.rs`: `Core`, the `Action`s it asks for, and `step`;
 //! - `unit.rs`: a unit, its `Role` and `Phase` (the phase diagram is in docs/architecture.md);
@@ -22,7 +28,8 @@
 //! - `exit.rs`: a process gone, in each phase (its own, its finish command, its stop command);
 //! - `restart.rs`: what becomes of a unit after its exit: the restart policy;
 //! - `reconfigured.rs`: `pidone reload` applied (units added, changed, retired);
-//! - `status.rs`: what `status` and `health` read.
+//! - `status.rs`: what `status` and `health` read;
+//! - `testkit.rs` (tests only): what the unit tests beside each file's code share.
 
 mod exit;
 mod health;
