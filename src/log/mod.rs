@@ -164,19 +164,20 @@ impl Stream {
     }
 }
 
-/// One line of a service's output (without its newline), formatted and queued. False when
-/// the stream takes no more service lines now: the caller stops reading (`log::relay`).
+/// One line of a service's output (without its newline; as text, invalid UTF-8 replaced,
+/// converted once by the caller, which also records it for `pidone logs`), formatted and
+/// queued. False when the stream takes no more service lines now: the caller stops reading
+/// (`log::relay`).
 pub fn service_line(
     service: &str,
     stream: Stream,
     prefix: bool,
-    line: &[u8],
+    text: &str,
     truncated: bool,
 ) -> bool {
     if relay::dropped_while_overrun(stream) {
         return true;
     }
-    let text = String::from_utf8_lossy(line);
     match format() {
         Format::Text => {
             // In pieces, without a formatted copy: this is the relay's hot path.
@@ -202,7 +203,7 @@ pub fn service_line(
                 .str("time", &rfc3339_now())
                 .str("service", service)
                 .str("stream", stream.name())
-                .str("line", &text);
+                .str("line", text);
             if truncated {
                 obj = obj.bool("truncated", true);
             }

@@ -32,20 +32,24 @@ impl Supervisor {
         let own = unit.role() == Role::Render;
         let stream = r.stream;
         let index = r.unit;
+        let time_ms = logring::now_ms();
         r.lines.read(log::read_budget(stream), |line, cut| {
             // (in JSON, only what is a JSON object: a panic message stays wrapped)
             let passes = match log::format() {
                 log::Format::Text => true,
                 log::Format::Json => line.first() == Some(&b'{'),
             };
+            // Once per line, for the relay and the ring both: the conversion is a pass over
+            // every byte.
+            let text = String::from_utf8_lossy(line);
             let taken = if own && !cut && passes {
                 log::own_output_line(stream, line)
             } else {
-                log::service_line(name, stream, prefix, line, cut)
+                log::service_line(name, stream, prefix, &text, cut)
             };
             // A line not taken is read again later: keep it for `pidone logs` once.
             if taken {
-                logring::record_unit(index, stream, line, cut);
+                logring::record_unit(index, stream, &text, cut, time_ms);
             }
             taken
         })
