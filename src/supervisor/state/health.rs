@@ -7,7 +7,7 @@ use crate::config::{OnUnhealthy, Service};
 use std::time::{Duration, Instant};
 
 /// How long a readiness probe may run before it is killed.
-pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How soon a health check that failed in the grace (see `Core::health_grace_until`) is tried
 /// again, when `interval` is longer: the bound on how late a service that is ready is reported

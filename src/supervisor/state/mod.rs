@@ -47,7 +47,7 @@ mod timers;
 mod unit;
 
 pub use crate::spawn::ExitStatus;
-pub use health::{READY_PROBE_TIMEOUT, probe_timeout};
+pub use health::probe_timeout;
 pub use status::{HealthVerdict, UnitStatus};
 pub use unit::{HealthStatus, Phase, ProbeKind, Role, SessionLimit, Tick, Unit};
 
