@@ -7,7 +7,7 @@
 //! the state machine's next deadline; with nothing due it is infinite, so an idle pidone
 //! makes zero wakeups.
 //!
-//! `state.rs` decides; the other files perform the loop's syscalls and translate their
+//! `state/` decides; the other files perform the loop's syscalls and translate their
 //! results into events for it. Shutdown ends with the drain: every process still alive
 //! (adopted orphans included) gets SIGTERM, then SIGKILL after the grace period, and all
 //! are reaped.
@@ -18,7 +18,7 @@
 //! to `Core` (`wait_and_dispatch`). The files, in the order of those steps:
 //! - `mod.rs`: the loop itself, the state it keeps besides `Core`, and its setup;
 //! - `units.rs`: the unit list it starts with (services, the render step, CMD);
-//! - `state.rs`: the pure state machine (`Core::step(now) -> Vec<Action>`);
+//! - `state/`: the pure state machine (`Core::step(now) -> Vec<Action>`);
 //! - `actions.rs`: performing the `Action`s (spawning a unit or helper, signals, probes);
 //! - `ticks.rs`: the `Action`s about time (scheduled oneshots' ticks, session warnings);
 //! - `pipelines.rs`: the `stdout_to` pipes, released at shutdown once nobody writes;
